@@ -1,0 +1,190 @@
+"""Append-only audit entries: the query-use registration (查询使用登记) of every access.
+
+Each entry gets a gapless sequence number from a one-row counter that is bumped with
+`UPDATE ... RETURNING` as the last statement before the caller commits: the row lock (PostgreSQL)
+or the write lock (SQLite) is held only from there to the commit, and a rolled-back transaction
+gives its number back, so the sequence never has a gap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    DDL,
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    event,
+    insert,
+    text,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from audit.clock import Clock, UTCDateTime, isoformat_z
+from audit.errors import AuditAppendFailed
+from audit.tags import Outcome, Tag
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class AuditBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AuditCounter(AuditBase):
+    __tablename__ = "audit_counter"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, comment="sequence number of the newest entry")
+
+
+# Tables made by create_all (as the migration does) start with the counter row in place.
+event.listen(
+    AuditCounter.__table__,
+    "after_create",
+    DDL("INSERT INTO audit_counter (id, last_seq) VALUES (1, 0)"),  # type: ignore[no-untyped-call]
+)
+
+
+class AuditEntry(AuditBase):
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('allowed', 'denied')", name="outcome"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        Index("ix_audit_entries_subject_ref_seq", "subject_ref", "seq"),
+        Index("ix_audit_entries_actor_seq", "actor", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(80))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    subject_ref: Mapped[str | None] = mapped_column(
+        String(64), comment="blind index of the person (HMAC), never the citizen ID"
+    )
+    purpose: Mapped[str | None] = mapped_column(String(60))
+    basis: Mapped[str | None] = mapped_column(String(200), comment="grant id or legal basis")
+    record_ids: Mapped[list[str]] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, comment="never a payload or a citizen ID")
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), comment="SHA-256(0x00 || entry bytes)")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDraft:
+    """What a caller says about an access; the log adds the number, the time and the hash."""
+
+    actor: str
+    role: str
+    action: Tag | str
+    outcome: Outcome = Outcome.ALLOWED
+    subject_ref: str | None = None
+    purpose: str | None = None
+    basis: str | None = None
+    record_ids: Sequence[str] = ()
+    reason: str | None = None
+    request_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Return the canonical UTF-8 JSON of `value`: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_document(seq: int, at: datetime, draft: EntryDraft) -> dict[str, Any]:
+    """Return the document whose canonical JSON is the entry's Merkle leaf."""
+    return {
+        "seq": seq,
+        "at": isoformat_z(at),
+        "actor": draft.actor,
+        "role": draft.role,
+        "action": str(draft.action),
+        "subject_ref": draft.subject_ref,
+        "purpose": draft.purpose,
+        "basis": draft.basis,
+        "record_ids": list(draft.record_ids),
+        "outcome": str(draft.outcome),
+        "reason": draft.reason,
+        "request_id": draft.request_id,
+        "detail": draft.detail,
+    }
+
+
+def stored_document(entry: AuditEntry) -> dict[str, Any]:
+    """Return the leaf document rebuilt from a stored row (for verification)."""
+    draft = EntryDraft(
+        actor=entry.actor,
+        role=entry.role,
+        action=entry.action,
+        outcome=Outcome(entry.outcome),
+        subject_ref=entry.subject_ref,
+        purpose=entry.purpose,
+        basis=entry.basis,
+        record_ids=entry.record_ids,
+        reason=entry.reason,
+        request_id=entry.request_id,
+        detail=entry.detail,
+    )
+    return entry_document(entry.seq, entry.at, draft)
+
+
+def leaf_hash_of(document: dict[str, Any]) -> bytes:
+    """Return SHA-256(0x00 || canonical JSON), the RFC 9162 leaf hash."""
+    return hashlib.sha256(b"\x00" + canonical_json(document)).digest()
+
+
+def append(session: Session, clock: Clock, draft: EntryDraft) -> int:
+    """Append one entry in the caller's transaction and return its sequence number.
+
+    Raises AuditAppendFailed if it cannot be written; the caller must then release nothing.
+    """
+    return append_many(session, clock, [draft])[0]
+
+
+def append_many(session: Session, clock: Clock, drafts: Sequence[EntryDraft]) -> list[int]:
+    """Append entries in order in the caller's transaction; return their sequence numbers.
+
+    The counter is bumped once for the whole batch and last, so the lock is held briefly.
+    Raises AuditAppendFailed if they cannot be written.
+    """
+    if not drafts:
+        return []
+    try:
+        last = session.execute(
+            text("UPDATE audit_counter SET last_seq = last_seq + :n WHERE id = 1 RETURNING last_seq"),
+            {"n": len(drafts)},
+        ).scalar_one()
+        at = clock.now()
+        first = int(last) - len(drafts) + 1
+        rows = []
+        for seq, draft in enumerate(drafts, start=first):
+            document = entry_document(seq, at, draft)
+            row = {key: value for key, value in document.items() if key != "at"}
+            rows.append({**row, "at": at, "leaf_hash": leaf_hash_of(document)})
+        session.execute(insert(AuditEntry), rows)
+    except SQLAlchemyError as exc:
+        raise AuditAppendFailed(f"audit append failed for {drafts[0].action}") from exc
+    return list(range(first, int(last) + 1))

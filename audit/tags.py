@@ -1,0 +1,33 @@
+"""Action tags of audit entries, `context:subject:action` in the manner of warehouse's events."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Tag(StrEnum):
+    RECORD_INGESTED = "vault:record:ingested"
+    RECORD_REVOKED = "vault:record:revoked"
+    RECORD_INGEST_DENIED = "vault:record:ingest-denied"
+    SUBJECT_ENROLLED = "vault:subject:enrolled"
+    SUBJECT_ACTIVATED = "vault:subject:activated"
+    SUBJECT_SHREDDED = "vault:subject:shredded"
+    SUBJECT_LOGIN = "gateway:subject:login"
+    SUBJECT_LOGIN_DENIED = "gateway:subject:login-denied"
+    REPORT_SELF = "vault:report:self"
+    REPORT_SELF_DENIED = "vault:report:self-denied"
+    KEYS_ROTATED = "vault:keyring:rotated"
+    CLIENT_ADDED = "gateway:client:added"
+    CONSENT_REQUESTED = "consent:request:created"
+    CONSENT_APPROVED = "consent:grant:approved"
+    CONSENT_DENIED = "consent:request:denied"
+    CONSENT_REVOKED = "consent:grant:revoked"
+    QUERY_RELEASED = "consent:query:released"
+    QUERY_DENIED = "consent:query:denied"
+    REPORT_RETRIEVED = "consent:report:retrieved"
+    AUDIT_READ = "audit:entries:read"
+
+
+class Outcome(StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"

@@ -1,0 +1,36 @@
+"""Display periods (展示期限): a record past its period is no longer shown or used.
+
+A record's `display_until` is the first day it is no longer shown. Days are counted in China
+Standard Time, where the decisions are made, so a record stops being shown at 00:00 CST of that
+day, whatever the server's clock zone.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+from vault.catalogue import Category
+
+CST = timezone(timedelta(hours=8), "CST")
+THIRD_PARTY_SCOPES = frozenset({"authorised_query", "public"})
+
+
+def starts(day: date) -> datetime:
+    """Return the instant (aware) at which `day` begins in China Standard Time."""
+    return datetime.combine(day, time(0), tzinfo=CST)
+
+
+def in_display_period(display_from: date, display_until: date, now: datetime) -> bool:
+    """Return whether `now` lies inside [display_from, display_until) in CST days."""
+    return starts(display_from) <= now < starts(display_until)
+
+
+def visible_to_third_parties(
+    category: Category, status: str, display_from: date, display_until: date, now: datetime
+) -> bool:
+    """Return whether anyone but the person may see this record now (with consent, per its scope)."""
+    return (
+        status == "active"
+        and category.share_scope in THIRD_PARTY_SCOPES
+        and in_display_period(display_from, display_until, now)
+    )

@@ -1,0 +1,1 @@
+"""The HTTP gateway: the only package that knows Flask, OAuth and HTTP."""

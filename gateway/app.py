@@ -1,0 +1,90 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_wtf.csrf import CSRFProtect
+
+from gateway import errors, oauth, portal
+from gateway.api import people as people_api
+from gateway.api import records as records_api
+from gateway.api.base import XinyongApi
+from gateway.config import from_environ
+from gateway.runtime import Runtime, build_runtime, check_initialised
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+csrf = CSRFProtect()
+
+
+def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | None = None) -> Flask:
+    """Return the Flask app; refuses to start without a keyring or an initialised database."""
+    app = Flask(__name__)
+    if runtime is None:
+        runtime = build_runtime(from_environ())
+        check_initialised(runtime)
+    app.extensions["xinyong"] = runtime
+    dev = runtime.settings.development
+    app.config.update(
+        SECRET_KEY=runtime.keyring.session_secret,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not dev,
+        SESSION_COOKIE_NAME="xinyong_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=30),
+        WTF_CSRF_TIME_LIMIT=None,
+        API_TITLE="Xinyong",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=1 << 20,
+    )
+    app.config.update(test_config or {})
+    csrf.init_app(app)
+    api = XinyongApi(app, spec_kwargs={
+        "info": {"description": "Personal public credit information service (信用)."},
+    })
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme(
+        "session", {"type": "apiKey", "in": "cookie", "name": "xinyong_session"})
+    api.register_blueprint(records_api.blp)
+    api.register_blueprint(people_api.blp)
+    # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
+    csrf.exempt(records_api.blp)
+    csrf.exempt(people_api.blp)
+    oauth.init_app(app)
+    csrf.exempt(oauth.bp)
+    app.register_blueprint(portal.bp)
+    errors.register(app)
+    _request_hooks(app)
+    return app
+
+
+def _request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _request_id() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.path.startswith(("/me", "/api/v1/me", "/login")):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.teardown_request
+    def _close(_exc: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+
+logging.getLogger("xinyong").addHandler(logging.NullHandler())

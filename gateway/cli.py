@@ -1,0 +1,221 @@
+"""The `xinyong` command: set-up, service, clients, people, records and keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import insert, select
+from tqdm import tqdm
+
+from gateway.config import Settings, from_environ
+from gateway.database import make_engine, upgrade
+from gateway.runtime import Runtime, build_runtime
+from vault.catalogue import load_default
+from vault.errors import KeyringError, VaultError
+from vault.keyring import Keyring, save_keyring
+from vault.models import Catalogue as CatalogueRow
+
+
+def _settings() -> Settings:
+    return from_environ()
+
+
+def _runtime() -> Runtime:
+    try:
+        return build_runtime(_settings())
+    except KeyringError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _emit(as_json: bool, data: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else text)
+
+
+@click.group()
+def main() -> None:
+    """Xinyong (信用): personal public credit information service."""
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def init(as_json: bool) -> None:
+    """Create or upgrade the schema, load the catalogue, and create the keyring if missing."""
+    settings = _settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    created_keyring = not settings.keyring_path.exists()
+    if created_keyring:
+        save_keyring(Keyring.generate(), settings.keyring_path)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    catalogue = load_default()
+    from audit.clock import SystemClock
+
+    with engine.begin() as conn:
+        loaded = conn.execute(
+            select(CatalogueRow.version).where(CatalogueRow.version == catalogue.version)
+        ).scalar_one_or_none()
+        if loaded is None:
+            conn.execute(insert(CatalogueRow).values(
+                version=catalogue.version, document=catalogue.raw, loaded_at=SystemClock().now()))
+    engine.dispose()
+    _emit(as_json, {
+        "home": str(settings.home),
+        "database": engine.url.render_as_string(hide_password=True),
+        "keyring": str(settings.keyring_path),
+        "keyring_created": created_keyring,
+        "catalogue_version": catalogue.version,
+    }, f"initialised {settings.home} (catalogue {catalogue.version}, keyring "
+       f"{'created' if created_keyring else 'kept'} at {settings.keyring_path})")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API and the portal with gunicorn."""
+    _runtime()  # fail here, with the message naming `xinyong init`, rather than in every worker
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--access-logfile", "-", "gateway.app:create_app()"]
+    os.execv(args[0], args)  # noqa: S606 - replaces this process with gunicorn; no shell, fixed argv
+
+
+@main.group()
+def clients() -> None:
+    """OAuth clients: source agencies, institutions, auditors."""
+
+
+@clients.command("add")
+@click.option("--role", type=click.Choice(["provider", "institution", "auditor"]), required=True)
+@click.option("--name", required=True)
+@click.option("--categories", default="", help="Comma-separated category codes (providers).")
+@click.option("--kind", default=None, help="Institution kind (employer, landlord, lender, agency).")
+@click.option("--json", "as_json", is_flag=True)
+def clients_add(role: str, name: str, categories: str, kind: str | None, as_json: bool) -> None:
+    """Register a client; its secret is printed once and only its hash is kept."""
+    from gateway.usecases import clients as use
+
+    rt = _runtime()
+    try:
+        created = use.add_client(rt, role=role, name=name,
+                                 categories=[c for c in categories.split(",") if c], kind=kind)
+    except use.ClientInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(as_json, created.as_dict(),
+          f"client_id:     {created.client_id}\nclient_secret: {created.client_secret}\n"
+          f"scope:         {created.scope}\n(the secret is shown only now)")
+
+
+@main.group()
+def subjects() -> None:
+    """People: enrolment at a service counter."""
+
+
+@subjects.command("enroll")
+@click.argument("citizen_id")
+@click.option("--name", default=None, help="Name as on the identity document.")
+@click.option("--operator", default="counter", show_default=True, help="Who checked the identity.")
+@click.option("--json", "as_json", is_flag=True)
+def subjects_enroll(citizen_id: str, name: str | None, operator: str, as_json: bool) -> None:
+    """Print a one-time activation code for a person whose identity was checked in person."""
+    from gateway.usecases import people
+
+    rt = _runtime()
+    try:
+        with rt.sessions() as session:
+            enrolment = people.enroll(session, rt, citizen_id, name, operator)
+    except VaultError as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(as_json, {"activation_code": enrolment.activation_code, "expires_at": enrolment.expires_at},
+          f"activation code: {enrolment.activation_code} (valid until {enrolment.expires_at})")
+
+
+@main.group()
+def records() -> None:
+    """Credit records."""
+
+
+@records.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--provider", "provider_id", required=True, help="Client id of the source agency.")
+@click.option("--json", "as_json", is_flag=True)
+def records_import(file: Path, provider_id: str, as_json: bool) -> None:
+    """Import a JSON Lines file of records; bad lines are reported with their number and reason."""
+    from gateway.usecases import clients as client_use
+    from gateway.usecases import records as use
+    from vault.access import AccessContext
+
+    rt = _runtime()
+    try:
+        provider = client_use.provider(rt, provider_id)
+    except client_use.ClientInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    access = AccessContext(actor=provider_id, role="provider", basis="bulk import")
+    with tqdm(total=file.stat().st_size, unit="B", unit_scale=True, desc="import", file=sys.stderr,
+              disable=None) as bar:
+        report = use.import_file(rt, provider, file, access, progress=bar.update)
+    data = {"lines": report.lines, "created": report.created, "duplicates": report.duplicates,
+            "errors": [{"line": n, "reason": r} for n, r in report.errors]}
+    text = "\n".join([f"line {n}: {r}" for n, r in report.errors]
+                     + [f"{report.lines} lines: {report.created} created, {report.duplicates} already present, "
+                        f"{len(report.errors)} rejected"])
+    _emit(as_json, data, text)
+    if report.errors:
+        sys.exit(1)
+
+
+@main.group()
+def keys() -> None:
+    """Keys: rotate the key-encryption key."""
+
+
+@keys.command("rotate")
+@click.option("--batch-size", default=1000, show_default=True, type=int)
+@click.option("--resume", is_flag=True, help="Only finish an interrupted rotation; add no new key.")
+@click.option("--json", "as_json", is_flag=True)
+def keys_rotate(batch_size: int, resume: bool, as_json: bool) -> None:
+    """Add a key-encryption key version and re-wrap every data key under it (payloads untouched)."""
+    from vault import rotation
+
+    rt = _runtime()
+    if not resume:
+        rt.keyring.add_kek()
+        # Saved before any row changes: a kill from here on leaves every row readable.
+        save_keyring(rt.keyring, rt.settings.keyring_path)
+    with rt.sessions() as session:
+        with session.begin():
+            pending = rotation.pending_count(session, rt.keyring)
+        done = 0
+        with tqdm(total=pending, unit="key", desc="re-wrap", file=sys.stderr, disable=None) as bar:
+            while True:
+                with session.begin():
+                    n = rotation.rewrap_batch(session, rt.keyring, batch_size)
+                if n == 0:
+                    break
+                done += n
+                bar.update(n)
+    _emit(as_json, {"kek_version": rt.keyring.current_kek, "rewrapped": done},
+          f"key-encryption key version {rt.keyring.current_kek}; {done} data keys re-wrapped")
+
+
+@main.group()
+def demo() -> None:
+    """Demo data for trying the service."""
+
+
+@demo.command("seed")
+@click.option("--people", default=20, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+def demo_seed(people: int, as_json: bool) -> None:
+    """Create demo agencies, institutions, an auditor and people with records (once), and print the logins."""
+    from gateway import demo as demo_data
+
+    rt = _runtime()
+    logins = demo_data.seed(rt, people)
+    _emit(as_json, logins, demo_data.describe(logins))

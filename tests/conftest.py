@@ -1,0 +1,227 @@
+"""Fixtures in the flaskr manner, on SQLite and PostgreSQL both.
+
+Every storage test runs once per backend. Each test runs inside a transaction that is rolled
+back at the end; the code under test opens savepoints inside it as if it were committing.
+Under CI (CI=true) PostgreSQL is required: a missing server fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, insert, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
+from stdnum.cn import ric
+
+from audit.clock import FrozenClock
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.database import make_engine, upgrade
+from gateway.runtime import Runtime, build_runtime
+from gateway.usecases import clients as client_use
+from vault.catalogue import load_default
+from vault.keyring import Keyring
+from vault.models import Catalogue as CatalogueRow
+
+CI = os.environ.get("CI") == "true"
+PG_ADMIN_URL = os.environ.get("XINYONG_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+NOW = datetime(2026, 11, 22, 2, 0, 0, tzinfo=UTC)
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _pg_engine() -> Engine:
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"xinyong_test_{_worker()}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        if CI:
+            pytest.fail(f"PostgreSQL is required under CI and is not reachable: {exc.orig}")
+        pytest.skip("PostgreSQL is not reachable")
+    finally:
+        admin.dispose()
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    return make_engine(url)
+
+
+def _prepare(engine: Engine) -> Engine:
+    upgrade(engine)
+    catalogue = load_default()
+    with engine.begin() as conn:
+        conn.execute(insert(CatalogueRow).values(version=catalogue.version, document=catalogue.raw, loaded_at=NOW))
+    return engine
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A migrated database per backend (one per xdist worker)."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "xinyong.db"
+        eng = _prepare(make_engine(f"sqlite:///{path}"))
+    else:
+        eng = _prepare(_pg_engine())
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection whose outer transaction is rolled back after the test."""
+    conn = engine.connect()
+    outer = conn.begin()
+    yield conn
+    outer.rollback()
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def keyring() -> Keyring:
+    return Keyring.generate()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(NOW)
+
+
+def test_settings(tmp_path: Path) -> Settings:
+    """Settings for tests: cheap argon2 so that logins do not dominate the suite."""
+    return Settings(
+        home=tmp_path,
+        database_url="sqlite://",
+        keyring_path=tmp_path / "keyring.json",
+        development=False,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        import_batch_size=7,
+    )
+
+
+@pytest.fixture
+def rt(connection: Connection, keyring: Keyring, clock: FrozenClock, tmp_path: Path, engine: Engine) -> Runtime:
+    """A runtime whose sessions live inside the test's rolled-back transaction."""
+    sessions = sessionmaker(bind=connection, autobegin=False, expire_on_commit=False,
+                            join_transaction_mode="create_savepoint")
+    return build_runtime(test_settings(tmp_path), clock=clock, engine=engine, sessions=sessions, keyring=keyring)
+
+
+@pytest.fixture
+def app(rt: Runtime) -> Flask:
+    return create_app({"TESTING": True}, runtime=rt)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class People:
+    """Valid, distinct citizen IDs for tests (checksums and division codes right)."""
+
+    def __init__(self, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+
+    def new(self, born: date | None = None) -> str:
+        from vault.errors import InvalidCitizenId
+        from vault.identity import normalise_citizen_id
+
+        while True:
+            birth = born or date(1960, 1, 1) + timedelta(days=self.rng.randint(0, 40 * 365))
+            body = f"{self.rng.choice(['110105', '310104', '440305', '450403'])}{birth:%Y%m%d}"
+            body += f"{self.rng.randint(1, 999):03d}"
+            candidate = body + ric.calc_check_digit(body + "0")
+            try:
+                return normalise_citizen_id(candidate, NOW.date())
+            except InvalidCitizenId:
+                continue
+
+
+@pytest.fixture
+def people() -> People:
+    return People()
+
+
+@dataclass
+class Registered:
+    client_id: str
+    secret: str
+    token: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Auth:
+    """Registers clients and fetches tokens through the real token endpoint."""
+
+    def __init__(self, rt: Runtime, client: FlaskClient) -> None:
+        self.rt = rt
+        self.client = client
+
+    def register(self, role: str, categories: list[str] | None = None, kind: str | None = None) -> Registered:
+        made = client_use.add_client(self.rt, role=role, name=f"test {role}", categories=categories or [], kind=kind)
+        reg = Registered(made.client_id, made.client_secret)
+        reg.token = self.token(reg.client_id, reg.secret)
+        return reg
+
+    def token(self, client_id: str, secret: str) -> str:
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        response = self.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                    headers={"Authorization": f"Basic {basic}"})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return str(response.json["access_token"])  # type: ignore[index]
+
+    def provider(self, *categories: str) -> Registered:
+        return self.register("provider", list(categories) or list(self.rt.catalogue.categories))
+
+
+@pytest.fixture
+def auth(rt: Runtime, client: FlaskClient) -> Auth:
+    return Auth(rt, client)
+
+
+def penalty(citizen_id: str, decided: date = date(2026, 10, 1), **overrides: Any) -> dict[str, Any]:
+    """A valid general administrative penalty record body."""
+    body: dict[str, Any] = {
+        "citizen_id": citizen_id,
+        "name": "测试人",
+        "category": "ADMINISTRATIVE_PENALTY_GENERAL",
+        "decided_at": decided.isoformat(),
+        "document": {
+            "type": "administrative_penalty_decision",
+            "number": "常市监罚〔2026〕12号",
+            "authority": "常州市市场监督管理局",
+            "effective_at": decided.isoformat(),
+        },
+        "payload": {
+            "violation": "未按规定明码标价",
+            "provision_violated": "《价格法》第十三条",
+            "penalty_basis": "《价格违法行为行政处罚规定》第十三条",
+            "penalty_type": "fine",
+            "penalty_content": "罚款人民币2000元",
+            "fine_amount": "2000.00",
+            "sector": "circulation_services",
+            "subject_role": "natural_person",
+        },
+    }
+    body.update(overrides)
+    return body

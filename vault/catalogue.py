@@ -1,0 +1,835 @@
+"""The public credit information catalogue (目录制管理) and the rules each category carries.
+
+Every record the vault stores belongs to one category of the catalogue; nothing outside it may be
+recorded, shared or disclosed (CAT-3, CAT-6). A category names its legal basis (CAT-1), who may
+submit it, whether and how widely it may be shared (CAT-4), how long it is displayed (DP-1) and
+whether and when it can be repaired (REP-1, REP-2).
+
+The shipped catalogue is ``vault/data/catalogue.json``. The seeds give no concrete periods (DP-6),
+so every period lives in that file: changing one is a new catalogue version, never a code change.
+This module only checks that a catalogue keeps its own rules and does calendar arithmetic.
+"""
+
+from __future__ import annotations
+
+import calendar
+import copy
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from types import MappingProxyType
+from typing import NoReturn, TypeVar
+
+from vault.errors import CatalogueInvalid, PayloadInvalid, UnknownCategory
+
+__all__ = [
+    "SERIOUS_DISHONESTY_FIELDS",
+    "Catalogue",
+    "Category",
+    "CodeEntry",
+    "Duration",
+    "FieldSpec",
+    "FieldType",
+    "Label",
+    "Polarity",
+    "Severity",
+    "ShareScope",
+    "add_duration",
+    "catalogue_from_json",
+    "load_default",
+    "parse_catalogue",
+    "parse_duration",
+]
+
+# SD-1: the serious-dishonesty list is limited to these four fields and "no unit may add or
+# extend" them (002:20, 004:18), so they are code, not catalogue data.
+SERIOUS_DISHONESTY_FIELDS: frozenset[str] = frozenset(
+    {
+        "public_health_safety",
+        "fair_competition_social_order",
+        "judicial_administrative_obligations",
+        "national_defence_obligations",
+    }
+)
+_LISTING_FIELD = "field_of_listing"
+
+
+# --- durations --------------------------------------------------------------------------------
+
+# Date parts only: a display period counted in hours would be a time, not a period of days.
+_DURATION = re.compile(
+    r"P(?:([0-9]{1,6})Y)?(?:([0-9]{1,6})M)?(?:([0-9]{1,6})W)?(?:([0-9]{1,6})D)?"
+)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A calendar duration in whole years, months and days (weeks are folded into days)."""
+
+    years: int = 0
+    months: int = 0
+    days: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("years", "months", "days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"Duration.{name} must be a non-negative integer, not {value!r}"
+                )
+
+    def isoformat(self) -> str:
+        """Return the ISO 8601 form, e.g. ``P1Y6M``; the empty duration is ``P0D``."""
+        parts = ((self.years, "Y"), (self.months, "M"), (self.days, "D"))
+        text = "".join(f"{count}{unit}" for count, unit in parts if count)
+        return f"P{text}" if text else "P0D"
+
+    def __str__(self) -> str:
+        return self.isoformat()
+
+
+def parse_duration(text: str) -> Duration:
+    """Return the duration written as an ISO 8601 date duration ``PnYnMnWnD``.
+
+    Raises ValueError for anything else: time parts (``T``), signs, fractions, lower case or an
+    empty ``P``. Each part has at most six digits.
+    """
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    if match is None or text == "P":
+        raise ValueError(f"not an ISO 8601 date duration (PnYnMnWnD): {text!r}")
+    years, months, weeks, days = (int(part) if part else 0 for part in match.groups())
+    return Duration(years=years, months=months, days=7 * weeks + days)
+
+
+def add_duration(d: date, dur: Duration) -> date:
+    """Return ``d`` plus ``dur``: years and months first, clamped to the month's end, then days.
+
+    Jan 31 + P1M is Feb 28 (Feb 29 in a leap year); Feb 29 + P1Y is Feb 28. Raises OverflowError
+    when the result is past ``date.max``.
+    """
+    months = d.month - 1 + dur.months + 12 * dur.years
+    year, month = d.year + months // 12, months % 12 + 1
+    if year > date.max.year:
+        raise OverflowError(f"{d.isoformat()} + {dur} is past {date.max.isoformat()}")
+    day = min(d.day, calendar.monthrange(year, month)[1])
+    return date(year, month, day) + timedelta(days=dur.days)
+
+
+# Durations mixing months and days have no total order (is P1M longer than P30D?), so "not
+# longer" is checked from each of these dates; they include month ends and both leap cases.
+_REFERENCE_DATES = (
+    date(2023, 1, 31),
+    date(2023, 2, 28),
+    date(2024, 1, 31),
+    date(2024, 2, 29),
+    date(2024, 4, 30),
+    date(2024, 12, 31),
+)
+
+
+def _not_longer(shorter: Duration, longer: Duration) -> bool:
+    return all(
+        add_duration(d, shorter) <= add_duration(d, longer) for d in _REFERENCE_DATES
+    )
+
+
+# --- the catalogue's vocabulary ---------------------------------------------------------------
+
+
+class Polarity(StrEnum):
+    """Whether a category records basic facts, good conduct or dishonesty."""
+
+    BASIC = "basic"
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+
+
+class Severity(StrEnum):
+    """Grade of a negative category (DET-5); null for basic and positive ones."""
+
+    MINOR = "minor"
+    GENERAL = "general"
+    SERIOUS = "serious"
+
+
+class ShareScope(StrEnum):
+    """How widely a category may be shared (CAT-4): the person only, by authorisation, or public."""
+
+    SELF_ONLY = "self_only"
+    AUTHORISED_QUERY = "authorised_query"
+    PUBLIC = "public"
+
+
+class FieldType(StrEnum):
+    """Type of a payload field; decimals travel as strings so amounts keep their cents."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DATE = "date"
+    BOOLEAN = "boolean"
+    ENUM = "enum"
+    CODE = "code"
+
+
+@dataclass(frozen=True)
+class Label:
+    """A name in Chinese and English."""
+
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    """One entry of a code list (occupational groups, document types, domains, provider roles)."""
+
+    code: str
+    zh: str
+    en: str
+
+    def to_public(self) -> dict[str, object]:
+        """Return the entry as JSON data."""
+        return {"code": self.code, "zh": self.zh, "en": self.en}
+
+
+# --- fields and payloads ----------------------------------------------------------------------
+
+_DECIMAL = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,6})?")
+_DECIMAL_INT_LIMIT = 10**18  # the 18 integer digits _DECIMAL allows
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a category's payload; ``codes`` holds the resolved ``code_list`` values."""
+
+    name: str
+    type: FieldType
+    required: bool
+    third_party: bool
+    zh: str
+    en: str
+    max_length: int | None = None
+    enum: tuple[str, ...] | None = None
+    code_list: str | None = None
+    codes: frozenset[str] = field(default=frozenset(), repr=False)
+
+    def normalise(self, value: object) -> object:
+        """Return ``value`` in stored form; raise PayloadInvalid naming ``payload.<name>``."""
+        match self.type:
+            case FieldType.STRING:
+                return self._string(value)
+            case FieldType.INTEGER:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    self._reject("must be an integer")
+                return value
+            case FieldType.DECIMAL:
+                return self._decimal(value)
+            case FieldType.DATE:
+                return self._date(value)
+            case FieldType.BOOLEAN:
+                if not isinstance(value, bool):
+                    self._reject("must be true or false")
+                return value
+            case FieldType.ENUM:
+                if not isinstance(value, str) or value not in (self.enum or ()):
+                    self._reject(f"must be one of: {', '.join(self.enum or ())}")
+                return value
+            case FieldType.CODE:
+                if not isinstance(value, str) or value not in self.codes:
+                    self._reject(f"must be a code from the {self.code_list} list")
+                return value
+
+    def to_public(self) -> dict[str, object]:
+        """Return the field as JSON data, leaving out options it does not use."""
+        doc: dict[str, object] = {
+            "name": self.name,
+            "type": self.type.value,
+            "required": self.required,
+            "third_party": self.third_party,
+            "zh": self.zh,
+            "en": self.en,
+        }
+        if self.max_length is not None:
+            doc["max_length"] = self.max_length
+        if self.enum is not None:
+            doc["enum"] = list(self.enum)
+        if self.code_list is not None:
+            doc["code_list"] = self.code_list
+        return doc
+
+    def _reject(self, reason: str) -> NoReturn:
+        raise PayloadInvalid(f"payload.{self.name}", reason)
+
+    def _string(self, value: object) -> str:
+        if not isinstance(value, str):
+            self._reject("must be a string")
+        if not value.strip():
+            self._reject("must not be empty")
+        if self.max_length is not None and len(value) > self.max_length:
+            self._reject(f"must be at most {self.max_length} characters")
+        return value
+
+    def _decimal(self, value: object) -> str:
+        # Floats are refused: a binary float cannot hold 0.10 exactly, and amounts must.
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and 0 <= value < _DECIMAL_INT_LIMIT
+        ):
+            return str(value)
+        if not isinstance(value, str) or _DECIMAL.fullmatch(value) is None:
+            self._reject('must be a non-negative decimal string such as "1200.00"')
+        return str(Decimal(value))
+
+    def _date(self, value: object) -> str:
+        if type(value) is date:  # a datetime is a date too, but carries a time of day
+            return value.isoformat()
+        if not isinstance(value, str) or _ISO_DATE.fullmatch(value) is None:
+            self._reject("must be a date written YYYY-MM-DD")
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            self._reject("must be a real calendar date (YYYY-MM-DD)")
+
+
+# --- categories and the catalogue -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Category:
+    """One catalogue category: what may be recorded, by whom, shared how widely, shown how long."""
+
+    code: str
+    name: Label
+    domain: str
+    polarity: Polarity
+    severity: Severity | None
+    legal_basis: str
+    share_scope: ShareScope
+    share_scope_reason: str
+    display_period: Duration
+    display_period_reason: str
+    min_period_before_repair: Duration | None
+    repairable: bool
+    provider_roles: tuple[str, ...]
+    document_required: bool
+    document_types: tuple[str, ...]
+    fields: tuple[FieldSpec, ...]
+
+    @property
+    def name_zh(self) -> str:
+        """Return the Chinese name."""
+        return self.name.zh
+
+    @property
+    def name_en(self) -> str:
+        """Return the English name."""
+        return self.name.en
+
+    @property
+    def third_party_fields(self) -> frozenset[str]:
+        """Return the names of the fields a consenting third party may ever receive."""
+        return frozenset(spec.name for spec in self.fields if spec.third_party)
+
+    def display_until(self, decided: date) -> date:
+        """Return the first day a record decided on ``decided`` is no longer displayed.
+
+        The display window is half-open: shown on days ``decided <= day < display_until``.
+        """
+        return add_duration(decided, self.display_period)
+
+    def earliest_repair(self, decided: date) -> date | None:
+        """Return the first day repair may be applied for, or None if not repairable here."""
+        if not self.repairable or self.min_period_before_repair is None:
+            return None
+        return add_duration(decided, self.min_period_before_repair)
+
+    def validate_payload(self, payload: object) -> dict[str, object]:
+        """Return the payload normalised, in field order; raise PayloadInvalid on the first fault.
+
+        Unknown fields are refused, so nothing outside the catalogue is recorded (CAT-6).
+        A null value counts as absent.
+        """
+        if not isinstance(payload, Mapping):
+            raise PayloadInvalid("payload", "must be an object")
+        names = {spec.name for spec in self.fields}
+        unknown = sorted(str(key) for key in payload if key not in names)
+        if unknown:
+            raise PayloadInvalid(f"payload.{unknown[0]}", "unknown field")
+        result: dict[str, object] = {}
+        for spec in self.fields:
+            value = payload.get(spec.name)
+            if value is None:
+                if spec.required:
+                    raise PayloadInvalid(
+                        f"payload.{spec.name}", "missing required field"
+                    )
+                continue
+            result[spec.name] = spec.normalise(value)
+        return result
+
+    def to_public(self) -> dict[str, object]:
+        """Return the category as JSON data, durations as ISO 8601 strings."""
+        repair = self.min_period_before_repair
+        return {
+            "code": self.code,
+            "name": {"zh": self.name.zh, "en": self.name.en},
+            "domain": self.domain,
+            "polarity": self.polarity.value,
+            "severity": None if self.severity is None else self.severity.value,
+            "legal_basis": self.legal_basis,
+            "share_scope": self.share_scope.value,
+            "share_scope_reason": self.share_scope_reason,
+            "display_period": self.display_period.isoformat(),
+            "display_period_reason": self.display_period_reason,
+            "min_period_before_repair": None if repair is None else repair.isoformat(),
+            "repairable": self.repairable,
+            "provider_roles": list(self.provider_roles),
+            "document_required": self.document_required,
+            "document_types": list(self.document_types),
+            "fields": [spec.to_public() for spec in self.fields],
+        }
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """A parsed, validated catalogue version; ``raw`` is a private copy of the source document."""
+
+    version: str
+    published: date
+    categories: Mapping[str, Category] = field(hash=False)
+    occupational_groups: tuple[CodeEntry, ...]
+    document_types: tuple[CodeEntry, ...]
+    raw: dict[str, object] = field(repr=False, compare=False, hash=False)
+    basis: str
+    domains: tuple[CodeEntry, ...]
+    provider_roles: tuple[CodeEntry, ...]
+
+    @property
+    def document_type_codes(self) -> frozenset[str]:
+        """Return the codes of the document types a record may rest on."""
+        return frozenset(entry.code for entry in self.document_types)
+
+    def category(self, code: str) -> Category:
+        """Return the category with this code; raise UnknownCategory if there is none."""
+        try:
+            return self.categories[code]
+        except KeyError:
+            raise UnknownCategory(code) from None
+
+    def to_public(self) -> dict[str, object]:
+        """Return the whole catalogue as JSON data, as served at ``GET /api/v1/catalogue``."""
+        return {
+            "version": self.version,
+            "published": self.published.isoformat(),
+            "basis": self.basis,
+            "domains": [entry.to_public() for entry in self.domains],
+            "provider_roles": [entry.to_public() for entry in self.provider_roles],
+            "occupational_groups": [
+                entry.to_public() for entry in self.occupational_groups
+            ],
+            "document_types": [entry.to_public() for entry in self.document_types],
+            "categories": [
+                category.to_public() for category in self.categories.values()
+            ],
+        }
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+_VERSION = re.compile(r"[0-9]{4}\.[0-9]{1,2}\.[0-9]{1,4}")
+_SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+_UPPER_SNAKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
+_GROUP_CODE = re.compile(r"KG[0-9]{2}")
+
+_TOP_KEYS = (
+    "version",
+    "published",
+    "basis",
+    "domains",
+    "provider_roles",
+    "occupational_groups",
+    "document_types",
+    "categories",
+)
+_CODE_LISTS = ("domains", "provider_roles", "occupational_groups", "document_types")
+_CATEGORY_KEYS = (
+    "code",
+    "name",
+    "domain",
+    "polarity",
+    "severity",
+    "legal_basis",
+    "share_scope",
+    "share_scope_reason",
+    "display_period",
+    "display_period_reason",
+    "min_period_before_repair",
+    "repairable",
+    "provider_roles",
+    "document_required",
+    "document_types",
+    "fields",
+)
+_FIELD_KEYS = ("name", "type", "required", "third_party", "zh", "en")
+_FIELD_OPTIONAL_KEYS = ("max_length", "enum", "code_list")
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class _Reader:
+    """One JSON object of the catalogue; every error names ``where`` and the key."""
+
+    def __init__(
+        self,
+        value: object,
+        where: str,
+        required: Sequence[str],
+        optional: Sequence[str] = (),
+    ) -> None:
+        if not isinstance(value, Mapping):
+            raise CatalogueInvalid(f"{where}: must be an object")
+        unknown = sorted(
+            str(key) for key in value if key not in required and key not in optional
+        )
+        if unknown:
+            raise CatalogueInvalid(f"{where}: {unknown[0]}: unknown key")
+        missing = [key for key in required if key not in value]
+        if missing:
+            raise CatalogueInvalid(f"{where}: {missing[0]}: missing key")
+        self.value: Mapping[str, object] = value
+        self.where = where
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        raise CatalogueInvalid(f"{self.where}: {key}: {problem}")
+
+    def text(self, key: str, pattern: re.Pattern[str] | None = None) -> str:
+        value = self.value[key]
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, "must be a non-empty string")
+        if pattern is not None and pattern.fullmatch(value) is None:
+            self.fail(key, f"{value!r} does not match {pattern.pattern}")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.value[key]
+        if not isinstance(value, bool):
+            self.fail(key, "must be true or false")
+        return value
+
+    def items(self, key: str) -> list[object]:
+        value = self.value[key]
+        if not isinstance(value, list) or not value:
+            self.fail(key, "must be a non-empty list")
+        return value
+
+    def day(self, key: str) -> date:
+        value = self.text(key, _ISO_DATE)
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(key, f"{value!r} is not a calendar date")
+
+    def duration(self, key: str) -> Duration:
+        value = self.value[key]
+        if not isinstance(value, str):
+            self.fail(key, "must be an ISO 8601 duration string such as P1Y")
+        try:
+            duration = parse_duration(value)
+            add_duration(_REFERENCE_DATES[-1], duration)
+        except ValueError as exc:
+            self.fail(key, str(exc))
+        except OverflowError:
+            self.fail(key, f"{value} is too long to count from today")
+        return duration
+
+    def optional_duration(self, key: str) -> Duration | None:
+        return None if self.value[key] is None else self.duration(key)
+
+    def choice(self, key: str, kind: type[_E]) -> _E:
+        value = self.value[key]
+        allowed = [member.value for member in kind]
+        if not isinstance(value, str) or value not in allowed:
+            self.fail(key, f"must be one of: {', '.join(allowed)}")
+        return kind(value)
+
+    def optional_choice(self, key: str, kind: type[_E]) -> _E | None:
+        return None if self.value[key] is None else self.choice(key, kind)
+
+    def codes(
+        self, key: str, known: frozenset[str], *, allow_empty: bool
+    ) -> tuple[str, ...]:
+        value = self.value[key]
+        if not isinstance(value, list) or (not value and not allow_empty):
+            self.fail(
+                key, "must be a list" if allow_empty else "must be a non-empty list"
+            )
+        for item in value:
+            if not isinstance(item, str) or item not in known:
+                self.fail(key, f"{item!r} is not a known code")
+        if len(set(value)) != len(value):
+            self.fail(key, "lists a code twice")
+        return tuple(value)
+
+
+@dataclass(frozen=True)
+class _Context:
+    domains: frozenset[str]
+    provider_roles: frozenset[str]
+    document_types: frozenset[str]
+    code_lists: Mapping[str, frozenset[str]]
+
+
+def _code_entries(top: _Reader, key: str) -> tuple[CodeEntry, ...]:
+    pattern = _GROUP_CODE if key == "occupational_groups" else _SNAKE
+    entries: list[CodeEntry] = []
+    for index, item in enumerate(top.items(key)):
+        entry = _Reader(item, f"catalogue: {key}[{index}]", ("code", "zh", "en"))
+        entries.append(
+            CodeEntry(entry.text("code", pattern), entry.text("zh"), entry.text("en"))
+        )
+    codes = [entry.code for entry in entries]
+    duplicates = sorted({code for code in codes if codes.count(code) > 1})
+    if duplicates:
+        top.fail(key, f"code {duplicates[0]!r} appears twice")
+    return tuple(entries)
+
+
+def _parse_field(value: object, owner: str, index: int, context: _Context) -> FieldSpec:
+    where = _named(value, "name", f"{owner}: field {{}}", f"{owner}: fields[{index}]")
+    r = _Reader(value, where, _FIELD_KEYS, _FIELD_OPTIONAL_KEYS)
+    name = r.text("name", _SNAKE)
+    kind = r.choice("type", FieldType)
+    max_length = _max_length(r) if "max_length" in r.value else None
+    if max_length is not None and kind is not FieldType.STRING:
+        r.fail("max_length", "only a string field has a max_length")
+    enum = _enum_values(r) if "enum" in r.value else None
+    if (enum is None) == (kind is FieldType.ENUM):
+        r.fail(
+            "enum",
+            "an enum field needs a list of values, and only an enum field has one",
+        )
+    code_list = r.text("code_list") if "code_list" in r.value else None
+    if (code_list is None) == (kind is FieldType.CODE):
+        r.fail(
+            "code_list", "a code field needs a code_list, and only a code field has one"
+        )
+    if code_list is not None and code_list not in context.code_lists:
+        r.fail("code_list", f"{code_list!r} is not one of: {', '.join(_CODE_LISTS)}")
+    if name == _LISTING_FIELD and not (enum and set(enum) <= SERIOUS_DISHONESTY_FIELDS):
+        # SD-1: no catalogue may widen the serious-dishonesty list beyond its four fields.
+        r.fail(
+            "enum",
+            f"may only hold the four statutory fields: {sorted(SERIOUS_DISHONESTY_FIELDS)}",
+        )
+    return FieldSpec(
+        name=name,
+        type=kind,
+        required=r.flag("required"),
+        third_party=r.flag("third_party"),
+        zh=r.text("zh"),
+        en=r.text("en"),
+        max_length=max_length,
+        enum=enum,
+        code_list=code_list,
+        codes=context.code_lists.get(code_list or "", frozenset()),
+    )
+
+
+def _max_length(r: _Reader) -> int:
+    value = r.value["max_length"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        r.fail("max_length", "must be a positive integer")
+    return value
+
+
+def _enum_values(r: _Reader) -> tuple[str, ...]:
+    values = r.items("enum")
+    if not all(isinstance(value, str) and _SNAKE.fullmatch(value) for value in values):
+        r.fail("enum", "values must be snake_case strings")
+    if len(set(values)) != len(values):
+        r.fail("enum", "lists a value twice")
+    return tuple(str(value) for value in values)
+
+
+def _named(value: object, key: str, named: str, unnamed: str) -> str:
+    """Return where an object sits, by its name if it has a plausible one, else by position."""
+    name = value.get(key) if isinstance(value, Mapping) else None
+    return named.format(name) if isinstance(name, str) and name.strip() else unnamed
+
+
+def _parse_category(value: object, index: int, context: _Context) -> Category:
+    where = _named(value, "code", "category {}", f"categories[{index}]")
+    r = _Reader(value, where, _CATEGORY_KEYS)
+    code = r.text("code", _UPPER_SNAKE)
+    name = _Reader(r.value["name"], f"category {code}: name", ("zh", "en"))
+    domain = r.text("domain")
+    if domain not in context.domains:
+        r.fail("domain", f"{domain!r} is not a known domain")
+    fields = tuple(
+        _parse_field(item, r.where, number, context)
+        for number, item in enumerate(r.items("fields"))
+    )
+    names = [spec.name for spec in fields]
+    if len(set(names)) != len(names):
+        r.fail("fields", "two fields share a name")
+    category = Category(
+        code=code,
+        name=Label(zh=name.text("zh"), en=name.text("en")),
+        domain=domain,
+        polarity=r.choice("polarity", Polarity),
+        severity=r.optional_choice("severity", Severity),
+        legal_basis=r.text("legal_basis"),
+        share_scope=r.choice("share_scope", ShareScope),
+        share_scope_reason=r.text("share_scope_reason"),
+        display_period=r.duration("display_period"),
+        display_period_reason=r.text("display_period_reason"),
+        min_period_before_repair=r.optional_duration("min_period_before_repair"),
+        repairable=r.flag("repairable"),
+        provider_roles=r.codes(
+            "provider_roles", context.provider_roles, allow_empty=False
+        ),
+        document_required=r.flag("document_required"),
+        document_types=r.codes(
+            "document_types", context.document_types, allow_empty=True
+        ),
+        fields=fields,
+    )
+    _check_category(r, category)
+    return category
+
+
+def _check_category(r: _Reader, category: Category) -> None:
+    """Enforce the rules that tie a category's attributes together."""
+    if category.display_period == Duration():
+        r.fail(
+            "display_period",
+            "must be longer than zero (DP-1: every category is displayed)",
+        )
+    if category.document_required and not category.document_types:
+        r.fail(
+            "document_types", "a category that requires a document must name its types"
+        )
+    if category.polarity is Polarity.NEGATIVE:
+        _check_negative(r, category)
+        return
+    if category.severity is not None:
+        r.fail("severity", f"must be null for a {category.polarity} category")
+    if category.repairable:
+        r.fail(
+            "repairable",
+            "must be false: repair applies to dishonesty records only (REP-1)",
+        )
+    if category.min_period_before_repair is not None:
+        r.fail(
+            "min_period_before_repair",
+            "must be null for a category that is not repairable",
+        )
+
+
+def _check_negative(r: _Reader, category: Category) -> None:
+    if category.severity is None:
+        r.fail(
+            "severity",
+            "a negative category needs a severity (minor, general or serious)",
+        )
+    if not category.document_required:
+        # DET-1: dishonesty may only be determined on a legally effective document.
+        r.fail(
+            "document_required",
+            "must be true: a negative record rests on a legal document",
+        )
+    minimum = category.min_period_before_repair
+    if not category.repairable:
+        if minimum is not None:
+            r.fail(
+                "min_period_before_repair",
+                "must be null for a category that is not repairable",
+            )
+        return
+    if minimum is None:
+        r.fail(
+            "min_period_before_repair", "a repairable category needs a minimum period"
+        )
+    if not _not_longer(minimum, category.display_period):
+        r.fail(
+            "min_period_before_repair", f"{minimum} is longer than the display period"
+        )
+
+
+def parse_catalogue(doc: Mapping[str, object]) -> Catalogue:
+    """Return the catalogue described by ``doc`` (decoded JSON).
+
+    Raises CatalogueInvalid, naming the category and key, when the document breaks any rule:
+    unknown or missing keys, values outside their enumerations, duplicate codes, unknown code
+    references, inconsistent polarity/severity/repair settings or out-of-order periods.
+    """
+    top = _Reader(doc, "catalogue", _TOP_KEYS)
+    version, published, basis = (
+        top.text("version", _VERSION),
+        top.day("published"),
+        top.text("basis"),
+    )
+    lists = {key: _code_entries(top, key) for key in _CODE_LISTS}
+    code_lists = {
+        key: frozenset(entry.code for entry in lists[key]) for key in _CODE_LISTS
+    }
+    context = _Context(
+        domains=code_lists["domains"],
+        provider_roles=code_lists["provider_roles"],
+        document_types=code_lists["document_types"],
+        code_lists=MappingProxyType(code_lists),
+    )
+    categories: dict[str, Category] = {}
+    for index, item in enumerate(top.items("categories")):
+        category = _parse_category(item, index, context)
+        if category.code in categories:
+            raise CatalogueInvalid(f"category {category.code}: code: appears twice")
+        categories[category.code] = category
+    return Catalogue(
+        version=version,
+        published=published,
+        categories=MappingProxyType(categories),
+        occupational_groups=lists["occupational_groups"],
+        document_types=lists["document_types"],
+        raw=copy.deepcopy(dict(doc)),
+        basis=basis,
+        domains=lists["domains"],
+        provider_roles=lists["provider_roles"],
+    )
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # json keeps the last of two equal keys silently; in a catalogue that would hide a mistake.
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise CatalogueInvalid(f"catalogue: {key}: key appears twice in one object")
+        result[key] = value
+    return result
+
+
+def catalogue_from_json(text: str) -> Catalogue:
+    """Return the catalogue in this JSON text; raise CatalogueInvalid if it is not valid."""
+    try:
+        doc = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise CatalogueInvalid(f"catalogue: not valid JSON: {exc}") from exc
+    return parse_catalogue(doc)
+
+
+@cache
+def load_default() -> Catalogue:
+    """Return the catalogue shipped in ``vault/data/catalogue.json`` (read once, then cached)."""
+    text = (resources.files("vault") / "data" / "catalogue.json").read_text(
+        encoding="utf-8"
+    )
+    return catalogue_from_json(text)

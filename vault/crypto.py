@@ -1,0 +1,74 @@
+"""Envelope encryption: a data key per person, wrapped under a versioned key-encryption key.
+
+Every ciphertext is AES-256-GCM with associated data that names what it belongs to (the record
+id, the person's blind index, the category), so a ciphertext copied into another row fails to
+authenticate instead of decrypting as somebody else's record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from vault.errors import DecryptionFailed
+from vault.keyring import Keyring
+
+NONCE = 12
+
+
+def new_data_key() -> bytes:
+    """Return a random 256-bit data key."""
+    return secrets.token_bytes(32)
+
+
+def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """Return nonce || AES-256-GCM(key, plaintext, aad)."""
+    nonce = secrets.token_bytes(NONCE)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def unseal(key: bytes, blob: bytes, aad: bytes, what: str) -> bytes:
+    """Return the plaintext of `blob`, or raise DecryptionFailed naming `what`."""
+    try:
+        return AESGCM(key).decrypt(blob[:NONCE], blob[NONCE:], aad)
+    except (InvalidTag, ValueError) as exc:
+        raise DecryptionFailed(f"{what} does not authenticate") from exc
+
+
+def _dek_aad(subject_ref: str, version: int) -> bytes:
+    return f"xinyong:dek:v1|{subject_ref}|{version}".encode()
+
+
+def wrap_data_key(ring: Keyring, dek: bytes, subject_ref: str) -> tuple[int, bytes]:
+    """Return (kek version, wrapped key) under the current key-encryption key."""
+    version = ring.current_kek
+    return version, seal(ring.kek(version), dek, _dek_aad(subject_ref, version))
+
+
+def unwrap_data_key(ring: Keyring, version: int, wrapped: bytes, subject_ref: str) -> bytes:
+    """Return the data key, or raise DecryptionFailed / KeyringError."""
+    return unseal(ring.kek(version), wrapped, _dek_aad(subject_ref, version), "data key")
+
+
+def record_aad(record_id: str, subject_ref: str, category: str) -> bytes:
+    """Return the associated data that binds a record ciphertext to its row."""
+    return f"xinyong:record:v1|{record_id}|{subject_ref}|{category}".encode()
+
+
+def subject_aad(subject_ref: str, attribute: str) -> bytes:
+    """Return the associated data that binds a subject attribute ciphertext to its person."""
+    return f"xinyong:subject:v1|{subject_ref}|{attribute}".encode()
+
+
+def blind_index(ring: Keyring, citizen_id: str) -> str:
+    """Return HMAC-SHA256(blind-index key, canonical ID) as hex: the lookup key of a person."""
+    return hmac.new(ring.blind_index_key, b"xinyong:bi:v1|" + citizen_id.encode(), hashlib.sha256).hexdigest()
+
+
+def keyed_fingerprint(ring: Keyring, data: bytes) -> str:
+    """Return a keyed hash of `data`, safe to store where a plain hash could be brute-forced."""
+    return hmac.new(ring.blind_index_key, b"xinyong:fp:v1|" + data, hashlib.sha256).hexdigest()

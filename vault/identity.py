@@ -1,0 +1,44 @@
+"""Citizen identity numbers (GB 11643-1999), the key of every personal credit file."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from stdnum import exceptions as stdnum_errors
+from stdnum.cn import ric
+
+from vault.errors import InvalidCitizenId
+
+_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+
+
+def normalise_citizen_id(raw: object, today: date, field: str = "citizen_id") -> str:
+    """Return the ID in canonical form (upper-case X) or raise InvalidCitizenId naming the check."""
+    if not isinstance(raw, str):
+        raise InvalidCitizenId(field, "type", "must be a string of 18 characters")
+    value = raw.strip().upper()
+    if len(value) != 18:
+        raise InvalidCitizenId(field, "length", f"must be 18 characters, got {len(value)}")
+    if not _SHAPE.fullmatch(value):
+        raise InvalidCitizenId(field, "characters", "must be 17 digits followed by a digit or X")
+    if value[-1] != ric.calc_check_digit(value):
+        raise InvalidCitizenId(field, "checksum", "the ISO 7064 MOD 11-2 check character is wrong")
+    try:
+        born = ric.get_birth_date(value)
+    except stdnum_errors.ValidationError:
+        raise InvalidCitizenId(field, "birth_date", "the birth date is not a real date") from None
+    if born > today:
+        raise InvalidCitizenId(field, "birth_date", "the birth date is in the future")
+    try:
+        ric.get_birth_place(value)
+    except stdnum_errors.ValidationError:
+        raise InvalidCitizenId(
+            field, "division_code", "the administrative division code is not a known one"
+        ) from None
+    return value
+
+
+def mask_citizen_id(citizen_id: str) -> str:
+    """Return the ID with only the first four and last four characters shown."""
+    return citizen_id[:4] + "*" * 10 + citizen_id[-4:]
