@@ -15,6 +15,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# The demo serves plain http on 127.0.0.1, so the session cookie cannot be Secure there.
+demo: export XINYONG_ENV = development
 demo: $(STAMP)
 	$(BIN)/xinyong init
 	$(BIN)/xinyong demo seed

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     event,
     insert,
+    select,
     text,
 )
 from sqlalchemy.exc import SQLAlchemyError
@@ -188,3 +189,18 @@ def append_many(session: Session, clock: Clock, drafts: Sequence[EntryDraft]) ->
     except SQLAlchemyError as exc:
         raise AuditAppendFailed(f"audit append failed for {drafts[0].action}") from exc
     return list(range(first, int(last) + 1))
+
+
+def for_subject(
+    session: Session, subject_ref: str, actions: Sequence[str], since: datetime, limit: int = 1000
+) -> list[AuditEntry]:
+    """Return the newest entries about a person with one of `actions`, since `since`."""
+    return list(
+        session.execute(
+            select(AuditEntry)
+            .where(AuditEntry.subject_ref == subject_ref, AuditEntry.action.in_(list(actions)),
+                   AuditEntry.at >= since)
+            .order_by(AuditEntry.seq.desc())
+            .limit(limit)
+        ).scalars()
+    )

@@ -1,12 +1,85 @@
-"""Tables of the consent context (purposes, requests, grants and reports come with the consent issue)."""
+"""Tables of the consent context: requests, grants (with their signed receipts) and released reports."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
 
+from sqlalchemy import JSON, CheckConstraint, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from audit.clock import UTCDateTime
 from audit.entries import NAMING
 
 
 class ConsentBase(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+class ConsentRequest(ConsentBase):
+    """An institution's request to query a person, for one purpose; only the person can answer it."""
+
+    __tablename__ = "consent_requests"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'denied')", name="status"),
+        CheckConstraint("max_uses >= 1", name="uses_positive"),
+        Index("ix_consent_requests_subject_ref_created_at", "subject_ref", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(40), index=True)
+    subject_ref: Mapped[str] = mapped_column(String(64), comment="blind index; the person may not exist")
+    purpose: Mapped[str] = mapped_column(String(60))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(500), comment="the institution's stated reason, shown to the person")
+    valid_for_seconds: Mapped[int] = mapped_column(Integer)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lapses_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="an unanswered request lapses then")
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    grant_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class Grant(ConsentBase):
+    """A consent the person gave: one purpose, named categories and fields, a validity and a use count."""
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'revoked')", name="status"),
+        CheckConstraint("uses >= 0 AND uses <= max_uses", name="uses_within_max"),
+        CheckConstraint("valid_until > valid_from", name="validity_order"),
+        Index("ix_grants_subject_ref_valid_from", "subject_ref", "valid_from"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(40), unique=True)
+    institution_id: Mapped[str] = mapped_column(String(40), index=True)
+    subject_ref: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(60))
+    fields: Mapped[dict[str, list[str]]] = mapped_column(JSON, comment="category -> fields released")
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    receipt: Mapped[str] = mapped_column(Text, comment="signed consent receipt (JWS); no ID, no payload")
+    receipt_sha256: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(40))
+    catalogue_version: Mapped[str] = mapped_column(String(40))
+
+
+class Report(ConsentBase):
+    """A report released to an institution; its contents are sealed and purged after the deadline."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_deadline", "deadline"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(String(40), index=True)
+    institution_id: Mapped[str] = mapped_column(String(40))
+    subject_ref: Mapped[str] = mapped_column(String(64))
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="encrypted signed report; NULL once purged")
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -11,10 +11,11 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFProtect
 
-from gateway import errors, oauth, portal
+from gateway import errors, oauth, portal, wellknown
+from gateway.api import consents as consents_api
 from gateway.api import people as people_api
 from gateway.api import records as records_api
-from gateway.api.base import XinyongApi
+from gateway.api.base import XinyongApi, document_token_endpoint
 from gateway.config import from_environ
 from gateway.runtime import Runtime, build_runtime, check_initialised
 
@@ -55,12 +56,16 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
         "session", {"type": "apiKey", "in": "cookie", "name": "xinyong_session"})
     api.register_blueprint(records_api.blp)
     api.register_blueprint(people_api.blp)
+    api.register_blueprint(consents_api.blp)
     # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
     csrf.exempt(records_api.blp)
     csrf.exempt(people_api.blp)
+    csrf.exempt(consents_api.blp)
     oauth.init_app(app)
     csrf.exempt(oauth.bp)
+    document_token_endpoint(app, api)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(wellknown.bp)
     errors.register(app)
     _request_hooks(app)
     return app

@@ -40,4 +40,6 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         keyring_path=Path(env.get("XINYONG_KEYRING") or home / "keyring.json").resolve(),
         development=env.get("XINYONG_ENV", "production") == "development",
         token_ttl_seconds=int(env.get("XINYONG_TOKEN_TTL", "3600")),
+        argon2_time_cost=int(env.get("XINYONG_ARGON2_TIME_COST", "3")),
+        argon2_memory_kib=int(env.get("XINYONG_ARGON2_MEMORY_KIB", "65536")),
     )

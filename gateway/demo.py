@@ -15,9 +15,10 @@ from typing import Any
 from stdnum.cn import ric
 
 from gateway.runtime import Runtime
-from gateway.usecases import clients, people
+from consent.grants import Institution
+from gateway.usecases import clients, consents, people
 from gateway.usecases import records as record_use
-from vault import records
+from vault import crypto, records
 from vault.access import AccessContext
 from vault.catalogue import Catalogue, Category, FieldType
 from vault.errors import InvalidCitizenId
@@ -108,6 +109,7 @@ def seed(rt: Runtime, count: int) -> dict[str, Any]:
             logins.append({"citizen_id": cid, "name": name, "password": password})
             for _ in range(rng.randint(1, 5)):
                 _add_record(rt, session, rng, providers, cid, name, today)
+    _consents(rt, ids, institutions[0])
     result = {
         "people": logins,
         "providers": [c.as_dict() for c in providers],
@@ -136,6 +138,19 @@ def _add_record(rt: Runtime, session: Any, rng: random.Random, providers: list[c
     prepared = records.prepare(rt.catalogue, rt.keyring, provider, new, today)
     record_use.submit_prepared(session, rt, provider, prepared,
                                AccessContext(actor=client.client_id, role="provider", basis="demo data"))
+
+
+def _consents(rt: Runtime, ids: list[str], employer: clients.NewClient) -> None:
+    """The first person has a request waiting; the second approved one, and the employer queried once."""
+    institution = Institution(employer.client_id, employer.kind, employer.name)
+    ask = {"purpose": "employment_screening", "reason": "应聘会计岗位 Applicant for an accountant post",
+           "valid_for": timedelta(days=7)}
+    with rt.sessions() as session:
+        consents.request_consent(session, rt, institution, {"citizen_id": ids[0], **ask})
+        if len(ids) > 1:
+            request = consents.request_consent(session, rt, institution, {"citizen_id": ids[1], **ask})
+            grant = consents.approve(session, rt, crypto.blind_index(rt.keyring, ids[1]), request.id, {})
+            consents.serve_query(session, rt, employer.client_id, grant.id, None)
 
 
 def describe(logins: dict[str, Any]) -> str:

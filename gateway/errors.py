@@ -18,6 +18,7 @@ from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException
 
 from audit.errors import AuditAppendFailed
+from consent import errors as consent_errors
 from vault import errors as vault_errors
 
 log = logging.getLogger("xinyong.gateway")
@@ -110,6 +111,35 @@ def _from_vault(exc: vault_errors.VaultError) -> Response:
     return problem(500, "internal", "Internal error", "the request could not be completed")
 
 
+def _from_consent(exc: consent_errors.ConsentError) -> Response:
+    if isinstance(exc, consent_errors.QueryRefused):
+        return problem(403, exc.code, exc.code.replace("_", " ").capitalize(), str(exc))
+    if isinstance(exc, consent_errors.CategoriesOutsidePurpose):
+        return problem(422, "categories_outside_purpose", "Categories outside the purpose", str(exc),
+                       field="categories", categories=exc.categories,
+                       errors=[{"field": "categories", "reason": exc.reason}])
+    if isinstance(exc, consent_errors.CeilingExceeded):
+        return problem(422, "ceiling_exceeded", "Above the purpose's ceiling", str(exc), field=exc.field,
+                       errors=[{"field": exc.field, "reason": exc.reason}])
+    if isinstance(exc, consent_errors.RequestInvalid):
+        return problem(422, "invalid_input", "Invalid input", str(exc), field=exc.field,
+                       errors=[{"field": exc.field, "reason": exc.reason}])
+    if isinstance(exc, consent_errors.UnknownPurpose):
+        return problem(422, "unknown_purpose", "Unknown purpose", str(exc), field="purpose",
+                       errors=[{"field": "purpose", "reason": "not a registered purpose"}])
+    if isinstance(exc, consent_errors.KindNotAllowed):
+        return problem(403, "kind_not_allowed", "Purpose not allowed for this institution", str(exc))
+    if isinstance(exc, consent_errors.RequestNotPending):
+        return problem(409, "not_pending", "Already answered", str(exc))
+    if isinstance(exc, consent_errors.ReportGone):
+        return problem(410, "report_gone", "Report gone", str(exc))
+    if isinstance(exc, consent_errors.RequestNotFound | consent_errors.GrantNotFound
+                  | consent_errors.ReportNotFound):
+        return problem(404, "not_found", "Not found", "no such resource")
+    log.error("consent error %s on request %s", type(exc).__name__, g.get("request_id"), exc_info=exc)
+    return problem(500, "internal", "Internal error", "the request could not be completed")
+
+
 def _from_http(exc: HTTPException) -> Response:
     data = getattr(exc, "data", None) or {}
     messages = data.get("messages") if isinstance(data, dict) else None
@@ -160,6 +190,7 @@ def register(app: Flask) -> None:
         return response
 
     app.register_error_handler(vault_errors.VaultError, _from_vault)
+    app.register_error_handler(consent_errors.ConsentError, _from_consent)
     app.register_error_handler(HTTPException, _from_http)
 
     @app.errorhandler(AuditAppendFailed)

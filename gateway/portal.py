@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from gateway.api.base import client_address
 from gateway.context import db, runtime
 from gateway.errors import RateLimited, Unauthenticated
-from gateway.usecases import people
+from gateway.usecases import consents, people
 
 bp = Blueprint("portal", __name__)
 
@@ -40,8 +40,12 @@ def login() -> BaseResponse | tuple[str, int]:
 
 
 def _safe_next(target: str | None) -> str | None:
-    # Only same-site paths: an open redirect would hand the session to another site.
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Only same-site paths: an open redirect would hand the session to another site. URL parsers
+    # (Python's and browsers') drop tabs and newlines, and browsers read a backslash as a slash, so
+    # "/<TAB>/evil.example" and "/<backslash>evil.example" lead off-site too: refuse both kinds of character.
+    if not target or any(c < " " or c in "\\\x7f" for c in target):
+        return None
+    if target.startswith("/") and not target.startswith("//"):
         return target
     return None
 
@@ -57,5 +61,43 @@ def me() -> BaseResponse | str:
     ref = session.get("subject_ref")
     if not isinstance(ref, str):
         return redirect(url_for("portal.login_form", next="/me"))
-    report = people.self_report(db(), runtime(), ref, g.get("request_id"))
-    return render_template("me.html", report=report)
+    rt = runtime()
+    report = people.self_report(db(), rt, ref, g.get("request_id"))
+    requests = consents.my_requests(db(), rt, ref)
+    grants = consents.my_grants(db(), rt, ref)
+    names = consents.institutions(db(), {r.institution_id for r in requests} | {c.institution_id for c in grants})
+    return render_template("me.html", report=report, requests=requests, grants=grants, names=names,
+                           purposes=rt.purposes.purposes)
+
+
+def _person_or_login() -> str | None:
+    ref = session.get("subject_ref")
+    return ref if isinstance(ref, str) else None
+
+
+@bp.post("/me/consent-requests/<string:request_id>/approve")
+def approve_request(request_id: str) -> BaseResponse:
+    """Approve from the portal (the form is CSRF-protected by CSRFProtect)."""
+    ref = _person_or_login()
+    if ref is None:
+        return redirect(url_for("portal.login_form", next="/me"))
+    consents.approve(db(), runtime(), ref, request_id, {})
+    return redirect(url_for("portal.me") + "#consents")
+
+
+@bp.post("/me/consent-requests/<string:request_id>/deny")
+def deny_request(request_id: str) -> BaseResponse:
+    ref = _person_or_login()
+    if ref is None:
+        return redirect(url_for("portal.login_form", next="/me"))
+    consents.deny(db(), runtime(), ref, request_id)
+    return redirect(url_for("portal.me") + "#consents")
+
+
+@bp.post("/me/consents/<string:consent_id>/revoke")
+def revoke_consent(consent_id: str) -> BaseResponse:
+    ref = _person_or_login()
+    if ref is None:
+        return redirect(url_for("portal.login_form", next="/me"))
+    consents.revoke(db(), runtime(), ref, consent_id)
+    return redirect(url_for("portal.me") + "#consents")

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.clock import Clock, SystemClock
+from consent.purposes import Purposes, load_default_purposes
 from gateway.config import Settings
 from gateway.database import make_engine
 from vault.catalogue import Catalogue, load_default
@@ -27,6 +28,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     keyring: Keyring
     catalogue: Catalogue
+    purposes: Purposes
     clock: Clock
     hasher: PasswordHasher
 
@@ -42,12 +44,14 @@ def build_runtime(
     """Return a runtime; raises KeyringError (naming `xinyong init`) if there is no keyring."""
     ring = keyring or load_keyring(settings.keyring_path)
     engine = engine or make_engine(settings.database_url)
+    catalogue = load_default()
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions or sessionmaker(bind=engine, autobegin=False, expire_on_commit=False),
         keyring=ring,
-        catalogue=load_default(),
+        catalogue=catalogue,
+        purposes=load_default_purposes(catalogue),
         clock=clock or SystemClock(),
         hasher=PasswordHasher(
             time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib, parallelism=1

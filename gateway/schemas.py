@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, post_load, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
+from consent.purposes import days_duration
 from vault.records import Document
 
 _text = validate.Length(min=1, max=200)
+
+
+def _no_control_characters(value: str) -> None:
+    # Values like these reach the database as they are (an idempotency key, a denial's reason), and
+    # PostgreSQL text cannot hold NUL; no key or field name needs a control character.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValidationError("must not contain control characters")
 
 
 class StrictSchema(Schema):
@@ -16,10 +25,18 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+class ProblemFieldSchema(Schema):
+    """One field that failed, in a problem's `errors`."""
+
+    field = fields.String(required=True, metadata={"description": "dotted path, e.g. payload.fine_amount"})
+    reason = fields.String(required=True)
+    check = fields.String(metadata={"description": "which identity check failed"})
+
+
 class ProblemSchema(Schema):
     """RFC 9457 problem details."""
 
-    type = fields.String(required=True)
+    type = fields.String(required=True, metadata={"format": "uri"})
     title = fields.String(required=True)
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
@@ -27,7 +44,10 @@ class ProblemSchema(Schema):
     request_id = fields.String()
     field = fields.String(metadata={"description": "the first field that failed"})
     check = fields.String(metadata={"description": "which identity check failed"})
-    errors = fields.List(fields.Dict(), metadata={"description": "every field that failed, with the reason"})
+    errors = fields.List(fields.Nested(ProblemFieldSchema),
+                         metadata={"description": "every field that failed, with the reason"})
+    categories = fields.List(fields.String(), metadata={"description": "the categories outside the purpose"})
+    retry_after = fields.Integer(metadata={"description": "seconds to wait, as in the Retry-After header"})
 
 
 class DocumentIn(StrictSchema):
@@ -48,12 +68,16 @@ class RecordIn(StrictSchema):
     category = fields.String(required=True, validate=validate.Length(min=1, max=60))
     decided_at = fields.Date(required=True)
     document = fields.Nested(DocumentIn)
-    payload = fields.Dict(keys=fields.String(), required=True)
+    payload = fields.Dict(keys=fields.String(validate=[validate.Length(min=1, max=60), _no_control_characters]),
+                          required=True, metadata={"description": "the category's fields, as the catalogue lists"})
+
+
+_RECORD_STATUS = validate.OneOf(["active", "revoked"])
 
 
 class RecordOut(Schema):
     id = fields.String(required=True)
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=_RECORD_STATUS)
     display_from = fields.Date(required=True)
     display_until = fields.Date(required=True, metadata={"description": "first day it is no longer shown"})
 
@@ -66,7 +90,9 @@ class IdempotencyHeader(Schema):
     class Meta:
         unknown = "exclude"
 
-    idempotency_key = fields.String(data_key="Idempotency-Key", validate=validate.Length(min=1, max=200))
+    idempotency_key = fields.String(data_key="Idempotency-Key",
+                                    validate=[validate.Length(min=1, max=200), _no_control_characters],
+                                    metadata={"pattern": "^[^\\x00-\\x1f\\x7f]+$"})
 
 
 class ActivateIn(StrictSchema):
@@ -90,33 +116,232 @@ class NameOut(Schema):
     en = fields.String(required=True)
 
 
+class DocumentOut(Schema):
+    type = fields.String(required=True)
+    number = fields.String(required=True)
+    authority = fields.String(required=True)
+    effective_at = fields.Date(required=True)
+
+
 class ReportRecordOut(Schema):
     id = fields.String(required=True)
     category = fields.String(required=True)
     category_name = fields.Nested(NameOut, required=True)
-    polarity = fields.String(required=True)
+    polarity = fields.String(required=True, validate=validate.OneOf(["basic", "positive", "negative"]))
     provider = fields.Nested(ProviderOut, required=True)
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=_RECORD_STATUS)
     decided_at = fields.Date(required=True)
     display_from = fields.Date(required=True)
     display_until = fields.Date(required=True)
     visible_to_third_parties = fields.Boolean(required=True)
     payload = fields.Dict(required=True)
-    document = fields.Dict(allow_none=True, required=True)
+    document = fields.Nested(DocumentOut, allow_none=True, required=True,
+                             metadata={"description": "null for a record that rests on no document"})
 
 
 class QueryLogOut(Schema):
     institution = fields.String(required=True)
+    institution_id = fields.String(required=True)
     purpose = fields.String(required=True)
-    at = fields.DateTime(required=True)
+    at = fields.String(required=True)
     categories = fields.List(fields.String(), required=True)
-    consent_id = fields.String(allow_none=True)
+    records_released = fields.Integer(required=True)
+    consent_id = fields.String(allow_none=True, required=True)
     outcome = fields.String(required=True)
+
+
+class SubjectOut(Schema):
+    citizen_id_masked = fields.String(required=True, metadata={"description": "first four and last four shown"})
+    name = fields.String(required=True, allow_none=True, metadata={"description": "null if no name is on file"})
 
 
 class SelfReportOut(Schema):
     generated_at = fields.DateTime(required=True)
     catalogue_version = fields.String(required=True)
-    subject = fields.Dict(required=True, metadata={"description": "masked ID and name"})
+    subject = fields.Nested(SubjectOut, required=True)
     records = fields.List(fields.Nested(ReportRecordOut), required=True)
     queries = fields.List(fields.Nested(QueryLogOut), required=True)
+
+
+class DaysDuration(fields.Field[timedelta]):
+    """An ISO 8601 duration in days or weeks (P7D, P2W), loaded as a timedelta."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> timedelta:
+        if not isinstance(value, str):
+            raise ValidationError("must be an ISO 8601 duration such as P7D")
+        try:
+            return days_duration(value)
+        except ValueError:
+            raise ValidationError("must be an ISO 8601 duration in days or weeks, such as P7D or P2W") from None
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        return f"P{value.days}D"
+
+
+class ConsentRequestIn(StrictSchema):
+    citizen_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    purpose = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    categories = fields.List(fields.String(validate=validate.Length(min=1, max=60)),
+                             validate=validate.Length(min=1, max=50))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    valid_for = DaysDuration(required=True, metadata={"type": "string", "example": "P7D"})
+    max_uses = fields.Integer(validate=validate.Range(min=1, max=1000), metadata={"description": "default 1"})
+
+
+class ConsentRequestCreatedOut(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+
+
+class InstitutionOut(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(allow_none=True, required=True)
+
+
+class ConsentRequestOut(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "pending, approved, denied or lapsed"})
+    purpose = fields.String(required=True)
+    categories = fields.List(fields.String(), required=True)
+    reason = fields.String(required=True)
+    valid_for = fields.String(required=True)
+    max_uses = fields.Integer(required=True)
+    created_at = fields.String(required=True)
+    lapses_at = fields.String(required=True)
+    consent_id = fields.String(allow_none=True, required=True)
+    institution = fields.Nested(InstitutionOut)
+
+
+class ApproveIn(StrictSchema):
+    categories = fields.List(fields.String(validate=validate.Length(min=1, max=60)),
+                             validate=validate.Length(min=1, max=50))
+    valid_for = DaysDuration(metadata={"type": "string", "example": "P3D"})
+
+
+class GrantOut(Schema):
+    id = fields.String(required=True)
+    request_id = fields.String(required=True)
+    institution = fields.Nested(InstitutionOut, required=True)
+    purpose = fields.String(required=True)
+    categories = fields.List(fields.String(), required=True)
+    fields_released = fields.Dict(data_key="fields", required=True)
+    valid_from = fields.String(required=True)
+    valid_until = fields.String(required=True)
+    max_uses = fields.Integer(required=True)
+    uses = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={"description": "active, revoked, expired or exhausted"})
+    receipt = fields.String(required=True, metadata={"description": "signed consent receipt (JWS, EdDSA)"})
+
+
+class ReceiptOut(Schema):
+    consent_id = fields.String(required=True)
+    receipt = fields.String(required=True)
+
+
+class QueryIn(StrictSchema):
+    consent_id = fields.String(required=True, validate=validate.Length(min=1, max=60))
+
+
+class SignedReportOut(Schema):
+    report = fields.Dict(required=True)
+    jws = fields.String(required=True, metadata={"description": "compact JWS (EdDSA) over the canonical JSON"})
+
+
+class CodeEntryOut(Schema):
+    code = fields.String(required=True)
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+
+
+class FieldSpecOut(Schema):
+    name = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(
+        ["string", "integer", "decimal", "date", "boolean", "enum", "code"]))
+    required = fields.Boolean(required=True)
+    third_party = fields.Boolean(required=True, metadata={"description": "may ever be released to a third party"})
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+    max_length = fields.Integer()
+    enum = fields.List(fields.String())
+    code_list = fields.String(metadata={"description": "the catalogue code list the value comes from"})
+
+
+class CategoryOut(Schema):
+    code = fields.String(required=True)
+    name = fields.Nested(NameOut, required=True)
+    domain = fields.String(required=True)
+    polarity = fields.String(required=True, validate=validate.OneOf(["basic", "positive", "negative"]))
+    severity = fields.String(required=True, allow_none=True,
+                             validate=validate.OneOf(["minor", "general", "serious"]),
+                             metadata={"description": "null for basic and positive categories"})
+    legal_basis = fields.String(required=True)
+    share_scope = fields.String(required=True,
+                                validate=validate.OneOf(["self_only", "authorised_query", "public"]))
+    share_scope_reason = fields.String(required=True)
+    display_period = fields.String(required=True, metadata={"description": "ISO 8601 duration, e.g. P5Y"})
+    display_period_reason = fields.String(required=True)
+    min_period_before_repair = fields.String(required=True, allow_none=True,
+                                             metadata={"description": "ISO 8601 duration; null if not repairable"})
+    repairable = fields.Boolean(required=True)
+    provider_roles = fields.List(fields.String(), required=True)
+    document_required = fields.Boolean(required=True)
+    document_types = fields.List(fields.String(), required=True)
+    fields_ = fields.List(fields.Nested(FieldSpecOut), required=True, attribute="fields", data_key="fields")
+
+
+class CatalogueOut(Schema):
+    version = fields.String(required=True)
+    published = fields.Date(required=True)
+    basis = fields.String(required=True)
+    domains = fields.List(fields.Nested(CodeEntryOut), required=True)
+    provider_roles = fields.List(fields.Nested(CodeEntryOut), required=True)
+    occupational_groups = fields.List(fields.Nested(CodeEntryOut), required=True)
+    document_types = fields.List(fields.Nested(CodeEntryOut), required=True)
+    categories = fields.List(fields.Nested(CategoryOut), required=True)
+
+
+class TokenRequestIn(StrictSchema):
+    """The form body of POST /oauth/token (RFC 6749 §4.1.3, §4.4.2, §6).
+
+    Registered clients use client_credentials and authenticate with HTTP Basic or a private_key_jwt
+    assertion (RFC 7523); the first-party app is a public client using authorization_code with PKCE
+    and refresh_token.
+    """
+
+    grant_type = fields.String(required=True, validate=validate.OneOf(
+        ["client_credentials", "authorization_code", "refresh_token"]))
+    scope = fields.String(metadata={"description": "space-separated; default: every scope of the client's role"})
+    code = fields.String(metadata={"description": "authorization_code: the code from /oauth/authorize"})
+    redirect_uri = fields.String(metadata={"description": "authorization_code: as sent to /oauth/authorize"})
+    code_verifier = fields.String(metadata={"description": "authorization_code: the PKCE verifier (S256)"})
+    refresh_token = fields.String(metadata={"description": "refresh_token: the last refresh token issued"})
+    client_id = fields.String(metadata={"description": "the public app's client id"})
+    client_assertion_type = fields.String(metadata={
+        "description": "private_key_jwt: urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+    client_assertion = fields.String(metadata={"description": "private_key_jwt: the signed assertion"})
+
+
+class TokenOut(Schema):
+    """A bearer token (RFC 6749 §5.1)."""
+
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"description": "Bearer"})
+    expires_in = fields.Integer(required=True, metadata={"description": "seconds"})
+    scope = fields.String(metadata={"description": "space-separated scopes granted"})
+    refresh_token = fields.String(metadata={"description": "the app's next refresh token (each works once)"})
+
+
+class OAuthErrorOut(Schema):
+    """A token endpoint error (RFC 6749 §5.2): plain JSON, as OAuth clients expect, not problem+json."""
+
+    class Meta:
+        unknown = "include"
+
+    error = fields.String(required=True, validate=validate.OneOf([
+        "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+        "unsupported_grant_type", "invalid_scope"]))
+    error_description = fields.String()
+    error_uri = fields.String()

@@ -45,9 +45,14 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def _pg_engine() -> Engine:
+def pg_database(prefix: str) -> tuple[str, Engine]:
+    """Create a fresh PostgreSQL database for this process; return (name, admin engine).
+
+    The name carries the process id, so concurrent test runs on one server never drop each other's.
+    Skips when the server is unreachable, except under CI, where that fails the run.
+    """
     admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"xinyong_test_{_worker()}"
+    name = f"{prefix}_{_worker()}_{os.getpid()}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -56,10 +61,19 @@ def _pg_engine() -> Engine:
         if CI:
             pytest.fail(f"PostgreSQL is required under CI and is not reachable: {exc.orig}")
         pytest.skip("PostgreSQL is not reachable")
-    finally:
-        admin.dispose()
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    return make_engine(url)
+    return name, admin
+
+
+def pg_url(name: str) -> str:
+    """Return the URL of database `name` on the test server."""
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(admin: Engine, name: str) -> None:
+    """Drop a database made by pg_database."""
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _prepare(engine: Engine) -> Engine:
@@ -76,10 +90,14 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "xinyong.db"
         eng = _prepare(make_engine(f"sqlite:///{path}"))
-    else:
-        eng = _prepare(_pg_engine())
+        yield eng
+        eng.dispose()
+        return
+    name, admin = pg_database("xinyong_test")
+    eng = _prepare(make_engine(pg_url(name)))
     yield eng
     eng.dispose()
+    drop_pg_database(admin, name)
 
 
 @pytest.fixture
@@ -102,7 +120,7 @@ def clock() -> FrozenClock:
     return FrozenClock(NOW)
 
 
-def test_settings(tmp_path: Path) -> Settings:
+def settings_for_tests(tmp_path: Path) -> Settings:
     """Settings for tests: cheap argon2 so that logins do not dominate the suite."""
     return Settings(
         home=tmp_path,
@@ -120,7 +138,7 @@ def rt(connection: Connection, keyring: Keyring, clock: FrozenClock, tmp_path: P
     """A runtime whose sessions live inside the test's rolled-back transaction."""
     sessions = sessionmaker(bind=connection, autobegin=False, expire_on_commit=False,
                             join_transaction_mode="create_savepoint")
-    return build_runtime(test_settings(tmp_path), clock=clock, engine=engine, sessions=sessions, keyring=keyring)
+    return build_runtime(settings_for_tests(tmp_path), clock=clock, engine=engine, sessions=sessions, keyring=keyring)
 
 
 @pytest.fixture

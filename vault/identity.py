@@ -32,7 +32,8 @@ def normalise_citizen_id(raw: object, today: date, field: str = "citizen_id") ->
         raise InvalidCitizenId(field, "birth_date", "the birth date is in the future")
     try:
         ric.get_birth_place(value)
-    except stdnum_errors.ValidationError:
+    except (stdnum_errors.ValidationError, KeyError):
+        # python-stdnum 2.2 raises KeyError('county') for a known province with an unknown county.
         raise InvalidCitizenId(
             field, "division_code", "the administrative division code is not a known one"
         ) from None

@@ -120,7 +120,7 @@ class Keyring:
             raise KeyringError(f"keyring is malformed: {exc!r}") from exc
         if current not in keks or ring.current_signing not in signing:
             raise KeyringError("keyring names a current key it does not hold")
-        if any(len(k) != 32 for k in [*keks.values(), ring.blind_index_key, *signing.values()]):
+        if any(len(k) != 32 for k in [*keks.values(), ring.blind_index_key, ring.session_secret, *signing.values()]):
             raise KeyringError("keyring holds a key of the wrong length")
         return ring
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, jsonify, session
-from flask_smorest import Blueprint
+from flask import Response, g, jsonify
 
-from gateway.api.base import SESSION, client_address, problems
+from gateway.api.base import PERSON, XinyongBlueprint, client_address, person, problems
 from gateway.context import db, runtime
-from gateway.errors import Unauthenticated
-from gateway.schemas import ActivateIn, ActivateOut, SelfReportOut
+from gateway.schemas import ActivateIn, ActivateOut, CatalogueOut, SelfReportOut, SignedReportOut
 from gateway.usecases import people
+from vault import signing
 
-blp = Blueprint("people", __name__, url_prefix="/api/v1", description="Catalogue and people")
+blp = XinyongBlueprint("people", __name__, url_prefix="/api/v1", description="Catalogue and people")
 
 
 @blp.route("/catalogue", methods=["GET"])
-@blp.response(200, description="The credit information catalogue in force (目录)")
+@blp.response(200, CatalogueOut, description="The credit information catalogue in force (目录)")
+@problems(blp)
 def get_catalogue() -> Response:
     """Return the catalogue: every category, its display period, share scope and fields."""
     return jsonify(runtime().catalogue.to_public())
@@ -26,7 +26,7 @@ def get_catalogue() -> Response:
 @blp.route("/subjects/activate", methods=["POST"])
 @blp.arguments(ActivateIn)
 @blp.response(200, ActivateOut)
-@problems(blp, 401, 422, 429)
+@problems(blp, 400, 401, 413, 422, 429)
 def activate(data: dict[str, Any]) -> Response:
     """Set a password with the one-time activation code given at a service counter."""
     people.activate(db(), runtime(), data["citizen_id"], data["activation_code"], data["password"],
@@ -34,19 +34,22 @@ def activate(data: dict[str, Any]) -> Response:
     return jsonify({"status": "active"})
 
 
-def current_person() -> str:
-    """Return the blind index of the logged-in person, or raise 401."""
-    ref = session.get("subject_ref")
-    if not isinstance(ref, str):
-        raise Unauthenticated("log in at /login first")
-    return ref
-
-
 @blp.route("/me/report", methods=["GET"])
 @blp.response(200, SelfReportOut)
-@blp.doc(security=SESSION)
-@problems(blp, 401, 410)
+@blp.doc(security=PERSON)
+@problems(blp, 401, 403, 404, 410)
 def my_report() -> Response:
     """Return every record about you, and who queried them."""
-    report = people.self_report(db(), runtime(), current_person(), g.get("request_id"))
+    report = people.self_report(db(), runtime(), person(), g.get("request_id"))
     return jsonify(report)
+
+
+@blp.route("/me/report/signed", methods=["GET"])
+@blp.response(200, SignedReportOut)
+@blp.doc(security=PERSON)
+@problems(blp, 401, 403, 404, 410)
+def my_signed_report() -> Response:
+    """Return your own report as a JWS (EdDSA), verifiable with /.well-known/jwks.json."""
+    rt = runtime()
+    report = people.self_report(db(), rt, person(), g.get("request_id"))
+    return jsonify({"report": report, "jws": signing.sign(rt.keyring, report, "xinyong-self-report+jws")})

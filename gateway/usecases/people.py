@@ -17,6 +17,7 @@ from consent.display import visible_to_third_parties
 from gateway.errors import RateLimited, Unauthenticated
 from gateway.models import Account, Client, LoginFailure
 from gateway.runtime import Runtime
+from gateway.usecases.consents import who_looked
 from gateway.usecases.records import denials_audited
 from vault import crypto, records, subjects
 from vault.access import AccessContext
@@ -137,6 +138,7 @@ def self_report(session: Session, rt: Runtime, subject_ref: str, request_id: str
         subject, views = records.read_own(session, rt.keyring, rt.clock, subject_ref, access)
         identity = subjects.reveal_identity(rt.keyring, subject)
         providers = _provider_names(session, {v.provider_id for v in views})
+        queries = who_looked(session, rt, subject_ref)
     catalogue = rt.catalogue
     out = []
     for view in views:
@@ -161,7 +163,7 @@ def self_report(session: Session, rt: Runtime, subject_ref: str, request_id: str
         "catalogue_version": catalogue.version,
         "subject": {"citizen_id_masked": mask_citizen_id(identity.citizen_id), "name": identity.name},
         "records": out,
-        "queries": [],
+        "queries": queries,
     }
 
 

@@ -98,6 +98,10 @@ class ImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)
 
 
+# Built once: constructing a schema deep-copies its fields and costs several times a line's load.
+_RECORD_IN = RecordIn()
+
+
 def _parse_line(rt: Runtime, provider: Provider, text: str) -> Prepared:
     try:
         raw = json.loads(text)
@@ -106,7 +110,7 @@ def _parse_line(rt: Runtime, provider: Provider, text: str) -> Prepared:
     if not isinstance(raw, dict):
         raise ValueError("a line must be a JSON object")
     try:
-        data = RecordIn().load(raw)
+        data = _RECORD_IN.load(raw)
     except ValidationError as exc:
         field_name, messages = next(iter(_flat(exc.messages)))
         raise ValueError(f"{field_name}: {messages}") from None

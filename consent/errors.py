@@ -1,0 +1,123 @@
+"""Errors raised by the consent context.
+
+    ConsentError
+    ├── PurposesInvalid          the purposes data file breaks its own rules
+    ├── UnknownPurpose           a purpose code is not in the purposes file
+    ├── RequestInvalid           a consent request breaks a rule of its purpose (field, reason)
+    │   ├── CategoriesOutsidePurpose   categories the purpose does not cover (names them)
+    │   └── CeilingExceeded            valid_for or max_uses above the purpose's ceiling
+    ├── KindNotAllowed           the institution's kind may not use this purpose
+    ├── RequestNotFound          no consent request with that id for this caller
+    ├── RequestNotPending        the request was already answered or has lapsed
+    ├── GrantNotFound            no grant with that id for this person
+    ├── QueryRefused             a query is refused; `code` is the problem code
+    │   ├── ConsentMissing       consent_missing
+    │   ├── ConsentPending       consent_pending
+    │   ├── ConsentDenied        consent_denied
+    │   ├── ConsentRevoked       consent_revoked
+    │   ├── ConsentExpired       consent_expired
+    │   ├── ConsentExhausted     consent_exhausted
+    │   └── WrongInstitution     wrong_institution
+    ├── ReportNotFound           no report with that id for this caller
+    └── ReportGone               the report's retrieval deadline has passed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ConsentError(Exception):
+    """Base class of every consent error."""
+
+
+class PurposesInvalid(ConsentError):
+    """Raised when the purposes document is malformed."""
+
+
+class UnknownPurpose(ConsentError):
+    """Raised when a purpose code is not in the purposes file."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"purpose {code!r} is not a registered purpose")
+        self.code = code
+
+
+class RequestInvalid(ConsentError):
+    """Raised when a consent request or approval breaks a rule; names the field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class CategoriesOutsidePurpose(RequestInvalid):
+    """Raised when categories are asked for that the purpose does not cover."""
+
+    def __init__(self, categories: Iterable[str], purpose: str) -> None:
+        names = sorted(categories)
+        super().__init__("categories", f"not needed for purpose {purpose}: {', '.join(names)}")
+        self.categories = names
+
+
+class CeilingExceeded(RequestInvalid):
+    """Raised when valid_for or max_uses exceeds what the purpose allows."""
+
+
+class KindNotAllowed(ConsentError):
+    """Raised when an institution of this kind may not use the purpose."""
+
+
+class RequestNotFound(ConsentError):
+    """Raised when no consent request has that id for this caller."""
+
+
+class RequestNotPending(ConsentError):
+    """Raised when a request was already answered or has lapsed."""
+
+
+class GrantNotFound(ConsentError):
+    """Raised when no grant has that id for this person."""
+
+
+class QueryRefused(ConsentError):
+    """A refused query; the subclass's `code` is the problem code, audited as the reason."""
+
+    code = "consent_missing"
+
+
+class ConsentMissing(QueryRefused):
+    code = "consent_missing"
+
+
+class ConsentPending(QueryRefused):
+    code = "consent_pending"
+
+
+class ConsentDenied(QueryRefused):
+    code = "consent_denied"
+
+
+class ConsentRevoked(QueryRefused):
+    code = "consent_revoked"
+
+
+class ConsentExpired(QueryRefused):
+    code = "consent_expired"
+
+
+class ConsentExhausted(QueryRefused):
+    code = "consent_exhausted"
+
+
+class WrongInstitution(QueryRefused):
+    code = "wrong_institution"
+
+
+class ReportNotFound(ConsentError):
+    """Raised when no report has that id for this caller."""
+
+
+class ReportGone(ConsentError):
+    """Raised when the report's retrieval deadline has passed; its contents are purged."""

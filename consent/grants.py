@@ -1,0 +1,374 @@
+"""Consent requests and grants: per purpose, per query, never for life (AUTH-2, AUTH-3).
+
+Only the person can turn a request into a grant. A grant names its purpose, categories, fields,
+validity and number of uses, and carries a signed receipt that both sides can fetch. Each query
+spends one use with a single conditional UPDATE, so two concurrent queries on a one-use grant
+cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from audit import entries as audit
+from audit.clock import Clock, isoformat_z
+from audit.tags import Tag
+from consent.display import CST, THIRD_PARTY_SCOPES
+from consent.errors import (
+    CategoriesOutsidePurpose,
+    CeilingExceeded,
+    ConsentDenied,
+    ConsentExhausted,
+    ConsentExpired,
+    ConsentMissing,
+    ConsentPending,
+    ConsentRevoked,
+    GrantNotFound,
+    KindNotAllowed,
+    RequestInvalid,
+    RequestNotFound,
+    RequestNotPending,
+    WrongInstitution,
+)
+from consent.models import ConsentRequest, Grant
+from consent.purposes import Purpose, Purposes
+from vault import signing
+from vault.catalogue import Catalogue
+from vault.keyring import Keyring
+from vault.releases import Selection
+
+LAPSE_AFTER = timedelta(days=7)
+RECEIPT_TYPE = "xinyong-consent-receipt+jws"
+
+
+@dataclass(frozen=True, slots=True)
+class Institution:
+    client_id: str
+    kind: str | None
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    id: str
+    institution_id: str
+    purpose: str
+    categories: list[str]
+    reason: str
+    valid_for_seconds: int
+    max_uses: int
+    status: str
+    created_at: datetime
+    lapses_at: datetime
+    answered_at: datetime | None
+    grant_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantView:
+    id: str
+    request_id: str
+    institution_id: str
+    subject_ref: str
+    purpose: str
+    fields: dict[str, list[str]]
+    valid_from: datetime
+    valid_until: datetime
+    max_uses: int
+    uses: int
+    status: str
+    revoked_at: datetime | None
+    receipt: str
+    receipt_sha256: str
+    policy_version: str
+    catalogue_version: str
+
+
+def _request_status(row: ConsentRequest, now: datetime) -> str:
+    if row.status == "pending" and row.lapses_at <= now:
+        return "lapsed"
+    return row.status
+
+
+def _request_view(row: ConsentRequest, now: datetime) -> RequestView:
+    return RequestView(row.id, row.institution_id, row.purpose, list(row.categories), row.reason,
+                       row.valid_for_seconds, row.max_uses, _request_status(row, now), row.created_at,
+                       row.lapses_at, row.answered_at, row.grant_id)
+
+
+def grant_status(row: Grant, now: datetime) -> str:
+    """Return active, revoked, expired or exhausted."""
+    if row.status == "revoked":
+        return "revoked"
+    if row.valid_until <= now:
+        return "expired"
+    if row.uses >= row.max_uses:
+        return "exhausted"
+    return "active"
+
+
+def _grant_view(row: Grant, now: datetime) -> GrantView:
+    return GrantView(row.id, row.request_id, row.institution_id, row.subject_ref, row.purpose,
+                     {k: list(v) for k, v in row.fields.items()}, row.valid_from, row.valid_until, row.max_uses,
+                     row.uses, grant_status(row, now), row.revoked_at, row.receipt, row.receipt_sha256,
+                     row.policy_version, row.catalogue_version)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def _audit(session: Session, clock: Clock, actor: str, role: str, action: Tag, subject_ref: str,
+           purpose: str, basis: str, detail: dict[str, Any]) -> None:
+    audit.append(session, clock, audit.EntryDraft(
+        actor=actor, role=role, action=action, subject_ref=subject_ref, purpose=purpose, basis=basis,
+        detail=detail))
+
+
+def check_request(
+    purposes: Purposes, institution: Institution, purpose_code: str, categories: Iterable[str] | None,
+    valid_for: timedelta, max_uses: int | None,
+) -> tuple[Purpose, list[str], int]:
+    """Return (purpose, categories, uses) after the purpose's rules; raises a ConsentError."""
+    purpose = purposes.purpose(purpose_code)
+    if institution.kind not in purpose.institution_kinds:
+        raise KindNotAllowed(f"a {institution.kind or 'client'} may not query for purpose {purpose.code}")
+    chosen = sorted(set(categories)) if categories is not None else sorted(purpose.categories)
+    if not chosen:
+        raise RequestInvalid("categories", "at least one category is needed")
+    outside = set(chosen) - purpose.categories
+    if outside:
+        raise CategoriesOutsidePurpose(outside, purpose.code)
+    if valid_for <= timedelta(0):
+        raise RequestInvalid("valid_for", "must be a positive duration")
+    if valid_for > purpose.max_consent:
+        raise CeilingExceeded("valid_for", f"purpose {purpose.code} allows at most {purpose.max_consent.days} days")
+    uses = 1 if max_uses is None else max_uses
+    if uses < 1:
+        raise RequestInvalid("max_uses", "must be at least 1")
+    if uses > purpose.max_uses:
+        raise CeilingExceeded("max_uses", f"purpose {purpose.code} allows at most {purpose.max_uses} uses")
+    return purpose, chosen, uses
+
+
+def create_request(
+    session: Session, clock: Clock, purposes: Purposes, institution: Institution, subject_ref: str,
+    purpose_code: str, categories: Iterable[str] | None, reason: str, valid_for: timedelta, max_uses: int | None,
+) -> RequestView:
+    """Record a pending request. It is created whether or not the person is known, so the answer says nothing."""
+    purpose, chosen, uses = check_request(purposes, institution, purpose_code, categories, valid_for, max_uses)
+    now = clock.now()
+    row = ConsentRequest(
+        id=_new_id("cr"), institution_id=institution.client_id, subject_ref=subject_ref, purpose=purpose.code,
+        categories=chosen, reason=reason, valid_for_seconds=int(valid_for.total_seconds()), max_uses=uses,
+        status="pending", created_at=now, lapses_at=now + LAPSE_AFTER,
+    )
+    session.add(row)
+    session.flush()
+    _audit(session, clock, institution.client_id, "institution", Tag.CONSENT_REQUESTED, subject_ref, purpose.code,
+           row.id, {"categories": chosen})
+    return _request_view(row, now)
+
+
+def list_requests(session: Session, clock: Clock, subject_ref: str) -> list[RequestView]:
+    """Return the person's requests, newest first."""
+    now = clock.now()
+    rows = session.execute(select(ConsentRequest).where(ConsentRequest.subject_ref == subject_ref)
+                           .order_by(ConsentRequest.created_at.desc(), ConsentRequest.id)).scalars()
+    return [_request_view(row, now) for row in rows]
+
+
+def get_request_for_institution(session: Session, clock: Clock, request_id: str, institution_id: str) -> RequestView:
+    """Return the institution's own request; raises RequestNotFound for anyone else's."""
+    row = session.get(ConsentRequest, request_id)
+    if row is None or row.institution_id != institution_id:
+        raise RequestNotFound(request_id)
+    return _request_view(row, clock.now())
+
+
+def _pending_of(session: Session, subject_ref: str, request_id: str, now: datetime) -> ConsentRequest:
+    row = session.get(ConsentRequest, request_id, with_for_update=True)
+    if row is None or row.subject_ref != subject_ref:
+        raise RequestNotFound(request_id)
+    if _request_status(row, now) != "pending":
+        raise RequestNotPending(f"request {request_id} is {_request_status(row, now)}")
+    return row
+
+
+def approve(
+    session: Session, clock: Clock, ring: Keyring, purposes: Purposes, catalogue: Catalogue,
+    institution: Institution, subject_ref: str, request_id: str,
+    categories: Iterable[str] | None = None, valid_for: timedelta | None = None,
+) -> GrantView:
+    """Turn the person's pending request into a grant; they may narrow categories and shorten validity."""
+    now = clock.now()
+    row = _pending_of(session, subject_ref, request_id, now)
+    purpose = purposes.purpose(row.purpose)
+    chosen = sorted(set(categories)) if categories is not None else list(row.categories)
+    wider = set(chosen) - set(row.categories)
+    if wider:
+        raise RequestInvalid("categories", f"may only narrow the request; not asked for: {', '.join(sorted(wider))}")
+    if not chosen:
+        raise RequestInvalid("categories", "at least one category is needed; deny the request instead")
+    asked = timedelta(seconds=row.valid_for_seconds)
+    validity = asked if valid_for is None else valid_for
+    if validity <= timedelta(0) or validity > asked:
+        raise RequestInvalid("valid_for", f"may only shorten the validity asked for ({asked.days} days)")
+    fields = {c: sorted(purpose.fields[c] & catalogue.category(c).third_party_fields) for c in chosen}
+    grant_id = _new_id("cn")
+    claims = {
+        "iss": "xinyong", "typ": "consent-receipt", "consent_id": grant_id, "request_id": row.id,
+        "purpose": purpose.code, "categories": chosen, "fields": fields,
+        "valid_from": isoformat_z(now), "valid_until": isoformat_z(now + validity), "max_uses": row.max_uses,
+        "institution": {"id": institution.client_id, "name": institution.name, "kind": institution.kind},
+        "reason": row.reason, "method": "approved online by the person", "approved_at": isoformat_z(now),
+        "policy_version": purposes.version, "catalogue_version": catalogue.version,
+    }
+    receipt = signing.sign(ring, claims, RECEIPT_TYPE)
+    grant = Grant(
+        id=grant_id, request_id=row.id, institution_id=row.institution_id, subject_ref=subject_ref,
+        purpose=purpose.code, fields=fields, valid_from=now, valid_until=now + validity, max_uses=row.max_uses,
+        uses=0, status="active", receipt=receipt, receipt_sha256=hashlib.sha256(receipt.encode()).hexdigest(),
+        policy_version=purposes.version, catalogue_version=catalogue.version,
+    )
+    session.add(grant)
+    row.status, row.answered_at, row.grant_id = "approved", now, grant_id
+    session.flush()
+    _audit(session, clock, subject_ref, "person", Tag.CONSENT_APPROVED, subject_ref, purpose.code, grant_id,
+           {"request_id": row.id, "institution": row.institution_id, "categories": chosen,
+            "receipt_sha256": grant.receipt_sha256})
+    return _grant_view(grant, now)
+
+
+def deny(session: Session, clock: Clock, subject_ref: str, request_id: str) -> RequestView:
+    """Deny the person's pending request."""
+    now = clock.now()
+    row = _pending_of(session, subject_ref, request_id, now)
+    row.status, row.answered_at = "denied", now
+    session.flush()
+    _audit(session, clock, subject_ref, "person", Tag.CONSENT_DENIED, subject_ref, row.purpose, row.id,
+           {"institution": row.institution_id})
+    return _request_view(row, now)
+
+
+def list_grants(session: Session, clock: Clock, subject_ref: str) -> list[GrantView]:
+    """Return the person's grants, newest first."""
+    now = clock.now()
+    rows = session.execute(select(Grant).where(Grant.subject_ref == subject_ref)
+                           .order_by(Grant.valid_from.desc(), Grant.id)).scalars()
+    return [_grant_view(row, now) for row in rows]
+
+
+def get_grant(session: Session, clock: Clock, grant_id: str, *, subject_ref: str | None = None,
+              institution_id: str | None = None) -> GrantView:
+    """Return the grant if it belongs to that person or institution; raises GrantNotFound."""
+    row = session.get(Grant, grant_id)
+    if row is None or (subject_ref is not None and row.subject_ref != subject_ref) or (
+            institution_id is not None and row.institution_id != institution_id):
+        raise GrantNotFound(grant_id)
+    return _grant_view(row, clock.now())
+
+
+def revoke(session: Session, clock: Clock, subject_ref: str, grant_id: str) -> GrantView:
+    """Revoke the person's grant at once; later queries are refused with consent_revoked."""
+    now = clock.now()
+    row = session.get(Grant, grant_id, with_for_update=True)
+    if row is None or row.subject_ref != subject_ref:
+        raise GrantNotFound(grant_id)
+    if row.status != "revoked":
+        row.status, row.revoked_at = "revoked", now
+        session.flush()
+        _audit(session, clock, subject_ref, "person", Tag.CONSENT_REVOKED, subject_ref, row.purpose, row.id,
+               {"institution": row.institution_id})
+    return _grant_view(row, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Where a refused query is known to point, for its audit entry."""
+
+    subject_ref: str | None
+    purpose: str | None
+
+
+def use(session: Session, clock: Clock, consent_id: str, institution_id: str) -> GrantView:
+    """Spend one use of the grant for this institution, atomically, or raise the QueryRefused that says why.
+
+    `consent_id` may be a grant id, or the id of the request (answered or not) that led to it.
+    """
+    now = clock.now()
+    row = session.get(Grant, consent_id)
+    if row is None:
+        row = _grant_from_request(session, consent_id, institution_id, now)
+    if row.institution_id != institution_id:
+        raise WrongInstitution(f"consent {consent_id} was not given to this institution")
+    spent = session.execute(
+        update(Grant)
+        .where(Grant.id == row.id, Grant.status == "active", Grant.valid_from <= now, Grant.valid_until > now,
+               Grant.uses < Grant.max_uses)
+        .values(uses=Grant.uses + 1)
+        .returning(Grant.uses)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if spent is None:
+        session.refresh(row)
+        status = grant_status(row, now)
+        refusal = {"revoked": ConsentRevoked, "expired": ConsentExpired, "exhausted": ConsentExhausted}
+        raise refusal.get(status, ConsentExpired)(f"consent {row.id} is {status}")
+    view = _grant_view(row, now)
+    return GrantView(**{**_as_dict(view), "uses": int(spent)})
+
+
+def _as_dict(view: GrantView) -> dict[str, Any]:
+    return {name: getattr(view, name) for name in GrantView.__slots__}
+
+
+def _grant_from_request(session: Session, request_id: str, institution_id: str, now: datetime) -> Grant:
+    request = session.get(ConsentRequest, request_id)
+    if request is None:
+        raise ConsentMissing(f"no consent {request_id}")
+    if request.institution_id != institution_id:
+        raise WrongInstitution(f"consent {request_id} was not asked for by this institution")
+    status = _request_status(request, now)
+    if status == "pending":
+        raise ConsentPending(f"request {request_id} is waiting for the person's answer")
+    if status == "denied":
+        raise ConsentDenied(f"the person denied request {request_id}")
+    if status == "lapsed" or request.grant_id is None:
+        raise ConsentExpired(f"request {request_id} lapsed unanswered")
+    grant = session.get(Grant, request.grant_id)
+    if grant is None:
+        raise ConsentMissing(f"no consent {request_id}")
+    return grant
+
+
+def refusal_context(session: Session, consent_id: str) -> Refusal:
+    """Return the person and purpose a refused consent id points at, if any, for the audit entry."""
+    grant = session.get(Grant, consent_id)
+    if grant is not None:
+        return Refusal(grant.subject_ref, grant.purpose)
+    request = session.get(ConsentRequest, consent_id)
+    if request is not None:
+        return Refusal(request.subject_ref, request.purpose)
+    return Refusal(None, None)
+
+
+def selection(grant: GrantView, purposes: Purposes, catalogue: Catalogue, now: datetime) -> Selection:
+    """Return grant ∩ purpose matrix ∩ catalogue share scope, for records shown today in CST and in range."""
+    purpose = purposes.purpose(grant.purpose)
+    fields: dict[str, frozenset[str]] = {}
+    for code, granted in grant.fields.items():
+        category = catalogue.categories.get(code)
+        if category is None or code not in purpose.fields or category.share_scope not in THIRD_PARTY_SCOPES:
+            continue
+        fields[code] = frozenset(granted) & purpose.fields[code] & category.third_party_fields
+    shown_on = now.astimezone(CST).date()
+    return Selection(fields=fields, shown_on=shown_on, decided_since=purpose.decided_since(shown_on))

@@ -1,0 +1,404 @@
+"""Registered purposes: what each kind of query may receive, and for how long (the minimal-use matrix).
+
+A purpose names who may use it, the catalogue categories and fields a consenting person's report may
+contain for it, and the ceilings of a consent given for it. Lawful, legitimate, necessary, minimal
+(合法、正当、必要、最小化, AUTH-1): a consent request may ask for less than its purpose allows, never
+more, and no consent lasts long or serves many queries (AUTH-3 forbids one authorisation for life).
+
+The shipped matrix is ``consent/data/purposes.json``. Like the catalogue, its numbers are data:
+changing a purpose is a new version of that file, never a code change. This module checks that a
+purposes file keeps its rules and agrees with the catalogue it is loaded against.
+"""
+
+from __future__ import annotations
+
+import calendar
+import copy
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
+from typing import NoReturn
+
+from consent.errors import PurposesInvalid, UnknownPurpose
+from vault.catalogue import Catalogue, Duration, Label, ShareScope, add_duration, parse_duration
+
+__all__ = [
+    "INSTITUTION_KINDS",
+    "MAX_CONSENT",
+    "MAX_DATA_LIFE",
+    "MAX_DATA_RANGE",
+    "Purpose",
+    "Purposes",
+    "days_duration",
+    "load_default_purposes",
+    "parse_purposes",
+    "purposes_from_json",
+    "subtract_duration",
+]
+
+INSTITUTION_KINDS: frozenset[str] = frozenset({"employer", "landlord", "lender", "agency"})
+# AUTH-3 forbids one authorisation for life; these are the outer bounds any purpose may set.
+MAX_CONSENT = timedelta(days=90)
+# How long an institution may fetch a report it was given (PIPL Art. 19: keep no longer than needed).
+MAX_DATA_LIFE = timedelta(days=30)
+# The credit reporting regulation (征信业管理条例) keeps negative information five years; no purpose
+# needs to look further back than that, and the bound keeps `decided_since` far from date.min.
+MAX_DATA_RANGE = Duration(years=5)
+
+
+# --- durations --------------------------------------------------------------------------------
+
+_DAYS = re.compile(r"P([0-9]{1,6})([DW])")
+
+
+def days_duration(text: str) -> timedelta:
+    """Return the ISO 8601 duration ``PnD`` or ``PnW`` as a timedelta; raise ValueError for anything else.
+
+    Months and years are refused because they have no fixed length in days, and time parts because
+    consents and retention are counted in whole days.
+    """
+    match = _DAYS.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"not an ISO 8601 duration in days or weeks (PnD or PnW): {text!r}")
+    count, unit = int(match.group(1)), match.group(2)
+    return timedelta(days=count * 7 if unit == "W" else count)
+
+
+def subtract_duration(d: date, dur: Duration) -> date:
+    """Return ``d`` minus ``dur``: years and months first, clamped to the month's end, then days.
+
+    Mar 31 - P1M is Feb 28 (Feb 29 in a leap year); Feb 29 - P1Y is Feb 28. Raises OverflowError
+    when the result is before ``date.min``.
+    """
+    months = d.year * 12 + d.month - 1 - dur.months - 12 * dur.years
+    year, month = months // 12, months % 12 + 1
+    if year < date.min.year:
+        raise OverflowError(f"{d.isoformat()} - {dur} is before {date.min.isoformat()}")
+    day = min(d.day, calendar.monthrange(year, month)[1])
+    return date(year, month, day) - timedelta(days=dur.days)
+
+
+def _iso_days(delta: timedelta) -> str:
+    return f"P{delta.days}D"
+
+
+# Durations mixing months and days have no total order, so "not longer" is checked from each of
+# these dates, which include month ends and both leap cases.
+_REFERENCE_DATES = (date(2023, 1, 31), date(2023, 2, 28), date(2024, 2, 29), date(2024, 12, 31))
+
+
+def _not_longer(shorter: Duration, longer: Duration) -> bool:
+    return all(add_duration(d, shorter) <= add_duration(d, longer) for d in _REFERENCE_DATES)
+
+
+# --- purposes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """One registered purpose: who may use it, what it may receive, and its consent ceilings."""
+
+    code: str
+    name: Label
+    description: Label
+    legal_basis: str
+    institution_kinds: frozenset[str]
+    fields: Mapping[str, frozenset[str]] = field(hash=False)
+    categories_reason: str
+    max_consent: timedelta
+    max_uses: int
+    data_range: Duration
+    data_life: timedelta
+    incentive_score: bool
+
+    @property
+    def categories(self) -> frozenset[str]:
+        """Return the codes of the catalogue categories this purpose may receive."""
+        return frozenset(self.fields)
+
+    def decided_since(self, today: date) -> date:
+        """Return the earliest decision date of a record released today: records decided on or after it."""
+        return subtract_duration(today, self.data_range)
+
+    def to_public(self) -> dict[str, object]:
+        """Return the purpose as JSON data in the file's own shape, durations as ISO 8601 strings."""
+        return {
+            "code": self.code,
+            "name": {"zh": self.name.zh, "en": self.name.en},
+            "description": {"zh": self.description.zh, "en": self.description.en},
+            "legal_basis": self.legal_basis,
+            "institution_kinds": sorted(self.institution_kinds),
+            "categories": {code: sorted(names) for code, names in self.fields.items()},
+            "categories_reason": self.categories_reason,
+            "max_consent": _iso_days(self.max_consent),
+            "max_uses": self.max_uses,
+            "data_range": self.data_range.isoformat(),
+            "data_life": _iso_days(self.data_life),
+            "incentive_score": self.incentive_score,
+        }
+
+
+@dataclass(frozen=True)
+class Purposes:
+    """A parsed, validated purposes version; ``raw`` is a private copy of the source document."""
+
+    version: str
+    published: date
+    purposes: Mapping[str, Purpose] = field(hash=False)
+    raw: dict[str, object] = field(repr=False, compare=False, hash=False)
+    basis: str
+
+    def purpose(self, code: str) -> Purpose:
+        """Return the purpose with this code; raise UnknownPurpose if there is none."""
+        try:
+            return self.purposes[code]
+        except KeyError:
+            raise UnknownPurpose(code) from None
+
+    def to_public(self) -> dict[str, object]:
+        """Return every purpose as JSON data, as served at ``GET /api/v1/purposes``."""
+        return {
+            "version": self.version,
+            "published": self.published.isoformat(),
+            "basis": self.basis,
+            "purposes": [purpose.to_public() for purpose in self.purposes.values()],
+        }
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+_VERSION = re.compile(r"[0-9]{4}\.[0-9]{1,2}\.[0-9]{1,4}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# The audit log keeps the purpose code in a 60-character column.
+_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+_CODE_MAX = 60
+
+_TOP_KEYS = ("version", "published", "basis", "purposes")
+_PURPOSE_KEYS = (
+    "code",
+    "name",
+    "description",
+    "legal_basis",
+    "institution_kinds",
+    "categories",
+    "categories_reason",
+    "max_consent",
+    "max_uses",
+    "data_range",
+    "data_life",
+    "incentive_score",
+)
+_THIRD_PARTY_SCOPES = frozenset({ShareScope.AUTHORISED_QUERY, ShareScope.PUBLIC})
+
+
+class _Reader:
+    """One JSON object of the purposes file; every error names ``where`` and the key."""
+
+    def __init__(self, value: object, where: str, keys: Sequence[str]) -> None:
+        if not isinstance(value, Mapping):
+            raise PurposesInvalid(f"{where}: must be an object")
+        unknown = sorted(str(key) for key in value if key not in keys)
+        if unknown:
+            raise PurposesInvalid(f"{where}: {unknown[0]}: unknown key")
+        missing = [key for key in keys if key not in value]
+        if missing:
+            raise PurposesInvalid(f"{where}: {missing[0]}: missing key")
+        self.value: Mapping[str, object] = value
+        self.where = where
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        raise PurposesInvalid(f"{self.where}: {key}: {problem}")
+
+    def text(self, key: str, pattern: re.Pattern[str] | None = None) -> str:
+        value = self.value[key]
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, "must be a non-empty string")
+        if pattern is not None and pattern.fullmatch(value) is None:
+            self.fail(key, f"{value!r} does not match {pattern.pattern}")
+        return value
+
+    def label(self, key: str) -> Label:
+        inner = _Reader(self.value[key], f"{self.where}: {key}", ("zh", "en"))
+        return Label(zh=inner.text("zh"), en=inner.text("en"))
+
+    def day(self, key: str) -> date:
+        value = self.text(key, _ISO_DATE)
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(key, f"{value!r} is not a calendar date")
+
+    def days(self, key: str, ceiling: timedelta) -> timedelta:
+        value = self.value[key]
+        if not isinstance(value, str):
+            self.fail(key, "must be an ISO 8601 duration string such as P30D")
+        try:
+            delta = days_duration(value)
+        except ValueError as exc:
+            self.fail(key, str(exc))
+        if delta < timedelta(days=1):
+            self.fail(key, "must be at least one day")
+        if delta > ceiling:
+            self.fail(key, f"{value} is longer than {_iso_days(ceiling)}")
+        return delta
+
+    def duration(self, key: str, ceiling: Duration) -> Duration:
+        value = self.value[key]
+        if not isinstance(value, str):
+            self.fail(key, "must be an ISO 8601 duration string such as P3Y")
+        try:
+            duration = parse_duration(value)
+        except ValueError as exc:
+            self.fail(key, str(exc))
+        if duration == Duration():
+            self.fail(key, "must be longer than zero")
+        if not _not_longer(duration, ceiling):
+            self.fail(key, f"{value} is longer than {ceiling}")
+        return duration
+
+    def count(self, key: str) -> int:
+        value = self.value[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.fail(key, "must be an integer of at least 1")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.value[key]
+        if not isinstance(value, bool):
+            self.fail(key, "must be true or false")
+        return value
+
+    def names(self, key: str) -> list[str]:
+        return self.name_list(key, self.value[key])
+
+    def name_list(self, key: str, value: object) -> list[str]:
+        """Return ``value`` (reported as ``key``) if it is a non-empty list of distinct strings."""
+        if not isinstance(value, list) or not value:
+            self.fail(key, "must be a non-empty list")
+        if not all(isinstance(item, str) for item in value):
+            self.fail(key, "must list strings only")
+        if len(set(value)) != len(value):
+            self.fail(key, "lists a name twice")
+        return [str(item) for item in value]
+
+
+def _kinds(r: _Reader) -> frozenset[str]:
+    kinds = r.names("institution_kinds")
+    unknown = sorted(set(kinds) - INSTITUTION_KINDS)
+    if unknown:
+        r.fail("institution_kinds", f"{unknown[0]!r} is not one of: {', '.join(sorted(INSTITUTION_KINDS))}")
+    return frozenset(kinds)
+
+
+def _fields(r: _Reader, catalogue: Catalogue) -> Mapping[str, frozenset[str]]:
+    """Return the category -> fields matrix after checking each entry against the catalogue."""
+    value = r.value["categories"]
+    if not isinstance(value, Mapping) or not value:
+        r.fail("categories", "must be a non-empty object of category code -> field names")
+    matrix: dict[str, frozenset[str]] = {}
+    for code, names in value.items():
+        category = catalogue.categories.get(code)
+        if category is None:
+            r.fail("categories", f"{code} is not a category of catalogue {catalogue.version}")
+        if category.share_scope not in _THIRD_PARTY_SCOPES:
+            # CAT-4: a self_only category is never shared, whatever a person consents to.
+            r.fail("categories", f"{code} is {category.share_scope.value} and never released to a third party")
+        key = f"categories.{code}"
+        chosen = r.name_list(key, names)
+        known = {spec.name for spec in category.fields}
+        for name in chosen:
+            if name not in known:
+                r.fail(key, f"{name} is not a field of category {code}")
+            if name not in category.third_party_fields:
+                r.fail(key, f"{name} is never given to third parties (third_party is false in the catalogue)")
+        matrix[code] = frozenset(chosen)
+    return MappingProxyType(matrix)
+
+
+def _parse_purpose(value: object, index: int, catalogue: Catalogue) -> Purpose:
+    code = value.get("code") if isinstance(value, Mapping) else None
+    where = f"purpose {code}" if isinstance(code, str) and code.strip() else f"purposes[{index}]"
+    r = _Reader(value, where, _PURPOSE_KEYS)
+    code = r.text("code", _CODE)
+    if len(code) > _CODE_MAX:
+        r.fail("code", f"must be at most {_CODE_MAX} characters")
+    return Purpose(
+        code=code,
+        name=r.label("name"),
+        description=r.label("description"),
+        legal_basis=r.text("legal_basis"),
+        institution_kinds=_kinds(r),
+        fields=_fields(r, catalogue),
+        categories_reason=r.text("categories_reason"),
+        max_consent=r.days("max_consent", MAX_CONSENT),
+        max_uses=r.count("max_uses"),
+        data_range=r.duration("data_range", MAX_DATA_RANGE),
+        data_life=r.days("data_life", MAX_DATA_LIFE),
+        incentive_score=r.flag("incentive_score"),
+    )
+
+
+def parse_purposes(doc: Mapping[str, object], catalogue: Catalogue) -> Purposes:
+    """Return the purposes described by ``doc`` (decoded JSON), checked against ``catalogue``.
+
+    Raises PurposesInvalid, naming the purpose and key, when the document breaks any rule: unknown
+    or missing keys, institution kinds outside the four, categories not in the catalogue or never
+    shared, fields not in their category or withheld from third parties, consent ceilings above
+    P90D, a data life above P30D, fewer than one use, or a code used twice.
+    """
+    top = _Reader(doc, "purposes", _TOP_KEYS)
+    version, published, basis = top.text("version", _VERSION), top.day("published"), top.text("basis")
+    items = top.value["purposes"]
+    if not isinstance(items, list) or not items:
+        top.fail("purposes", "must be a non-empty list")
+    purposes: dict[str, Purpose] = {}
+    for index, item in enumerate(items):
+        purpose = _parse_purpose(item, index, catalogue)
+        if purpose.code in purposes:
+            raise PurposesInvalid(f"purpose {purpose.code}: code: appears twice")
+        purposes[purpose.code] = purpose
+    return Purposes(
+        version=version,
+        published=published,
+        purposes=MappingProxyType(purposes),
+        raw=copy.deepcopy(dict(doc)),
+        basis=basis,
+    )
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # json keeps the last of two equal keys silently; in a purposes file that would hide a mistake.
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise PurposesInvalid(f"purposes: {key}: key appears twice in one object")
+        result[key] = value
+    return result
+
+
+def purposes_from_json(text: str, catalogue: Catalogue) -> Purposes:
+    """Return the purposes in this JSON text; raise PurposesInvalid if it is not valid."""
+    try:
+        doc = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise PurposesInvalid(f"purposes: not valid JSON: {exc}") from exc
+    return parse_purposes(doc, catalogue)
+
+
+def load_default_purposes(catalogue: Catalogue) -> Purposes:
+    """Return the purposes shipped in ``consent/data/purposes.json``, checked against ``catalogue``.
+
+    Read and checked once per catalogue (so once per catalogue version), then cached.
+    """
+    return _load_default(catalogue)
+
+
+@lru_cache(maxsize=8)
+def _load_default(catalogue: Catalogue) -> Purposes:
+    text = (resources.files("consent") / "data" / "purposes.json").read_text(encoding="utf-8")
+    return purposes_from_json(text, catalogue)

@@ -1,0 +1,94 @@
+"""Reports released to institutions: shaped for the purpose, signed, retrievable until a deadline.
+
+The deadline is the earlier of the grant's expiry and the purpose's data life; after it the
+report is gone (410) and its sealed contents are purged from storage.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from audit.clock import isoformat_z
+from consent.errors import ReportGone, ReportNotFound
+from consent.grants import GrantView
+from consent.models import Report
+from consent.purposes import Purpose
+from vault.catalogue import Catalogue, Polarity
+from vault.releases import Release
+
+REPORT_TYPE = "xinyong-report+jws"
+
+
+def new_report_id() -> str:
+    """Return an unguessable report id."""
+    return "rp_" + secrets.token_hex(12)
+
+
+def deadline(grant: GrantView, purpose: Purpose, now: datetime) -> datetime:
+    """Return when the institution loses access to the report."""
+    return min(grant.valid_until, now + purpose.data_life)
+
+
+def compose(
+    report_id: str, grant: GrantView, purpose: Purpose, catalogue: Catalogue, release: Release,
+    now: datetime, until: datetime,
+) -> dict[str, Any]:
+    """Return the report: only released fields, the person by masked ID and consent reference."""
+    records = []
+    positive = 0
+    for item in release.records:
+        category = catalogue.category(item.category)
+        positive += category.polarity is Polarity.POSITIVE
+        records.append({
+            "category": item.category,
+            "category_name": {"zh": category.name_zh, "en": category.name_en},
+            "decided_at": item.decided_at.isoformat(),
+            "display_until": item.display_until.isoformat(),
+            "fields": item.fields,
+        })
+    report: dict[str, Any] = {
+        "report_id": report_id,
+        "generated_at": isoformat_z(now),
+        "policy_version": grant.policy_version,
+        "catalogue_version": catalogue.version,
+        "consent_id": grant.id,
+        "purpose": purpose.code,
+        "subject": {"masked_citizen_id": release.masked_citizen_id, "consent_reference": grant.id},
+        "records": records,
+        "retrieval_deadline": isoformat_z(until),
+    }
+    if purpose.incentive_score:
+        # EVAL-1: a score only ever serves incentives; it counts good records, never punishes.
+        report["incentive_score"] = {"positive_records": positive, "use": "incentive only (EVAL-1)"}
+    return report
+
+
+def store(session: Session, report_id: str, grant: GrantView, now: datetime, until: datetime, sealed: bytes) -> None:
+    """Keep the sealed signed report for retrieval until `until`."""
+    session.add(Report(id=report_id, grant_id=grant.id, institution_id=grant.institution_id,
+                       subject_ref=grant.subject_ref, generated_at=now, deadline=until, sealed=sealed))
+    session.flush()
+
+
+def get_for_institution(session: Session, report_id: str, institution_id: str, now: datetime) -> Report:
+    """Return the institution's report before its deadline; ReportNotFound for others, ReportGone after."""
+    row = session.get(Report, report_id)
+    if row is None or row.institution_id != institution_id:
+        raise ReportNotFound(report_id)
+    if row.deadline <= now or row.sealed is None:
+        raise ReportGone(f"report {report_id} could be retrieved until {isoformat_z(row.deadline)}")
+    return row
+
+
+def purge_expired(session: Session, now: datetime) -> int:
+    """Erase the contents of every report past its deadline; return how many."""
+    result = session.execute(
+        update(Report).where(Report.deadline <= now, Report.sealed.is_not(None))
+        .values(sealed=None, purged_at=now).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

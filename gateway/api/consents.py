@@ -1,0 +1,188 @@
+"""Consent requests, grants, queries and reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, g, jsonify
+from flask_smorest import Blueprint
+
+from audit.clock import isoformat_z
+from consent.grants import GrantView, RequestView
+from gateway.api.base import BEARER, PERSON, person, problems
+from gateway.context import db, runtime
+from gateway.oauth import bearer
+from gateway.schemas import (
+    ApproveIn,
+    ConsentRequestCreatedOut,
+    ConsentRequestIn,
+    ConsentRequestOut,
+    GrantOut,
+    QueryIn,
+    ReceiptOut,
+    SignedReportOut,
+)
+from gateway.usecases import consents as use
+
+blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="Consent and authorised queries")
+
+
+def _request_out(view: RequestView, institution: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": view.id, "status": view.status, "purpose": view.purpose, "categories": view.categories,
+        "reason": view.reason, "valid_for": f"P{view.valid_for_seconds // 86400}D", "max_uses": view.max_uses,
+        "created_at": isoformat_z(view.created_at), "lapses_at": isoformat_z(view.lapses_at),
+        "consent_id": view.grant_id,
+    }
+    if institution is not None:
+        out["institution"] = institution
+    return out
+
+
+def _grant_out(view: GrantView, institution: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": view.id, "request_id": view.request_id, "institution": institution, "purpose": view.purpose,
+        "categories": sorted(view.fields), "fields": view.fields, "valid_from": isoformat_z(view.valid_from),
+        "valid_until": isoformat_z(view.valid_until), "max_uses": view.max_uses, "uses": view.uses,
+        "status": view.status, "receipt": view.receipt,
+    }
+
+
+@blp.route("/purposes", methods=["GET"])
+@blp.response(200, description="The registered purposes and their minimal-use matrix")
+def get_purposes() -> Response:
+    """Return every purpose: who may use it, which categories and fields, and its ceilings."""
+    return jsonify(runtime().purposes.to_public())
+
+
+@blp.route("/consent-requests", methods=["POST"])
+@blp.arguments(ConsentRequestIn)
+@blp.response(201, ConsentRequestCreatedOut)
+@blp.doc(security=BEARER)
+@problems(blp, 401, 403, 422)
+def create_consent_request(data: dict[str, Any]) -> Response:
+    """Ask a person for consent to query their records for one purpose (scope consent:request).
+
+    The answer is the same whether or not the person is known to the service.
+    """
+    caller = bearer("consent:request", ("institution",))
+    institution = use.institution_of(db(), caller.actor, caller.kind)
+    view = use.request_consent(db(), runtime(), institution, data)
+    response = jsonify({"id": view.id, "status": view.status})
+    response.status_code = 201
+    return response
+
+
+@blp.route("/consent-requests/<string:request_id>", methods=["GET"])
+@blp.response(200, ConsentRequestOut)
+@blp.doc(security=BEARER)
+@problems(blp, 401, 403, 404)
+def get_consent_request(request_id: str) -> Response:
+    """Return the status of your request and, once approved, its consent_id."""
+    caller = bearer("consent:request", ("institution",))
+    return jsonify(_request_out(use.institution_request(db(), runtime(), caller.actor, request_id)))
+
+
+@blp.route("/consents/<string:consent_id>/receipt", methods=["GET"])
+@blp.response(200, ReceiptOut)
+@blp.doc(security=BEARER)
+@problems(blp, 401, 403, 404)
+def get_receipt(consent_id: str) -> Response:
+    """Return the signed consent receipt of a grant given to you."""
+    caller = bearer("consent:request", ("institution",))
+    view = use.institution_grant(db(), runtime(), caller.actor, consent_id)
+    return jsonify({"consent_id": view.id, "receipt": view.receipt})
+
+
+@blp.route("/queries", methods=["POST"])
+@blp.arguments(QueryIn)
+@blp.response(201, SignedReportOut)
+@blp.doc(security=BEARER)
+@problems(blp, 401, 403, 422, 503)
+def create_query(data: dict[str, Any]) -> Response:
+    """Query a person's records under a consent: spends one use and returns the signed report."""
+    caller = bearer("reports:read", ("institution",))
+    signed = use.serve_query(db(), runtime(), caller.actor, data["consent_id"], g.get("request_id"))
+    response = jsonify({"report": signed.report, "jws": signed.jws})
+    response.status_code = 201
+    return response
+
+
+@blp.route("/reports/<string:report_id>", methods=["GET"])
+@blp.response(200, SignedReportOut)
+@blp.doc(security=BEARER)
+@problems(blp, 401, 403, 404, 410)
+def get_report(report_id: str) -> Response:
+    """Retrieve a report you received, until its deadline (410 after)."""
+    caller = bearer("reports:read", ("institution",))
+    signed = use.get_report(db(), runtime(), caller.actor, report_id, g.get("request_id"))
+    return jsonify({"report": signed.report, "jws": signed.jws})
+
+
+def _institutions(ids: set[str]) -> dict[str, dict[str, Any]]:
+    return use.institutions(db(), ids)
+
+
+@blp.route("/me/consent-requests", methods=["GET"])
+@blp.response(200, ConsentRequestOut(many=True))
+@blp.doc(security=PERSON)
+@problems(blp, 401)
+def my_consent_requests() -> Response:
+    """Return the consent requests made to you, newest first."""
+    views = use.my_requests(db(), runtime(), person())
+    names = _institutions({v.institution_id for v in views})
+    return jsonify([_request_out(v, names[v.institution_id]) for v in views])
+
+
+@blp.route("/me/consent-requests/<string:request_id>/approve", methods=["POST"])
+@blp.arguments(ApproveIn)
+@blp.response(201, GrantOut)
+@blp.doc(security=PERSON)
+@problems(blp, 401, 403, 404, 409, 422)
+def approve_request(data: dict[str, Any], request_id: str) -> Response:
+    """Approve a request, optionally for fewer categories or a shorter time: creates a grant."""
+    view = use.approve(db(), runtime(), person(write=True), request_id, data)
+    response = jsonify(_grant_out(view, _institutions({view.institution_id})[view.institution_id]))
+    response.status_code = 201
+    return response
+
+
+@blp.route("/me/consent-requests/<string:request_id>/deny", methods=["POST"])
+@blp.response(200, ConsentRequestOut)
+@blp.doc(security=PERSON)
+@problems(blp, 401, 403, 404, 409)
+def deny_request(request_id: str) -> Response:
+    """Deny a request."""
+    view = use.deny(db(), runtime(), person(write=True), request_id)
+    return jsonify(_request_out(view, _institutions({view.institution_id})[view.institution_id]))
+
+
+@blp.route("/me/consents", methods=["GET"])
+@blp.response(200, GrantOut(many=True))
+@blp.doc(security=PERSON)
+@problems(blp, 401)
+def my_consents() -> Response:
+    """Return your grants with their status and receipts."""
+    views = use.my_grants(db(), runtime(), person())
+    names = _institutions({v.institution_id for v in views})
+    return jsonify([_grant_out(v, names[v.institution_id]) for v in views])
+
+
+@blp.route("/me/consents/<string:consent_id>", methods=["GET"])
+@blp.response(200, GrantOut)
+@blp.doc(security=PERSON)
+@problems(blp, 401, 404)
+def my_consent(consent_id: str) -> Response:
+    """Return one of your grants with its signed receipt."""
+    view = use.my_grant(db(), runtime(), person(), consent_id)
+    return jsonify(_grant_out(view, _institutions({view.institution_id})[view.institution_id]))
+
+
+@blp.route("/me/consents/<string:consent_id>", methods=["DELETE"])
+@blp.response(200, GrantOut)
+@blp.doc(security=PERSON)
+@problems(blp, 401, 403, 404)
+def revoke_consent(consent_id: str) -> Response:
+    """Revoke a grant at once."""
+    view = use.revoke(db(), runtime(), person(write=True), consent_id)
+    return jsonify(_grant_out(view, _institutions({view.institution_id})[view.institution_id]))

@@ -1,0 +1,445 @@
+"""Consent and the authorised query: the whole journey, every refusal, ceilings, deadlines and boundaries."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from jwcrypto import jwk, jws
+from sqlalchemy import select
+
+from audit.clock import FrozenClock
+from audit.entries import AuditEntry
+from consent.display import starts
+from consent.models import Report
+from gateway.runtime import Runtime
+from gateway.usecases import people as people_use
+from tests.conftest import NOW, Auth, People, Registered, penalty
+
+PASSWORD = "a long enough passphrase"
+
+
+class Person:
+    """A person with an activated account and a logged-in browser (its own test client)."""
+
+    def __init__(self, app: Flask, rt: Runtime, citizen_id: str) -> None:
+        self.citizen_id = citizen_id
+        self.client = app.test_client()
+        with rt.sessions() as session:
+            code = people_use.enroll(session, rt, citizen_id, "李四", "counter").activation_code
+        activated = self.client.post("/api/v1/subjects/activate", json={
+            "citizen_id": citizen_id, "activation_code": code, "password": PASSWORD})
+        assert activated.status_code == 200
+        response = self.client.post("/login", data={"citizen_id": citizen_id, "password": PASSWORD,
+                                                    "csrf_token": self._csrf("/login")})
+        assert response.status_code == 302
+        # The session is renewed at login (no fixation), so the token comes from a page after it.
+        self.csrf = self._csrf("/me")
+
+    def _csrf(self, page: str) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', self.client.get(page).get_data(as_text=True))
+        assert found is not None
+        return found.group(1)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self.client.post(path, json=body or {}, headers={"X-CSRF-Token": self.csrf})
+
+    def approve(self, request_id: str, **narrowing: Any) -> dict[str, Any]:
+        response = self.post(f"/api/v1/me/consent-requests/{request_id}/approve", narrowing)
+        assert response.status_code == 201, response.json
+        return dict(response.json)
+
+
+@pytest.fixture
+def person(app: Flask, rt: Runtime, people: People) -> Person:
+    return Person(app, rt, people.new())
+
+
+@pytest.fixture
+def employer(auth: Auth) -> Registered:
+    return auth.register("institution", kind="employer")
+
+
+def _submit(client: FlaskClient, provider: Registered, body: dict[str, Any]) -> str:
+    response = client.post("/api/v1/records", json=body, headers=provider.headers)
+    assert response.status_code == 201, response.json
+    return str(response.json["id"])
+
+
+def _serious(citizen_id: str, decided: date = date(2026, 6, 1)) -> dict[str, Any]:
+    return penalty(citizen_id, decided, category="ADMINISTRATIVE_PENALTY_SERIOUS")
+
+
+def _request(client: FlaskClient, institution: Registered, citizen_id: str, **extra: Any) -> Any:
+    body = {"citizen_id": citizen_id, "purpose": "employment_screening", "reason": "applicant for accountant post",
+            "valid_for": "P7D", **extra}
+    return client.post("/api/v1/consent-requests", json=body, headers=institution.headers)
+
+
+def _granted(client: FlaskClient, institution: Registered, person: Person, **extra: Any) -> str:
+    created = _request(client, institution, person.citizen_id, **extra)
+    assert created.status_code == 201, created.json
+    return str(person.approve(created.json["id"])["id"])
+
+
+def _query(client: FlaskClient, institution: Registered, consent_id: str) -> Any:
+    return client.post("/api/v1/queries", json={"consent_id": consent_id}, headers=institution.headers)
+
+
+def _entries(rt: Runtime, action: str) -> list[AuditEntry]:
+    with rt.sessions() as session, session.begin():
+        return list(session.execute(select(AuditEntry).where(AuditEntry.action == action)
+                                    .order_by(AuditEntry.seq)).scalars())
+
+
+def _verify(client: FlaskClient, token: str) -> dict[str, Any]:
+    """Verify with jwcrypto (not the library that signed) against the published JWK Set."""
+    keys = jwk.JWKSet.from_json(client.get("/.well-known/jwks.json").get_data(as_text=True))
+    signed = jws.JWS()
+    signed.deserialize(token)
+    kid = signed.jose_header["kid"]
+    signed.verify(keys.get_key(kid), alg="EdDSA")
+    return dict(json.loads(signed.payload))
+
+
+# --- the journey --------------------------------------------------------------------------------
+
+
+def test_an_employer_sees_only_what_the_purpose_needs_after_the_person_approves(
+    client: FlaskClient, auth: Auth, employer: Registered, person: Person
+) -> None:
+    provider = auth.provider()
+    serious = _submit(client, provider, _serious(person.citizen_id))
+    _submit(client, provider, penalty(person.citizen_id))  # general penalty: not needed for employment
+    created = _request(client, employer, person.citizen_id)
+    assert created.status_code == 201
+    assert created.json == {"id": created.json["id"], "status": "pending"}
+    listed = person.client.get("/api/v1/me/consent-requests").json
+    assert [r["id"] for r in listed] == [created.json["id"]]
+    assert listed[0]["institution"]["id"] == employer.client_id
+    grant = person.approve(created.json["id"])
+    status = client.get(f"/api/v1/consent-requests/{created.json['id']}", headers=employer.headers).json
+    assert status["status"] == "approved"
+    assert status["consent_id"] == grant["id"]
+
+    response = _query(client, employer, grant["id"])
+    assert response.status_code == 201, response.json
+    report = response.json["report"]
+    assert [r["category"] for r in report["records"]] == ["ADMINISTRATIVE_PENALTY_SERIOUS"]
+    assert set(report["records"][0]["fields"]) <= {"violation", "provision_violated", "penalty_basis",
+                                                   "penalty_type", "penalty_content", "sector", "subject_role"}
+    assert "fine_amount" not in report["records"][0]["fields"]
+    masked = report["subject"]["masked_citizen_id"]
+    assert masked == person.citizen_id[:4] + "*" * 10 + person.citizen_id[-4:]
+    assert person.citizen_id not in json.dumps(response.json)
+    assert report["consent_id"] == grant["id"]
+    assert {"report_id", "generated_at", "policy_version", "catalogue_version", "retrieval_deadline"} <= set(report)
+    assert _verify(client, response.json["jws"]) == report
+    released = _entries(rt_of(client), "consent:query:released")[-1]
+    assert released.record_ids == [serious]
+    assert released.detail["consent_receipt_sha256"]
+
+
+def rt_of(client: FlaskClient) -> Runtime:
+    app = client.application
+    rt: Runtime = app.extensions["xinyong"]
+    return rt
+
+
+def test_the_consent_receipt_is_signed_and_both_sides_can_fetch_it(
+    client: FlaskClient, employer: Registered, person: Person
+) -> None:
+    consent_id = _granted(client, employer, person)
+    mine = person.client.get(f"/api/v1/me/consents/{consent_id}").json
+    theirs = client.get(f"/api/v1/consents/{consent_id}/receipt", headers=employer.headers).json
+    assert mine["receipt"] == theirs["receipt"]
+    claims = _verify(client, theirs["receipt"])
+    assert claims["consent_id"] == consent_id
+    assert claims["purpose"] == "employment_screening"
+    assert claims["institution"]["id"] == employer.client_id
+    assert claims["max_uses"] == 1
+    assert {"fields", "valid_from", "valid_until", "policy_version"} <= set(claims)
+
+
+def test_the_person_can_narrow_categories_and_shorten_validity(
+    client: FlaskClient, employer: Registered, person: Person
+) -> None:
+    created = _request(client, employer, person.citizen_id, valid_for="P10D")
+    grant = person.approve(created.json["id"], categories=["SERIOUS_DISHONESTY_LIST"], valid_for="P2D")
+    assert grant["categories"] == ["SERIOUS_DISHONESTY_LIST"]
+    assert grant["valid_until"].startswith((NOW + timedelta(days=2)).date().isoformat())
+    wider = _request(client, employer, person.citizen_id, categories=["SERIOUS_DISHONESTY_LIST"])
+    refused = person.post(f"/api/v1/me/consent-requests/{wider.json['id']}/approve",
+                          {"categories": ["OCCUPATIONAL_MISCONDUCT"]})
+    assert refused.status_code == 422
+    longer = person.post(f"/api/v1/me/consent-requests/{wider.json['id']}/approve", {"valid_for": "P30D"})
+    assert longer.status_code == 422
+    assert longer.json["field"] == "valid_for"
+
+
+def test_approving_from_the_portal_session_needs_the_csrf_header(
+    client: FlaskClient, employer: Registered, person: Person
+) -> None:
+    created = _request(client, employer, person.citizen_id)
+    bare = person.client.post(f"/api/v1/me/consent-requests/{created.json['id']}/approve", json={})
+    assert bare.status_code == 403
+    assert bare.json["code"] == "csrf_failed"
+
+
+def test_an_institution_cannot_approve_or_see_the_persons_requests(
+    client: FlaskClient, employer: Registered, person: Person
+) -> None:
+    created = _request(client, employer, person.citizen_id)
+    response = client.post(f"/api/v1/me/consent-requests/{created.json['id']}/approve", json={},
+                           headers=employer.headers)
+    assert response.status_code in (401, 403)
+    assert client.get("/api/v1/me/consent-requests", headers=employer.headers).status_code in (401, 403)
+
+
+# --- refusals -----------------------------------------------------------------------------------
+
+
+def _refused(response: Any, code: str) -> None:
+    assert response.status_code == 403, response.json
+    assert response.mimetype == "application/problem+json"
+    assert response.json["code"] == code
+
+
+def test_every_refusal_has_its_code_and_is_audited(
+    client: FlaskClient, auth: Auth, employer: Registered, person: Person, clock: FrozenClock
+) -> None:
+    rt = rt_of(client)
+    _refused(_query(client, employer, "cn_nonexistent"), "consent_missing")
+    pending = _request(client, employer, person.citizen_id).json["id"]
+    _refused(_query(client, employer, pending), "consent_pending")
+    denied = _request(client, employer, person.citizen_id).json["id"]
+    assert person.post(f"/api/v1/me/consent-requests/{denied}/deny").status_code == 200
+    _refused(_query(client, employer, denied), "consent_denied")
+    revoked = _granted(client, employer, person)
+    assert person.client.delete(f"/api/v1/me/consents/{revoked}",
+                                headers={"X-CSRF-Token": person.csrf}).status_code == 200
+    _refused(_query(client, employer, revoked), "consent_revoked")
+    once = _granted(client, employer, person)
+    assert _query(client, employer, once).status_code == 201
+    _refused(_query(client, employer, once), "consent_exhausted")
+    other = auth.register("institution", kind="employer")
+    _refused(_query(client, other, _granted(client, employer, person)), "wrong_institution")
+    reasons = [e.reason for e in _entries(rt, "consent:query:denied")]
+    assert reasons == ["consent_missing", "consent_pending", "consent_denied", "consent_revoked",
+                       "consent_exhausted", "wrong_institution"]
+    assert all(e.outcome == "denied" for e in _entries(rt, "consent:query:denied"))
+
+
+def _at(clock: FrozenClock, auth: Auth, when: Any, *institutions: Registered) -> None:
+    """Move the clock; access tokens live an hour, so fetch fresh ones at the new time."""
+    clock.set(when)
+    for institution in institutions:
+        institution.token = auth.token(institution.client_id, institution.secret)
+
+
+def test_a_consent_works_one_second_before_expiry_and_not_one_second_after(
+    client: FlaskClient, auth: Auth, employer: Registered, person: Person, clock: FrozenClock
+) -> None:
+    consent_id = _granted(client, employer, person, max_uses=2)
+    _at(clock, auth, NOW + timedelta(days=7) - timedelta(seconds=1), employer)
+    assert _query(client, employer, consent_id).status_code == 201
+    _at(clock, auth, NOW + timedelta(days=7) + timedelta(seconds=1), employer)
+    _refused(_query(client, employer, consent_id), "consent_expired")
+
+
+def test_an_unanswered_request_lapses_after_seven_days(
+    client: FlaskClient, auth: Auth, employer: Registered, person: Person, clock: FrozenClock
+) -> None:
+    request_id = _request(client, employer, person.citizen_id).json["id"]
+    _at(clock, auth, NOW + timedelta(days=7, seconds=1), employer)
+    _refused(_query(client, employer, request_id), "consent_expired")
+    assert client.get(f"/api/v1/consent-requests/{request_id}", headers=employer.headers).json["status"] == "lapsed"
+    late = person.post(f"/api/v1/me/consent-requests/{request_id}/approve")
+    assert late.status_code == 409
+
+
+# --- ceilings and the request's rules -----------------------------------------------------------
+
+
+def test_categories_outside_the_purpose_are_named_in_a_422(
+    client: FlaskClient, employer: Registered, people: People
+) -> None:
+    response = _request(client, employer, people.new(), categories=["CHARITABLE_DONATION", "SERIOUS_DISHONESTY_LIST"])
+    assert response.status_code == 422
+    assert response.json["field"] == "categories"
+    assert response.json["categories"] == ["CHARITABLE_DONATION"]
+
+
+@pytest.mark.parametrize(("extra", "field"), [({"valid_for": "P31D"}, "valid_for"), ({"max_uses": 3}, "max_uses"),
+                                              ({"valid_for": "P1M"}, "valid_for"), ({"purpose": "gossip"}, "purpose"),
+                                              ({"color": "red"}, "color")])
+def test_a_request_over_the_ceilings_or_malformed_is_a_422(
+    client: FlaskClient, employer: Registered, people: People, extra: dict[str, Any], field: str
+) -> None:
+    response = _request(client, employer, people.new(), **extra)
+    assert response.status_code == 422, response.json
+    assert response.json["field"] == field
+
+
+def test_an_institution_kind_the_purpose_does_not_allow_is_a_403(
+    client: FlaskClient, auth: Auth, people: People
+) -> None:
+    landlord = auth.register("institution", kind="landlord")
+    response = _request(client, landlord, people.new())
+    assert response.status_code == 403
+    assert response.json["code"] == "kind_not_allowed"
+
+
+def test_the_answer_says_nothing_about_whether_the_person_is_known(
+    client: FlaskClient, employer: Registered, person: Person, people: People
+) -> None:
+    known = _request(client, employer, person.citizen_id)
+    unknown = _request(client, employer, people.new())
+    assert known.status_code == unknown.status_code == 201
+    assert set(known.json) == set(unknown.json) == {"id", "status"}
+    assert known.json["status"] == unknown.json["status"] == "pending"
+
+
+# --- what a report contains ---------------------------------------------------------------------
+
+
+def test_revoked_and_out_of_period_records_are_left_out_without_a_trace(
+    client: FlaskClient, auth: Auth, employer: Registered, person: Person
+) -> None:
+    provider = auth.provider()
+    kept = _submit(client, provider, _serious(person.citizen_id))
+    gone = _submit(client, provider, _serious(person.citizen_id, date(2026, 5, 1)))
+    client.post(f"/api/v1/records/{gone}/revoke", json={"reason": "annulled"}, headers=provider.headers)
+    _submit(client, provider, _serious(person.citizen_id, date(2022, 1, 1)))  # display ended 2025-01-01
+    report = _query(client, employer, _granted(client, employer, person)).json["report"]
+    assert len(report["records"]) == 1
+    assert kept in _entries(rt_of(client), "consent:query:released")[-1].record_ids
+    assert "revoked" not in json.dumps(report)
+
+
+def test_a_record_is_released_until_the_first_second_of_its_display_until_day_in_china_time(
+    client: FlaskClient, auth: Auth, employer: Registered, person: Person, clock: FrozenClock
+) -> None:
+    provider = auth.provider()
+    decided = date(2023, 11, 25)  # serious penalty: P3Y, display_until 2026-11-25
+    body = _serious(person.citizen_id, decided)
+    assert client.post("/api/v1/records", json=body, headers=provider.headers).json["display_until"] == "2026-11-25"
+    consent_id = _granted(client, employer, person, max_uses=2)
+    edge = starts(date(2026, 11, 25))
+    _at(clock, auth, edge - timedelta(seconds=1), employer)
+    assert len(_query(client, employer, consent_id).json["report"]["records"]) == 1
+    _at(clock, auth, edge, employer)
+    assert _query(client, employer, consent_id).json["report"]["records"] == []
+
+
+def test_the_person_sees_who_looked_including_refusals(
+    client: FlaskClient, auth: Auth, employer: Registered, person: Person
+) -> None:
+    _submit(client, auth.provider(), _serious(person.citizen_id))
+    consent_id = _granted(client, employer, person)
+    assert _query(client, employer, consent_id).status_code == 201
+    _refused(_query(client, employer, consent_id), "consent_exhausted")
+    queries = person.client.get("/api/v1/me/report").json["queries"]
+    assert [q["outcome"] for q in queries] == ["denied: consent_exhausted", "allowed"]
+    allowed = queries[1]
+    assert allowed["institution_id"] == employer.client_id
+    assert allowed["purpose"] == "employment_screening"
+    assert allowed["consent_id"] == consent_id
+    assert "ADMINISTRATIVE_PENALTY_SERIOUS" in allowed["categories"]
+    page = person.client.get("/me").get_data(as_text=True)
+    assert "employment_screening" in page
+
+
+# --- retrieval window ---------------------------------------------------------------------------
+
+
+def test_a_report_can_be_retrieved_until_its_deadline_then_is_gone_and_purged(
+    client: FlaskClient, auth: Auth, employer: Registered, person: Person, clock: FrozenClock
+) -> None:
+    signed = _query(client, employer, _granted(client, employer, person)).json
+    report_id = signed["report"]["report_id"]
+    deadline = signed["report"]["retrieval_deadline"]
+    again = client.get(f"/api/v1/reports/{report_id}", headers=employer.headers)
+    assert again.status_code == 200
+    assert again.json["jws"] == signed["jws"]
+    other = auth.register("institution", kind="employer")
+    assert client.get(f"/api/v1/reports/{report_id}", headers=other.headers).status_code == 404
+    # employment: data life 7 days, consent 7 days -> the deadline is 7 days after the query
+    assert deadline.startswith((NOW + timedelta(days=7)).date().isoformat())
+    _at(clock, auth, NOW + timedelta(days=7) - timedelta(seconds=1), employer)
+    assert client.get(f"/api/v1/reports/{report_id}", headers=employer.headers).status_code == 200
+    _at(clock, auth, NOW + timedelta(days=7) + timedelta(seconds=1), employer)
+    gone = client.get(f"/api/v1/reports/{report_id}", headers=employer.headers)
+    assert gone.status_code == 410
+    rt = rt_of(client)
+    with rt.sessions() as session, session.begin():
+        assert session.get(Report, report_id).sealed is None  # type: ignore[union-attr]
+
+
+def test_a_person_can_download_their_own_report_signed(client: FlaskClient, person: Person) -> None:
+    signed = person.client.get("/api/v1/me/report/signed").json
+    assert _verify(client, signed["jws"]) == signed["report"]
+
+
+def test_signatures_stay_verifiable_after_the_signing_key_rotates(
+    client: FlaskClient, employer: Registered, person: Person
+) -> None:
+    first = _query(client, employer, _granted(client, employer, person)).json
+    rt = rt_of(client)
+    rt.keyring.add_signing_key()
+    second = _query(client, employer, _granted(client, employer, person)).json
+    assert _verify(client, first["jws"]) == first["report"]
+    assert _verify(client, second["jws"]) == second["report"]
+    kids = {k["kid"] for k in client.get("/.well-known/jwks.json").json["keys"]}
+    assert len(kids) >= 2
+
+
+def test_the_person_can_approve_and_revoke_from_the_portal_page(
+    client: FlaskClient, employer: Registered, person: Person
+) -> None:
+    request_id = _request(client, employer, person.citizen_id).json["id"]
+    page = person.client.get("/me").get_data(as_text=True)
+    assert f"/me/consent-requests/{request_id}/approve" in page
+    assert person.client.post(f"/me/consent-requests/{request_id}/approve").status_code == 400  # no CSRF token
+    done = person.client.post(f"/me/consent-requests/{request_id}/approve", data={"csrf_token": person.csrf})
+    assert done.status_code == 302
+    consent_id = client.get(f"/api/v1/consent-requests/{request_id}", headers=employer.headers).json["consent_id"]
+    assert consent_id
+    person.client.post(f"/me/consents/{consent_id}/revoke", data={"csrf_token": person.csrf})
+    _refused(_query(client, employer, consent_id), "consent_revoked")
+
+
+def test_when_the_audit_append_fails_no_report_is_released_and_nothing_is_committed(
+    client: FlaskClient, auth: Auth, employer: Registered, person: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audit import entries
+    from audit.errors import AuditAppendFailed
+    from consent.models import Grant
+
+    _submit(client, auth.provider(), _serious(person.citizen_id))
+    consent_id = _granted(client, employer, person)
+    real = entries.append_many
+
+    def failing(session: Any, clock: Any, drafts: Any) -> list[int]:
+        if any(d.action == "consent:query:released" for d in drafts):
+            raise AuditAppendFailed("disk full")
+        return real(session, clock, drafts)
+
+    monkeypatch.setattr(entries, "append_many", failing)
+    response = _query(client, employer, consent_id)
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert "report" not in response.json
+    rt = rt_of(client)
+    with rt.sessions() as session, session.begin():
+        grant = session.get(Grant, consent_id)
+        assert grant is not None
+        assert grant.uses == 0
+        assert session.execute(select(Report).where(Report.grant_id == consent_id)).first() is None
+    monkeypatch.setattr(entries, "append_many", real)
+    assert _query(client, employer, consent_id).status_code == 201

@@ -1,0 +1,190 @@
+"""The people's portal: the login form, its CSRF check, the session cookie, /me and logout."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.test import TestResponse
+
+from audit.entries import AuditEntry
+from gateway.runtime import Runtime
+from gateway.usecases import people as people_use
+from tests.conftest import Auth, People, penalty
+
+PASSWORD = "correct horse battery"
+
+
+class _Inputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, str | None]] = []
+        self.inputs: dict[str, dict[str, str | None]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "form":
+            self.forms.append(dict(attrs))
+        if tag == "input":
+            found = dict(attrs)
+            self.inputs[found.get("name") or ""] = found
+
+
+def _parse(html: str) -> _Inputs:
+    parser = _Inputs()
+    parser.feed(html)
+    return parser
+
+
+def _csrf(client: FlaskClient, path: str = "/login") -> str:
+    token = _parse(client.get(path).get_data(as_text=True)).inputs["csrf_token"]["value"]
+    assert token
+    return token
+
+
+def _post_login(client: FlaskClient, citizen_id: str, password: str, query: str = "") -> TestResponse:
+    return client.post("/login" + query, data={"citizen_id": citizen_id, "password": password,
+                                               "csrf_token": _csrf(client)})
+
+
+@pytest.fixture
+def person(rt: Runtime, client: FlaskClient, people: People) -> str:
+    """An activated person's citizen ID; the password is PASSWORD."""
+    citizen_id = people.new()
+    with rt.sessions() as session:
+        code = people_use.enroll(session, rt, citizen_id, "李小红", "counter-7").activation_code
+    response = client.post("/api/v1/subjects/activate",
+                           json={"citizen_id": citizen_id, "activation_code": code, "password": PASSWORD})
+    assert response.status_code == 200
+    return citizen_id
+
+
+def _session_cookie(response: TestResponse) -> str:
+    [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("xinyong_session=")]
+    return cookie
+
+
+def test_the_login_page_is_a_form_with_id_password_and_csrf_token(client: FlaskClient) -> None:
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = _parse(response.get_data(as_text=True))
+    assert [f.get("method") for f in page.forms] == ["post"]
+    assert {"citizen_id", "password", "csrf_token"} <= set(page.inputs)
+    assert page.inputs["password"]["type"] == "password"
+    assert page.inputs["csrf_token"]["type"] == "hidden"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_login_without_the_csrf_token_is_refused(client: FlaskClient, person: str) -> None:
+    client.get("/login")
+    response = client.post("/login", data={"citizen_id": person, "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/me").status_code == 302
+
+
+def test_a_login_with_a_forged_csrf_token_is_refused(client: FlaskClient, person: str) -> None:
+    client.get("/login")
+    response = client.post("/login", data={"citizen_id": person, "password": PASSWORD, "csrf_token": "forged"})
+    assert response.status_code == 400
+    assert client.get("/me").status_code == 302
+
+
+def test_a_wrong_password_shows_the_form_again_with_a_401(client: FlaskClient, person: str) -> None:
+    response = _post_login(client, person, "not the password")
+    assert response.status_code == 401
+    assert response.mimetype == "text/html"
+    assert 'role="alert"' in response.get_data(as_text=True)
+    assert client.get("/me").status_code == 302
+
+
+def test_the_right_password_redirects_to_me_with_a_locked_down_session_cookie(
+    client: FlaskClient, person: str, rt: Runtime
+) -> None:
+    assert rt.settings.development is False
+    response = _post_login(client, person, PASSWORD)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/me"
+    attributes = {part.strip().split("=")[0].lower(): part.strip() for part in _session_cookie(response).split(";")}
+    assert "httponly" in attributes
+    assert "secure" in attributes
+    assert attributes["samesite"].lower() == "samesite=lax"
+
+
+def test_me_shows_the_persons_records_with_chinese_category_names_and_is_not_cached(
+    client: FlaskClient, person: str, auth: Auth, rt: Runtime
+) -> None:
+    provider = auth.provider()
+    assert client.post("/api/v1/records", json=penalty(person), headers=provider.headers).status_code == 201
+    _post_login(client, person, PASSWORD)
+    response = client.get("/me")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    page = response.get_data(as_text=True)
+    assert rt.catalogue.category("ADMINISTRATIVE_PENALTY_GENERAL").name_zh in page
+    assert "常市监罚〔2026〕12号" in page
+    assert "李小红" in page
+    assert person[:4] + "*" * 10 + person[-4:] in page
+    assert person not in page
+
+
+def test_me_without_a_login_redirects_to_the_login_page(client: FlaskClient) -> None:
+    response = client.get("/me")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_logout_ends_the_session(client: FlaskClient, person: str) -> None:
+    _post_login(client, person, PASSWORD)
+    assert client.get("/me").status_code == 200
+    response = client.post("/logout", data={"csrf_token": _csrf(client, "/me")})
+    assert response.status_code == 302
+    assert client.get("/me").status_code == 302
+    assert client.get("/api/v1/me/report").status_code == 401
+
+
+def test_logout_needs_the_csrf_token(client: FlaskClient, person: str) -> None:
+    _post_login(client, person, PASSWORD)
+    assert client.post("/logout").status_code == 400
+    assert client.get("/me").status_code == 200
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example",
+    "//evil.example/me",
+    "https://evil.example/",
+    "/\\evil.example",
+    "/%5Cevil.example",
+    "/%09/evil.example",
+    "\\\\evil.example",
+])
+def test_login_refuses_to_redirect_to_another_site(client: FlaskClient, person: str, target: str) -> None:
+    response = _post_login(client, person, PASSWORD, f"?next={target}")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/me"
+
+
+def test_login_follows_a_same_site_next_path(client: FlaskClient, person: str) -> None:
+    response = _post_login(client, person, PASSWORD, "?next=/me?tab=records")
+    assert response.headers["Location"] == "/me?tab=records"
+
+
+def test_too_many_wrong_passwords_lock_the_account_with_a_429(client: FlaskClient, person: str, rt: Runtime) -> None:
+    for _ in range(rt.settings.login_max_failures_per_account):
+        assert _post_login(client, person, "not the password").status_code == 401
+    locked = _post_login(client, person, PASSWORD)
+    assert locked.status_code == 429
+    assert re.search(r'role="alert"', locked.get_data(as_text=True))
+    assert client.get("/me").status_code == 302
+
+
+def test_a_login_is_audited_without_the_citizen_id(client: FlaskClient, person: str, rt: Runtime) -> None:
+    _post_login(client, person, PASSWORD)
+    with rt.sessions() as session, session.begin():
+        entry = session.execute(select(AuditEntry).where(AuditEntry.action == "gateway:subject:login")
+                                .order_by(AuditEntry.seq.desc())).scalars().first()
+        assert entry is not None
+        assert entry.role == "person"
+        assert person not in str(entry.subject_ref)

@@ -1,0 +1,89 @@
+"""Real concurrency on PostgreSQL: committed transactions in separate connections, no savepoint tricks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from audit.clock import FrozenClock
+from audit.entries import AuditEntry
+from consent.errors import ConsentExhausted
+from consent.grants import Institution
+from gateway.database import make_engine, upgrade
+from gateway.runtime import Runtime, build_runtime
+from gateway.schemas import RecordIn
+from gateway.usecases import clients, consents, people
+from gateway.usecases import records as record_use
+from tests.conftest import NOW, People, drop_pg_database, penalty, pg_database, pg_url, settings_for_tests
+from vault import crypto
+from vault.access import AccessContext
+from vault.keyring import Keyring
+from vault.records import Provider
+
+
+@pytest.fixture
+def committed(tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime on its own PostgreSQL database whose use cases really commit."""
+    name, admin = pg_database("xinyong_conc")
+    engine = make_engine(pg_url(name), pool_size=8)
+    upgrade(engine)
+    sessions = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
+    rt = build_runtime(settings_for_tests(tmp_path), clock=FrozenClock(NOW), engine=engine, sessions=sessions,
+                       keyring=Keyring.generate())
+    yield rt
+    engine.dispose()
+    drop_pg_database(admin, name)
+
+
+def _one_use_grant(rt: Runtime, seed: int) -> tuple[str, str]:
+    citizen_id = People(seed).new()
+    provider = clients.add_client(rt, role="provider", name="court", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"],
+                                  kind=None)
+    employer = clients.add_client(rt, role="institution", name="employer", categories=[], kind="employer")
+    access = AccessContext(actor=provider.client_id, role="provider")
+    body = RecordIn().load(penalty(citizen_id, date(2026, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS"))
+    with rt.sessions() as session:
+        record_use.submit(session, rt, Provider(provider.client_id, frozenset(provider.categories)), body, None,
+                          access)
+        people.enroll(session, rt, citizen_id, None, "counter")
+        institution = Institution(employer.client_id, "employer", "employer")
+        request = consents.request_consent(session, rt, institution, {
+            "citizen_id": citizen_id, "purpose": "employment_screening", "reason": "hiring",
+            "valid_for": timedelta(days=7), "max_uses": 1})
+        grant = consents.approve(session, rt, crypto.blind_index(rt.keyring, citizen_id), request.id, {})
+    return employer.client_id, grant.id
+
+
+def test_two_concurrent_queries_on_a_one_use_grant_yield_exactly_one_report(committed: Runtime) -> None:
+    rt = committed
+    rounds = 4  # several races, so that a check-then-write bug cannot slip through on lucky timing
+    for round_ in range(rounds):
+        institution_id, consent_id = _one_use_grant(rt, seed=100 + round_)
+        start = threading.Barrier(2)
+
+        def query(institution_id: str = institution_id, consent_id: str = consent_id,
+                  start: threading.Barrier = start) -> str:
+            with rt.sessions() as session:
+                start.wait(timeout=10)
+                try:
+                    return consents.serve_query(session, rt, institution_id, consent_id, None).report["report_id"]
+                except ConsentExhausted:
+                    return "exhausted"
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = sorted(pool.map(lambda _: query(), range(2)))
+        assert outcomes[0] == "exhausted"
+        assert outcomes[1].startswith("rp_")
+    with rt.sessions() as session, session.begin():
+        seqs = list(session.execute(select(AuditEntry.seq).order_by(AuditEntry.seq)).scalars())
+        released = session.execute(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "consent:query:released")).scalar_one()
+    assert released == rounds
+    assert seqs == list(range(1, len(seqs) + 1))

@@ -1,0 +1,115 @@
+"""The application factory: refusing to start half set up, the error envelope, request ids."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from gateway.app import create_app
+from gateway.runtime import Runtime
+from vault.keyring import Keyring, save_keyring
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty XINYONG_HOME with nothing else of the environment leaking in."""
+    for name in ("XINYONG_DATABASE_URL", "XINYONG_KEYRING", "XINYONG_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XINYONG_HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_the_app_refuses_to_start_without_a_keyring_and_names_xinyong_init(home: Path) -> None:
+    with pytest.raises(Exception, match="xinyong init") as caught:
+        create_app()
+    assert str(home / "keyring.json") in str(caught.value)
+
+
+def test_the_app_refuses_to_start_on_an_uninitialised_database_and_names_xinyong_init(home: Path) -> None:
+    save_keyring(Keyring.generate(), home / "keyring.json")
+    with pytest.raises(Exception, match="xinyong init"):
+        create_app()
+
+
+@pytest.fixture
+def failing_app(rt: Runtime) -> Flask:
+    app = create_app({"TESTING": True}, runtime=rt)
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("secret-detail: password=hunter2 at /srv/xinyong")
+
+    return app
+
+
+def test_an_unexpected_error_is_a_generic_500_that_hides_the_exception(
+    failing_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="xinyong")
+    response = failing_app.test_client().get("/boom", headers={"X-Request-ID": "req-boom-1"})
+    assert response.status_code == 500
+    assert response.mimetype == PROBLEM
+    body = response.get_data(as_text=True)
+    for leak in ("secret-detail", "hunter2", "RuntimeError", "/srv/xinyong", "Traceback"):
+        assert leak not in body
+    assert response.json["code"] == "internal"
+    assert response.json["request_id"] == "req-boom-1"
+    # The operator still finds it, by request id, in the log.
+    [logged] = [r for r in caplog.records if r.name == "xinyong.gateway"]
+    assert "req-boom-1" in logged.getMessage()
+    assert logged.exc_info is not None
+
+
+def test_an_unknown_path_is_a_404_problem(client: FlaskClient) -> None:
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.mimetype == PROBLEM
+    assert response.json["status"] == 404
+    assert response.json["type"].startswith("https://xinyong.example/problems/")
+
+
+def test_a_wrong_method_is_a_405_problem_with_allow(client: FlaskClient) -> None:
+    response = client.get("/api/v1/subjects/activate")
+    assert response.status_code == 405
+    assert response.mimetype == PROBLEM
+    assert response.json["status"] == 405
+    assert "POST" in response.headers["Allow"]
+
+
+def test_the_catalogue_is_served_with_every_category(client: FlaskClient, rt: Runtime) -> None:
+    response = client.get("/api/v1/catalogue")
+    assert response.status_code == 200
+    body = response.json
+    assert body["version"] == rt.catalogue.version
+    codes = [c["code"] for c in body["categories"]]
+    assert len(codes) >= 15
+    assert len(set(codes)) == len(codes)
+    penalty = next(c for c in body["categories"] if c["code"] == "ADMINISTRATIVE_PENALTY_GENERAL")
+    assert penalty["display_period"] == "P1Y"
+    assert penalty["share_scope"] in {"public", "authorised_query", "self_only"}
+    assert penalty["name"]["zh"]
+
+
+def test_a_request_id_is_echoed(client: FlaskClient) -> None:
+    response = client.get("/api/v1/catalogue", headers={"X-Request-ID": "abc-123.x_y"})
+    assert response.headers["X-Request-ID"] == "abc-123.x_y"
+
+
+def test_a_request_id_is_made_when_none_or_a_malformed_one_is_given(client: FlaskClient) -> None:
+    made = client.get("/api/v1/catalogue").headers["X-Request-ID"]
+    assert len(made) == 16
+    hostile = client.get("/api/v1/catalogue", headers={"X-Request-ID": "<script>alert(1)</script>"})
+    assert hostile.headers["X-Request-ID"] != "<script>alert(1)</script>"
+    assert len(hostile.headers["X-Request-ID"]) == 16
+
+
+def test_problems_carry_the_request_id(client: FlaskClient) -> None:
+    response = client.get("/api/v1/me/report", headers={"X-Request-ID": "req-42"})
+    assert response.status_code == 401
+    assert response.json["request_id"] == "req-42"

@@ -1,0 +1,250 @@
+"""The `xinyong` command on a fresh SQLite home: init, clients, enrolment, bulk import, demo data."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, text
+
+from gateway.cli import main
+from tests.conftest import People, penalty
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def xinyong(home: Path) -> Invoke:
+    """Run `xinyong ARGS` with XINYONG_HOME at a fresh directory and the default SQLite database."""
+    runner = CliRunner(env={"XINYONG_HOME": str(home), "XINYONG_DATABASE_URL": None, "XINYONG_KEYRING": None,
+                            "XINYONG_ARGON2_TIME_COST": "1", "XINYONG_ARGON2_MEMORY_KIB": "1024",
+                            "XINYONG_ENV": None})
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def initialised(xinyong: Invoke) -> Invoke:
+    assert xinyong("init").exit_code == 0
+    return xinyong
+
+
+def _json(result: Result) -> Any:
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+def _count(home: Path, table: str) -> int:
+    engine = create_engine(f"sqlite:///{home / 'xinyong.db'}")
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608 - fixed names
+    finally:
+        engine.dispose()
+
+
+def _provider(xinyong: Invoke, *categories: str) -> str:
+    out = _json(xinyong("clients", "add", "--role", "provider", "--name", "测试局 Test Bureau",
+                        "--categories", ",".join(categories or ("ADMINISTRATIVE_PENALTY_GENERAL",)), "--json"))
+    return str(out["client_id"])
+
+
+# --- init ----------------------------------------------------------------------------------------
+
+
+def test_init_creates_the_keyring_with_mode_0600_and_can_run_twice(xinyong: Invoke, home: Path) -> None:
+    first = _json(xinyong("init", "--json"))
+    keyring = home / "keyring.json"
+    assert first["keyring_created"] is True
+    assert stat.S_IMODE(keyring.stat().st_mode) == 0o600
+    saved = keyring.read_bytes()
+    second = _json(xinyong("init", "--json"))
+    assert second["keyring_created"] is False
+    assert keyring.read_bytes() == saved
+    assert stat.S_IMODE(keyring.stat().st_mode) == 0o600
+    assert first["catalogue_version"] == second["catalogue_version"]
+    assert _count(home, "catalogues") == 1
+
+
+def test_commands_before_init_fail_naming_xinyong_init(xinyong: Invoke) -> None:
+    result = xinyong("subjects", "enroll", People().new())
+    assert result.exit_code != 0
+    assert "xinyong init" in result.output
+
+
+# --- clients ---------------------------------------------------------------------------------------
+
+
+def test_adding_a_provider_prints_its_id_and_secret_once(initialised: Invoke, home: Path) -> None:
+    out = _json(initialised("clients", "add", "--role", "provider", "--name", "Tax",
+                            "--categories", "TAX_ARREARS", "--json"))
+    assert out["client_id"].startswith("prov_")
+    assert len(out["client_secret"]) >= 40
+    assert out["categories"] == ["TAX_ARREARS"]
+    assert out["scope"] == "records:write"
+    stored = b"".join(p.read_bytes() for p in home.glob("xinyong.db*"))
+    assert out["client_secret"].encode() not in stored
+
+
+def test_a_provider_with_an_unknown_category_is_refused_by_name(initialised: Invoke, home: Path) -> None:
+    result = initialised("clients", "add", "--role", "provider", "--name", "X", "--categories", "TAX_ARREARS,GOSSIP")
+    assert result.exit_code != 0
+    assert "GOSSIP" in result.output
+    assert "not in the catalogue" in result.output
+    assert _count(home, "clients") == 0
+
+
+def test_an_institution_without_a_kind_is_refused(initialised: Invoke, home: Path) -> None:
+    result = initialised("clients", "add", "--role", "institution", "--name", "Bank")
+    assert result.exit_code != 0
+    assert "--kind" in result.output
+    assert _count(home, "clients") == 0
+    made = _json(initialised("clients", "add", "--role", "institution", "--name", "Bank", "--kind", "lender",
+                             "--json"))
+    assert made["client_id"].startswith("inst_")
+
+
+# --- enrolment -------------------------------------------------------------------------------------
+
+
+def test_enrolment_prints_a_one_time_activation_code(initialised: Invoke, home: Path) -> None:
+    out = _json(initialised("subjects", "enroll", People().new(), "--name", "张三", "--json"))
+    assert len(out["activation_code"]) == 14
+    assert out["expires_at"]
+    assert _count(home, "accounts") == 1
+
+
+@pytest.mark.parametrize(("citizen_id", "described"), [
+    ("110105194912310021", "check character"),
+    ("11010519491231002", "18 characters"),
+    ("11010519491231002A", "17 digits"),
+])
+def test_enrolment_with_a_bad_id_fails_naming_the_check(
+    initialised: Invoke, home: Path, citizen_id: str, described: str
+) -> None:
+    result = initialised("subjects", "enroll", citizen_id)
+    assert result.exit_code != 0
+    assert described in result.output
+    assert _count(home, "accounts") == 0
+
+
+# --- bulk import -----------------------------------------------------------------------------------
+
+
+def _lines(*bodies: Any) -> str:
+    return "\n".join(b if isinstance(b, str) else json.dumps(b, ensure_ascii=False) for b in bodies) + "\n"
+
+
+def test_import_reports_each_bad_line_by_number_and_commits_the_good_ones(
+    initialised: Invoke, home: Path, tmp_path: Path
+) -> None:
+    provider = _provider(initialised)
+    people = People(11)
+    no_document = penalty(people.new())
+    del no_document["document"]
+    path = tmp_path / "records.jsonl"
+    path.write_text(_lines(
+        penalty(people.new()),                              # 1 good
+        '{"citizen_id": "1101',                             # 2 not JSON
+        penalty("110105194912310021"),                      # 3 bad checksum
+        {**penalty(people.new()), "hobby": "chess"},        # 4 unknown field
+        no_document,                                        # 5 negative record without its document
+        "",                                                 # 6 blank: skipped
+        penalty(people.new(), decided=date(2026, 9, 1)),    # 7 good
+    ), encoding="utf-8")
+    result = initialised("records", "import", str(path), "--provider", provider, "--json")
+    assert result.exit_code == 1
+    out = _json(result)
+    assert out["lines"] == 6
+    assert out["created"] == 2
+    assert out["duplicates"] == 0
+    reasons = {e["line"]: e["reason"] for e in out["errors"]}
+    assert sorted(reasons) == [2, 3, 4, 5]
+    assert "JSON" in reasons[2]
+    assert "citizen_id" in reasons[3]
+    assert "check character" in reasons[3]
+    assert "hobby" in reasons[4]
+    assert reasons[5].startswith("document")
+    assert _count(home, "records") == 2
+
+
+def test_import_without_bad_lines_exits_zero_and_prints_a_summary(
+    initialised: Invoke, home: Path, tmp_path: Path
+) -> None:
+    provider = _provider(initialised)
+    path = tmp_path / "records.jsonl"
+    path.write_text(_lines(penalty(People(12).new())), encoding="utf-8")
+    result = initialised("records", "import", str(path), "--provider", provider)
+    assert result.exit_code == 0, result.output
+    assert "1 created" in result.stdout
+
+
+def test_importing_the_same_file_twice_creates_no_duplicates(initialised: Invoke, home: Path, tmp_path: Path) -> None:
+    provider = _provider(initialised)
+    people = People(13)
+    path = tmp_path / "records.jsonl"
+    path.write_text(_lines(*(penalty(people.new()) for _ in range(3))), encoding="utf-8")
+    first = _json(initialised("records", "import", str(path), "--provider", provider, "--json"))
+    second = initialised("records", "import", str(path), "--provider", provider, "--json")
+    assert second.exit_code == 0
+    assert (first["created"], first["duplicates"]) == (3, 0)
+    assert (_json(second)["created"], _json(second)["duplicates"]) == (0, 3)
+    assert _count(home, "records") == 3
+
+
+def test_import_with_a_client_that_is_not_a_provider_fails_clearly(
+    initialised: Invoke, home: Path, tmp_path: Path
+) -> None:
+    institution = _json(initialised("clients", "add", "--role", "institution", "--name", "Bank", "--kind", "lender",
+                                    "--json"))["client_id"]
+    path = tmp_path / "records.jsonl"
+    path.write_text(_lines(penalty(People(14).new())), encoding="utf-8")
+    for client_id in (institution, "prov_doesnotexist"):
+        result = initialised("records", "import", str(path), "--provider", client_id)
+        assert result.exit_code != 0
+        assert f"{client_id} is not an enabled provider" in result.output
+    assert _count(home, "records") == 0
+
+
+def test_import_of_a_category_the_provider_is_not_registered_for_is_a_bad_line(
+    initialised: Invoke, tmp_path: Path
+) -> None:
+    provider = _provider(initialised, "TAX_ARREARS")
+    path = tmp_path / "records.jsonl"
+    path.write_text(_lines(penalty(People(15).new())), encoding="utf-8")
+    result = initialised("records", "import", str(path), "--provider", provider, "--json")
+    assert result.exit_code == 1
+    [error] = _json(result)["errors"]
+    assert error["line"] == 1
+    assert "ADMINISTRATIVE_PENALTY_GENERAL" in error["reason"]
+
+
+# --- demo data -------------------------------------------------------------------------------------
+
+
+def test_demo_seed_runs_once_and_then_prints_the_same_logins(initialised: Invoke, home: Path) -> None:
+    first = _json(initialised("demo", "seed", "--people", "3", "--json"))
+    assert len(first["people"]) == 3
+    assert {"citizen_id", "name", "password"} <= set(first["people"][0])
+    clients, records, subjects = _count(home, "clients"), _count(home, "records"), _count(home, "subjects")
+    assert clients == len(first["providers"]) + len(first["institutions"]) + 1
+    assert records >= 3
+    logins = home / "demo-logins.json"
+    assert stat.S_IMODE(logins.stat().st_mode) == 0o600
+    again = _json(initialised("demo", "seed", "--people", "3", "--json"))
+    assert again == first
+    assert (_count(home, "clients"), _count(home, "records"), _count(home, "subjects")) == (clients, records, subjects)

@@ -1,0 +1,247 @@
+"""No citizen ID and no name reaches the database files or the logs in the clear.
+
+The demo data is seeded through the real command on a real home directory, a few of the demo
+people log in and read their reports through the app, and then the raw bytes are searched: the
+SQLite file and its write-ahead log, a dump of every PostgreSQL table, and every log line that any
+logger emitted at DEBUG (SQL statements included). The search looks for each value as UTF-8, as a
+JSON \\u escape and as hex (how PostgreSQL prints bytea), so a plaintext copy in any column shows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from gateway import cli
+from gateway.app import create_app
+from gateway.cli import main
+from gateway.database import make_engine
+from gateway.runtime import Runtime
+from tests.conftest import CI, PG_ADMIN_URL
+
+Needles = dict[bytes, str]
+
+
+def needles(people: list[dict[str, str]]) -> Needles:
+    """Return every byte form of every demo person's ID and name, each with a label for the failure."""
+    found: Needles = {}
+    for person in people:
+        for what in ("citizen_id", "name"):
+            value = person[what]
+            found[value.encode()] = f"{what} {value!r} as UTF-8"
+            found[json.dumps(value).strip('"').encode()] = f"{what} {value!r} as a JSON escape"
+            found[value.encode().hex().encode()] = f"{what} {value!r} as hex"
+    return found
+
+
+def leaks(blob: bytes, wanted: Needles) -> list[str]:
+    """Return the labels of the needles that occur in `blob`."""
+    lowered = blob.lower()
+    return sorted(label for needle, label in wanted.items() if needle.lower() in lowered)
+
+
+def _files(home: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(home.glob("xinyong.db*"))}
+
+
+# --- the scan itself finds what it looks for ---------------------------------------------------------
+
+
+PLANTED = [{"citizen_id": "11010519491231002X", "name": "王芳"}]
+
+
+@pytest.mark.parametrize("stored", [
+    "王芳".encode(), b"11010519491231002X", b'{"name": "\\u738b\\u82b3"}', b"\\xe78e8be88ab3",
+])
+def test_the_scan_finds_a_planted_id_or_name_in_any_form(stored: bytes) -> None:
+    assert leaks(b"\x00\x01 prefix " + stored + b" suffix \xff", needles(PLANTED))
+
+
+def test_the_scan_finds_a_name_that_is_only_in_the_write_ahead_log(tmp_path: Path) -> None:
+    path = tmp_path / "xinyong.db"
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE people (name TEXT)")
+        conn.commit()
+        conn.execute("INSERT INTO people VALUES (?)", ("王芳",))
+        conn.commit()
+        files = _files(tmp_path)
+        assert not leaks(files["xinyong.db"], needles(PLANTED))
+        assert leaks(files["xinyong.db-wal"], needles(PLANTED)) == ["name '王芳' as UTF-8"]
+    finally:
+        conn.close()
+
+
+def test_the_scan_finds_nothing_in_clean_bytes() -> None:
+    assert leaks(os.urandom(4096) + b"110105**********002X", needles(PLANTED)) == []
+
+
+# --- the real thing ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runtimes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Runtime]]:
+    """Every runtime the commands build, so that their connections are closed before the files are read."""
+    built: list[Runtime] = []
+    original = cli.build_runtime
+
+    def recording(*args: Any, **kwargs: Any) -> Runtime:
+        rt = original(*args, **kwargs)
+        built.append(rt)
+        return rt
+
+    monkeypatch.setattr(cli, "build_runtime", recording)
+    yield built
+    for rt in built:
+        rt.engine.dispose()
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Every log record at DEBUG, SQL statements and result rows included."""
+    caplog.set_level(logging.DEBUG)
+    for name in ("sqlalchemy", "alembic", "xinyong", "werkzeug"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    return caplog
+
+
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("XINYONG_HOME", str(home))
+    # Cheap password hashing: the hashes are not what this test is about, and full cost is most of its time.
+    monkeypatch.setenv("XINYONG_ARGON2_TIME_COST", "1")
+    monkeypatch.setenv("XINYONG_ARGON2_MEMORY_KIB", "1024")
+    for name in ("XINYONG_KEYRING", "XINYONG_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    if database_url is None:
+        monkeypatch.delenv("XINYONG_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("XINYONG_DATABASE_URL", database_url)
+    return home
+
+
+def _seed(people: int) -> list[dict[str, str]]:
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"], catch_exceptions=False).exit_code == 0
+    seeded = runner.invoke(main, ["demo", "seed", "--people", str(people), "--json"], catch_exceptions=False)
+    assert seeded.exit_code == 0, seeded.output
+    logins: list[dict[str, str]] = json.loads(seeded.stdout)["people"]
+    assert len(logins) == people
+    assert len({p["name"] for p in logins}) == people
+    return logins
+
+
+def _log_in(client: FlaskClient, citizen_id: str, password: str) -> int:
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    return client.post("/login", data={"citizen_id": citizen_id, "password": password,
+                                       "csrf_token": token.group(1)}).status_code
+
+
+def _use_the_app(logins: list[dict[str, str]]) -> Runtime:
+    """Log a few people in (and one wrong password), read their reports; return the app's runtime."""
+    app = create_app()
+    runtime: Runtime = app.extensions["xinyong"]
+    for person in logins[:3]:
+        client = app.test_client()
+        assert _log_in(client, person["citizen_id"], "not the password") == 401
+        assert _log_in(client, person["citizen_id"], person["password"]) == 302
+        report = client.get("/api/v1/me/report")
+        assert report.status_code == 200
+        # The report is where the ID and the name may appear: to the person, and masked.
+        assert report.json["subject"]["name"] == person["name"]
+        assert report.json["records"]
+        assert person["name"] in client.get("/me").get_data(as_text=True)
+    return runtime
+
+
+def _assert_no_leaks(where: str, blob: bytes, wanted: Needles) -> None:
+    found = leaks(blob, wanted)
+    assert not found, f"{where} holds in the clear: {', '.join(found)}"
+
+
+def test_no_id_or_name_is_in_the_sqlite_files_or_the_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtimes: list[Runtime], logs: pytest.LogCaptureFixture
+) -> None:
+    home = _home(tmp_path, monkeypatch, None)
+    logins = _seed(20)
+    app_runtime = _use_the_app(logins)
+    wanted = needles(logins)
+    assert "INSERT INTO subjects" in logs.text  # the SQL log was captured, so its scan means something
+    files = _files(home)
+    assert "xinyong.db" in files
+    for name, blob in files.items():
+        _assert_no_leaks(name, blob, wanted)
+    _assert_no_leaks("the log", logs.text.encode(), wanted)
+    app_runtime.engine.dispose()
+    for rt in runtimes:
+        rt.engine.dispose()
+    # Closing the last connection checkpoints the log into the main file: look again.
+    for name, blob in _files(home).items():
+        _assert_no_leaks(f"{name} after checkpoint", blob, wanted)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this worker, dropped afterwards."""
+    name = f"xinyong_privacy_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        if CI:
+            pytest.fail(f"PostgreSQL is required under CI and is not reachable: {exc.orig}")
+        pytest.skip("PostgreSQL is not reachable")
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _dump(engine: Engine) -> bytes:
+    """Return every row of every table, each as PostgreSQL's text form of the whole row."""
+    with engine.connect() as conn:
+        tables = conn.execute(text(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name")).scalars().all()
+        assert {"subjects", "records", "accounts", "audit_entries", "login_failures"} <= set(tables)
+        rows = [row for table in tables
+                for row in conn.execute(text(f'SELECT t::text FROM "{table}" t')).scalars()]  # noqa: S608
+    assert len(rows) > 20
+    return "\n".join(rows).encode()
+
+
+def test_no_id_or_name_is_in_any_postgresql_table_or_the_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str, runtimes: list[Runtime],
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    _home(tmp_path, monkeypatch, pg_url)
+    logins = _seed(6)
+    app_runtime = _use_the_app(logins)
+    wanted = needles(logins)
+    engine = make_engine(pg_url)
+    try:
+        dump = _dump(engine)
+    finally:
+        engine.dispose()
+        app_runtime.engine.dispose()
+    assert b"vault:report:self" in dump  # the dump holds the audit log, so its scan means something
+    _assert_no_leaks("the PostgreSQL dump", dump, wanted)
+    _assert_no_leaks("the log", logs.text.encode(), wanted)
