@@ -96,20 +96,34 @@ def clients() -> None:
 @click.option("--name", required=True)
 @click.option("--categories", default="", help="Comma-separated category codes (providers).")
 @click.option("--kind", default=None, help="Institution kind (employer, landlord, lender, agency).")
+@click.option("--jwks", "jwks_file", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Institutions: a JSON file with the client's public JWK Set; it then authenticates with "
+                   "private_key_jwt and gets no secret.")
 @click.option("--json", "as_json", is_flag=True)
-def clients_add(role: str, name: str, categories: str, kind: str | None, as_json: bool) -> None:
+def clients_add(role: str, name: str, categories: str, kind: str | None, jwks_file: Path | None,
+                as_json: bool) -> None:
     """Register a client; its secret is printed once and only its hash is kept."""
     from gateway.usecases import clients as use
 
+    jwks = _read_jwks(jwks_file) if jwks_file is not None else None
     rt = _runtime()
     try:
         created = use.add_client(rt, role=role, name=name,
-                                 categories=[c for c in categories.split(",") if c], kind=kind)
+                                 categories=[c for c in categories.split(",") if c], kind=kind, jwks=jwks)
     except use.ClientInvalid as exc:
         raise click.ClickException(str(exc)) from None
+    credential = (f"client_secret: {created.client_secret}\n" if created.client_secret is not None
+                  else "auth method:   private_key_jwt (no secret)\n")
     _emit(as_json, created.as_dict(),
-          f"client_id:     {created.client_id}\nclient_secret: {created.client_secret}\n"
-          f"scope:         {created.scope}\n(the secret is shown only now)")
+          f"client_id:     {created.client_id}\n{credential}"
+          f"scope:         {created.scope}\n" + ("(the secret is shown only now)" if created.client_secret else ""))
+
+
+def _read_jwks(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{path}: not a readable JSON file ({exc})") from None
 
 
 @main.group()
@@ -202,6 +216,17 @@ def keys_rotate(batch_size: int, resume: bool, as_json: bool) -> None:
                 bar.update(n)
     _emit(as_json, {"kek_version": rt.keyring.current_kek, "rewrapped": done},
           f"key-encryption key version {rt.keyring.current_kek}; {done} data keys re-wrapped")
+
+
+@keys.command("rotate-signing")
+@click.option("--json", "as_json", is_flag=True)
+def keys_rotate_signing(as_json: bool) -> None:
+    """Add an Ed25519 signing key and sign with it from now on; old keys stay published and verifiable."""
+    rt = _runtime()
+    kid = rt.keyring.add_signing_key()
+    save_keyring(rt.keyring, rt.settings.keyring_path)
+    _emit(as_json, {"kid": kid, "keys": sorted(rt.keyring.signing_keys)},
+          f"signing key {kid} added; {len(rt.keyring.signing_keys)} keys published at /.well-known/jwks.json")
 
 
 @main.group()
