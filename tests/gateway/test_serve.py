@@ -1,0 +1,45 @@
+"""`xinyong serve`: refuses without init, runs gunicorn on the app factory, logs paths without query strings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from gateway import cli
+
+
+def _runner(home: Path) -> CliRunner:
+    return CliRunner(env={"XINYONG_HOME": str(home), "XINYONG_DATABASE_URL": None, "XINYONG_KEYRING": None})
+
+
+def test_serve_without_init_names_xinyong_init(tmp_path: Path) -> None:
+    result = _runner(tmp_path).invoke(cli.main, ["serve"])
+    assert result.exit_code != 0
+    assert "xinyong init" in result.output
+
+
+def test_serve_execs_gunicorn_with_a_log_format_that_omits_query_strings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = _runner(tmp_path)
+    assert runner.invoke(cli.main, ["init"], catch_exceptions=False).exit_code == 0
+    seen: dict[str, Any] = {}
+
+    def fake_execv(path: str, args: list[str]) -> None:
+        seen["path"], seen["args"] = path, args
+
+    monkeypatch.setattr(cli.os, "execv", fake_execv)
+    result = runner.invoke(cli.main, ["serve", "--port", "8123", "--workers", "3"], catch_exceptions=False)
+    assert result.exit_code == 0
+    args = seen["args"]
+    assert Path(seen["path"]).name == "gunicorn"
+    assert args[args.index("--bind") + 1] == "127.0.0.1:8123"
+    assert args[args.index("--workers") + 1] == "3"
+    assert args[-1] == "gateway.app:create_app()"
+    log_format = args[args.index("--access-logformat") + 1]
+    assert "%(U)s" in log_format
+    assert "%(r)s" not in log_format
+    assert "%(q)s" not in log_format
