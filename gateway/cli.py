@@ -73,6 +73,11 @@ def init(as_json: bool) -> None:
        f"{'created' if created_keyring else 'kept'} at {settings.keyring_path})")
 
 
+# The path without its query string (%(U)s): a query string may carry a citizen ID (an auditor's
+# person filter), and nothing may log one.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -82,7 +87,7 @@ def serve(host: str, port: int, workers: int) -> None:
     _runtime()  # fail here, with the message naming `xinyong init`, rather than in every worker
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--access-logfile", "-", "gateway.app:create_app()"]
+            "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "gateway.app:create_app()"]
     os.execv(args[0], args)  # noqa: S606 - replaces this process with gunicorn; no shell, fixed argv
 
 
