@@ -6,7 +6,7 @@ import logging
 import re
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFProtect
@@ -72,6 +72,10 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
 
 
 def _request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _keyring() -> None:
+        cast(Runtime, app.extensions["xinyong"]).refresh_keyring()
+
     @app.before_request
     def _request_id() -> None:
         given = request.headers.get("X-Request-ID", "")

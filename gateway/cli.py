@@ -12,6 +12,8 @@ import click
 from sqlalchemy import insert, select
 from tqdm import tqdm
 
+from audit import entries as audit_entries
+from audit.tags import Tag
 from gateway.config import Settings, from_environ
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
@@ -219,6 +221,10 @@ def keys_rotate(batch_size: int, resume: bool, as_json: bool) -> None:
                     break
                 done += n
                 bar.update(n)
+        with session.begin():
+            audit_entries.append(session, rt.clock, audit_entries.EntryDraft(
+                actor="operator", role="operator", action=Tag.KEYS_ROTATED,
+                detail={"kek_version": rt.keyring.current_kek, "rewrapped": done, "resumed": resume}))
     _emit(as_json, {"kek_version": rt.keyring.current_kek, "rewrapped": done},
           f"key-encryption key version {rt.keyring.current_kek}; {done} data keys re-wrapped")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -15,6 +16,9 @@ from gateway.database import make_engine
 from vault.catalogue import Catalogue, load_default
 from vault.keyring import Keyring, load_keyring
 from vault.models import Catalogue as CatalogueRow
+
+
+KEYRING_CHECK_SECONDS = 2.0
 
 
 class NotInitialised(RuntimeError):
@@ -31,6 +35,28 @@ class Runtime:
     purposes: Purposes
     clock: Clock
     hasher: PasswordHasher
+    keyring_stamp: float | None = None
+    keyring_checked: float = 0.0
+
+    def refresh_keyring(self) -> None:
+        """Reload the keyring if `xinyong keys rotate` changed the file (checked every few seconds).
+
+        A rotation adds a key-encryption key and re-wraps data keys under it while the service runs;
+        a process holding the old keyring could not unwrap them until it saw the new version.
+        """
+        now = time.monotonic()
+        if now - self.keyring_checked < KEYRING_CHECK_SECONDS:
+            return
+        self.keyring_checked = now
+        try:
+            stamp = self.settings.keyring_path.stat().st_mtime
+        except OSError:
+            return  # a keyring given in memory (tests) or a file briefly absent: keep what we have
+        if self.keyring_stamp is None:
+            self.keyring_stamp = stamp
+        elif stamp != self.keyring_stamp:
+            self.keyring.replace_with(load_keyring(self.settings.keyring_path))
+            self.keyring_stamp = stamp
 
 
 def build_runtime(
@@ -42,6 +68,9 @@ def build_runtime(
     keyring: Keyring | None = None,
 ) -> Runtime:
     """Return a runtime; raises KeyringError (naming `xinyong init`) if there is no keyring."""
+    stamp = None
+    if keyring is None:
+        stamp = settings.keyring_path.stat().st_mtime if settings.keyring_path.exists() else None
     ring = keyring or load_keyring(settings.keyring_path)
     engine = engine or make_engine(settings.database_url)
     catalogue = load_default()
@@ -52,6 +81,7 @@ def build_runtime(
         keyring=ring,
         catalogue=catalogue,
         purposes=load_default_purposes(catalogue),
+        keyring_stamp=stamp,
         clock=clock or SystemClock(),
         hasher=PasswordHasher(
             time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib, parallelism=1

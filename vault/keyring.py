@@ -86,6 +86,15 @@ class Keyring:
         self.current_signing = kid
         return kid
 
+    def replace_with(self, other: Keyring) -> None:
+        """Take every key of `other` in place, so holders of this object see a rotation."""
+        self.keks = dict(other.keks)
+        self.current_kek = other.current_kek
+        self.blind_index_key = other.blind_index_key
+        self.session_secret = other.session_secret
+        self.signing_keys = dict(other.signing_keys)
+        self.current_signing = other.current_signing
+
     def to_document(self) -> dict[str, Any]:
         """Return the JSON document stored on disk."""
         return {

@@ -1,0 +1,275 @@
+"""Audit entries: gapless numbers, leaf hashes over canonical JSON, and no access without its entry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Insert, func, select, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from audit import entries as audit
+from audit.clock import FrozenClock
+from audit.entries import AuditEntry, EntryDraft, canonical_json, stored_document
+from audit.errors import AuditAppendFailed
+from audit.tags import Outcome, Tag
+from gateway.runtime import Runtime
+from tests.conftest import NOW, People, penalty
+from vault import records
+from vault.access import AccessContext
+from vault.models import Record
+from vault.records import Document, NewRecord, Provider
+
+
+class Boom(Exception):
+    """Raised by a test to roll a transaction back."""
+
+
+def draft(actor: str = "inst_1", **changes: Any) -> EntryDraft:
+    fields: dict[str, Any] = {"actor": actor, "role": "institution", "action": Tag.QUERY_RELEASED, **changes}
+    return EntryDraft(**fields)
+
+
+def counter(session: Session) -> int:
+    return int(session.execute(text("SELECT last_seq FROM audit_counter WHERE id = 1")).scalar_one())
+
+
+def seqs(session: Session) -> list[int]:
+    return list(session.execute(select(AuditEntry.seq).order_by(AuditEntry.seq)).scalars())
+
+
+def state(rt: Runtime) -> tuple[int, list[int]]:
+    with rt.sessions() as session, session.begin():
+        return counter(session), seqs(session)
+
+
+def append(rt: Runtime, *drafts: EntryDraft) -> list[int]:
+    with rt.sessions() as session, session.begin():
+        return audit.append_many(session, rt.clock, drafts)
+
+
+# --- sequence numbers ---------------------------------------------------------------------------
+
+
+def test_the_log_is_numbered_from_one_and_the_next_entry_takes_the_next_number(rt: Runtime) -> None:
+    base, existing = state(rt)
+    assert existing == list(range(1, base + 1))
+    with rt.sessions() as session, session.begin():
+        assert audit.append(session, rt.clock, draft()) == base + 1
+
+
+def test_sequence_numbers_over_many_transactions_are_gapless(rt: Runtime) -> None:
+    base, _ = state(rt)
+    got = [n for i in range(5) for n in append(rt, draft(f"inst_{i}"))]
+    assert got == list(range(base + 1, base + 6))
+    assert state(rt) == (base + 5, list(range(1, base + 6)))
+
+
+def test_append_many_allocates_consecutive_numbers_in_order(rt: Runtime) -> None:
+    base, _ = state(rt)
+    assert append(rt, draft("a"), draft("b"), draft("c")) == [base + 1, base + 2, base + 3]
+    assert append(rt, draft("d")) == [base + 4]
+    with rt.sessions() as session, session.begin():
+        rows = session.execute(select(AuditEntry).where(AuditEntry.seq > base).order_by(AuditEntry.seq)).scalars()
+        assert [(r.seq, r.actor) for r in rows] == [(base + 1, "a"), (base + 2, "b"), (base + 3, "c"), (base + 4, "d")]
+
+
+def test_appending_nothing_takes_no_number(rt: Runtime) -> None:
+    before = state(rt)
+    assert append(rt) == []
+    assert state(rt) == before
+
+
+def _append_in_savepoint_then_fail(session: Session, rt: Runtime, expected: list[int]) -> None:
+    with session.begin_nested():
+        assert audit.append_many(session, rt.clock, [draft("gone"), draft("gone")]) == expected
+        raise Boom
+
+
+def _append_then_fail(rt: Runtime) -> None:
+    with rt.sessions() as session, session.begin():
+        audit.append(session, rt.clock, draft("rolled back"))
+        raise Boom
+
+
+def test_a_rolled_back_savepoint_gives_its_numbers_back(rt: Runtime) -> None:
+    with rt.sessions() as session, session.begin():
+        base = counter(session)
+        with pytest.raises(Boom):
+            _append_in_savepoint_then_fail(session, rt, expected=[base + 1, base + 2])
+        assert counter(session) == base
+        assert audit.append(session, rt.clock, draft("kept")) == base + 1
+    with rt.sessions() as session, session.begin():
+        assert seqs(session) == list(range(1, base + 2))
+        assert session.execute(select(AuditEntry.actor).where(AuditEntry.seq == base + 1)).scalar_one() == "kept"
+
+
+def test_a_rolled_back_transaction_gives_its_numbers_back_and_leaves_no_gap(rt: Runtime) -> None:
+    base, _ = state(rt)
+    append(rt, draft("first"))
+    with pytest.raises(Boom):
+        _append_then_fail(rt)
+    assert append(rt, draft("second")) == [base + 2]
+    with rt.sessions() as session, session.begin():
+        actors = session.execute(select(AuditEntry.actor).where(AuditEntry.seq > base).order_by(AuditEntry.seq))
+        assert list(actors.scalars()) == ["first", "second"]
+        assert seqs(session) == list(range(1, base + 3))
+
+
+# --- leaf hashes and canonical JSON -------------------------------------------------------------
+
+
+def test_the_leaf_hash_is_sha256_of_a_zero_byte_and_the_canonical_json_of_the_stored_row(
+    rt: Runtime, clock: FrozenClock
+) -> None:
+    clock.set(NOW + timedelta(microseconds=123457))
+    append(
+        rt,
+        draft(),
+        draft("operator", role="operator", action=Tag.SUBJECT_SHREDDED, subject_ref="a" * 64, purpose="erasure",
+              basis="个人信息删除请求", record_ids=["rec_1", "rec_2"], reason=None, request_id="req-9",
+              detail={"说明": "依申请删除", "n": 2, "nested": {"z": [1, None, True], "a": "x"}}),
+        draft("inst_2", outcome=Outcome.DENIED, reason="consent_expired", detail={}),
+    )
+    with rt.sessions() as session, session.begin():
+        rows = list(session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars())
+    assert rows
+    for row in rows:
+        document = stored_document(row)
+        independent = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        assert row.leaf_hash == hashlib.sha256(b"\x00" + independent).digest()
+        assert row.leaf_hash == hashlib.sha256(b"\x00" + canonical_json(document)).digest()
+
+
+def test_the_stored_row_rebuilds_exactly_the_document_that_was_hashed(rt: Runtime, clock: FrozenClock) -> None:
+    clock.set(datetime(2026, 11, 22, 10, 30, 0, 999999, tzinfo=timezone(timedelta(hours=8))))
+    entry = draft(subject_ref="b" * 64, record_ids=["rec_9"], detail={"类别": "行政处罚"})
+    [seq] = append(rt, entry)
+    with rt.sessions() as session, session.begin():
+        row = session.execute(select(AuditEntry).where(AuditEntry.seq == seq)).scalar_one()
+    expected = audit.entry_document(seq, clock.now(), entry)
+    assert stored_document(row) == expected
+    assert expected["at"] == "2026-11-22T02:30:00.999999Z"
+    assert row.leaf_hash == audit.leaf_hash_of(expected)
+
+
+def test_a_changed_stored_field_no_longer_matches_its_leaf_hash(rt: Runtime) -> None:
+    [seq] = append(rt, draft(purpose="employment_screening"))
+    with rt.sessions() as session, session.begin():
+        row = session.execute(select(AuditEntry).where(AuditEntry.seq == seq)).scalar_one()
+        row.purpose = "tenancy_screening"
+        assert row.leaf_hash != audit.leaf_hash_of(stored_document(row))
+
+
+def test_canonical_json_sorts_keys_at_every_depth_and_leaves_out_spaces() -> None:
+    value = {"b": 1, "a": {"d": [3, {"y": 1, "x": 2}], "c": None}}
+    assert canonical_json(value) == b'{"a":{"c":null,"d":[3,{"x":2,"y":1}]},"b":1}'
+
+
+def test_canonical_json_writes_chinese_as_utf8_not_escapes() -> None:
+    encoded = canonical_json({"说明": "信用"})
+    assert encoded == '{"说明":"信用"}'.encode()
+    assert b"\\u" not in encoded
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=50)
+@given(st.dictionaries(st.text(max_size=4), json_values, max_size=4))
+def test_canonical_json_depends_on_content_not_key_order_and_parses_back(value: dict[str, Any]) -> None:
+    reordered = dict(reversed(list(value.items())))
+    encoded = canonical_json(value)
+    assert canonical_json(reordered) == encoded
+    assert json.loads(encoded.decode("utf-8")) == value
+    assert not encoded.startswith(b"{ ")
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+def _failing_inserts(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = session.execute
+
+    def execute(statement: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(statement, Insert) and statement.table.name == "audit_entries":
+            raise OperationalError("INSERT INTO audit_entries", {}, Exception("disk I/O error"))
+        return real(statement, *args, **kwargs)
+
+    monkeypatch.setattr(session, "execute", execute)
+
+
+def test_a_failing_insert_raises_append_failed_and_nothing_is_written(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = state(rt)
+    with rt.sessions() as session:
+        _failing_inserts(session, monkeypatch)
+        with pytest.raises(AuditAppendFailed) as caught, session.begin():
+            audit.append(session, rt.clock, draft())
+    assert isinstance(caught.value.__cause__, SQLAlchemyError)
+    assert state(rt) == before
+
+
+def test_any_database_error_from_the_session_raises_append_failed(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = state(rt)
+    with rt.sessions() as session:
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise OperationalError("UPDATE audit_counter", {}, Exception("database is locked"))
+
+        monkeypatch.setattr(session, "execute", broken)
+        with pytest.raises(AuditAppendFailed), session.begin():
+            audit.append_many(session, rt.clock, [draft(), draft()])
+    assert state(rt) == before
+
+
+def _append_after(rt: Runtime, breakage: str) -> None:
+    with rt.sessions() as session, session.begin():
+        session.execute(text(breakage))
+        audit.append(session, rt.clock, draft())
+
+
+def test_a_missing_entries_table_raises_append_failed_and_nothing_is_written(rt: Runtime) -> None:
+    before = state(rt)
+    with pytest.raises(AuditAppendFailed):
+        _append_after(rt, "ALTER TABLE audit_entries RENAME TO audit_entries_gone")
+    assert state(rt) == before
+
+
+def test_a_missing_counter_row_raises_append_failed_and_nothing_is_written(rt: Runtime) -> None:
+    before = state(rt)
+    with pytest.raises(AuditAppendFailed):
+        _append_after(rt, "DELETE FROM audit_counter")
+    assert state(rt) == before
+
+
+def test_a_record_whose_audit_entry_cannot_be_written_is_not_stored(
+    rt: Runtime, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = penalty(people.new())
+    doc = body["document"]
+    record = NewRecord(body["citizen_id"], body["name"], body["category"], date(2026, 10, 1),
+                       Document(doc["type"], doc["number"], doc["authority"], date(2026, 10, 1)), body["payload"])
+    provider = Provider("prov_a", frozenset({body["category"]}))
+    prepared = records.prepare(rt.catalogue, rt.keyring, provider, record, NOW.date())
+    before = state(rt)
+    with rt.sessions() as session:
+        _failing_inserts(session, monkeypatch)
+        with pytest.raises(AuditAppendFailed), session.begin():
+            records.ingest(session, rt.keyring, rt.clock, provider, [prepared],
+                           AccessContext(actor="prov_a", role="provider"))
+    assert state(rt) == before
+    with rt.sessions() as session, session.begin():
+        assert session.execute(select(func.count()).select_from(Record)).scalar_one() == 0

@@ -1,0 +1,331 @@
+"""Records in the vault: checked against the catalogue, stored once per idempotency key, revoked by their owner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from audit.clock import FrozenClock
+from audit.entries import AuditEntry
+from audit.tags import Tag
+from gateway.runtime import Runtime
+from tests.conftest import NOW, People, penalty
+from vault import crypto, records
+from vault.access import AccessContext
+from vault.errors import CategoryNotAllowed, PayloadInvalid, RecordConflict, RecordNotFound, UnknownCategory
+from vault.models import Record
+from vault.records import Document, Ingested, NewRecord, Prepared, Provider
+
+GENERAL = "ADMINISTRATIVE_PENALTY_GENERAL"
+MINOR = "ADMINISTRATIVE_PENALTY_MINOR"
+TODAY = NOW.date()
+PROVIDER = Provider("prov_a", frozenset({GENERAL, MINOR}))
+OTHER = Provider("prov_b", frozenset({GENERAL, MINOR}))
+
+
+def access(provider: Provider = PROVIDER) -> AccessContext:
+    return AccessContext(actor=provider.client_id, role="provider", request_id="req-1")
+
+
+def new_record(citizen_id: str, category: str = GENERAL, decided: date = date(2026, 10, 1),
+               key: str | None = None, **changes: Any) -> NewRecord:
+    body = penalty(citizen_id, decided)
+    doc = body["document"]
+    record = NewRecord(
+        citizen_id=citizen_id,
+        name=body["name"],
+        category=category,
+        decided_at=decided,
+        document=Document(doc["type"], doc["number"], doc["authority"], date.fromisoformat(doc["effective_at"])),
+        payload=body["payload"],
+        idempotency_key=key,
+    )
+    return replace(record, **changes)
+
+
+def prepare(rt: Runtime, record: NewRecord, provider: Provider = PROVIDER, today: date = TODAY) -> Prepared:
+    return records.prepare(rt.catalogue, rt.keyring, provider, record, today)
+
+
+def ingest(rt: Runtime, batch: Sequence[Prepared], provider: Provider = PROVIDER) -> list[Ingested]:
+    with rt.sessions() as session, session.begin():
+        return records.ingest(session, rt.keyring, rt.clock, provider, batch, access(provider))
+
+
+def stored(rt: Runtime) -> list[Record]:
+    with rt.sessions() as session, session.begin():
+        return list(session.execute(select(Record).order_by(Record.created_at, Record.id)).scalars())
+
+
+def audit_actions(session: Session) -> list[str]:
+    return list(session.execute(select(AuditEntry.action).order_by(AuditEntry.seq)).scalars())
+
+
+# --- prepare ------------------------------------------------------------------------------------
+
+
+def test_a_category_outside_the_catalogue_is_refused(rt: Runtime, people: People) -> None:
+    provider = Provider("prov_a", frozenset({"FRIENDSHIP_POINTS"}))
+    with pytest.raises(UnknownCategory):
+        prepare(rt, new_record(people.new(), category="FRIENDSHIP_POINTS"), provider)
+
+
+def test_a_category_the_provider_is_not_registered_for_is_refused(rt: Runtime, people: People) -> None:
+    provider = Provider("prov_a", frozenset({MINOR}))
+    with pytest.raises(CategoryNotAllowed) as caught:
+        prepare(rt, new_record(people.new(), category=GENERAL), provider)
+    assert caught.value.code == GENERAL
+
+
+def test_a_decision_dated_after_today_is_refused(rt: Runtime, people: People) -> None:
+    record = new_record(people.new(), decided=TODAY + timedelta(days=1),
+                        document=Document("administrative_penalty_decision", "1", "局", TODAY))
+    with pytest.raises(PayloadInvalid) as caught:
+        prepare(rt, record)
+    assert caught.value.field == "decided_at"
+
+
+def test_a_decision_dated_today_is_accepted(rt: Runtime, people: People) -> None:
+    assert prepare(rt, new_record(people.new(), decided=TODAY)).display_from == TODAY
+
+
+def test_a_document_not_yet_effective_is_refused(rt: Runtime, people: People) -> None:
+    record = new_record(people.new(), document=Document(
+        "administrative_penalty_decision", "常市监罚〔2026〕12号", "常州市市场监督管理局", TODAY + timedelta(days=1)))
+    with pytest.raises(PayloadInvalid) as caught:
+        prepare(rt, record)
+    assert caught.value.field == "document.effective_at"
+
+
+@pytest.mark.parametrize("document_type", ["tax_decision", "court_judgment", "commendation_decision"])
+def test_a_document_type_the_category_does_not_rest_on_is_refused(
+    rt: Runtime, people: People, document_type: str
+) -> None:
+    record = new_record(people.new(), document=Document(document_type, "1", "局", date(2026, 10, 1)))
+    with pytest.raises(PayloadInvalid) as caught:
+        prepare(rt, record)
+    assert caught.value.field == "document.type"
+
+
+def test_a_document_type_outside_the_catalogue_is_refused(rt: Runtime, people: People) -> None:
+    record = new_record(people.new(), document=Document("napkin_note", "1", "局", date(2026, 10, 1)))
+    with pytest.raises(PayloadInvalid) as caught:
+        prepare(rt, record)
+    assert caught.value.field == "document.type"
+
+
+def test_a_negative_record_without_a_document_is_refused(rt: Runtime, people: People) -> None:
+    with pytest.raises(PayloadInvalid) as caught:
+        prepare(rt, new_record(people.new(), document=None))
+    assert caught.value.field == "document"
+
+
+def test_a_payload_field_outside_the_category_is_refused(rt: Runtime, people: People) -> None:
+    record = new_record(people.new())
+    with pytest.raises(PayloadInvalid) as caught:
+        prepare(rt, replace(record, payload={**record.payload, "hobby": "chess"}))
+    assert caught.value.field == "payload.hobby"
+
+
+def test_the_fingerprint_tells_one_request_from_another(rt: Runtime, people: People) -> None:
+    citizen_id = people.new()
+    first = prepare(rt, new_record(citizen_id)).fingerprint
+    assert prepare(rt, new_record(citizen_id)).fingerprint == first
+    assert prepare(rt, new_record(citizen_id, category=MINOR)).fingerprint != first
+    assert prepare(rt, new_record(people.new())).fingerprint != first
+    assert prepare(rt, new_record(citizen_id), OTHER).fingerprint != first
+
+
+# --- display periods ----------------------------------------------------------------------------
+
+
+def test_a_general_penalty_is_displayed_for_one_year_from_the_decision(rt: Runtime, people: People) -> None:
+    [result] = ingest(rt, [prepare(rt, new_record(people.new(), decided=date(2026, 10, 1)))])
+    assert (result.display_from, result.display_until) == (date(2026, 10, 1), date(2027, 10, 1))
+    [row] = stored(rt)
+    assert (row.display_from, row.display_until) == (date(2026, 10, 1), date(2027, 10, 1))
+
+
+def test_a_general_penalty_decided_on_a_leap_day_ends_on_the_last_of_february(rt: Runtime, people: People) -> None:
+    [result] = ingest(rt, [prepare(rt, new_record(people.new(), decided=date(2024, 2, 29)))])
+    assert result.display_until == date(2025, 2, 28)
+
+
+def test_a_minor_penalty_is_displayed_for_three_months_clamped_to_the_month_end(
+    rt: Runtime, people: People, clock: FrozenClock
+) -> None:
+    clock.set(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    decided = date(2026, 11, 30)
+    prepared = prepare(rt, new_record(people.new(), category=MINOR, decided=decided), today=clock.now().date())
+    [result] = ingest(rt, [prepared])
+    assert (result.display_from, result.display_until) == (decided, date(2027, 2, 28))
+    [row] = stored(rt)
+    assert row.display_until == date(2027, 2, 28)
+    assert row.category == MINOR
+
+
+@pytest.mark.parametrize(
+    ("decided", "until"),
+    [
+        (date(2026, 8, 15), date(2026, 11, 15)),
+        (date(2026, 5, 31), date(2026, 8, 31)),  # the day is kept when the month has it
+        (date(2026, 3, 31), date(2026, 6, 30)),
+        (date(2023, 11, 30), date(2024, 2, 29)),  # clamped to a leap February's last day
+        (date(2025, 12, 31), date(2026, 3, 31)),  # across a year end
+    ],
+)
+def test_a_minor_penalty_ends_three_calendar_months_after_its_decision(
+    rt: Runtime, people: People, decided: date, until: date
+) -> None:
+    assert prepare(rt, new_record(people.new(), category=MINOR, decided=decided)).display_until == until
+
+
+def test_a_general_penalty_decided_on_the_thirty_first_ends_on_the_thirty_first(rt: Runtime, people: People) -> None:
+    assert prepare(rt, new_record(people.new(), decided=date(2026, 1, 31))).display_until == date(2027, 1, 31)
+
+
+# --- ingest -------------------------------------------------------------------------------------
+
+
+def test_an_ingested_record_is_sealed_and_reads_back_for_its_person(rt: Runtime, people: People) -> None:
+    citizen_id = people.new()
+    [result] = ingest(rt, [prepare(rt, new_record(citizen_id))])
+    [row] = stored(rt)
+    assert row.id == result.id
+    assert row.provider_id == PROVIDER.client_id
+    assert "未按规定明码标价".encode() not in row.sealed
+    assert citizen_id.encode() not in row.sealed
+    with rt.sessions() as session, session.begin():
+        _, views = records.read_own(session, rt.keyring, rt.clock, crypto.blind_index(rt.keyring, citizen_id),
+                                    AccessContext(actor="person", role="person"))
+    [view] = views
+    assert view.id == result.id
+    assert view.payload["violation"] == "未按规定明码标价"
+    assert view.payload["fine_amount"] == "2000.00"
+    assert view.document == penalty(citizen_id)["document"]
+
+
+def test_a_batch_repeating_one_idempotency_key_stores_the_record_once(rt: Runtime, people: People) -> None:
+    prepared = prepare(rt, new_record(people.new(), key="k-1"))
+    again = prepare(rt, new_record(prepared.record.citizen_id, key="k-1"))
+    results = ingest(rt, [prepared, again])
+    assert results[0].id == results[1].id
+    assert [r.created for r in results] == [True, False]
+    assert len(stored(rt)) == 1
+    with rt.sessions() as session, session.begin():
+        assert audit_actions(session).count(Tag.RECORD_INGESTED) == 1
+
+
+def test_a_retry_with_the_same_key_and_content_returns_the_first_record(rt: Runtime, people: People) -> None:
+    citizen_id = people.new()
+    [first] = ingest(rt, [prepare(rt, new_record(citizen_id, key="k-1"))])
+    [retry] = ingest(rt, [prepare(rt, new_record(citizen_id, key="k-1"))])
+    assert retry.id == first.id
+    assert (first.created, retry.created) == (True, False)
+    assert len(stored(rt)) == 1
+
+
+def test_a_batch_reusing_a_key_for_different_content_is_a_conflict_and_stores_nothing(
+    rt: Runtime, people: People
+) -> None:
+    citizen_id = people.new()
+    batch = [prepare(rt, new_record(citizen_id, key="k-1")),
+             prepare(rt, new_record(citizen_id, category=MINOR, key="k-1"))]
+    with pytest.raises(RecordConflict):
+        ingest(rt, batch)
+    assert stored(rt) == []
+
+
+def test_a_later_request_reusing_a_key_for_different_content_is_a_conflict(rt: Runtime, people: People) -> None:
+    citizen_id = people.new()
+    ingest(rt, [prepare(rt, new_record(citizen_id, key="k-1"))])
+    with pytest.raises(RecordConflict):
+        ingest(rt, [prepare(rt, new_record(citizen_id, decided=date(2026, 9, 30), key="k-1"))])
+    assert len(stored(rt)) == 1
+
+
+def test_the_same_key_from_two_providers_makes_two_records(rt: Runtime, people: People) -> None:
+    citizen_id = people.new()
+    [mine] = ingest(rt, [prepare(rt, new_record(citizen_id, key="k-1"))])
+    [theirs] = ingest(rt, [prepare(rt, new_record(citizen_id, key="k-1"), OTHER)], OTHER)
+    assert mine.id != theirs.id
+    assert theirs.created
+    assert len(stored(rt)) == 2
+
+
+def test_records_without_keys_are_each_stored(rt: Runtime, people: People) -> None:
+    citizen_id = people.new()
+    results = ingest(rt, [prepare(rt, new_record(citizen_id)), prepare(rt, new_record(citizen_id))])
+    assert results[0].id != results[1].id
+    assert all(r.created for r in results)
+    assert len(stored(rt)) == 2
+
+
+def test_every_ingested_record_is_audited_with_its_provider_and_the_blind_index(rt: Runtime, people: People) -> None:
+    ids = [people.new(), people.new()]
+    results = ingest(rt, [prepare(rt, new_record(cid)) for cid in ids])
+    with rt.sessions() as session, session.begin():
+        entries = list(session.execute(
+            select(AuditEntry).where(AuditEntry.action == str(Tag.RECORD_INGESTED)).order_by(AuditEntry.seq)
+        ).scalars())
+    assert [e.record_ids for e in entries] == [[r.id] for r in results]
+    assert [e.subject_ref for e in entries] == [crypto.blind_index(rt.keyring, cid) for cid in ids]
+    assert {e.actor for e in entries} == {PROVIDER.client_id}
+    assert all(e.detail == {"category": GENERAL} for e in entries)
+
+
+# --- revoke -------------------------------------------------------------------------------------
+
+
+def revoke(rt: Runtime, record_id: str, provider: Provider = PROVIDER) -> Ingested:
+    with rt.sessions() as session, session.begin():
+        return records.revoke(session, rt.keyring, rt.clock, provider, record_id, "复议撤销", access(provider))
+
+
+def test_a_provider_revokes_its_own_record_which_stays_in_history(rt: Runtime, people: People) -> None:
+    [result] = ingest(rt, [prepare(rt, new_record(people.new()))])
+    assert revoke(rt, result.id).status == "revoked"
+    [row] = stored(rt)
+    assert row.status == "revoked"
+    assert row.revoked_at == rt.clock.now()
+    assert row.revoke_reason_ct is not None
+    assert "复议撤销".encode() not in row.revoke_reason_ct
+
+
+def test_revoking_another_providers_record_is_not_found_and_changes_nothing(rt: Runtime, people: People) -> None:
+    [result] = ingest(rt, [prepare(rt, new_record(people.new()))])
+    with pytest.raises(RecordNotFound):
+        revoke(rt, result.id, OTHER)
+    [row] = stored(rt)
+    assert row.status == "active"
+    assert row.revoked_at is None
+
+
+def test_revoking_an_unknown_record_is_not_found(rt: Runtime) -> None:
+    with pytest.raises(RecordNotFound):
+        revoke(rt, "rec_000000000000000000000000")
+
+
+def test_revoking_twice_is_a_conflict(rt: Runtime, people: People) -> None:
+    [result] = ingest(rt, [prepare(rt, new_record(people.new()))])
+    revoke(rt, result.id)
+    with pytest.raises(RecordConflict):
+        revoke(rt, result.id)
+
+
+def test_a_revocation_is_audited(rt: Runtime, people: People) -> None:
+    [result] = ingest(rt, [prepare(rt, new_record(people.new()))])
+    revoke(rt, result.id)
+    with rt.sessions() as session, session.begin():
+        entry = session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
+        count = session.execute(select(func.count()).select_from(Record)).scalar_one()
+    assert entry.action == Tag.RECORD_REVOKED
+    assert entry.record_ids == [result.id]
+    assert entry.actor == PROVIDER.client_id
+    assert count == 1
