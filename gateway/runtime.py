@@ -17,7 +17,6 @@ from vault.catalogue import Catalogue, load_default
 from vault.keyring import Keyring, load_keyring
 from vault.models import Catalogue as CatalogueRow
 
-
 KEYRING_CHECK_SECONDS = 2.0
 
 
