@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, select
@@ -13,6 +13,7 @@ from audit.clock import Clock, SystemClock
 from consent.purposes import Purposes, load_default_purposes
 from gateway.config import Settings
 from gateway.database import make_engine
+from gateway.directory import ClientDirectory
 from vault.catalogue import Catalogue, load_default
 from vault.keyring import Keyring, load_keyring
 from vault.models import Catalogue as CatalogueRow
@@ -34,6 +35,7 @@ class Runtime:
     purposes: Purposes
     clock: Clock
     hasher: PasswordHasher
+    directory: ClientDirectory = field(default_factory=ClientDirectory)
     keyring_stamp: float | None = None
     keyring_checked: float = 0.0
 

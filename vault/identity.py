@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric
@@ -30,14 +31,20 @@ def normalise_citizen_id(raw: object, today: date, field: str = "citizen_id") ->
         raise InvalidCitizenId(field, "birth_date", "the birth date is not a real date") from None
     if born > today:
         raise InvalidCitizenId(field, "birth_date", "the birth date is in the future")
+    if not _known_division(value[:6], born.year):
+        raise InvalidCitizenId(field, "division_code", "the administrative division code is not a known one")
+    return value
+
+
+@lru_cache(maxsize=16384)
+def _known_division(division: str, year: int) -> bool:
+    """Return whether the division code was assigned in that year (cached: the lookup is the slow part)."""
     try:
-        ric.get_birth_place(value)
+        ric.get_birth_place(f"{division}{year:04d}01010000")
     except (stdnum_errors.ValidationError, KeyError):
         # python-stdnum 2.2 raises KeyError('county') for a known province with an unknown county.
-        raise InvalidCitizenId(
-            field, "division_code", "the administrative division code is not a known one"
-        ) from None
-    return value
+        return False
+    return True
 
 
 def mask_citizen_id(citizen_id: str) -> str:

@@ -157,11 +157,7 @@ def who_looked(session: Session, rt: Runtime, subject_ref: str) -> list[dict[str
     """Return every query of the person's records in the last two years, newest first."""
     since = rt.clock.now() - WHO_LOOKED_WINDOW
     entries = audit.for_subject(session, subject_ref, [Tag.QUERY_RELEASED, Tag.QUERY_DENIED], since)
-    names: dict[str, str] = {}
-    if entries:
-        rows = session.execute(select(Client.client_id, Client.name).where(
-            Client.client_id.in_({e.actor for e in entries})))
-        names = {client_id: name for client_id, name in rows}
+    names = rt.directory.names(session, {e.actor for e in entries}) if entries else {}
     return [{
         "institution": names.get(e.actor, e.actor),
         "institution_id": e.actor,

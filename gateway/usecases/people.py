@@ -15,7 +15,7 @@ from audit import entries as audit
 from audit.tags import Outcome, Tag
 from consent.display import visible_to_third_parties
 from gateway.errors import RateLimited, Unauthenticated
-from gateway.models import Account, Client, LoginFailure
+from gateway.models import Account, LoginFailure
 from gateway.runtime import Runtime
 from gateway.usecases.consents import who_looked
 from gateway.usecases.records import denials_audited
@@ -135,10 +135,13 @@ def self_report(session: Session, rt: Runtime, subject_ref: str, request_id: str
                            basis="data subject's right of access", request_id=request_id)
     now = rt.clock.now()
     with denials_audited(session, rt, access, Tag.REPORT_SELF_DENIED, subject_ref), session.begin():
+        # Reads first: the audit append inside read_own takes the sequence lock, held until commit.
+        queries = who_looked(session, rt, subject_ref)
+        rt.directory.names(session, ())  # refresh the name cache now if stale, not after the append
         subject, views = records.read_own(session, rt.keyring, rt.clock, subject_ref, access)
         identity = subjects.reveal_identity(rt.keyring, subject)
-        providers = _provider_names(session, {v.provider_id for v in views})
-        queries = who_looked(session, rt, subject_ref)
+        # Cached after the refresh above; it reads only if a provider is newer than the cache.
+        providers = rt.directory.names(session, {v.provider_id for v in views})
     catalogue = rt.catalogue
     out = []
     for view in views:
@@ -165,10 +168,3 @@ def self_report(session: Session, rt: Runtime, subject_ref: str, request_id: str
         "records": out,
         "queries": queries,
     }
-
-
-def _provider_names(session: Session, ids: set[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(Client.client_id, Client.name).where(Client.client_id.in_(ids)))
-    return {cid: name for cid, name in rows}
