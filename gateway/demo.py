@@ -14,8 +14,8 @@ from typing import Any
 
 from stdnum.cn import ric
 
-from gateway.runtime import Runtime
 from consent.grants import Institution
+from gateway.runtime import Runtime
 from gateway.usecases import clients, consents, people
 from gateway.usecases import records as record_use
 from vault import crypto, records

@@ -1,8 +1,9 @@
-"""Tables of the gateway: OAuth clients and tokens, people's logins. No secret is stored in clear."""
+"""Tables of the gateway: OAuth clients, codes and tokens, people's logins. No secret is stored in clear."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, Index, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -19,21 +20,33 @@ class Client(GatewayBase):
     """An OAuth 2.0 client: a source agency, an institution or an auditor."""
 
     __tablename__ = "clients"
-    __table_args__ = (CheckConstraint("role IN ('provider', 'institution', 'auditor')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('provider', 'institution', 'auditor')", name="role"),
+        # A client authenticates with a secret (client_secret_basic) or a key (private_key_jwt), never neither.
+        CheckConstraint("secret_hash IS NOT NULL OR jwks IS NOT NULL", name="credential"),
+    )
 
     client_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    secret_hash: Mapped[str] = mapped_column(String(64), comment="SHA-256 of a 256-bit random secret")
+    secret_hash: Mapped[str | None] = mapped_column(
+        String(64), comment="SHA-256 of a 256-bit random secret; NULL for a private_key_jwt client")
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str | None] = mapped_column(String(30), comment="institution kind or agency kind")
     categories: Mapped[list[str]] = mapped_column(JSON, comment="categories a provider may submit")
     scope: Mapped[str] = mapped_column(String(500))
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment="public JWK Set for private_key_jwt (RFC 7523); private members are refused at registration")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Token(GatewayBase):
-    """An issued bearer token, kept only as a hash."""
+    """An issued bearer token, and the refresh token issued with it, kept only as hashes.
+
+    Refresh tokens rotate: each is spent by one use (`refresh_used_at`), and every token descended from
+    one authorization code shares a `family_id`, so that a spent refresh token coming back (a copy in the
+    wrong hands, RFC 9700 §4.14.2) revokes the whole family.
+    """
 
     __tablename__ = "tokens"
 
@@ -44,6 +57,48 @@ class Token(GatewayBase):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    refresh_token_hash: Mapped[str | None] = mapped_column(
+        String(64), unique=True, comment="SHA-256 of the refresh token issued with this token")
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refresh_used_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="set when the refresh token is spent; a later use is a replay")
+    family_id: Mapped[str | None] = mapped_column(String(32), index=True, comment="one per authorization code")
+
+
+class AuthorizationCode(GatewayBase):
+    """An authorization code (RFC 6749 §4.1) with its PKCE challenge (RFC 7636), kept only as a hash.
+
+    A code is spent by one exchange (`used_at`); a second exchange revokes what the first one issued.
+    """
+
+    __tablename__ = "authorization_codes"
+    __table_args__ = (
+        # Only S256: with "plain" an intercepted authorization request would reveal the verifier.
+        CheckConstraint("code_challenge_method = 'S256'", name="s256_only"),
+        CheckConstraint("expires_at > issued_at", name="expiry_order"),
+    )
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True, comment="SHA-256 of the code")
+    client_id: Mapped[str] = mapped_column(String(40))
+    subject_ref: Mapped[str] = mapped_column(String(64), comment="the person who logged in")
+    redirect_uri: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(500))
+    code_challenge: Mapped[str] = mapped_column(String(128), comment="BASE64URL(SHA-256(code_verifier))")
+    code_challenge_method: Mapped[str] = mapped_column(String(10))
+    family_id: Mapped[str] = mapped_column(String(32), comment="the tokens issued for this code carry it")
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UsedAssertion(GatewayBase):
+    """The jti of a client assertion (RFC 7523 §3) already accepted, kept until the assertion expires."""
+
+    __tablename__ = "used_client_assertions"
+
+    client_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    jti_hash: Mapped[str] = mapped_column(String(64), primary_key=True, comment="SHA-256 of the jti")
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Account(GatewayBase):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from audit import entries as audit
 from audit.tags import Tag
@@ -14,6 +18,10 @@ from vault.records import Provider
 
 INSTITUTION_KINDS = ("employer", "landlord", "lender", "agency")
 _PREFIX = {"provider": "prov", "institution": "inst", "auditor": "aud"}
+# Members that only a private (or symmetric) key has (RFC 7517 §9.2, RFC 7518 §6): a server holding any of
+# them could sign as the client, so such a file is refused rather than trimmed.
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+_SIGNING_KEY_TYPES = ("EC", "OKP", "RSA")
 
 
 class ClientInvalid(ValueError):
@@ -23,20 +31,46 @@ class ClientInvalid(ValueError):
 @dataclass(frozen=True)
 class NewClient:
     client_id: str
-    client_secret: str
+    client_secret: str | None
     role: str
     name: str
     scope: str
     kind: str | None
     categories: list[str]
+    auth_method: str = "client_secret_basic"
 
     def as_dict(self) -> dict[str, object]:
         """Return the printable form, secret included (shown once)."""
         return asdict(self)
 
 
-def add_client(rt: Runtime, *, role: str, name: str, categories: list[str], kind: str | None) -> NewClient:
-    """Register a client and return it with its secret; raises ClientInvalid."""
+def public_jwks(document: Any) -> dict[str, Any]:
+    """Return a JWK Set of public signing keys, as stored for private_key_jwt; raises ClientInvalid if it
+    is not one, or if any key carries private material."""
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, dict) for k in keys):
+        raise ClientInvalid('the JWK Set must be a JSON object {"keys": [...]} with at least one key')
+    for n, key in enumerate(keys):
+        private = sorted(m for m in _PRIVATE_MEMBERS if m in key)
+        if private:
+            raise ClientInvalid(f"key {n} holds private key material ({', '.join(private)}): "
+                                "register the public keys only, and keep the private key with the client")
+        if key.get("kty") not in _SIGNING_KEY_TYPES:
+            raise ClientInvalid(f"key {n}: kty must be one of {', '.join(_SIGNING_KEY_TYPES)}")
+        if key.get("use", "sig") != "sig":
+            raise ClientInvalid(f"key {n}: use must be 'sig'")
+    try:
+        parsed = KeySet.import_key_set({"keys": keys})
+    except (JoseError, ValueError, TypeError) as exc:
+        raise ClientInvalid(f"not a valid JWK Set: {exc}") from None
+    return dict(parsed.as_dict(private=False))
+
+
+def add_client(
+    rt: Runtime, *, role: str, name: str, categories: list[str], kind: str | None, jwks: Any = None
+) -> NewClient:
+    """Register a client and return it with its secret, or, given a JWK Set (institutions), with none:
+    it then authenticates with private_key_jwt only. Raises ClientInvalid."""
     if role == "provider":
         if not categories:
             raise ClientInvalid("a provider needs --categories: the catalogue categories it may submit")
@@ -47,23 +81,30 @@ def add_client(rt: Runtime, *, role: str, name: str, categories: list[str], kind
         raise ClientInvalid("only providers are registered for categories")
     if role == "institution" and kind not in INSTITUTION_KINDS:
         raise ClientInvalid(f"an institution needs --kind, one of {', '.join(INSTITUTION_KINDS)}")
+    if jwks is not None and role != "institution":
+        raise ClientInvalid("only institutions are registered with a JWK Set (private_key_jwt)")
+    keys = None if jwks is None else public_jwks(jwks)
+    secret = new_secret() if keys is None else None
     client = NewClient(
         client_id=f"{_PREFIX[role]}_{secrets.token_hex(8)}",
-        client_secret=new_secret(),
+        client_secret=secret,
         role=role,
         name=name,
         scope=ROLE_SCOPES[role],
         kind=kind,
         categories=sorted(set(categories)),
+        auth_method="client_secret_basic" if keys is None else "private_key_jwt",
     )
     with rt.sessions() as session, session.begin():
         session.add(Client(
-            client_id=client.client_id, secret_hash=hash_secret(client.client_secret), name=name, role=role,
-            kind=kind, categories=client.categories, scope=client.scope, created_at=rt.clock.now(),
+            client_id=client.client_id, secret_hash=None if secret is None else hash_secret(secret), name=name,
+            role=role, kind=kind, categories=client.categories, scope=client.scope, jwks=keys,
+            created_at=rt.clock.now(),
         ))
         audit.append(session, rt.clock, audit.EntryDraft(
             actor="operator", role="operator", action=Tag.CLIENT_ADDED,
-            detail={"client_id": client.client_id, "role": role, "categories": client.categories}))
+            detail={"client_id": client.client_id, "role": role, "categories": client.categories,
+                    "auth_method": client.auth_method}))
     return client
 
 
