@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from audit.tags import Outcome
 from consent.purposes import days_duration
 from vault.records import Document
 
@@ -345,3 +350,156 @@ class OAuthErrorOut(Schema):
         "unsupported_grant_type", "invalid_scope"]))
     error_description = fields.String()
     error_uri = fields.String()
+
+
+# --- auditors: the audit log and its anomalies ------------------------------------------------------
+
+
+_ACTION = re.compile(r"[a-z][a-z0-9-]*(?::[a-z0-9-]+)*:?")
+
+
+def _action_filter(value: str) -> None:
+    if not _ACTION.fullmatch(value):
+        raise ValidationError("must be an action tag such as consent:query:denied, or a prefix ending in ':' "
+                              "such as consent:")
+_CURSOR = re.compile(r"v1:([1-9][0-9]{0,17})")
+EXPORT_FORMATS = ("jsonl", "csv")
+
+
+def encode_cursor(seq: int) -> str:
+    """Return the opaque cursor that continues a newest-first walk below entry `seq`."""
+    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
+
+
+class CursorField(fields.Field[int]):
+    """An opaque cursor from `next_cursor`, loaded as the entry number the next page starts below."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, str) and len(value) <= 40:
+            try:
+                found = _CURSOR.fullmatch(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode())
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                found = None
+            if found is not None:
+                return int(found.group(1))
+        raise ValidationError("not a cursor this server gave out: pass next_cursor unchanged")
+
+
+def _instant(value: datetime) -> None:
+    # Far years overflow when moved to UTC, and no entry is older than the service.
+    if not datetime(1970, 1, 2, tzinfo=UTC) <= value <= datetime(9999, 1, 1, tzinfo=UTC):
+        raise ValidationError("must be between 1970 and 9998")
+
+
+@dataclass(frozen=True)
+class AuditSearch:
+    """An auditor's filters; `person` is a citizen ID, turned into its blind index before any use."""
+
+    actor: str | None = None
+    institution: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    person: str | None = field(default=None, repr=False)
+    cursor: int | None = None
+    limit: int | None = None
+    format: str | None = None
+
+
+class AuditSearchIn(StrictSchema):
+    """Filters of the audit log; every one given must hold. The same fields go in the query string (GET) or
+    the JSON body (POST .../search, which keeps a citizen ID out of URLs and access logs)."""
+
+    actor = fields.String(validate=[validate.Length(min=1, max=80), _no_control_characters],
+                          metadata={"description": "exact actor: a client id, or a person's blind index"})
+    institution = fields.String(validate=[validate.Length(min=1, max=40), _no_control_characters], metadata={
+        "description": "an institution's client id: its own actions and the ones about it (approvals, releases)"})
+    action = fields.String(validate=[validate.Length(min=1, max=60), _action_filter], metadata={
+        "description": "an exact tag (consent:query:denied) or a prefix ending in ':' (consent:)",
+        "pattern": f"^{_ACTION.pattern}$"})
+    outcome = fields.String(validate=validate.OneOf([o.value for o in Outcome]))
+    since = fields.AwareDateTime(format="iso", validate=_instant,
+                                 metadata={"description": "RFC 3339 with an offset; entries at or after it"})
+    until = fields.AwareDateTime(format="iso", validate=_instant,
+                                 metadata={"description": "RFC 3339 with an offset; entries before it"})
+    person = fields.String(validate=validate.Length(min=1, max=40), metadata={
+        "description": "a citizen ID (GB 11643); the server looks up its blind index and keeps only that"})
+    cursor = CursorField(metadata={"type": "string", "description": "next_cursor of the previous page"})
+    limit = fields.Integer(validate=validate.Range(min=1, max=500), metadata={"description": "default 100"})
+    format = fields.String(validate=validate.OneOf(EXPORT_FORMATS), metadata={
+        "description": "export every matching entry as JSON Lines or CSV instead of a page (or send Accept: "
+                       "application/x-ndjson or text/csv); not with cursor or limit"})
+
+    @validates_schema
+    def _order(self, data: dict[str, Any], **_: Any) -> None:
+        if "since" in data and "until" in data and data["since"] >= data["until"]:
+            raise ValidationError("must be later than since", "until")
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> AuditSearch:
+        return AuditSearch(**data)
+
+
+class AuditEntryOut(Schema):
+    """One audit entry. Never a payload or a citizen ID: the person appears as a blind index."""
+
+    index = fields.Integer(required=True, metadata={"description": "leaf index in the Merkle tree (seq - 1)"})
+    seq = fields.Integer(required=True)
+    at = fields.String(required=True, metadata={"description": "RFC 3339 UTC"})
+    actor = fields.String(required=True)
+    role = fields.String(required=True)
+    action = fields.String(required=True)
+    subject_ref = fields.String(required=True, allow_none=True,
+                                metadata={"description": "the person's blind index (pseudonymous)"})
+    purpose = fields.String(required=True, allow_none=True)
+    basis = fields.String(required=True, allow_none=True, metadata={"description": "grant id or legal basis"})
+    record_ids = fields.List(fields.String(), required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf([o.value for o in Outcome]))
+    reason = fields.String(required=True, allow_none=True)
+    request_id = fields.String(required=True, allow_none=True)
+    detail = fields.Dict(required=True)
+    leaf_hash = fields.String(required=True, metadata={"description": "base64 SHA-256(0x00 || canonical JSON)"})
+
+
+class AuditEntryPageOut(Schema):
+    entries = fields.List(fields.Nested(AuditEntryOut), required=True, metadata={"description": "newest first"})
+    next_cursor = fields.String(required=True, allow_none=True, metadata={"description": "null on the last page"})
+
+
+class AnomaliesQuery(StrictSchema):
+    since = fields.AwareDateTime(format="iso", validate=_instant, metadata={
+        "description": "RFC 3339; default: XINYONG_ANOMALY_WINDOW_DAYS before until"})
+    until = fields.AwareDateTime(format="iso", validate=_instant, metadata={"description": "RFC 3339; default: now"})
+
+    @validates_schema
+    def _order(self, data: dict[str, Any], **_: Any) -> None:
+        if "since" in data and "until" in data and data["since"] >= data["until"]:
+            raise ValidationError("must be later than since", "until")
+
+
+class AnomalyOut(Schema):
+    institution = fields.Nested(InstitutionOut, required=True)
+    kind_of_anomaly = fields.String(required=True, validate=validate.OneOf(
+        ["volume", "refusal_rate", "off_hours", "purpose_mismatch"]))
+    value = fields.Float(required=True, metadata={"description": "queries, a rate (0-1) or a count of queries"})
+    threshold = fields.Float(required=True, metadata={"description": "the value above which it stands out"})
+    reason = fields.String(required=True)
+    purpose = fields.String(allow_none=True, metadata={"description": "purpose_mismatch: the purpose used"})
+    entries = fields.List(fields.Integer(), metadata={
+        "description": "purpose_mismatch: the seq of each query (at most 1000)"})
+
+
+class AnomalyThresholdsOut(Schema):
+    volume_factor = fields.Float(required=True)
+    min_queries = fields.Integer(required=True)
+    refusal_rate = fields.Float(required=True)
+    off_hours_share = fields.Float(required=True)
+
+
+class AnomalyReportOut(Schema):
+    since = fields.String(required=True)
+    until = fields.String(required=True)
+    median_queries = fields.Float(required=True, metadata={"description": "over institutions that queried"})
+    thresholds = fields.Nested(AnomalyThresholdsOut, required=True)
+    anomalies = fields.List(fields.Nested(AnomalyOut), required=True)

@@ -6,22 +6,54 @@ import http
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import g, request
+from apispec import BasePlugin
+from flask import Flask, g, request, session
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
+from flask_wtf.csrf import ValidationError, validate_csrf  # WTForms' error, re-exported (WTForms has no hints)
+from webargs.flaskparser import FlaskParser, abort
 
-from gateway.errors import PROBLEM
-from gateway.schemas import ProblemSchema
+from gateway.errors import PROBLEM, Forbidden, Unauthenticated
+from gateway.oauth import bearer
+from gateway.schemas import OAuthErrorOut, ProblemSchema, TokenOut, TokenRequestIn
 from vault.access import AccessContext
 from vault.records import Provider
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_BODY_PROBLEMS = {
+    "400": "Bad Request: the body is not JSON that can be read",
+    "413": "Content Too Large: the body is over MAX_CONTENT_LENGTH",
+}
+
+
+class _BodyProblems(BasePlugin):
+    """Document what any operation with a request body can answer before its view runs."""
+
+    def operation_helper(self, path: str | None = None, operations: dict[str, Any] | None = None,
+                         **_: Any) -> None:
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict) or "requestBody" not in operation:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, description in _BODY_PROBLEMS.items():
+                if status not in responses and int(status) not in responses:
+                    responses[status] = {"description": description, "content": {PROBLEM: {"schema": _PROBLEM_REF}}}
+
+
 class XinyongApi(Api):  # type: ignore[misc]  # flask-smorest ships partial hints
     ERROR_SCHEMA = ProblemSchema
+    # Each view lists its own error statuses with problems(); a catch-all "default" response would
+    # make every status look documented, so clients (and schemathesis) could not tell a surprise.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _init_spec(self, *, extra_plugins: list[Any] | None = None, **kwargs: Any) -> None:
+        super()._init_spec(extra_plugins=[*(extra_plugins or ()), _BodyProblems()], **kwargs)
 
     def _register_responses(self) -> None:
+        self.spec.components.schema("Problem", schema=self.ERROR_SCHEMA)
         # flask-smorest documents errors as application/json; ours are RFC 9457 problem+json.
         for status in http.HTTPStatus:
             response: dict[str, Any] = {"description": status.phrase}
@@ -34,16 +66,72 @@ class XinyongApi(Api):  # type: ignore[misc]  # flask-smorest ships partial hint
         self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
 
+class _Parser(FlaskParser):
+    def load_json(self, req: Any, schema: Any) -> Any:
+        try:
+            return super().load_json(req, schema)
+        except (RecursionError, ValueError) as exc:
+            # Well-formed JSON that json.loads still refuses (nesting deeper than the recursion limit,
+            # an integer longer than sys.get_int_max_str_digits()) is a bad body, not a server fault.
+            abort(400, exc=exc, messages={"json": ["Invalid JSON body."]})
+
+
+class XinyongBlueprint(Blueprint):  # type: ignore[misc]  # flask-smorest ships partial hints
+    """A flask-smorest Blueprint whose unreadable JSON bodies are always a 400 problem."""
+
+    ARGUMENTS_PARSER = _Parser()
+
+
+SERVER_ERROR = "5XX"
+_PROBLEM_HEADERS: dict[int | str, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "how to authenticate", "required": True,
+                               "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}},
+}
+
+
 def problems(blp: Blueprint, *statuses: int) -> Callable[[F], F]:
-    """Document each status as a problem+json response of the view."""
+    """Document each status, and any server error (5XX), as a problem+json response of the view."""
 
     def decorate(view: F) -> F:
-        for status in statuses:
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM,
-                                    description=http.HTTPStatus(status).phrase)(view)
+        codes: tuple[int | str, ...] = (*statuses, SERVER_ERROR)
+        for status in codes:
+            description = (http.HTTPStatus(status).phrase if isinstance(status, int)
+                           else "Server error: 503 when the access could not be audited, 500 otherwise")
+            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM, description=description,
+                                    headers=_PROBLEM_HEADERS.get(status))(view)
         return view
 
     return decorate
+
+
+def document_token_endpoint(app: Flask, api: XinyongApi) -> None:
+    """Describe POST /oauth/token, a plain Flask view (Authlib answers it), in the OpenAPI document."""
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == "oauth.issue_token")
+    api.spec.components.security_scheme("client_basic", {
+        "type": "http", "scheme": "basic", "description": "client_id and client_secret (client_secret_basic)"})
+    api.spec.tag({"name": "oauth", "description": "OAuth 2.0 token endpoint (RFC 6749)"})
+
+    def oauth_error(description: str) -> dict[str, Any]:
+        # RFC 6749 §5.2 errors are plain JSON, as OAuth client libraries expect, not problem+json.
+        return {"description": description, "content": {"application/json": {"schema": OAuthErrorOut}}}
+
+    api.spec.path(rule=rule, operations={"post": {
+        "tags": ["oauth"],
+        "operationId": "issue_token",
+        "summary": "Issue a bearer token (RFC 6749): client credentials, or the app's code and refresh grants.",
+        # Basic for registered clients with a secret; none for a private_key_jwt assertion in the body or
+        # for the public app.
+        "security": [{"client_basic": []}, {}],
+        "requestBody": {"required": True,
+                        "content": {"application/x-www-form-urlencoded": {"schema": TokenRequestIn}}},
+        "responses": {
+            "200": {"description": "A bearer token", "content": {"application/json": {"schema": TokenOut}}},
+            "400": oauth_error("invalid_request, unsupported_grant_type, unauthorized_client or invalid_scope"),
+            "401": oauth_error("invalid_client: unknown or disabled client, or a wrong secret"),
+            SERVER_ERROR: {"description": "Server error", "content": {PROBLEM: {"schema": ProblemSchema}}},
+        },
+    }})
 
 
 def access_for(actor: str, role: str, purpose: str | None = None, basis: str | None = None) -> AccessContext:
@@ -63,3 +151,23 @@ def client_address() -> str:
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 SESSION: list[dict[str, list[str]]] = [{"session": []}]
+PERSON: list[dict[str, list[str]]] = [{"session": []}, {"bearer": []}]
+
+
+def person(write: bool = False) -> str:
+    """Return the blind index of the person calling: an app's bearer token with scope `me`, or the
+    portal session (whose unsafe requests must carry the CSRF token in X-CSRF-Token)."""
+    if request.headers.get("Authorization"):
+        caller = bearer("me", ("person",))
+        assert caller.subject_ref is not None
+        return caller.subject_ref
+    ref = session.get("subject_ref")
+    if not isinstance(ref, str):
+        raise Unauthenticated("log in at /login, or use a bearer token with scope 'me'")
+    if write:
+        try:
+            validate_csrf(request.headers.get("X-CSRF-Token", ""))
+        except ValidationError:
+            raise Forbidden("a session request that changes something needs the X-CSRF-Token header",
+                            code="csrf_failed") from None
+    return ref

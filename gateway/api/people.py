@@ -26,7 +26,7 @@ def get_catalogue() -> Response:
 @blp.route("/subjects/activate", methods=["POST"])
 @blp.arguments(ActivateIn)
 @blp.response(200, ActivateOut)
-@problems(blp, 400, 401, 413, 422, 429)
+@problems(blp, 401, 422, 429)
 def activate(data: dict[str, Any]) -> Response:
     """Set a password with the one-time activation code given at a service counter."""
     people.activate(db(), runtime(), data["citizen_id"], data["activation_code"], data["password"],

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, jsonify
-from flask_smorest import Blueprint
 
-from gateway.api.base import BEARER, access_for, problems, provider_of
+from audit.tags import Tag
+from gateway.api.base import BEARER, XinyongBlueprint, access_for, problems, provider_of
 from gateway.context import db, runtime
 from gateway.oauth import bearer
 from gateway.schemas import IdempotencyHeader, RecordIn, RecordOut, RevokeIn
 from gateway.usecases import records as use
+from vault.errors import RecordNotFound
 from vault.records import Ingested
 
-blp = Blueprint("records", __name__, url_prefix="/api/v1", description="Records from source agencies")
+blp = XinyongBlueprint("records", __name__, url_prefix="/api/v1", description="Records from source agencies")
+
+# Record ids are short ASCII (vault.records.new_record_id, a String(32) column). Anything else names no
+# record, and must say so: PostgreSQL refuses a NUL in a query parameter with an error, not an empty result.
+_RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def _out(result: Ingested) -> dict[str, Any]:
@@ -29,7 +35,9 @@ def _out(result: Ingested) -> dict[str, Any]:
 @blp.route("/records", methods=["POST"])
 @blp.arguments(RecordIn)
 @blp.arguments(IdempotencyHeader, location="headers")
-@blp.response(201, RecordOut)
+@blp.response(201, RecordOut, headers={"Idempotent-Replayed": {
+    "description": "present on a retry with the same Idempotency-Key: this is the first result",
+    "schema": {"type": "string", "enum": ["true"]}}})
 @blp.doc(security=BEARER)
 @problems(blp, 401, 403, 409, 422)
 def create_record(data: dict[str, Any], headers: dict[str, Any]) -> Response:
@@ -48,7 +56,8 @@ def create_record(data: dict[str, Any], headers: dict[str, Any]) -> Response:
     return response
 
 
-@blp.route("/records/<string:record_id>/revoke", methods=["POST"])
+# No merge_slashes: an id ending in "/" would otherwise be answered with a 308 redirect to another path.
+@blp.route("/records/<string:record_id>/revoke", methods=["POST"], merge_slashes=False)
 @blp.arguments(RevokeIn)
 @blp.response(200, RecordOut)
 @blp.doc(security=BEARER)
@@ -56,6 +65,9 @@ def create_record(data: dict[str, Any], headers: dict[str, Any]) -> Response:
 def revoke_record(data: dict[str, Any], record_id: str) -> Response:
     """Revoke one of your own records with a reason: kept in history, no longer shown."""
     caller = bearer("records:write", ("provider",))
-    result = use.revoke(db(), runtime(), provider_of(caller), record_id, data["reason"],
-                        access_for(caller.actor, "provider"))
+    access = access_for(caller.actor, "provider")
+    if not _RECORD_ID.fullmatch(record_id):
+        with use.denials_audited(db(), runtime(), access, Tag.RECORD_INGEST_DENIED):
+            raise RecordNotFound(record_id)
+    result = use.revoke(db(), runtime(), provider_of(caller), record_id, data["reason"], access)
     return jsonify(_out(result))
