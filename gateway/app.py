@@ -12,6 +12,7 @@ from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFProtect
 
 from gateway import errors, oauth, portal, wellknown
+from gateway.api import auditors as auditors_api
 from gateway.api import consents as consents_api
 from gateway.api import people as people_api
 from gateway.api import records as records_api
@@ -57,10 +58,12 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     api.register_blueprint(records_api.blp)
     api.register_blueprint(people_api.blp)
     api.register_blueprint(consents_api.blp)
+    api.register_blueprint(auditors_api.blp)
     # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
     csrf.exempt(records_api.blp)
     csrf.exempt(people_api.blp)
     csrf.exempt(consents_api.blp)
+    csrf.exempt(auditors_api.blp)
     oauth.init_app(app)
     csrf.exempt(oauth.bp)
     document_token_endpoint(app, api)
@@ -80,6 +83,13 @@ def _request_hooks(app: Flask) -> None:
     def _request_id() -> None:
         given = request.headers.get("X-Request-ID", "")
         g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+
+    @app.before_request
+    def _plain_path_parameters() -> None:
+        # An id with a control character names nothing (and PostgreSQL text cannot hold NUL).
+        for value in (request.view_args or {}).values():
+            if isinstance(value, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+                raise errors.NotFound("no such resource")
 
     @app.after_request
     def _headers(response: Response) -> Response:

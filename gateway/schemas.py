@@ -25,6 +25,19 @@ def _no_control_characters(value: str) -> None:
         raise ValidationError("must not contain control characters")
 
 
+def _printable_text(value: str) -> None:
+    # Free text a person reads (a request's reason) may break lines, but holds no other control characters.
+    if any((ord(c) < 0x20 and c not in "\n\t") or ord(c) == 0x7F for c in value):
+        raise ValidationError("must not contain control characters other than line breaks and tabs")
+
+
+_IDENT = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,60}$", error="must be 1 to 60 letters, digits or _ . : -")
+
+
+def _code(max_length: int = 60) -> fields.String:
+    return fields.String(validate=[validate.Length(min=1, max=max_length), _no_control_characters])
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -186,11 +199,10 @@ class DaysDuration(fields.Field[timedelta]):
 
 
 class ConsentRequestIn(StrictSchema):
-    citizen_id = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    purpose = fields.String(required=True, validate=validate.Length(min=1, max=60))
-    categories = fields.List(fields.String(validate=validate.Length(min=1, max=60)),
-                             validate=validate.Length(min=1, max=50))
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    citizen_id = fields.String(required=True, validate=[validate.Length(min=1, max=40), _no_control_characters])
+    purpose = fields.String(required=True, validate=[validate.Length(min=1, max=60), _no_control_characters])
+    categories = fields.List(_code(), validate=validate.Length(min=1, max=50))
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=500), _printable_text])
     valid_for = DaysDuration(required=True, metadata={"type": "string", "example": "P7D"})
     max_uses = fields.Integer(validate=validate.Range(min=1, max=1000), metadata={"description": "default 1"})
 
@@ -221,8 +233,7 @@ class ConsentRequestOut(Schema):
 
 
 class ApproveIn(StrictSchema):
-    categories = fields.List(fields.String(validate=validate.Length(min=1, max=60)),
-                             validate=validate.Length(min=1, max=50))
+    categories = fields.List(_code(), validate=validate.Length(min=1, max=50))
     valid_for = DaysDuration(metadata={"type": "string", "example": "P3D"})
 
 
@@ -247,7 +258,7 @@ class ReceiptOut(Schema):
 
 
 class QueryIn(StrictSchema):
-    consent_id = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    consent_id = fields.String(required=True, validate=_IDENT)
 
 
 class SignedReportOut(Schema):

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, g, jsonify
-from flask_smorest import Blueprint
 
 from audit.clock import isoformat_z
 from consent.grants import GrantView, RequestView
-from gateway.api.base import BEARER, PERSON, person, problems
+from gateway.api.base import BEARER, PERSON, XinyongBlueprint, person, problems
 from gateway.context import db, runtime
 from gateway.oauth import bearer
 from gateway.schemas import (
@@ -24,7 +23,7 @@ from gateway.schemas import (
 )
 from gateway.usecases import consents as use
 
-blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="Consent and authorised queries")
+blp = XinyongBlueprint("consents", __name__, url_prefix="/api/v1", description="Consent and authorised queries")
 
 
 def _request_out(view: RequestView, institution: dict[str, Any] | None = None) -> dict[str, Any]:

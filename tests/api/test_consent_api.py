@@ -443,3 +443,19 @@ def test_when_the_audit_append_fails_no_report_is_released_and_nothing_is_commit
         assert session.execute(select(Report).where(Report.grant_id == consent_id)).first() is None
     monkeypatch.setattr(entries, "append_many", real)
     assert _query(client, employer, consent_id).status_code == 201
+
+
+def test_control_characters_are_a_clear_error_on_every_backend(
+    client: FlaskClient, employer: Registered, people: People
+) -> None:
+    reason = _request(client, employer, people.new(), reason="hiring\x00")
+    assert reason.status_code == 422
+    assert reason.json["field"] == "reason"
+    assert _request(client, employer, people.new(), reason="line one\nline two").status_code == 201
+    query = client.post("/api/v1/queries", json={"consent_id": "cn_\x00"}, headers=employer.headers)
+    assert query.status_code == 422
+    assert query.json["field"] == "consent_id"
+    for path in ("/api/v1/reports/rp_%00x", "/api/v1/consent-requests/cr_%01", "/api/v1/consents/cn_%00/receipt"):
+        response = client.get(path, headers=employer.headers)
+        assert response.status_code == 404, path
+        assert response.mimetype == "application/problem+json"
