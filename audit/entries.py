@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +44,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+REASON_LENGTH = 200
 
 
 class AuditBase(DeclarativeBase):
@@ -87,7 +90,7 @@ class AuditEntry(AuditBase):
     basis: Mapped[str | None] = mapped_column(String(200), comment="grant id or legal basis")
     record_ids: Mapped[list[str]] = mapped_column(JSON)
     outcome: Mapped[str] = mapped_column(String(10))
-    reason: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     request_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, comment="never a payload or a citizen ID")
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), comment="SHA-256(0x00 || entry bytes)")
@@ -182,6 +185,9 @@ def append_many(session: Session, clock: Clock, drafts: Sequence[EntryDraft]) ->
         first = int(last) - len(drafts) + 1
         rows = []
         for seq, draft in enumerate(drafts, start=first):
+            if draft.reason is not None and len(draft.reason) > REASON_LENGTH:
+                # A reason may quote a caller's field name; it must never be why an entry cannot be written.
+                draft = replace(draft, reason=draft.reason[: REASON_LENGTH - 1] + "…")
             document = entry_document(seq, at, draft)
             row = {key: value for key, value in document.items() if key != "at"}
             rows.append({**row, "at": at, "leaf_hash": leaf_hash_of(document)})

@@ -95,7 +95,9 @@ def test_a_provider_may_submit_only_its_registered_categories(
     assert denied.action == "vault:record:ingest-denied"
 
 
-def test_an_idempotency_key_makes_a_retry_return_the_first_record(client: FlaskClient, auth: Auth, people: People) -> None:
+def test_an_idempotency_key_makes_a_retry_return_the_first_record(
+    client: FlaskClient, auth: Auth, people: People
+) -> None:
     provider = auth.provider()
     body = penalty(people.new())
     headers = {**provider.headers, "Idempotency-Key": "k-1"}

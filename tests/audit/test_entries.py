@@ -273,3 +273,15 @@ def test_a_record_whose_audit_entry_cannot_be_written_is_not_stored(
     assert state(rt) == before
     with rt.sessions() as session, session.begin():
         assert session.execute(select(func.count()).select_from(Record)).scalar_one() == 0
+
+
+def test_an_overlong_reason_is_clipped_rather_than_failing_the_append(rt: Runtime) -> None:
+    with rt.sessions() as session, session.begin():
+        draft = EntryDraft(actor="a", role="provider", action=Tag.RECORD_INGEST_DENIED, outcome=Outcome.DENIED,
+                           reason="x" * 500)
+        seq = audit.append(session, rt.clock, draft)
+        stored = session.get(audit.AuditEntry, seq)
+        assert stored is not None
+        assert stored.reason is not None
+        assert len(stored.reason) == audit.REASON_LENGTH
+        assert stored.reason.endswith("…")
