@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from gateway import errors, oauth, portal, wellknown
 from gateway.api import auditors as auditors_api
 from gateway.api import consents as consents_api
+from gateway.api import ledger as ledger_api
 from gateway.api import people as people_api
 from gateway.api import records as records_api
 from gateway.api.base import XinyongApi, document_token_endpoint
@@ -59,11 +60,14 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     api.register_blueprint(people_api.blp)
     api.register_blueprint(consents_api.blp)
     api.register_blueprint(auditors_api.blp)
+    api.register_blueprint(ledger_api.blp)
     # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
     csrf.exempt(records_api.blp)
     csrf.exempt(people_api.blp)
     csrf.exempt(consents_api.blp)
     csrf.exempt(auditors_api.blp)
+    csrf.exempt(ledger_api.blp)
+    ledger_api.init_app(app, runtime)
     oauth.init_app(app)
     csrf.exempt(oauth.bp)
     document_token_endpoint(app, api)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,13 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     import_batch_size: int = 500
+    # Auditors' anomaly report (GET /api/v1/audit/anomalies); see README.md.
+    anomaly_volume_factor: float = 5.0
+    anomaly_min_queries: int = 20
+    anomaly_refusal_rate: float = 0.3
+    anomaly_off_hours_share: float = 0.25
+    anomaly_window_days: int = 30
+    audit_export_max_entries: int = 100_000
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -42,4 +52,24 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         token_ttl_seconds=int(env.get("XINYONG_TOKEN_TTL", "3600")),
         argon2_time_cost=int(env.get("XINYONG_ARGON2_TIME_COST", "3")),
         argon2_memory_kib=int(env.get("XINYONG_ARGON2_MEMORY_KIB", "65536")),
+        anomaly_volume_factor=_number(env, "XINYONG_ANOMALY_VOLUME_FACTOR", "5", float, low=1.0),
+        anomaly_min_queries=_number(env, "XINYONG_ANOMALY_MIN_QUERIES", "20", int, low=1),
+        anomaly_refusal_rate=_number(env, "XINYONG_ANOMALY_REFUSAL_RATE", "0.3", float, low=0.0, high=1.0),
+        anomaly_off_hours_share=_number(env, "XINYONG_ANOMALY_OFF_HOURS_SHARE", "0.25", float, low=0.0, high=1.0),
+        anomaly_window_days=_number(env, "XINYONG_ANOMALY_WINDOW_DAYS", "30", int, low=1, high=3660),
+        audit_export_max_entries=_number(env, "XINYONG_AUDIT_EXPORT_MAX", "100000", int, low=1),
     )
+
+
+def _number(env: Mapping[str, str], name: str, default: str, kind: Callable[[str], N], *,
+            low: N | None = None, high: N | None = None) -> N:
+    """Return the variable as a number within [low, high]; raise ValueError naming it otherwise."""
+    raw = env.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {bounds}, not {raw!r}")
+    return value

@@ -1,0 +1,164 @@
+"""Use cases of auditors: read the audit log by filter, export it, and report anomalies.
+
+Reading the log is itself an access (查询使用登记): every page, export and anomaly report is recorded as an
+`audit:entries:read` entry in the same transaction as the read, with the filters used. A person filter is
+recorded as the person's blind index, never as the citizen ID the auditor typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit import entries as audit
+from audit import review
+from audit.review import Anomaly, EntryFilter, EntryView, Thresholds
+from audit.tags import Tag
+from gateway.errors import InvalidInput
+from gateway.models import Client
+from gateway.runtime import Runtime
+from gateway.schemas import AuditSearch
+from vault import crypto
+from vault.identity import normalise_citizen_id
+
+DEFAULT_LIMIT = 100
+EXPORT_BATCH = 1000
+REVIEW_BASIS = "query-use registration and review (查询使用登记和审查)"
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    entries: tuple[EntryView, ...]
+    next_before: int | None
+
+
+@dataclass(frozen=True)
+class Export:
+    """An export about to be streamed: the entries matching `filter` numbered up to `upto`, `count` of them."""
+
+    filter: EntryFilter
+    upto: int
+    count: int
+
+
+@dataclass(frozen=True)
+class InstitutionRef:
+    id: str
+    name: str
+    kind: str | None
+
+
+@dataclass(frozen=True)
+class AnomalyReport:
+    since: datetime
+    until: datetime
+    median_queries: float
+    thresholds: Thresholds
+    anomalies: tuple[tuple[InstitutionRef, Anomaly], ...]
+
+
+def entry_filter(rt: Runtime, search: AuditSearch) -> EntryFilter:
+    """Return the filter of a search; raises InvalidCitizenId (field `person`) for a malformed citizen ID."""
+    subject_ref = None
+    if search.person is not None:
+        citizen_id = normalise_citizen_id(search.person, rt.clock.now().date(), field="person")
+        subject_ref = crypto.blind_index(rt.keyring, citizen_id)
+    return EntryFilter(actor=search.actor, institution=search.institution, action=search.action,
+                       outcome=search.outcome, since=search.since, until=search.until, subject_ref=subject_ref)
+
+
+def _record_read(session: Session, rt: Runtime, auditor: str, f: EntryFilter, request_id: str | None,
+                 **detail: Any) -> int:
+    return audit.append(session, rt.clock, audit.EntryDraft(
+        actor=auditor, role="auditor", action=Tag.AUDIT_READ, subject_ref=f.subject_ref, basis=REVIEW_BASIS,
+        request_id=request_id, detail={**detail, "filters": f.describe()}))
+
+
+def search(session: Session, rt: Runtime, auditor: str, query: AuditSearch, request_id: str | None) -> EntryPage:
+    """Return one page of matching entries, newest first, and record the read."""
+    f = entry_filter(rt, query)
+    limit = query.limit or DEFAULT_LIMIT
+    with session.begin():
+        # One more than asked says whether another page exists; this read's own entry comes after, so a
+        # walk never meets the entries its own pages add.
+        found = review.newest_first(session, f, before=query.cursor, limit=limit + 1)
+        shown = tuple(found[:limit])
+        _record_read(session, rt, auditor, f, request_id, operation="page", before=query.cursor, limit=limit,
+                     returned=len(shown), seqs=[shown[-1].seq, shown[0].seq] if shown else [])
+    return EntryPage(shown, shown[-1].seq if len(found) > limit else None)
+
+
+def open_export(session: Session, rt: Runtime, auditor: str, query: AuditSearch, fmt: str,
+                request_id: str | None) -> Export:
+    """Record the export and return what to stream: every matching entry committed before it.
+
+    Raises InvalidInput when paging fields are given, or when more entries match than the configured maximum.
+    """
+    if query.cursor is not None or query.limit is not None:
+        raise InvalidInput("cursor" if query.cursor is not None else "limit",
+                           "an export has every matching entry: leave out cursor and limit")
+    f = entry_filter(rt, query)
+    cap = rt.settings.audit_export_max_entries
+    with session.begin():
+        upto = review.last_seq(session)
+        matching = review.count(session, f, upto=upto)
+        if matching > cap:
+            raise InvalidInput("until", f"{matching} entries match, more than the {cap} an export may hold: "
+                                        "narrow the filters, for example the time range", code="export_too_large")
+        _record_read(session, rt, auditor, f, request_id, operation="export", format=fmt, upto=upto,
+                     returned=matching)
+    return Export(f, upto, matching)
+
+
+def export_entries(rt: Runtime, export: Export) -> Iterator[EntryView]:
+    """Yield the entries of an export, oldest first, a short transaction per batch.
+
+    Entries never change and numbers up to `upto` were all committed before the export was recorded (the
+    counter lock serialises appends), so the batches read one consistent snapshot.
+    """
+    after = 0
+    while True:
+        with rt.sessions() as session, session.begin():
+            batch = review.oldest_first(session, export.filter, after=after, upto=export.upto, limit=EXPORT_BATCH)
+        yield from batch
+        if len(batch) < EXPORT_BATCH:
+            return
+        after = batch[-1].seq
+
+
+def thresholds(rt: Runtime) -> Thresholds:
+    """Return the anomaly thresholds configured."""
+    s = rt.settings
+    return Thresholds(volume_factor=s.anomaly_volume_factor, min_queries=s.anomaly_min_queries,
+                      refusal_rate=s.anomaly_refusal_rate, off_hours_share=s.anomaly_off_hours_share)
+
+
+def anomalies(session: Session, rt: Runtime, auditor: str, since: datetime | None, until: datetime | None,
+              request_id: str | None) -> AnomalyReport:
+    """Return the anomalies of the window (default: the configured number of days up to now); record the read."""
+    end = until or rt.clock.now()
+    start = since or end - timedelta(days=rt.settings.anomaly_window_days)
+    if start >= end:
+        raise InvalidInput("since", "must be earlier than until")
+    purpose_kinds = {code: p.institution_kinds for code, p in rt.purposes.purposes.items()}
+    limits = thresholds(rt)
+    with session.begin():
+        institutions = {row.client_id: InstitutionRef(row.client_id, row.name, row.kind)
+                        for row in session.execute(select(Client).where(Client.role == "institution")).scalars()}
+        activity = review.query_activity(session, start, end, purpose_kinds,
+                                         {k: v.kind for k, v in institutions.items()})
+        found = review.find_anomalies(activity, limits)
+        _record_read(session, rt, auditor, EntryFilter(since=start, until=end), request_id, operation="anomalies",
+                     returned=len(found))
+    return AnomalyReport(
+        since=start, until=end, median_queries=review.median_queries(activity), thresholds=limits,
+        # A query by a client that is no longer an institution still shows, under its bare id.
+        anomalies=tuple((institutions.get(a.institution) or InstitutionRef(a.institution, a.institution, None), a)
+                        for a in found),
+    )
+
