@@ -181,6 +181,7 @@ def records_import(file: Path, provider_id: str, as_json: bool) -> None:
     with tqdm(total=file.stat().st_size, unit="B", unit_scale=True, desc="import", file=sys.stderr,
               disable=None) as bar:
         report = use.import_file(rt, provider, file, access, progress=bar.update)
+    _checkpoint_after(rt)
     data = {"lines": report.lines, "created": report.created, "duplicates": report.duplicates,
             "errors": [{"line": n, "reason": r} for n, r in report.errors]}
     text = "\n".join([f"line {n}: {r}" for n, r in report.errors]
@@ -255,3 +256,68 @@ def demo_seed(people: int, as_json: bool) -> None:
     rt = _runtime()
     logins = demo_data.seed(rt, people)
     _emit(as_json, logins, demo_data.describe(logins))
+
+
+@main.group("audit")
+def audit_log() -> None:
+    """The audit log: signed Merkle tree heads, and verifying the whole log."""
+
+
+@audit_log.command("checkpoint")
+@click.option("--json", "as_json", is_flag=True)
+def audit_checkpoint(as_json: bool) -> None:
+    """Add every committed entry to the Merkle tree and sign a tree head if the tree grew."""
+    from audit.errors import AuditError
+    from gateway.usecases import ledger
+
+    try:
+        done = ledger.checkpoint(_runtime())
+    except AuditError as exc:
+        raise click.ClickException(f"the tree cannot grow: {exc}; run `xinyong audit verify`") from None
+    head = done.head.as_dict()
+    _emit(as_json, {**head, "created": done.created},
+          f"{'new' if done.created else 'unchanged'} tree head: {head['tree_size']} entries, "
+          f"root {head['root_hash']} at {head['timestamp']}\n{head['jws']}")
+
+
+@audit_log.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+def audit_verify(as_json: bool) -> None:
+    """Recompute every leaf, the tree and every signed head; exit 1 naming the first index that differs."""
+    import time
+
+    from gateway.usecases import ledger
+
+    rt = _runtime()
+    started = time.perf_counter()
+    with tqdm(total=ledger.entry_count(rt), unit="entry", unit_scale=True, desc="verify", file=sys.stderr,
+              disable=None) as bar:
+        report = ledger.verify_log(rt, progress=bar.update)
+    rate = report.entries / max(time.perf_counter() - started, 1e-9)
+    first = report.first
+    data = {"ok": report.ok, "entries": report.entries, "tree_size": report.tree_size, "heads": report.heads,
+            "entries_per_second": round(rate), "differences": report.total_differences,
+            "first": None if first is None else first.as_dict(),
+            "listed": [d.as_dict() for d in report.differences]}
+    summary = (f"{report.entries} entries, a tree of {report.tree_size} leaves and {report.heads} signed heads "
+               f"checked ({rate:,.0f} entries/s)")
+    if first is None:
+        text = f"OK: {summary}"
+    else:
+        text = "\n".join([f"index {d.index} (entry {d.index + 1}): {d.kind}: {d.detail}" for d in report.differences]
+                         + [f"DIFFERS at index {first.index} (entry {first.index + 1}): {first.detail}",
+                            f"{report.total_differences} differences; {summary}"])
+    _emit(as_json, data, text)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _checkpoint_after(rt: Runtime) -> None:
+    """Sign a tree head over what a command just logged; a failure is reported, never fatal."""
+    from audit.errors import AuditError
+    from gateway.usecases import ledger
+
+    try:
+        ledger.checkpoint(rt)
+    except AuditError as exc:
+        click.echo(f"warning: no tree head signed: {exc}; run `xinyong audit verify`", err=True)

@@ -10,6 +10,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Connection
 
+from audit import heads as _heads  # noqa: F401 - registers the tree-head table on AuditBase.metadata
+from audit import tree as _tree  # noqa: F401 - registers the tree tables on AuditBase.metadata
 from audit.entries import AuditBase
 from consent.models import ConsentBase
 from gateway.models import GatewayBase

@@ -1,0 +1,380 @@
+"""`audit verify`: the whole log rebuilt from its entries, and the first index where anything differs.
+
+The fast leaf must be exactly leaf_hash_of(stored_document(entry)); then every kind of tampering
+(an entry edited, deleted, reordered or inserted, a tree node or a head rewritten) is reported at
+the right index, by the library on both backends and by the command on a SQLite file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert, select, text
+from sqlalchemy.engine import Connection
+
+from audit import entries as audit
+from audit import verify
+from audit.clock import FrozenClock
+from audit.entries import AuditEntry, EntryDraft, entry_document, leaf_hash_of, stored_document
+from audit.tags import Outcome, Tag
+from audit.verify import Report, entry_rows, fast_leaf_hash
+from gateway.cli import main
+from gateway.config import from_environ
+from gateway.runtime import Runtime, build_runtime
+from gateway.usecases import ledger
+from tests.conftest import NOW, People, penalty
+
+# PostgreSQL text holds no NUL, and no string of a lone surrogate can be stored anywhere.
+_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+_TIMES = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1)).map(
+    lambda t: t.replace(tzinfo=UTC))
+
+
+@st.composite
+def drafts(draw: st.DrawFn) -> EntryDraft:
+    optional = st.none() | _TEXT
+    return EntryDraft(
+        actor=draw(_TEXT), role=draw(_TEXT), action=draw(_TEXT | st.sampled_from(list(Tag))),
+        outcome=draw(st.sampled_from(list(Outcome))), subject_ref=draw(optional), purpose=draw(optional),
+        basis=draw(optional), record_ids=draw(st.lists(_TEXT, max_size=3)), reason=draw(optional),
+        request_id=draw(optional), detail=draw(st.dictionaries(_TEXT, _JSON, max_size=3)),
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(drafts(), _TIMES), min_size=1, max_size=4))
+def test_the_fast_leaf_is_the_leaf_of_the_stored_document(rt: Runtime, clock: FrozenClock,
+                                                          batch: list[tuple[EntryDraft, datetime]]) -> None:
+    with rt.sessions() as session, session.begin():
+        seqs = []
+        for draft, at in batch:
+            clock.set(at)
+            seqs.append(audit.append(session, clock, draft))
+        session.expire_all()
+        for seq in seqs:
+            entry = session.get_one(AuditEntry, seq)
+            row = session.execute(entry_rows().where(AuditEntry.seq == seq)).one()
+            assert fast_leaf_hash(row) == leaf_hash_of(stored_document(entry)) == entry.leaf_hash
+
+
+def test_the_fast_leaf_reads_times_before_the_year_1000_as_isoformat_z_does() -> None:
+    at = datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)
+    draft = EntryDraft(actor="a", role="r", action="x")
+    document = entry_document(7, at, draft)
+    row = (7, at, "a", "r", "x", None, None, None, "[]", "allowed", None, None, "{}")
+    assert fast_leaf_hash(row) == leaf_hash_of(document)
+
+
+# --- the library, on both backends --------------------------------------------------------------
+
+
+def draft(n: int, **changes: Any) -> EntryDraft:
+    fields: dict[str, Any] = {"actor": f"inst_{n}", "role": "institution", "action": Tag.QUERY_RELEASED,
+                              "subject_ref": f"{n:064x}", "record_ids": [f"rec_{n}", "rec_x"],
+                              "detail": {"n": n} if n % 2 else {}, **changes}
+    return EntryDraft(**fields)
+
+
+def append(rt: Runtime, count: int, start: int) -> None:
+    with rt.sessions() as session, session.begin():
+        audit.append_many(session, rt.clock, [draft(start + i) for i in range(count)])
+
+
+@pytest.fixture
+def log(rt: Runtime, clock: FrozenClock) -> Runtime:
+    """A log of 24 entries: heads at 5, 12 and 20 leaves, and 4 entries not yet in the tree."""
+    start = 1
+    for count in (5, 7, 8):
+        append(rt, count, start)
+        start += count
+        clock.advance(seconds=11)
+        ledger.checkpoint(rt, batch=3)
+    append(rt, 4, start)
+    return rt
+
+
+@pytest.fixture(params=[2, 16], ids=["chunks-of-4", "one-chunk"])
+def bits(request: pytest.FixtureRequest) -> int:
+    """Leaves per chunk, as a power of two: several small chunks, or one chunk for the whole log."""
+    return int(request.param)
+
+
+def check(rt: Runtime, connection: Connection, bits: int) -> Report:
+    return verify.verify_log(connection, ledger.head_verifier(rt), batch=4, chunk_bits=bits)
+
+
+def sql(connection: Connection, statement: str, **params: Any) -> None:
+    connection.execute(text(statement), params)
+
+
+def test_an_intact_log_verifies(log: Runtime, connection: Connection, bits: int) -> None:
+    seen: list[int] = []
+    report = verify.verify_log(connection, ledger.head_verifier(log), progress=seen.append, batch=5,
+                               chunk_bits=bits)
+    assert report.ok, report.differences
+    assert (report.entries, report.tree_size, report.heads) == (24, 20, 3)
+    assert sum(seen) == 24
+    assert report.first is None
+
+
+def test_an_empty_log_verifies(rt: Runtime, connection: Connection, bits: int) -> None:
+    report = check(rt, connection, bits)
+    assert report.ok
+    assert report.entries == 0
+
+
+def _first(report: Report) -> tuple[int, str]:
+    assert not report.ok
+    assert report.first is not None
+    return report.first.index, report.first.kind
+
+
+def test_an_edited_entry_is_found_at_its_index(log: Runtime, connection: Connection, bits: int) -> None:
+    sql(connection, "UPDATE audit_entries SET actor = 'someone else' WHERE seq = 9")
+    report = check(log, connection, bits)
+    assert _first(report) == (8, "edited")
+    # the heads over it differ too, but only as a consequence: the edit is what is named
+    assert all(d.index == 8 for d in report.differences)
+
+
+def test_an_edit_after_the_last_head_is_found_too(log: Runtime, connection: Connection, bits: int) -> None:
+    sql(connection, "UPDATE audit_entries SET outcome = 'denied' WHERE seq = 23")
+    assert _first(check(log, connection, bits)) == (22, "edited")
+
+
+def test_an_edit_with_a_rewritten_leaf_hash_differs_from_the_tree(
+    log: Runtime, connection: Connection, bits: int
+) -> None:
+    with log.sessions() as session, session.begin():
+        entry = session.get_one(AuditEntry, 3)
+        entry.actor = "forged"
+        entry.leaf_hash = leaf_hash_of(stored_document(entry))
+    index, kind = _first(check(log, connection, bits))
+    assert (index, kind) == (2, "tree")
+
+
+def test_a_deleted_entry_is_found_at_its_index(log: Runtime, connection: Connection, bits: int) -> None:
+    sql(connection, "DELETE FROM audit_entries WHERE seq = 7")
+    report = check(log, connection, bits)
+    assert _first(report) == (6, "deleted")
+    assert "entries 7 to 7 are missing" in report.differences[0].detail
+
+
+def test_deleted_last_entries_are_found(log: Runtime, connection: Connection, bits: int) -> None:
+    sql(connection, "DELETE FROM audit_entries WHERE seq >= 22")
+    assert _first(check(log, connection, bits)) == (21, "deleted")
+
+
+def test_deleted_integrated_entries_at_the_end_are_found(log: Runtime, connection: Connection, bits: int) -> None:
+    sql(connection, "DELETE FROM audit_entries WHERE seq >= 18")
+    assert _first(check(log, connection, bits))[0] == 17
+
+
+def test_two_swapped_entries_are_found_at_the_first(log: Runtime, connection: Connection, bits: int) -> None:
+    sql(connection, "UPDATE audit_entries SET seq = 1000 WHERE seq = 4")
+    sql(connection, "UPDATE audit_entries SET seq = 4 WHERE seq = 15")
+    sql(connection, "UPDATE audit_entries SET seq = 15 WHERE seq = 1000")
+    report = check(log, connection, bits)
+    assert _first(report) == (3, "edited")
+    assert {d.index for d in report.differences if d.kind == "edited"} == {3, 14}
+
+
+def test_an_inserted_entry_is_found_beyond_the_counter(log: Runtime, connection: Connection, bits: int) -> None:
+    document = entry_document(25, NOW, draft(25))
+    row = {k: v for k, v in document.items() if k != "at"}
+    connection.execute(insert(AuditEntry).values(**row, at=NOW, leaf_hash=leaf_hash_of(document)))
+    assert _first(check(log, connection, bits)) == (24, "inserted")
+
+
+def test_a_renumbering_to_insert_an_entry_is_found(log: Runtime, connection: Connection, bits: int) -> None:
+    for seq in range(24, 9, -1):
+        sql(connection, "UPDATE audit_entries SET seq = seq + 1 WHERE seq = :s", s=seq)
+    sql(connection, "UPDATE audit_counter SET last_seq = 25")
+    document = entry_document(10, NOW, draft(99))
+    row = {k: v for k, v in document.items() if k != "at"}
+    connection.execute(insert(AuditEntry).values(**row, at=NOW, leaf_hash=leaf_hash_of(document)))
+    assert _first(check(log, connection, bits))[0] == 9
+
+
+def test_a_corrupted_head_signature_is_found_from_the_previous_head(
+    log: Runtime, connection: Connection, bits: int
+) -> None:
+    jws = connection.execute(text("SELECT jws FROM audit_tree_heads WHERE tree_size = 12")).scalar_one()
+    head, payload, signature = jws.split(".")
+    forged = f"{head}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    sql(connection, "UPDATE audit_tree_heads SET jws = :j WHERE tree_size = 12", j=forged)
+    report = check(log, connection, bits)
+    assert _first(report) == (5, "head")
+    assert "signature does not verify" in report.differences[0].detail
+
+
+def test_a_rewritten_head_root_is_found_from_the_previous_head(log: Runtime, connection: Connection, bits: int) -> None:
+    sql(connection, "UPDATE audit_tree_heads SET root_hash = :r WHERE tree_size = 20", r=b"\x01" * 32)
+    report = check(log, connection, bits)
+    assert _first(report) == (12, "head")
+    assert {d.detail.split(": ")[1] for d in report.differences} >= {
+        "the signed claims differ from the stored head", "the stored root differs from the rebuilt tree's root"}
+
+
+def test_a_rewritten_tree_node_is_found_at_the_leaves_it_covers(
+    log: Runtime, connection: Connection, bits: int
+) -> None:
+    sql(connection, "UPDATE audit_tree_nodes SET hash = :h WHERE level = 2 AND \"index\" = 2", h=b"\x02" * 32)
+    assert _first(check(log, connection, bits)) == (8, "tree")
+
+
+def test_a_tree_shrunk_behind_its_heads_is_found(log: Runtime, connection: Connection, bits: int) -> None:
+    sql(connection, "UPDATE audit_tree_state SET size = 10")
+    assert not check(log, connection, bits).ok
+
+
+# --- the command, on a SQLite file --------------------------------------------------------------
+
+
+@dataclass
+class Home:
+    path: Path
+    runner: CliRunner
+
+    def run(self, *args: str) -> Result:
+        env: dict[str, str | None] = {"XINYONG_HOME": str(self.path), "XINYONG_DATABASE_URL": None,
+                                      "XINYONG_KEYRING": None, "XINYONG_ENV": None}
+        return self.runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+    def verify(self) -> tuple[int, dict[str, Any]]:
+        result = self.run("audit", "verify", "--json")
+        return result.exit_code, json.loads(result.stdout)
+
+    def sql(self, statement: str, *params: Any) -> None:
+        with sqlite3.connect(self.path / "xinyong.db") as conn:
+            conn.execute(statement, params)
+
+    def runtime(self) -> Runtime:
+        return build_runtime(from_environ({"XINYONG_HOME": str(self.path)}))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    """An initialised home whose log has records imported (one head), then more entries and two more heads."""
+    home = Home(tmp_path, CliRunner())
+    assert home.run("init", "--json").exit_code == 0
+    provider = json.loads(home.run("clients", "add", "--role", "provider", "--name", "P", "--categories",
+                                   "ADMINISTRATIVE_PENALTY_GENERAL", "--json").stdout)["client_id"]
+    people = People(seed=5)
+    jsonl = tmp_path / "records.jsonl"
+    jsonl.write_text("".join(json.dumps(penalty(people.new()), ensure_ascii=False) + "\n" for _ in range(4)),
+                     encoding="utf-8")
+    assert home.run("records", "import", str(jsonl), "--provider", provider, "--json").exit_code == 0
+    rt = home.runtime()
+    try:
+        for start in (100, 200):
+            append(rt, 6, start)
+            assert json.loads(home.run("audit", "checkpoint", "--json").stdout)["created"] is True
+        append(rt, 2, 300)
+    finally:
+        rt.engine.dispose()
+    return home
+
+
+def heads_of(home: Home) -> list[int]:
+    with sqlite3.connect(home.path / "xinyong.db") as conn:
+        return [size for (size,) in conn.execute("SELECT tree_size FROM audit_tree_heads ORDER BY id")]
+
+
+def test_the_import_leaves_a_head_and_verify_passes_on_an_intact_log(home: Home) -> None:
+    sizes = heads_of(home)
+    assert len(sizes) == 3
+    assert sizes[2] == sizes[1] + 6 == sizes[0] + 12
+    code, out = home.verify()
+    assert code == 0
+    assert out["ok"] is True
+    assert out["entries"] == sizes[2] + 2
+    assert out["heads"] == 3
+    assert out["first"] is None
+    text_out = home.run("audit", "verify")
+    assert text_out.exit_code == 0
+    assert text_out.stdout.startswith("OK: ")
+
+
+def test_a_checkpoint_with_nothing_new_keeps_the_head(home: Home) -> None:
+    first = json.loads(home.run("audit", "checkpoint", "--json").stdout)
+    again = home.run("audit", "checkpoint", "--json")
+    assert json.loads(again.stdout) == {**first, "created": False}
+    assert first["tree_size"] == heads_of(home)[-1]
+
+
+TAMPERING = {
+    "edited": (["UPDATE audit_entries SET actor = 'x' WHERE seq = 5"], 4, "edited"),
+    "deleted": (["DELETE FROM audit_entries WHERE seq = 6"], 5, "deleted"),
+    "reordered": (["UPDATE audit_entries SET seq = 1000 WHERE seq = 3",
+                   "UPDATE audit_entries SET seq = 3 WHERE seq = 8",
+                   "UPDATE audit_entries SET seq = 8 WHERE seq = 1000"], 2, "edited"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+def test_verify_names_the_first_index_of_a_tampered_entry(home: Home, case: str) -> None:
+    statements, index, kind = TAMPERING[case]
+    for statement in statements:
+        home.sql(statement)
+    code, out = home.verify()
+    assert code == 1
+    assert out["ok"] is False
+    assert (out["first"]["index"], out["first"]["kind"]) == (index, kind)
+    plain = home.run("audit", "verify")
+    assert plain.exit_code == 1
+    assert f"DIFFERS at index {index} (entry {index + 1})" in plain.stdout
+
+
+def test_verify_finds_an_inserted_entry(home: Home) -> None:
+    with sqlite3.connect(home.path / "xinyong.db") as conn:
+        last = conn.execute("SELECT last_seq FROM audit_counter").fetchone()[0]
+    document = entry_document(last + 1, NOW + timedelta(days=1), draft(7))
+    home.sql("INSERT INTO audit_entries (seq, at, actor, role, action, record_ids, outcome, detail, leaf_hash) "
+             "VALUES (?, '2026-11-23 02:00:00.000000', ?, 'institution', ?, ?, 'allowed', ?, ?)",
+             last + 1, document["actor"], document["action"], json.dumps(document["record_ids"]),
+             json.dumps(document["detail"]), leaf_hash_of({**document, "subject_ref": None}))
+    code, out = home.verify()
+    assert code == 1
+    assert (out["first"]["index"], out["first"]["kind"]) == (last, "inserted")
+
+
+@pytest.mark.parametrize("part", ["signature", "root"])
+def test_verify_names_a_corrupted_head(home: Home, part: str) -> None:
+    sizes = heads_of(home)
+    if part == "signature":
+        with sqlite3.connect(home.path / "xinyong.db") as conn:
+            jws = conn.execute("SELECT jws FROM audit_tree_heads WHERE tree_size = ?", (sizes[1],)).fetchone()[0]
+        home.sql("UPDATE audit_tree_heads SET jws = ? WHERE tree_size = ?", jws[:-2] + ("AA" if jws[-2:] != "AA"
+                                                                                      else "BB"), sizes[1])
+    else:
+        home.sql("UPDATE audit_tree_heads SET root_hash = ? WHERE tree_size = ?", b"\x07" * 32, sizes[1])
+    code, out = home.verify()
+    assert code == 1
+    assert (out["first"]["index"], out["first"]["kind"]) == (sizes[0], "head")
+
+
+def test_entries_stored_by_the_service_are_rebuilt_by_the_fast_path(home: Home) -> None:
+    rt = home.runtime()
+    try:
+        with rt.sessions() as session, session.begin():
+            for entry in session.execute(select(AuditEntry)).scalars():
+                row = session.execute(entry_rows().where(AuditEntry.seq == entry.seq)).one()
+                assert fast_leaf_hash(row) == leaf_hash_of(stored_document(entry)) == entry.leaf_hash
+    finally:
+        rt.engine.dispose()
