@@ -9,6 +9,7 @@ from gateway.api.base import client_address
 from gateway.context import db, runtime
 from gateway.errors import RateLimited, Unauthenticated
 from gateway.usecases import consents, people
+from gateway.usecases.access_log import access_log
 
 bp = Blueprint("portal", __name__)
 
@@ -66,8 +67,9 @@ def me() -> BaseResponse | str:
     requests = consents.my_requests(db(), rt, ref)
     grants = consents.my_grants(db(), rt, ref)
     names = consents.institutions(db(), {r.institution_id for r in requests} | {c.institution_id for c in grants})
+    access = access_log(db(), rt, ref)
     return render_template("me.html", report=report, requests=requests, grants=grants, names=names,
-                           purposes=rt.purposes.purposes)
+                           purposes=rt.purposes.purposes, access=access)
 
 
 def _person_or_login() -> str | None:

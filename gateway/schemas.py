@@ -514,3 +514,34 @@ class AnomalyReportOut(Schema):
     median_queries = fields.Float(required=True, metadata={"description": "over institutions that queried"})
     thresholds = fields.Nested(AnomalyThresholdsOut, required=True)
     anomalies = fields.List(fields.Nested(AnomalyOut), required=True)
+
+
+class AccessLogQuery(StrictSchema):
+    before = fields.Integer(validate=validate.Range(min=1), metadata={"description": "entries older than this seq"})
+    limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=200)
+
+
+class AccessLogEntryOut(Schema):
+    index = fields.Integer(required=True, metadata={"description": "leaf index in the audit Merkle tree"})
+    at = fields.String(required=True)
+    who = fields.String(required=True)
+    actor = fields.String(required=True)
+    role = fields.String(required=True)
+    action = fields.String(required=True)
+    purpose = fields.String(allow_none=True, required=True)
+    basis = fields.String(allow_none=True, required=True)
+    released = fields.Dict(required=True, metadata={"description": "record ids and categories released"})
+    outcome = fields.String(required=True)
+    reason = fields.String(allow_none=True, required=True)
+    entry = fields.Dict(required=True, metadata={"description": "the entry document whose canonical JSON is the leaf"})
+    leaf_hash = fields.String(required=True)
+    proof = fields.Dict(allow_none=True, required=True, metadata={
+        "description": "{tree_size, audit_path} against tree_head; null until a head covers it"})
+    verified = fields.Boolean(required=True)
+
+
+class AccessLogOut(Schema):
+    tree_head = fields.Dict(allow_none=True, required=True)
+    tree_head_signature_valid = fields.Boolean(required=True)
+    entries = fields.List(fields.Nested(AccessLogEntryOut), required=True)
+    next_before = fields.Integer(allow_none=True, required=True)

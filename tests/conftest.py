@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -31,6 +32,7 @@ from gateway.config import Settings
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import clients as client_use
+from gateway.usecases import people as people_use
 from vault.catalogue import load_default
 from vault.keyring import Keyring
 from vault.models import Catalogue as CatalogueRow
@@ -243,3 +245,47 @@ def penalty(citizen_id: str, decided: date = date(2026, 10, 1), **overrides: Any
     }
     body.update(overrides)
     return body
+
+
+PASSWORD = "a long enough passphrase"
+
+
+class Person:
+    """A person with an activated account and a logged-in browser (its own test client)."""
+
+    def __init__(self, app: Flask, rt: Runtime, citizen_id: str) -> None:
+        self.citizen_id = citizen_id
+        self.client = app.test_client()
+        with rt.sessions() as session:
+            code = people_use.enroll(session, rt, citizen_id, "李四", "counter").activation_code
+        activated = self.client.post("/api/v1/subjects/activate", json={
+            "citizen_id": citizen_id, "activation_code": code, "password": PASSWORD})
+        assert activated.status_code == 200
+        response = self.client.post("/login", data={"citizen_id": citizen_id, "password": PASSWORD,
+                                                    "csrf_token": self._csrf("/login")})
+        assert response.status_code == 302
+        # The session is renewed at login (no fixation), so the token comes from a page after it.
+        self.csrf = self._csrf("/me")
+
+    def _csrf(self, page: str) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', self.client.get(page).get_data(as_text=True))
+        assert found is not None
+        return found.group(1)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self.client.post(path, json=body or {}, headers={"X-CSRF-Token": self.csrf})
+
+    def approve(self, request_id: str, **narrowing: Any) -> dict[str, Any]:
+        response = self.post(f"/api/v1/me/consent-requests/{request_id}/approve", narrowing)
+        assert response.status_code == 201, response.json
+        return dict(response.json)
+
+
+@pytest.fixture
+def person(app: Flask, rt: Runtime, people: People) -> Person:
+    return Person(app, rt, people.new())
+
+
+@pytest.fixture
+def employer(auth: Auth) -> Registered:
+    return auth.register("institution", kind="employer")

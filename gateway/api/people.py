@@ -8,8 +8,17 @@ from flask import Response, g, jsonify
 
 from gateway.api.base import PERSON, XinyongBlueprint, client_address, person, problems
 from gateway.context import db, runtime
-from gateway.schemas import ActivateIn, ActivateOut, CatalogueOut, SelfReportOut, SignedReportOut
+from gateway.schemas import (
+    AccessLogOut,
+    AccessLogQuery,
+    ActivateIn,
+    ActivateOut,
+    CatalogueOut,
+    SelfReportOut,
+    SignedReportOut,
+)
 from gateway.usecases import people
+from gateway.usecases.access_log import access_log
 from vault import signing
 
 blp = XinyongBlueprint("people", __name__, url_prefix="/api/v1", description="Catalogue and people")
@@ -53,3 +62,13 @@ def my_signed_report() -> Response:
     rt = runtime()
     report = people.self_report(db(), rt, person(), g.get("request_id"))
     return jsonify({"report": report, "jws": signing.sign(rt.keyring, report, "xinyong-self-report+jws")})
+
+
+@blp.route("/me/access-log", methods=["GET"])
+@blp.arguments(AccessLogQuery, location="query")
+@blp.response(200, AccessLogOut)
+@blp.doc(security=PERSON)
+@problems(blp, 401, 403, 422)
+def my_access_log(args: dict[str, Any]) -> Response:
+    """Return every access to your data, newest first, each with its inclusion proof against the signed tree head."""
+    return jsonify(access_log(db(), runtime(), person(), args.get("before"), args["limit"]))

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from jwcrypto import jwk, jws
 from sqlalchemy import select
@@ -18,51 +16,7 @@ from audit.entries import AuditEntry
 from consent.display import starts
 from consent.models import Report
 from gateway.runtime import Runtime
-from gateway.usecases import people as people_use
-from tests.conftest import NOW, Auth, People, Registered, penalty
-
-PASSWORD = "a long enough passphrase"
-
-
-class Person:
-    """A person with an activated account and a logged-in browser (its own test client)."""
-
-    def __init__(self, app: Flask, rt: Runtime, citizen_id: str) -> None:
-        self.citizen_id = citizen_id
-        self.client = app.test_client()
-        with rt.sessions() as session:
-            code = people_use.enroll(session, rt, citizen_id, "李四", "counter").activation_code
-        activated = self.client.post("/api/v1/subjects/activate", json={
-            "citizen_id": citizen_id, "activation_code": code, "password": PASSWORD})
-        assert activated.status_code == 200
-        response = self.client.post("/login", data={"citizen_id": citizen_id, "password": PASSWORD,
-                                                    "csrf_token": self._csrf("/login")})
-        assert response.status_code == 302
-        # The session is renewed at login (no fixation), so the token comes from a page after it.
-        self.csrf = self._csrf("/me")
-
-    def _csrf(self, page: str) -> str:
-        found = re.search(r'name="csrf_token" value="([^"]+)"', self.client.get(page).get_data(as_text=True))
-        assert found is not None
-        return found.group(1)
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        return self.client.post(path, json=body or {}, headers={"X-CSRF-Token": self.csrf})
-
-    def approve(self, request_id: str, **narrowing: Any) -> dict[str, Any]:
-        response = self.post(f"/api/v1/me/consent-requests/{request_id}/approve", narrowing)
-        assert response.status_code == 201, response.json
-        return dict(response.json)
-
-
-@pytest.fixture
-def person(app: Flask, rt: Runtime, people: People) -> Person:
-    return Person(app, rt, people.new())
-
-
-@pytest.fixture
-def employer(auth: Auth) -> Registered:
-    return auth.register("institution", kind="employer")
+from tests.conftest import NOW, Auth, People, Person, Registered, penalty
 
 
 def _submit(client: FlaskClient, provider: Registered, body: dict[str, Any]) -> str:
