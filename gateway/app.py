@@ -48,6 +48,9 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=1 << 20,
     )
+    if runtime.settings.public_url:
+        # Behind a proxy the request's Host is not the public name that client assertions are addressed to.
+        app.config["XINYONG_TOKEN_ENDPOINT"] = runtime.settings.public_url + "/oauth/token"
     app.config.update(test_config or {})
     csrf.init_app(app)
     api = XinyongApi(app, spec_kwargs={

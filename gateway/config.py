@@ -19,6 +19,7 @@ class Settings:
     keyring_path: Path
     development: bool = False
     token_ttl_seconds: int = 3600
+    public_url: str | None = None
     activation_ttl_days: int = 14
     login_window_seconds: int = 900
     login_max_failures_per_account: int = 5
@@ -50,6 +51,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         keyring_path=Path(env.get("XINYONG_KEYRING") or home / "keyring.json").resolve(),
         development=env.get("XINYONG_ENV", "production") == "development",
         token_ttl_seconds=int(env.get("XINYONG_TOKEN_TTL", "3600")),
+        public_url=(env.get("XINYONG_PUBLIC_URL") or "").rstrip("/") or None,
         argon2_time_cost=int(env.get("XINYONG_ARGON2_TIME_COST", "3")),
         argon2_memory_kib=int(env.get("XINYONG_ARGON2_MEMORY_KIB", "65536")),
         anomaly_volume_factor=_number(env, "XINYONG_ANOMALY_VOLUME_FACTOR", "5", float, low=1.0),

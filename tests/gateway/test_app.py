@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,9 @@ def test_problems_carry_the_request_id(client: FlaskClient) -> None:
     response = client.get("/api/v1/me/report", headers={"X-Request-ID": "req-42"})
     assert response.status_code == 401
     assert response.json["request_id"] == "req-42"
+
+
+def test_the_public_url_fixes_the_audience_of_client_assertions(rt: Runtime) -> None:
+    rt.settings = replace(rt.settings, public_url="https://credit.example.gov.cn")
+    app = create_app({"TESTING": True}, runtime=rt)
+    assert app.config["XINYONG_TOKEN_ENDPOINT"] == "https://credit.example.gov.cn/oauth/token"
