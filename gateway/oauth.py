@@ -37,6 +37,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
 
+from audit import entries as audit_entries
+from audit.tags import Outcome, Tag
 from gateway.context import db, runtime
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.models import AuthorizationCode, Client, Token, UsedAssertion
@@ -232,8 +234,15 @@ def _save_token(token: dict[str, Any], request: Any) -> None:
 def _revoke_family(family_id: str) -> None:
     """Revoke every token descended from one authorization code: a spent code or refresh token came back,
     so someone holds a copy, and it cannot be told which holder is the rightful one (RFC 9700 §4.14.2)."""
-    db().execute(update(Token).where(Token.family_id == family_id).values(revoked=True)
-                 .execution_options(synchronize_session=False))
+    session = db()
+    subject_ref = session.execute(
+        select(Token.subject_ref).where(Token.family_id == family_id).limit(1)).scalar_one_or_none()
+    session.execute(update(Token).where(Token.family_id == family_id).values(revoked=True)
+                    .execution_options(synchronize_session=False))
+    # The person should see that their app's login was cut off, and auditors why.
+    audit_entries.append(session, runtime().clock, audit_entries.EntryDraft(
+        actor=APP_CLIENT_ID, role="app", action=Tag.TOKEN_FAMILY_REVOKED, outcome=Outcome.DENIED,
+        subject_ref=subject_ref, reason="reused_credential", detail={"family": family_id[:12]}))
 
 
 class _Validator(BearerTokenValidator):  # type: ignore[misc]  # Authlib ships no type hints

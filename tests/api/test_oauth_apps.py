@@ -19,9 +19,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from audit.clock import FrozenClock
+from audit.entries import AuditEntry
 from gateway import cli
 from gateway.runtime import Runtime
 from gateway.usecases import clients as client_use
@@ -322,6 +324,12 @@ def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(client: FlaskC
     assert client.get("/api/v1/me/report", headers=_bearer(second["access_token"])).status_code == 401
     other = _tokens(client, logged_in)  # another login's family is untouched
     assert _refresh(client, other["refresh_token"]).status_code == 200
+    rt: Runtime = client.application.extensions["xinyong"]
+    with rt.sessions() as session, session.begin():
+        revoked = session.execute(select(AuditEntry).where(
+            AuditEntry.action == "gateway:token:family-revoked")).scalars().all()
+    assert len(revoked) == 1
+    assert revoked[0].subject_ref is not None
 
 
 def test_a_refresh_token_lasts_thirty_days(client: FlaskClient, logged_in: Browser, clock: FrozenClock) -> None:
