@@ -21,6 +21,7 @@ from gateway.usecases.consents import who_looked
 from gateway.usecases.records import denials_audited
 from vault import crypto, records, subjects
 from vault.access import AccessContext
+from vault.errors import InvalidCitizenId
 from vault.identity import mask_citizen_id, normalise_citizen_id
 
 # Crockford-style alphabet without look-alikes: read aloud at a service counter.
@@ -84,7 +85,7 @@ def login(session: Session, rt: Runtime, raw_id: str, password: str, address: st
     """Return the person's blind index if the password is right; rate-limited per account and address."""
     try:
         citizen_id = normalise_citizen_id(raw_id, rt.clock.now().date())
-    except Exception:  # noqa: BLE001 - a malformed ID is a failed login like any other
+    except InvalidCitizenId:  # a malformed ID is a failed login like any other
         citizen_id = raw_id.strip().upper()
     ref = crypto.blind_index(rt.keyring, citizen_id)
     _check_rate(session, rt, ref, address)
