@@ -19,8 +19,11 @@ from gateway.api import people as people_api
 from gateway.api import records as records_api
 from gateway.api.base import XinyongApi, document_token_endpoint
 from gateway.config import from_environ
+from gateway.periodic import Periodic
 from gateway.runtime import Runtime, build_runtime, check_initialised
+from gateway.usecases import consents as consents_use
 
+REPORT_PURGE_SECONDS = 60.0
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 csrf = CSRFProtect()
 
@@ -77,6 +80,8 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     app.register_blueprint(portal.bp)
     app.register_blueprint(wellknown.bp)
     errors.register(app)
+    # Reports past their deadline are purged even if nobody asks for them again.
+    Periodic("report purge", REPORT_PURGE_SECONDS, lambda: consents_use.purge_expired_reports(runtime)).install(app)
     _request_hooks(app)
     return app
 

@@ -242,6 +242,21 @@ def keys_rotate_signing(as_json: bool) -> None:
 
 
 @main.group()
+def reports() -> None:
+    """Reports released to institutions."""
+
+
+@reports.command("purge")
+@click.option("--json", "as_json", is_flag=True)
+def reports_purge(as_json: bool) -> None:
+    """Erase the contents of every report past its retrieval deadline (the service also does this each minute)."""
+    from gateway.usecases import consents
+
+    purged = consents.purge_expired_reports(_runtime())
+    _emit(as_json, {"purged": purged}, f"{purged} expired reports purged")
+
+
+@main.group()
 def demo() -> None:
     """Demo data for trying the service."""
 
@@ -281,8 +296,10 @@ def audit_checkpoint(as_json: bool) -> None:
 
 
 @audit_log.command("verify")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Processes checking the log's chunks of 65,536 entries (default: one per CPU).")
 @click.option("--json", "as_json", is_flag=True)
-def audit_verify(as_json: bool) -> None:
+def audit_verify(workers: int | None, as_json: bool) -> None:
     """Recompute every leaf, the tree and every signed head; exit 1 naming the first index that differs."""
     import time
 
@@ -292,7 +309,7 @@ def audit_verify(as_json: bool) -> None:
     started = time.perf_counter()
     with tqdm(total=ledger.entry_count(rt), unit="entry", unit_scale=True, desc="verify", file=sys.stderr,
               disable=None) as bar:
-        report = ledger.verify_log(rt, progress=bar.update)
+        report = ledger.verify_log(rt, progress=bar.update, workers=workers)
     rate = report.entries / max(time.perf_counter() - started, 1e-9)
     first = report.first
     data = {"ok": report.ok, "entries": report.entries, "tree_size": report.tree_size, "heads": report.heads,

@@ -13,8 +13,6 @@ that often while entries arrive.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -24,6 +22,7 @@ from gateway.api.base import PERSON, XinyongBlueprint, person, problems
 from gateway.context import db
 from gateway.errors import Forbidden
 from gateway.oauth import bearer
+from gateway.periodic import Periodic
 from gateway.runtime import Runtime
 from gateway.schemas import StrictSchema
 from gateway.usecases import ledger as use
@@ -130,45 +129,9 @@ def consistency_proof(args: dict[str, Any]) -> Response:
 # --- checkpoints after responses ----------------------------------------------------------------
 
 
-class Checkpointer:
-    """Makes a checkpoint once `every` seconds have passed since this process's last one."""
-
-    def __init__(self, rt: Runtime, every: float) -> None:
-        self.rt = rt
-        self.every = every
-        # Counted from start-up, so a worker that has just started does not sign at once.
-        self.last = time.monotonic()
-        self._lock = threading.Lock()
-
-    def due(self) -> bool:
-        """Tell whether a checkpoint is due."""
-        return time.monotonic() - self.last >= self.every
-
-    def run(self) -> None:
-        """Make a checkpoint if one is due and no other thread is making one; never raise."""
-        if not self._lock.acquire(blocking=False):
-            return
-        try:
-            if not self.due():
-                return
-            # Set first: a failing checkpoint is retried after the interval, not after every request.
-            self.last = time.monotonic()
-            use.checkpoint(self.rt)
-        except Exception:  # the response is already sent: log it, never let it reach anyone
-            log.exception("audit checkpoint failed; retrying in %s s", self.every)
-        finally:
-            self._lock.release()
-
-
 def init_app(app: Flask, rt: Runtime) -> None:
-    """Run a checkpoint after a response has gone out, when one is due."""
-    checkpointer = Checkpointer(rt, float(app.config.get("AUDIT_CHECKPOINT_SECONDS", CHECKPOINT_SECONDS)))
+    """Make a checkpoint after a response has gone out, when one is due (a head at least every 10 s)."""
+    every = float(app.config.get("AUDIT_CHECKPOINT_SECONDS", CHECKPOINT_SECONDS))
+    checkpointer = Periodic("audit checkpoint", every, lambda: use.checkpoint(rt))
     app.extensions["xinyong.checkpointer"] = checkpointer
-
-    @app.after_request
-    def _checkpoint_when_due(response: Response) -> Response:
-        # call_on_close runs after the body is sent and after the request's own transaction ended,
-        # so the request neither waits for the checkpoint nor fails with it.
-        if checkpointer.due():
-            response.call_on_close(checkpointer.run)
-        return response
+    checkpointer.install(app)

@@ -176,3 +176,9 @@ def institutions(session: Session, ids: set[str]) -> dict[str, dict[str, Any]]:
         rows = session.execute(select(Client).where(Client.client_id.in_(ids))).scalars().all() if ids else []
     found = {r.client_id: {"id": r.client_id, "name": r.name, "kind": r.kind} for r in rows}
     return {i: found.get(i, {"id": i, "name": i, "kind": None}) for i in ids}
+
+
+def purge_expired_reports(rt: Runtime) -> int:
+    """Erase the contents of every report past its retrieval deadline; return how many."""
+    with rt.sessions() as session, session.begin():
+        return reports.purge_expired(session, rt.clock.now())

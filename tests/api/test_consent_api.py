@@ -413,3 +413,21 @@ def test_control_characters_are_a_clear_error_on_every_backend(
         response = client.get(path, headers=employer.headers)
         assert response.status_code == 404, path
         assert response.mimetype == "application/problem+json"
+
+
+def test_expired_reports_are_purged_even_if_nobody_asks_again(
+    client: FlaskClient, employer: Registered, person: Person, clock: FrozenClock
+) -> None:
+    from gateway.usecases.consents import purge_expired_reports
+
+    rt = rt_of(client)
+    report_id = _query(client, employer, _granted(client, employer, person)).json["report"]["report_id"]
+    clock.set(NOW + timedelta(days=7) - timedelta(seconds=1))
+    assert purge_expired_reports(rt) == 0
+    clock.set(NOW + timedelta(days=7) + timedelta(seconds=1))
+    assert purge_expired_reports(rt) == 1
+    with rt.sessions() as session, session.begin():
+        row = session.get(Report, report_id)
+        assert row is not None
+        assert row.sealed is None
+        assert row.purged_at is not None

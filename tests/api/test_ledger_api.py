@@ -25,6 +25,7 @@ from audit import merkle
 from audit.entries import AuditEntry, EntryDraft
 from audit.heads import TreeHead
 from audit.tags import Tag
+from gateway import periodic
 from gateway.api import ledger as ledger_api
 from gateway.app import create_app
 from gateway.models import Token
@@ -288,7 +289,7 @@ def test_a_checkpoint_follows_a_response_once_the_interval_has_passed(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(ledger_api.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(periodic.time, "monotonic", lambda: now[0])
     app = create_app({"TESTING": True}, runtime=rt)
     client = app.test_client()
     log_entries(rt, 4)

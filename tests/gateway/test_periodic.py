@@ -1,0 +1,36 @@
+"""Housekeeping after responses: runs when due, once per interval, and never breaks a request."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from gateway.periodic import Periodic
+
+
+def test_a_periodic_job_runs_after_the_response_when_due_and_not_again_at_once() -> None:
+    runs: list[int] = []
+    app = Flask(__name__)
+    job = Periodic("test job", 0.0, lambda: runs.append(1))
+    job.install(app)
+    app.add_url_rule("/", "index", lambda: "ok")
+    with app.test_client() as client:
+        response = client.get("/")
+        response.close()
+    assert runs == [1]
+    job.every = 3600.0
+    with app.test_client() as client:
+        client.get("/").close()
+    assert runs == [1]
+
+
+def test_a_failing_job_is_logged_and_the_request_still_succeeds() -> None:
+    def boom() -> None:
+        raise RuntimeError("disk on fire")
+
+    app = Flask(__name__)
+    Periodic("failing job", 0.0, boom).install(app)
+    app.add_url_rule("/", "index", lambda: "ok")
+    with app.test_client() as client:
+        response = client.get("/")
+        assert response.status_code == 200
+        response.close()
