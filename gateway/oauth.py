@@ -247,13 +247,19 @@ def _revoke_family(family_id: str) -> None:
 
 class _Validator(BearerTokenValidator):  # type: ignore[misc]  # Authlib ships no type hints
     def authenticate_token(self, token_string: str) -> TokenView | None:
+        key = hash_secret(token_string)
+        now = runtime().clock.now()
+        cached = CLIENT_TOKENS.get(key, now)
+        if cached is not None:
+            caller, expires_at = cached
+            return TokenView(caller, expires_at <= now, False)
         store = db()
         with store.begin():
-            token = store.get(Token, hash_secret(token_string))
+            token = store.get(Token, key)
             client = None if token is None or token.client_id == APP_CLIENT_ID else store.get(Client, token.client_id)
         if token is None:
             return None
-        expired = token.expires_at <= runtime().clock.now()
+        expired = token.expires_at <= now
         if token.client_id == APP_CLIENT_ID:
             if token.subject_ref is None:
                 return None
@@ -271,7 +277,44 @@ class _Validator(BearerTokenValidator):  # type: ignore[misc]  # Authlib ships n
             categories=frozenset(client.categories),
             subject_ref=token.subject_ref,
         )
-        return TokenView(caller, expired, token.revoked or client.disabled_at is not None)
+        revoked = token.revoked or client.disabled_at is not None
+        if not revoked and not expired:
+            CLIENT_TOKENS.put(key, caller, token.expires_at, now)
+        return TokenView(caller, expired, revoked)
+
+
+class ClientTokenCache:
+    """Valid client-credential tokens seen recently, so most requests skip the token lookup.
+
+    Only agencies', institutions' and auditors' tokens are cached, for at most `ttl` seconds: disabling a
+    client takes that long to reach every worker. A person's app tokens are never cached, because a
+    reused refresh token must cut off its whole chain at once.
+    """
+
+    def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
+        self.ttl = timedelta(seconds=ttl)
+        self.size = size
+        self._entries: dict[str, tuple[Caller, datetime, datetime]] = {}
+
+    def get(self, key: str, now: datetime) -> tuple[Caller, datetime] | None:
+        """Return (caller, token expiry) if cached and fresh."""
+        entry = self._entries.get(key)
+        if entry is None or entry[2] <= now or now < entry[2] - self.ttl:
+            return None
+        return entry[0], entry[1]
+
+    def put(self, key: str, caller: Caller, expires_at: datetime, now: datetime) -> None:
+        """Remember a valid token until the earlier of its expiry and `ttl` from now."""
+        if len(self._entries) >= self.size:
+            self._entries.clear()  # simple bound; a refill costs one lookup per token
+        self._entries[key] = (caller, expires_at, min(expires_at, now + self.ttl))
+
+    def clear(self) -> None:
+        """Forget every token (tests that move the clock backwards, or disable a client)."""
+        self._entries.clear()
+
+
+CLIENT_TOKENS = ClientTokenCache()
 
 
 # --- grants -------------------------------------------------------------------------------------

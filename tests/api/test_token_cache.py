@@ -1,0 +1,52 @@
+"""Client tokens are cached for a short while; the cache never outlives the token or its window."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask.testing import FlaskClient
+from sqlalchemy import delete
+
+from audit.clock import FrozenClock
+from gateway.models import Token
+from gateway.oauth import CLIENT_TOKENS, Caller, hash_secret
+from gateway.runtime import Runtime
+from tests.conftest import Auth, People, penalty
+
+
+def _forget_token(rt: Runtime, token: str) -> None:
+    with rt.sessions() as session, session.begin():
+        session.execute(delete(Token).where(Token.token_hash == hash_secret(token)))
+
+
+def test_a_client_token_is_served_from_the_cache_for_at_most_thirty_seconds(
+    client: FlaskClient, auth: Auth, people: People, rt: Runtime, clock: FrozenClock
+) -> None:
+    CLIENT_TOKENS.clear()
+    provider = auth.provider()
+    assert client.post("/api/v1/records", json=penalty(people.new()), headers=provider.headers).status_code == 201
+    _forget_token(rt, provider.token)  # as if it were revoked in the database
+    assert client.post("/api/v1/records", json=penalty(people.new()), headers=provider.headers).status_code == 201
+    clock.advance(seconds=31)
+    assert client.post("/api/v1/records", json=penalty(people.new()), headers=provider.headers).status_code == 401
+
+
+def test_a_cached_token_still_expires_on_time(
+    client: FlaskClient, auth: Auth, people: People, clock: FrozenClock
+) -> None:
+    CLIENT_TOKENS.clear()
+    provider = auth.provider()
+    assert client.post("/api/v1/records", json=penalty(people.new()), headers=provider.headers).status_code == 201
+    clock.advance(hours=1, seconds=1)
+    assert client.post("/api/v1/records", json=penalty(people.new()), headers=provider.headers).status_code == 401
+
+
+def test_the_cache_forgets_entries_when_the_clock_goes_back(auth: Auth, clock: FrozenClock) -> None:
+    CLIENT_TOKENS.clear()
+    provider = auth.provider()
+    key = hash_secret(provider.token)
+    assert CLIENT_TOKENS.get(key, clock.now()) is None  # the token endpoint does not fill it
+    caller = Caller(actor="x", role="provider", scope=frozenset())
+    CLIENT_TOKENS.put(key, caller, clock.now() + timedelta(hours=1), clock.now())
+    assert CLIENT_TOKENS.get(key, clock.now()) is not None
+    assert CLIENT_TOKENS.get(key, clock.now() - timedelta(seconds=1)) is None
