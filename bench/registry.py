@@ -76,7 +76,7 @@ class Measurement:
 
 def measurements() -> dict[str, Measurement]:
     """Return every measurement by name, in the order they run (later ones may reuse earlier data)."""
-    from bench import import_rate, self_report
+    from bench import audit_log, authorised_query, import_rate, self_report
 
-    found = [import_rate.MEASUREMENT, self_report.MEASUREMENT]
+    found = [import_rate.MEASUREMENT, self_report.MEASUREMENT, authorised_query.MEASUREMENT, audit_log.MEASUREMENT]
     return {m.name: m for m in found}

@@ -20,14 +20,17 @@ TINY = Options(
 )
 
 
-def test_bench_measures_import_and_self_report_at_a_tiny_scale(tmp_path: Path) -> None:
+def test_bench_measures_import_self_report_and_authorised_query_at_a_tiny_scale(tmp_path: Path) -> None:
     outcome = run(replace(TINY, workdir=tmp_path))
 
     assert outcome.failures == []
     assert outcome.ok
     by_metric = {row.metric: row for row in outcome.rows}
     assert set(by_metric) == {"records import", "self report latency p50", "self report latency p99",
-                              "self report throughput"}
+                              "self report throughput", "authorised query latency p50",
+                              "authorised query latency p99", "authorised query throughput", "audit appends",
+                              "tree integration", "tree head (checkpoint) p50", "inclusion proof latency p50",
+                              "inclusion proof latency p99", "consistency proof latency p50", "audit verify"}
     for row in outcome.rows:
         assert row.backend == "sqlite"
         assert row.value > 0
@@ -38,6 +41,8 @@ def test_bench_measures_import_and_self_report_at_a_tiny_scale(tmp_path: Path) -
     assert by_metric["records import"].aim is not None
     assert by_metric["records import"].met in (True, False)
     assert "90 records" in by_metric["records import"].note
+    assert by_metric["authorised query throughput"].met in (True, False)
+    assert "lending purpose" in by_metric["authorised query latency p50"].note
 
 
 def test_bench_table_lists_every_row_with_its_ratio(tmp_path: Path) -> None:
