@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, LargeBinary, Text, insert, select
+from sqlalchemy import BigInteger, CheckConstraint, Integer, LargeBinary, Row, Select, Text, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -108,10 +108,10 @@ def all_heads(session: Session | Connection) -> list[SignedHead]:
     return [_head(row) for row in session.execute(_heads().order_by(TreeHead.id))]
 
 
-def _heads() -> Any:
+def _heads() -> Select[int, int, bytes, datetime, str]:
     return select(TreeHead.id, TreeHead.tree_size, TreeHead.root_hash, TreeHead.timestamp, TreeHead.jws)
 
 
-def _head(row: Any) -> SignedHead:
+def _head(row: Row[int, int, bytes, datetime, str]) -> SignedHead:
     head_id, size, root_hash, timestamp, jws = row
     return SignedHead(int(head_id), int(size), bytes(root_hash), timestamp, jws)

@@ -145,20 +145,33 @@ def fast_leaf_hash(row: Sequence[Any]) -> bytes:
 
 def _leaf(row: Sequence[Any], when: str) -> bytes:
     """Return the leaf of a row of `entry_rows()` whose time, as isoformat_z gives it, is `when`."""
-    enc = _encode_string
+    enc, known = _encode_string, _QUOTED.get
     (seq, _, actor, role, action, subject_ref, purpose, basis, record_ids, outcome, reason, request_id,
      detail) = row[:13]
-    # Keys in sorted order, no spaces: the canonical form of entries.canonical_json.
+    # Keys in sorted order, no spaces: the canonical form of entries.canonical_json. The columns with
+    # few distinct values are quoted once and then looked up.
     text = (
-        f'{{"action":{enc(action)},"actor":{enc(actor)},"at":"{when}",'
+        f'{{"action":{known(action) or _quote(action)},"actor":{known(actor) or _quote(actor)},"at":"{when}",'
         f'"basis":{"null" if basis is None else enc(basis)},'
         f'"detail":{detail if detail == "{}" else _CANONICAL.encode(json.loads(detail))},'
-        f'"outcome":{enc(_OUTCOMES[outcome])},"purpose":{"null" if purpose is None else enc(purpose)},'
+        f'"outcome":{enc(_OUTCOMES[outcome])},'
+        f'"purpose":{"null" if purpose is None else known(purpose) or _quote(purpose)},'
         f'"reason":{"null" if reason is None else enc(reason)},"record_ids":{_record_ids(record_ids)},'
-        f'"request_id":{"null" if request_id is None else enc(request_id)},"role":{enc(role)},'
+        f'"request_id":{"null" if request_id is None else enc(request_id)},"role":{known(role) or _quote(role)},'
         f'"seq":{int(seq)},"subject_ref":{"null" if subject_ref is None else enc(subject_ref)}}}'
     )
     return _sha256(b"\x00" + text.encode()).digest()
+
+
+_QUOTED: dict[str, str] = {}
+
+
+def _quote(value: str) -> str:
+    """Return the JSON string of `value`, remembering it (actors, roles, actions and purposes repeat)."""
+    if len(_QUOTED) >= 65_536:
+        _QUOTED.clear()
+    quoted = _QUOTED[value] = _encode_string(value)
+    return quoted
 
 
 def _record_ids(text: str) -> str:
@@ -194,15 +207,21 @@ def _time_reader(conn: Connection) -> Callable[[Any], str]:
     return from_text
 
 
+def _entry_columns() -> Select[*tuple[Any, ...]]:
+    """Return fast_leaf_hash's 13 columns (JSON ones as text) and the stored leaf hash."""
+    e = AuditEntry
+    return select(e.seq, e.at, e.actor, e.role, e.action, e.subject_ref, e.purpose, e.basis, cast(e.record_ids, Text),
+                  e.outcome, e.reason, e.request_id, cast(e.detail, Text), e.leaf_hash)
+
+
 def entry_rows() -> Select[*tuple[Any, ...]]:
     """Return the entries in seq order: fast_leaf_hash's 13 columns (JSON ones as text), the stored
     leaf hash, and the tree's leaf for that entry (None when it is not integrated)."""
-    e, n = AuditEntry, TreeNode
+    n = TreeNode
     return (
-        select(e.seq, e.at, e.actor, e.role, e.action, e.subject_ref, e.purpose, e.basis, cast(e.record_ids, Text),
-               e.outcome, e.reason, e.request_id, cast(e.detail, Text), e.leaf_hash, n.hash)
-        .outerjoin(n, and_(n.level == 0, n.index == e.seq - 1))
-        .order_by(e.seq)
+        _entry_columns().add_columns(n.hash)
+        .outerjoin(n, and_(n.level == 0, n.index == AuditEntry.seq - 1))
+        .order_by(AuditEntry.seq)
     )
 
 
@@ -255,18 +274,24 @@ def _reader_engine(url: str) -> Engine:
     return engine
 
 
-def _batches(conn: Connection, statement: Select[*tuple[Any, ...]], batch: int) -> Iterator[Sequence[Any]]:
+def _batches(conn: Connection, statement: str | Select[*tuple[Any, ...]], batch: int,
+             large: bool = True) -> Iterator[Sequence[Any]]:
     """Yield the statement's rows in lists straight from the driver, in the connection's transaction.
 
     No Row objects and no type processing: at a million rows, those cost more than the checks.
     """
-    sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    sql = statement if isinstance(statement, str) else \
+        str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
     # On PostgreSQL a named (server-side) cursor, so the rows are not all held in memory at once
     # (binary, so that hashes and times arrive without text decoding).
-    cursor = dbapi.cursor(name=f"xinyong_verify_{next(_CURSORS)}", binary=True) \
-        if conn.dialect.name == "postgresql" else dbapi.cursor()
+    if conn.dialect.name != "postgresql":
+        cursor = dbapi.cursor()
+    elif large:
+        cursor = dbapi.cursor(name=f"xinyong_verify_{next(_CURSORS)}", binary=True)
+    else:
+        cursor = dbapi.cursor(binary=True)  # one round trip, for results small enough to hold at once
     try:
         cursor.execute(sql)
         while rows := cursor.fetchmany(batch):
@@ -323,9 +348,7 @@ def _check_chunk(conn: Connection, chunk: _Chunk) -> _ChunkResult:
     broken_at: int | None = None
     position = start  # the next leaf the rebuild expects
     entries = 0
-    time_text = _time_reader(conn)
     sha256 = _sha256
-    rows = _batches(conn, entry_rows().where(AuditEntry.seq > start, AuditEntry.seq <= end), chunk.batch)
 
     def push(index: int, leaf: bytes) -> None:
         nonlocal next_head
@@ -356,9 +379,8 @@ def _check_chunk(conn: Connection, chunk: _Chunk) -> _ChunkResult:
                 return
             push(index, leaf)
 
-    for part in rows:
-        for row in part:
-            seq = row[0]
+    for part in _leaves(conn, start, end, chunk.batch):
+        for seq, leaf, stored_leaf, tree_leaf, failure in part:
             index = seq - 1
             if index != position:
                 if index < position:  # rows come ordered by a unique key: only a broken database gets here
@@ -370,19 +392,16 @@ def _check_chunk(conn: Connection, chunk: _Chunk) -> _ChunkResult:
             entries += 1
             if broken_at is not None:
                 continue
-            try:
-                leaf = _leaf(row, time_text(row[1]))
-            except (TypeError, ValueError, KeyError) as exc:
-                findings.add(index, "edited", f"entry {seq} cannot be read back as an entry ({type(exc).__name__})")
-                leaf = bytes(row[13])
-            if leaf != row[13]:
+            if failure:
+                findings.add(index, "edited", f"entry {seq} cannot be read back as an entry ({failure})")
+            elif leaf != stored_leaf:
                 findings.add(index, "edited", f"entry {seq} does not match its leaf hash: edited or reordered")
             if index < size:
-                if row[14] != leaf:
-                    _node_differs(findings, 0, index, row[14] is None)
+                if tree_leaf != leaf:
+                    _node_differs(findings, 0, index, tree_leaf is None)
                     # Go on with the tree's own leaf: its nodes and heads are then checked on their own,
                     # and an edited entry is named once, at its index, not again by every node above it.
-                    leaf = leaf if row[14] is None else bytes(row[14])
+                    leaf = leaf if tree_leaf is None else tree_leaf
             elif seq > counter:
                 findings.add(index, "inserted", f"entry {seq} is numbered beyond the counter ({counter}): inserted")
             # push(), inlined: this runs once per entry, and a call costs about as much as a hash.
@@ -404,14 +423,136 @@ def _check_chunk(conn: Connection, chunk: _Chunk) -> _ChunkResult:
                         list(zip(levels, hashes, strict=True)), at_heads, broken_at)
 
 
+Leaf = tuple[int, bytes, bytes, bytes | None, str]
+"""An entry's seq, its leaf rebuilt, its stored leaf hash, the tree's leaf (None if not integrated),
+and why the leaf could not be rebuilt (empty if it could; the stored hash stands in then)."""
+
+
+def _leaves(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+    """Yield the leaves of entries start + 1 to end, rebuilt, in seq order, a batch at a time.
+
+    On SQLite the database writes each entry's canonical JSON itself, its strings quoted by its own
+    json_quote: fetching one string costs far less than fetching thirteen columns. That is only a
+    shortcut: a leaf that does not come out equal to the stored hash is rebuilt again here, from the
+    columns, exactly as stored_document does. A text the database wrote that hashes to the stored
+    leaf is the very text hashed when the entry was appended, and since every part of it is a
+    faithful JSON encoding of a column, the columns are unchanged. (On PostgreSQL the same JSON
+    functions cost the server more than they save here, so the leaves are built here from the columns.)
+    """
+    if conn.dialect.name != "sqlite":
+        yield from _exact_batches(conn, start, end, batch)
+        return
+    done = start
+    try:
+        for out in _fast_batches(conn, start, end, batch):
+            done = out[-1][0]
+            yield out
+    except conn.dialect.loaded_dbapi.Error:
+        # json() refuses a column that is not JSON: what is left of the chunk takes the exact path,
+        # which reports it. (On SQLite a failed statement leaves the transaction as it was.)
+        yield from _exact_batches(conn, done, end, batch)
+
+
+def _fast_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+    sha256 = _sha256
+    for part in _batches(conn, _SQLITE_DOCUMENTS.format(start=int(start), end=int(end)), batch):
+        out: list[Leaf] = []
+        again: list[int] = []
+        for seq, document, stored_leaf, tree_leaf in part:
+            leaf = b"" if document is None else sha256(b"\x00" + document.encode()).digest()
+            if leaf != stored_leaf:
+                again.append(seq)
+            out.append((seq, leaf, stored_leaf, tree_leaf, ""))
+        if again:
+            exact = {row[0]: row for row in _exact_leaves(conn, again)}
+            out = [exact.get(row[0], row) for row in out]
+        yield out
+
+
+def _exact_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+    # The tree's leaves come as a second ordered stream, not a join: PostgreSQL then reads two
+    # indexes in order instead of looking one up per entry (several times faster on the server).
+    statement = _entry_columns().where(AuditEntry.seq > start, AuditEntry.seq <= end).order_by(AuditEntry.seq)
+    tree_leaves = _TreeLeaves(conn, start, end, batch)
+    time_text = _time_reader(conn)
+    for part in _batches(conn, statement, batch):
+        yield [_exact(row, time_text, tree_leaves.take(row[0] - 1)) for row in part]
+
+
+class _TreeLeaves:
+    """The tree's leaves from index `start` on, read in order as the entries come."""
+
+    def __init__(self, conn: Connection, start: int, end: int, batch: int) -> None:
+        statement = select(TreeNode.index, TreeNode.hash).where(
+            TreeNode.level == 0, TreeNode.index >= start, TreeNode.index < end).order_by(TreeNode.index)
+        self._parts = _batches(conn, statement, batch)
+        self._buf: Sequence[Any] = ()
+        self._pos = 0
+
+    def take(self, index: int) -> bytes | None:
+        """Return the tree's leaf `index`, or None if it has none; indexes must come in ascending order."""
+        buf, pos = self._buf, self._pos
+        while True:
+            if pos >= len(buf):
+                buf, pos = next(self._parts, ()), 0
+                if not buf:
+                    self._buf, self._pos = buf, pos
+                    return None
+            if buf[pos][0] >= index:
+                break
+            pos += 1
+        self._buf, self._pos = buf, pos
+        if buf[pos][0] != index:
+            return None
+        self._pos = pos + 1
+        return bytes(buf[pos][1])
+
+
+def _exact_leaves(conn: Connection, seqs: list[int]) -> list[Leaf]:
+    """Return the leaves of the given entries rebuilt from their columns, as stored_document would."""
+    time_text = _time_reader(conn)
+    found: list[Leaf] = []
+    for offset in range(0, len(seqs), 1000):
+        statement = entry_rows().where(AuditEntry.seq.in_(seqs[offset:offset + 1000]))
+        for part in _batches(conn, statement, 1000):
+            found.extend(_exact(row, time_text, None if row[14] is None else bytes(row[14])) for row in part)
+    return found
+
+
+def _exact(row: Sequence[Any], time_text: Callable[[Any], str], tree_leaf: bytes | None) -> Leaf:
+    stored_leaf = bytes(row[13])
+    try:
+        return row[0], _leaf(row, time_text(row[1])), stored_leaf, tree_leaf, ""
+    except (TypeError, ValueError, KeyError) as exc:
+        return row[0], stored_leaf, stored_leaf, tree_leaf, type(exc).__name__
+
+
+# The canonical JSON of entries.entry_document, keys sorted, the time as isoformat_z writes it.
+# json() keeps an object's key order: an unsorted detail just takes the exact path.
+_SQLITE_DOCUMENTS = """
+SELECT e.seq,
+    '{{"action":' || json_quote(e.action) || ',"actor":' || json_quote(e.actor)
+    || ',"at":"' || CASE WHEN length(e.at) = 26 AND substr(e.at, 11, 1) = ' '
+                    THEN substr(e.at, 1, 10) || 'T' || substr(e.at, 12) END
+    || 'Z","basis":' || json_quote(e.basis) || ',"detail":' || json(e.detail)
+    || ',"outcome":' || json_quote(e.outcome) || ',"purpose":' || json_quote(e.purpose)
+    || ',"reason":' || json_quote(e.reason) || ',"record_ids":' || json(e.record_ids)
+    || ',"request_id":' || json_quote(e.request_id) || ',"role":' || json_quote(e.role)
+    || ',"seq":' || e.seq || ',"subject_ref":' || json_quote(e.subject_ref) || '}}',
+    e.leaf_hash, n.hash
+FROM audit_entries e LEFT OUTER JOIN audit_tree_nodes n ON n.level = 0 AND n."index" = e.seq - 1
+WHERE e.seq > {start} AND e.seq <= {end} ORDER BY e.seq"""
+
+
 def _interior_nodes(conn: Connection, chunk: _Chunk) -> dict[tuple[int, int], bytes]:
     """Return the chunk's stored nodes of levels 1 to bits, keyed (level, index)."""
     found: dict[tuple[int, int], bytes] = {}
     for level in range(1, chunk.bits + 1):
         first = chunk.start >> level
-        rows = conn.execute(select(TreeNode.index, TreeNode.hash).where(
-            TreeNode.level == level, TreeNode.index >= first, TreeNode.index < first + (1 << (chunk.bits - level))))
-        found.update(((level, int(index)), bytes(node)) for index, node in rows)
+        statement = select(TreeNode.index, TreeNode.hash).where(
+            TreeNode.level == level, TreeNode.index >= first, TreeNode.index < first + (1 << (chunk.bits - level)))
+        for part in _batches(conn, statement, chunk.batch, large=False):
+            found.update(((level, index), bytes(node)) for index, node in part)
     return found
 
 

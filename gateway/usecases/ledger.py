@@ -2,6 +2,10 @@
 
 Heads are signed here, with the keyring's current signing key, because the audit context holds no
 keys; the same JWS verifies against /.well-known/jwks.json.
+
+For a person's access log, `proof_against_latest` and `proofs_against_latest` give entries' inclusion
+proofs against the latest signed head inside the caller's own transaction (the caller checks that the
+entries are about that person); with the head's JWS, the person can check each one offline.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,6 +175,16 @@ def proof_against_latest(session: Session, seq: int) -> EntryProof | None:
     if head is None or not 1 <= seq <= head.tree_size:
         return None
     return EntryProof(head, inclusion_proof(session, seq - 1, head.tree_size, integrated=head.tree_size))
+
+
+def proofs_against_latest(session: Session, seqs: Sequence[int]) -> dict[int, EntryProof]:
+    """Return the inclusion proofs of entries `seqs` against the latest signed head, by seq, in the caller's
+    transaction; entries no head covers yet are left out. One read for the head, then one per entry."""
+    head = heads.latest_head(session)
+    if head is None:
+        return {}
+    return {seq: EntryProof(head, inclusion_proof(session, seq - 1, head.tree_size, integrated=head.tree_size))
+            for seq in dict.fromkeys(seqs) if 1 <= seq <= head.tree_size}
 
 
 def _signed_size(session: Session) -> int:

@@ -306,6 +306,12 @@ def test_an_entry_proof_against_the_latest_head_verifies(rt: Runtime) -> None:
         assert found is not None
         assert found.head == head
         assert merkle.verify_inclusion(leaves(session)[3], 3, 9, found.proof.audit_path, head.root_hash)
+        many = ledger.proofs_against_latest(session, [9, 2, 10, 2])
+        assert sorted(many) == [2, 9]
+        for seq, entry in many.items():
+            assert entry.head == head
+            assert merkle.verify_inclusion(leaves(session)[seq - 1], seq - 1, 9, entry.proof.audit_path,
+                                           head.root_hash)
 
 
 # --- real concurrency ---------------------------------------------------------------------------

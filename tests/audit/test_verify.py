@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import sessionmaker
 
 from audit import entries as audit
 from audit import verify
@@ -29,9 +31,11 @@ from audit.tags import Outcome, Tag
 from audit.verify import Report, entry_rows, fast_leaf_hash
 from gateway.cli import main
 from gateway.config import from_environ
+from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import ledger
-from tests.conftest import NOW, People, penalty
+from tests.conftest import NOW, People, drop_pg_database, penalty, pg_database, pg_url, settings_for_tests
+from vault.keyring import Keyring
 
 # PostgreSQL text holds no NUL, and no string of a lone surrogate can be stored anywhere.
 _TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
@@ -378,3 +382,93 @@ def test_entries_stored_by_the_service_are_rebuilt_by_the_fast_path(home: Home) 
                 assert fast_leaf_hash(row) == leaf_hash_of(stored_document(entry)) == entry.leaf_hash
     finally:
         rt.engine.dispose()
+
+
+def test_worker_processes_check_the_chunks_of_a_sqlite_file(home: Home) -> None:
+    rt = home.runtime()
+    try:
+        intact = ledger.verify_log(rt, workers=2, chunk_bits=2)
+        assert intact.ok, intact.differences
+        assert intact.entries == heads_of(home)[-1] + 2
+        home.sql("UPDATE audit_entries SET detail = '{\"n\": 1}' WHERE seq = 10")
+        home.sql("UPDATE audit_tree_heads SET root_hash = ? WHERE id = (SELECT max(id) FROM audit_tree_heads)",
+                 b"\x05" * 32)
+        tampered = ledger.verify_log(rt, workers=2, chunk_bits=2)
+        assert tampered.first is not None
+        assert (tampered.first.index, tampered.first.kind) == (9, "edited")
+        assert heads_of(home)[1] in {d.index for d in tampered.differences if d.kind == "head"}
+    finally:
+        rt.engine.dispose()
+
+
+@pytest.fixture
+def committed_pg(tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime on its own PostgreSQL database whose transactions really commit (worker processes
+    read committed data only)."""
+    name, admin = pg_database("xinyong_verify")
+    engine = make_engine(pg_url(name))
+    upgrade(engine)
+    sessions = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
+    yield build_runtime(settings_for_tests(tmp_path), clock=FrozenClock(NOW), engine=engine, sessions=sessions,
+                        keyring=Keyring.generate())
+    engine.dispose()
+    drop_pg_database(admin, name)
+
+
+def test_worker_processes_check_the_chunks_of_a_postgresql_snapshot(committed_pg: Runtime) -> None:
+    rt = committed_pg
+    for start in (1, 30, 60):
+        append(rt, 29, start)
+        ledger.checkpoint(rt, batch=11)
+    append(rt, 5, 100)
+    intact = ledger.verify_log(rt, workers=2, chunk_bits=3)
+    assert intact.ok, intact.differences
+    assert (intact.entries, intact.tree_size, intact.heads) == (92, 87, 3)
+    with rt.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_entries WHERE seq = 41"))
+    tampered = ledger.verify_log(rt, workers=2, chunk_bits=3)
+    assert tampered.first is not None
+    assert (tampered.first.index, tampered.first.kind) == (40, "deleted")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(drafts(), _TIMES), min_size=1, max_size=5))
+def test_any_stored_entries_verify_whether_the_database_or_python_writes_their_leaf(
+    rt: Runtime, clock: FrozenClock, connection: Connection, batch: list[tuple[EntryDraft, datetime]]
+) -> None:
+    with rt.sessions() as session, session.begin():
+        for draft_, at in batch:
+            clock.set(at)
+            audit.append(session, clock, draft_)
+    ledger.checkpoint(rt)
+    report = verify.verify_log(connection, ledger.head_verifier(rt), chunk_bits=2)
+    assert report.ok, report.differences
+
+
+def test_ordinary_entries_take_the_sqlite_shortcut(
+    log: Runtime, connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if connection.dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL every leaf is built from the columns")
+    exact: list[int] = []
+    real = verify._exact_leaves
+
+    def counting(conn: Connection, seqs: list[int]) -> Any:
+        exact.extend(seqs)
+        return real(conn, seqs)
+
+    monkeypatch.setattr(verify, "_exact_leaves", counting)
+    assert check(log, connection, 16).ok
+    assert exact == []
+    sql(connection, "UPDATE audit_entries SET actor = 'edited' WHERE seq = 3")
+    assert _first(check(log, connection, 16)) == (2, "edited")
+    assert exact == [3]
+
+
+def test_a_json_column_that_is_no_json_is_found_on_sqlite(log: Runtime, connection: Connection, bits: int) -> None:
+    if connection.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL refuses text that is not JSON in a json column")
+    sql(connection, "UPDATE audit_entries SET detail = 'not json' WHERE seq = 6")
+    report = check(log, connection, bits)
+    assert _first(report) == (5, "edited")
+    assert "cannot be read back" in report.differences[0].detail
