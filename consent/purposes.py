@@ -16,16 +16,23 @@ import calendar
 import copy
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
-from typing import NoReturn
 
 from consent.errors import PurposesInvalid, UnknownPurpose
-from vault.catalogue import Catalogue, Duration, Label, ShareScope, add_duration, parse_duration
+from vault.catalogue import (
+    Catalogue,
+    DocumentReader,
+    Duration,
+    Label,
+    ShareScope,
+    add_duration,
+    parse_duration,
+)
 
 __all__ = [
     "INSTITUTION_KINDS",
@@ -173,7 +180,6 @@ class Purposes:
 # --- parsing ----------------------------------------------------------------------------------
 
 _VERSION = re.compile(r"[0-9]{4}\.[0-9]{1,2}\.[0-9]{1,4}")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The audit log keeps the purpose code in a 60-character column.
 _CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 _CODE_MAX = 60
@@ -196,42 +202,14 @@ _PURPOSE_KEYS = (
 _THIRD_PARTY_SCOPES = frozenset({ShareScope.AUTHORISED_QUERY, ShareScope.PUBLIC})
 
 
-class _Reader:
+class _Reader(DocumentReader):
     """One JSON object of the purposes file; every error names ``where`` and the key."""
 
-    def __init__(self, value: object, where: str, keys: Sequence[str]) -> None:
-        if not isinstance(value, Mapping):
-            raise PurposesInvalid(f"{where}: must be an object")
-        unknown = sorted(str(key) for key in value if key not in keys)
-        if unknown:
-            raise PurposesInvalid(f"{where}: {unknown[0]}: unknown key")
-        missing = [key for key in keys if key not in value]
-        if missing:
-            raise PurposesInvalid(f"{where}: {missing[0]}: missing key")
-        self.value: Mapping[str, object] = value
-        self.where = where
-
-    def fail(self, key: str, problem: str) -> NoReturn:
-        raise PurposesInvalid(f"{self.where}: {key}: {problem}")
-
-    def text(self, key: str, pattern: re.Pattern[str] | None = None) -> str:
-        value = self.value[key]
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, "must be a non-empty string")
-        if pattern is not None and pattern.fullmatch(value) is None:
-            self.fail(key, f"{value!r} does not match {pattern.pattern}")
-        return value
+    error = PurposesInvalid
 
     def label(self, key: str) -> Label:
         inner = _Reader(self.value[key], f"{self.where}: {key}", ("zh", "en"))
         return Label(zh=inner.text("zh"), en=inner.text("en"))
-
-    def day(self, key: str) -> date:
-        value = self.text(key, _ISO_DATE)
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            self.fail(key, f"{value!r} is not a calendar date")
 
     def days(self, key: str, ceiling: timedelta) -> timedelta:
         value = self.value[key]
@@ -247,7 +225,7 @@ class _Reader:
             self.fail(key, f"{value} is longer than {_iso_days(ceiling)}")
         return delta
 
-    def duration(self, key: str, ceiling: Duration) -> Duration:
+    def bounded_duration(self, key: str, ceiling: Duration) -> Duration:
         value = self.value[key]
         if not isinstance(value, str):
             self.fail(key, "must be an ISO 8601 duration string such as P3Y")
@@ -265,12 +243,6 @@ class _Reader:
         value = self.value[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             self.fail(key, "must be an integer of at least 1")
-        return value
-
-    def flag(self, key: str) -> bool:
-        value = self.value[key]
-        if not isinstance(value, bool):
-            self.fail(key, "must be true or false")
         return value
 
     def names(self, key: str) -> list[str]:
@@ -337,7 +309,7 @@ def _parse_purpose(value: object, index: int, catalogue: Catalogue) -> Purpose:
         categories_reason=r.text("categories_reason"),
         max_consent=r.days("max_consent", MAX_CONSENT),
         max_uses=r.count("max_uses"),
-        data_range=r.duration("data_range", MAX_DATA_RANGE),
+        data_range=r.bounded_duration("data_range", MAX_DATA_RANGE),
         data_life=r.days("data_life", MAX_DATA_LIFE),
         incentive_score=r.flag("incentive_score"),
     )

@@ -33,6 +33,7 @@ __all__ = [
     "Catalogue",
     "Category",
     "CodeEntry",
+    "DocumentReader",
     "Duration",
     "FieldSpec",
     "FieldType",
@@ -485,8 +486,13 @@ _FIELD_OPTIONAL_KEYS = ("max_length", "enum", "code_list")
 _E = TypeVar("_E", bound=StrEnum)
 
 
-class _Reader:
-    """One JSON object of the catalogue; every error names ``where`` and the key."""
+class DocumentReader:
+    """One JSON object of a data file; every error names ``where`` and the key, as `error`.
+
+    The catalogue's reader; the purposes file reads its objects with a subclass.
+    """
+
+    error: type[Exception] = CatalogueInvalid
 
     def __init__(
         self,
@@ -496,20 +502,20 @@ class _Reader:
         optional: Sequence[str] = (),
     ) -> None:
         if not isinstance(value, Mapping):
-            raise CatalogueInvalid(f"{where}: must be an object")
+            raise self.error(f"{where}: must be an object")
         unknown = sorted(
             str(key) for key in value if key not in required and key not in optional
         )
         if unknown:
-            raise CatalogueInvalid(f"{where}: {unknown[0]}: unknown key")
+            raise self.error(f"{where}: {unknown[0]}: unknown key")
         missing = [key for key in required if key not in value]
         if missing:
-            raise CatalogueInvalid(f"{where}: {missing[0]}: missing key")
+            raise self.error(f"{where}: {missing[0]}: missing key")
         self.value: Mapping[str, object] = value
         self.where = where
 
     def fail(self, key: str, problem: str) -> NoReturn:
-        raise CatalogueInvalid(f"{self.where}: {key}: {problem}")
+        raise self.error(f"{self.where}: {key}: {problem}")
 
     def text(self, key: str, pattern: re.Pattern[str] | None = None) -> str:
         value = self.value[key]
@@ -588,11 +594,11 @@ class _Context:
     code_lists: Mapping[str, frozenset[str]]
 
 
-def _code_entries(top: _Reader, key: str) -> tuple[CodeEntry, ...]:
+def _code_entries(top: DocumentReader, key: str) -> tuple[CodeEntry, ...]:
     pattern = _GROUP_CODE if key == "occupational_groups" else _SNAKE
     entries: list[CodeEntry] = []
     for index, item in enumerate(top.items(key)):
-        entry = _Reader(item, f"catalogue: {key}[{index}]", ("code", "zh", "en"))
+        entry = DocumentReader(item, f"catalogue: {key}[{index}]", ("code", "zh", "en"))
         entries.append(
             CodeEntry(entry.text("code", pattern), entry.text("zh"), entry.text("en"))
         )
@@ -605,7 +611,7 @@ def _code_entries(top: _Reader, key: str) -> tuple[CodeEntry, ...]:
 
 def _parse_field(value: object, owner: str, index: int, context: _Context) -> FieldSpec:
     where = _named(value, "name", f"{owner}: field {{}}", f"{owner}: fields[{index}]")
-    r = _Reader(value, where, _FIELD_KEYS, _FIELD_OPTIONAL_KEYS)
+    r = DocumentReader(value, where, _FIELD_KEYS, _FIELD_OPTIONAL_KEYS)
     name = r.text("name", _SNAKE)
     kind = r.choice("type", FieldType)
     max_length = _max_length(r) if "max_length" in r.value else None
@@ -644,14 +650,14 @@ def _parse_field(value: object, owner: str, index: int, context: _Context) -> Fi
     )
 
 
-def _max_length(r: _Reader) -> int:
+def _max_length(r: DocumentReader) -> int:
     value = r.value["max_length"]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         r.fail("max_length", "must be a positive integer")
     return value
 
 
-def _enum_values(r: _Reader) -> tuple[str, ...]:
+def _enum_values(r: DocumentReader) -> tuple[str, ...]:
     values = r.items("enum")
     if not all(isinstance(value, str) and _SNAKE.fullmatch(value) for value in values):
         r.fail("enum", "values must be snake_case strings")
@@ -668,9 +674,9 @@ def _named(value: object, key: str, named: str, unnamed: str) -> str:
 
 def _parse_category(value: object, index: int, context: _Context) -> Category:
     where = _named(value, "code", "category {}", f"categories[{index}]")
-    r = _Reader(value, where, _CATEGORY_KEYS)
+    r = DocumentReader(value, where, _CATEGORY_KEYS)
     code = r.text("code", _UPPER_SNAKE)
-    name = _Reader(r.value["name"], f"category {code}: name", ("zh", "en"))
+    name = DocumentReader(r.value["name"], f"category {code}: name", ("zh", "en"))
     domain = r.text("domain")
     if domain not in context.domains:
         r.fail("domain", f"{domain!r} is not a known domain")
@@ -707,7 +713,7 @@ def _parse_category(value: object, index: int, context: _Context) -> Category:
     return category
 
 
-def _check_category(r: _Reader, category: Category) -> None:
+def _check_category(r: DocumentReader, category: Category) -> None:
     """Enforce the rules that tie a category's attributes together."""
     if category.display_period == Duration():
         r.fail(
@@ -735,7 +741,7 @@ def _check_category(r: _Reader, category: Category) -> None:
         )
 
 
-def _check_negative(r: _Reader, category: Category) -> None:
+def _check_negative(r: DocumentReader, category: Category) -> None:
     if category.severity is None:
         r.fail(
             "severity",
@@ -772,7 +778,7 @@ def parse_catalogue(doc: Mapping[str, object]) -> Catalogue:
     unknown or missing keys, values outside their enumerations, duplicate codes, unknown code
     references, inconsistent polarity/severity/repair settings or out-of-order periods.
     """
-    top = _Reader(doc, "catalogue", _TOP_KEYS)
+    top = DocumentReader(doc, "catalogue", _TOP_KEYS)
     version, published, basis = (
         top.text("version", _VERSION),
         top.day("published"),
