@@ -124,3 +124,10 @@ def test_the_me_page_shows_the_log_with_verified_marks(client: FlaskClient, auth
 def test_the_access_log_needs_a_person(client: FlaskClient, employer: Registered) -> None:
     assert client.get("/api/v1/me/access-log").status_code == 401
     assert client.get("/api/v1/me/access-log", headers=employer.headers).status_code == 403
+
+
+def test_the_access_log_is_in_the_page_body_once_and_not_in_its_title(person: Person) -> None:
+    page = person.client.get("/me").get_data(as_text=True)
+    title = page[page.index("<title>") + len("<title>"):page.index("</title>")]
+    assert title == "我的信用报告 My report · 信用 Xinyong"
+    assert page.count('id="access-log"') == 1
