@@ -17,6 +17,7 @@ from consent.display import starts
 from consent.models import Report
 from gateway.runtime import Runtime
 from tests.conftest import NOW, Auth, People, Person, Registered, penalty
+from vault.catalogue import Duration
 
 
 def _submit(client: FlaskClient, provider: Registered, body: dict[str, Any]) -> str:
@@ -431,3 +432,19 @@ def test_expired_reports_are_purged_even_if_nobody_asks_again(
         assert row is not None
         assert row.sealed is None
         assert row.purged_at is not None
+
+
+def test_records_decided_before_the_purposes_data_range_are_left_out(
+    client: FlaskClient, auth: Auth, employer: Registered, person: Person
+) -> None:
+    rt = rt_of(client)
+    provider = auth.provider()
+    recent = _submit(client, provider, _serious(person.citizen_id, date(2026, 9, 1)))
+    _submit(client, provider, _serious(person.citizen_id, date(2026, 1, 2)))  # still displayed (P3Y)
+    purpose = rt.purposes.purpose("employment_screening")
+    assert len(_query(client, employer, _granted(client, employer, person)).json["report"]["records"]) == 2
+    narrow = replace(purpose, data_range=Duration(months=6))  # 2026-05-22 and later, on 2026-11-22
+    rt.purposes = replace(rt.purposes, purposes={**rt.purposes.purposes, purpose.code: narrow})
+    report = _query(client, employer, _granted(client, employer, person)).json["report"]
+    assert [r["decided_at"] for r in report["records"]] == ["2026-09-01"]
+    assert _entries(rt, "consent:query:released")[-1].record_ids == [recent]
