@@ -33,8 +33,9 @@ from urllib.parse import urlencode
 from sqlalchemy import event
 
 from bench import constant_app
+from bench.comparison import Observed, comparison_rows
 from bench.dataset import CATEGORIES, Dataset, ensure_imported, progress_bar
-from bench.load import HOST, PYTHON_NOTE, REQUEST_TIMEOUT, LoadResult, Target, choose_generator, run_load, wrk_path
+from bench.load import HOST, REQUEST_TIMEOUT, LoadResult, Target, choose_generator, run_load, wrk_path
 from bench.registry import Aim, BenchError, Measurement, Row
 from bench.server import App, serve
 from bench.workspace import Workspace
@@ -211,15 +212,6 @@ def statements_per_query(ws: Workspace, client: client_use.NewClient, consent_id
     return tuple(seen)
 
 
-@dataclass(frozen=True)
-class Observed:
-    """One server's latency (one request at a time) and throughput (concurrent connections)."""
-
-    latency: LoadResult
-    throughput: LoadResult
-    statements: tuple[str, ...] = ()
-
-
 def measure_constant(ws: Workspace, generator: str) -> Observed:
     """Serve the constant app and measure it as the product will be."""
     opts = ws.options
@@ -384,27 +376,9 @@ def run(ws: Workspace) -> list[Row]:
 
 
 def _rows(ws: Workspace, generator: str, product: Observed, baseline: Observed, grantor: Grantor) -> list[Row]:
-    opts = ws.options
-    runs = (product.latency, product.throughput, baseline.latency, baseline.throughput)
-    errors = sum(o.errors for o in runs)
-    first = next((o.first_error for o in runs if o.first_error), "")
-    trouble = f"; {errors} failed requests, first: {first}" if errors else ""
     work = (f"{PURPOSE} purpose, {grantor.made:,} grants of {grantor.uses_per_grant} uses for "
             f"{len(grantor.people)} people; one query = {len(product.statements)} SQL statements in-process")
-    sequential = f"one request at a time on 1 connection, python client, {product.latency.ok} requests; {work}{trouble}"
-    server = f"gunicorn, {opts.workers} sync workers" if opts.server == "gunicorn" else \
-        "werkzeug in the bench's process: these numbers mean nothing"
-    load = f"{opts.connections} connections, {opts.throughput_seconds:g} s, {generator}, {server}{trouble}"
-    if generator == "python":
-        load += f" ({PYTHON_NOTE})"
-    rows = [
-        Row(f"authorised query latency p{q}", ws.backend, "ms", product.latency.percentile(q) * 1000,
-            baseline.latency.percentile(q) * 1000, lower_is_better=True, note=sequential, errors=errors)
-        for q in (50, 99)
-    ]
-    rows.append(Row("authorised query throughput", ws.backend, "req/s", product.throughput.rate,
-                    baseline.throughput.rate, aim=AIM, note=load, errors=errors))
-    return rows
+    return comparison_rows("authorised query", ws, generator, product, baseline, AIM, work)
 
 
 MEASUREMENT = Measurement(

@@ -13,12 +13,12 @@ import json
 import random
 import re
 from contextlib import ExitStack
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from bench import constant_app
+from bench.comparison import Observed, comparison_rows
 from bench.dataset import Dataset, ensure_imported, progress_bar
-from bench.load import HOST, PYTHON_NOTE, LoadResult, Target, choose_generator, run_load
+from bench.load import HOST, Target, choose_generator, run_load
 from bench.registry import Aim, BenchError, Measurement, Row
 from bench.server import App, serve
 from bench.workspace import Workspace
@@ -29,18 +29,10 @@ from gateway.usecases import people
 REPORT_PATH = "/api/v1/me/report"
 # PERFORMANCE.md: a prototype of the authorised-query path (one person's records, decrypted, shaped,
 # audited) reached 0.14-0.20 of a bare endpoint's throughput; the self report does the same work.
-AIM = Aim(0.15, "PERFORMANCE.md, comparable query-path prototype: 0.14-0.20 of a bare endpoint")
+AIM = Aim(0.25, "issue: throughput at least a quarter of the constant endpoint's")
 PRODUCT = App("gateway.app:create_app()", "/login", lambda ws: create_app(runtime=ws.runtime))
 CONSTANT = App("bench.constant_app:create_app()", "/", lambda ws: constant_app.create_app())
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@dataclass(frozen=True)
-class Observed:
-    """One server's latency (one request at a time) and throughput (concurrent connections)."""
-
-    latency: LoadResult
-    throughput: LoadResult
 
 
 def enroll_sample(ws: Workspace, dataset: Dataset) -> dict[str, str]:
@@ -141,25 +133,7 @@ def run(ws: Workspace) -> list[Row]:
 
 
 def _rows(ws: Workspace, generator: str, product: Observed, baseline: Observed) -> list[Row]:
-    opts = ws.options
-    errors = sum(o.errors for o in (product.latency, product.throughput, baseline.latency, baseline.throughput))
-    first = next((o.first_error for o in (product.latency, product.throughput, baseline.latency,
-                                          baseline.throughput) if o.first_error), "")
-    trouble = f"; {errors} failed requests, first: {first}" if errors else ""
-    sequential = f"one request at a time on 1 connection, python client, {product.latency.ok} requests{trouble}"
-    server = f"gunicorn, {opts.workers} sync workers" if opts.server == "gunicorn" else \
-        "werkzeug in the bench's process: these numbers mean nothing"
-    load = f"{opts.connections} connections, {opts.throughput_seconds:g} s, {generator}, {server}{trouble}"
-    if generator == "python":
-        load += f" ({PYTHON_NOTE})"
-    rows = [
-        Row(f"self report latency p{q}", ws.backend, "ms", product.latency.percentile(q) * 1000,
-            baseline.latency.percentile(q) * 1000, lower_is_better=True, note=sequential, errors=errors)
-        for q in (50, 99)
-    ]
-    rows.append(Row("self report throughput", ws.backend, "req/s", product.throughput.rate,
-                    baseline.throughput.rate, aim=AIM, note=load, errors=errors))
-    return rows
+    return comparison_rows("self report", ws, generator, product, baseline, AIM)
 
 
 MEASUREMENT = Measurement("self_report", "GET /api/v1/me/report under gunicorn vs a constant-JSON endpoint", run)
