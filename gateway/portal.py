@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from consent.errors import GrantNotFound, RequestNotFound, RequestNotPending
 from gateway.api.base import client_address
 from gateway.context import db, runtime
 from gateway.errors import RateLimited, Unauthenticated
@@ -68,7 +71,8 @@ def me() -> BaseResponse | str:
     grants = consents.my_grants(db(), rt, ref)
     names = consents.institutions(db(), {r.institution_id for r in requests} | {c.institution_id for c in grants})
     access = access_log(db(), rt, ref)
-    return render_template("me.html", report=report, requests=requests, grants=grants, names=names,
+    notice = NOTICES.get(request.args.get("notice", ""))
+    return render_template("me.html", notice=notice, report=report, requests=requests, grants=grants, names=names,
                            purposes=rt.purposes.purposes, access=access)
 
 
@@ -83,8 +87,7 @@ def approve_request(request_id: str) -> BaseResponse:
     ref = _person_or_login()
     if ref is None:
         return redirect(url_for("portal.login_form", next="/me"))
-    consents.approve(db(), runtime(), ref, request_id, {})
-    return redirect(url_for("portal.me") + "#consents")
+    return _back_to_consents(lambda: consents.approve(db(), runtime(), ref, request_id, {}))
 
 
 @bp.post("/me/consent-requests/<string:request_id>/deny")
@@ -92,8 +95,7 @@ def deny_request(request_id: str) -> BaseResponse:
     ref = _person_or_login()
     if ref is None:
         return redirect(url_for("portal.login_form", next="/me"))
-    consents.deny(db(), runtime(), ref, request_id)
-    return redirect(url_for("portal.me") + "#consents")
+    return _back_to_consents(lambda: consents.deny(db(), runtime(), ref, request_id))
 
 
 @bp.post("/me/consents/<string:consent_id>/revoke")
@@ -101,5 +103,21 @@ def revoke_consent(consent_id: str) -> BaseResponse:
     ref = _person_or_login()
     if ref is None:
         return redirect(url_for("portal.login_form", next="/me"))
-    consents.revoke(db(), runtime(), ref, consent_id)
+    return _back_to_consents(lambda: consents.revoke(db(), runtime(), ref, consent_id))
+
+
+# Shown on /me after a form that could not be done; a page for people, not a problem document.
+NOTICES = {
+    "not_pending": "这个请求已经处理或已过期。This request was already answered or has lapsed.",
+    "not_found": "找不到这个请求或授权。No such request or consent.",
+}
+
+
+def _back_to_consents(action: Callable[[], object]) -> BaseResponse:
+    try:
+        action()
+    except RequestNotPending:
+        return redirect(url_for("portal.me", notice="not_pending") + "#consents")
+    except (RequestNotFound, GrantNotFound):
+        return redirect(url_for("portal.me", notice="not_found") + "#consents")
     return redirect(url_for("portal.me") + "#consents")

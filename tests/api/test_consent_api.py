@@ -449,3 +449,17 @@ def test_records_decided_before_the_purposes_data_range_are_left_out(
     report = _query(client, employer, _granted(client, employer, person)).json["report"]
     assert [r["decided_at"] for r in report["records"]] == ["2026-09-01"]
     assert _entries(rt, "consent:query:released")[-1].record_ids == [recent]
+
+
+def test_a_portal_form_that_cannot_be_done_returns_to_the_page_with_a_notice(
+    client: FlaskClient, employer: Registered, person: Person
+) -> None:
+    request_id = _request(client, employer, person.citizen_id).json["id"]
+    assert person.post(f"/api/v1/me/consent-requests/{request_id}/deny").status_code == 200
+    again = person.client.post(f"/me/consent-requests/{request_id}/approve", data={"csrf_token": person.csrf})
+    assert again.status_code == 302
+    assert "notice=not_pending" in again.headers["Location"]
+    page = person.client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "already answered" in page
+    missing = person.client.post("/me/consents/cn_nothing/revoke", data={"csrf_token": person.csrf})
+    assert "notice=not_found" in missing.headers["Location"]
