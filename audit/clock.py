@@ -6,12 +6,15 @@ reads the system clock directly; they take a `Clock`.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+CST = timezone(timedelta(hours=8), "CST")
+"""China Standard Time: every calendar date of the service (decisions, display periods, deadlines) is a CST date."""
 
 
 class Clock(Protocol):
@@ -46,8 +49,8 @@ class FrozenClock:
 
 
 def today(clock: Clock) -> date:
-    """Return the UTC date of `clock`."""
-    return clock.now().date()
+    """Return today's date in China Standard Time."""
+    return clock.now().astimezone(CST).date()
 
 
 def isoformat_z(at: datetime) -> str:

@@ -402,20 +402,17 @@ def measure_proofs(ws: Workspace, size: int) -> list[Row]:
     rt = ws.runtime
     rng = random.Random(ws.options.seed)
     samples = ws.options.latency_requests
-    with rt.sessions() as session:
-        head = ledger.latest_head(session)
+    head = ledger.latest_head(rt.uow)
     n = head.tree_size
 
     def inclusion(_: int) -> None:
         index = rng.randrange(n)
-        with rt.sessions() as session:
-            proof = ledger.inclusion(session, index, None, None)
+        proof = ledger.inclusion(rt.uow, index, None, None)
         if not merkle.verify_inclusion(proof.leaf_hash, index, n, proof.audit_path, head.root_hash):
             raise BenchError(f"the inclusion proof of leaf {index} does not verify against the signed head")
 
     def consistency(_: int) -> None:
-        with rt.sessions() as session:
-            ledger.consistency(session, rng.randint(1, n), None)
+        ledger.consistency(rt.uow, rng.randint(1, n), None)
 
     included = _timed(samples, inclusion)
     consistent = _timed(samples, consistency)

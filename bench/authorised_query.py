@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import event
 
+from audit.tx import AccessContext
 from bench import constant_app
 from bench.comparison import Observed, comparison_rows
 from bench.dataset import CATEGORIES, Dataset, ensure_imported, progress_bar
@@ -45,7 +46,6 @@ from gateway.app import create_app
 from gateway.usecases import clients as client_use
 from gateway.usecases import consents as consent_use
 from gateway.usecases import ledger
-from vault import crypto, signing
 
 QUERY_PATH = "/api/v1/queries"
 PURPOSE = "lending"
@@ -100,12 +100,13 @@ class Grantor:
         rt = self.ws.runtime
         purpose = rt.purposes.purpose(PURPOSE)
         made = []
-        with rt.sessions() as session:
-            for citizen_id, ref in self.people:
-                asked = consent_use.request_consent(session, rt, self.institution, {
-                    "citizen_id": citizen_id, "purpose": PURPOSE, "reason": REASON,
-                    "valid_for": purpose.max_consent, "max_uses": purpose.max_uses})
-                made.append(consent_use.approve(session, rt, ref, asked.id, {}).id)
+        for citizen_id, ref in self.people:
+            asked = consent_use.request_consent(rt.uow, rt.vault, rt.policy, consent_use.RequestConsent(
+                institution_id=self.institution.client_id, kind=self.institution.kind, citizen_id=citizen_id,
+                purpose=PURPOSE, categories=None, reason=REASON, valid_for=purpose.max_consent,
+                max_uses=purpose.max_uses))
+            answer = consent_use.Answer(ref, asked.id)
+            made.append(consent_use.approve(rt.uow, rt.vault, rt.policy, answer).views[0].id)
         self.made += len(made)
         return made
 
@@ -116,17 +117,18 @@ class Grantor:
         purpose = rt.purposes.purpose(PURPOSE)
         count = math.ceil(max(0, uses) / purpose.max_uses)
         made: list[str] = []
-        with rt.sessions() as session, progress_bar(count, "grants", "grants", self.ws.options.progress) as bar:
+        access = AccessContext(actor=self.institution.client_id, role="institution")
+        with progress_bar(count, "grants", "grants", self.ws.options.progress) as bar:
             while len(made) < count:
                 batch = min(BATCH, count - len(made))
-                with session.begin():
+                with rt.uow.begin(access) as tx:
                     for _ in range(batch):
                         ref = self.people[(self.made + len(made)) % len(self.people)][1]
-                        asked = grants.create_request(session, rt.clock, rt.purposes, self.institution, ref, PURPOSE,
+                        asked = grants.create_request(tx, rt.purposes, self.institution, ref, PURPOSE,
                                                       None, REASON, purpose.max_consent, purpose.max_uses)
-                        made.append(grants.approve(session, rt.clock, rt.keyring, rt.purposes, rt.catalogue,
-                                                   self.institution, ref, asked.id).id)
-                session.expunge_all()
+                        row = grants.pending_request(tx, ref, asked.id)
+                        made.append(grants.approve(tx, rt.vault.sign, rt.purposes, rt.catalogue, row,
+                                                   self.institution).id)
                 bar.update(batch)
         self.made += len(made)
         return made * purpose.max_uses
@@ -142,7 +144,7 @@ def sample_refs(ws: Workspace, dataset: Dataset) -> list[tuple[str, str]]:
     opts = ws.options
     rng = random.Random(opts.seed + 2)
     chosen = rng.sample(dataset.citizen_ids, min(opts.sample_people, len(dataset.citizen_ids)))
-    return [(cid, crypto.blind_index(ws.runtime.keyring, cid)) for cid in chosen]
+    return [(cid, ws.runtime.vault.subject_ref(cid)) for cid in chosen]
 
 
 def token(port: int, client: client_use.NewClient) -> str:
@@ -179,7 +181,7 @@ def check_reports(ws: Workspace, port: int, bearer: str, first: list[str]) -> No
             raise BenchError(f"POST {QUERY_PATH} answered {status}: {body[:300]!r}")
         answer = json.loads(body)
         report = answer["report"]
-        if signing.verify(rt.keyring, answer["jws"]) != report or report["consent_id"] != consent_id:
+        if rt.vault.verify(answer["jws"]) != report or report["consent_id"] != consent_id:
             raise BenchError(f"the signed report of consent {consent_id} does not match the report sent")
         if not report["records"]:
             raise BenchError(f"the report of consent {consent_id} is empty: the data set has no {PURPOSE} records")

@@ -19,11 +19,11 @@ from typing import Any
 from stdnum.cn import ric
 from tqdm import tqdm
 
+from audit.tx import AccessContext
 from bench.registry import BenchError
 from bench.workspace import Workspace
 from gateway.usecases import clients as client_use
 from gateway.usecases import records as record_use
-from vault.access import AccessContext
 from vault.errors import InvalidCitizenId
 from vault.identity import normalise_citizen_id
 

@@ -42,13 +42,13 @@ def enroll_sample(ws: Workspace, dataset: Dataset) -> dict[str, str]:
     sample = rng.sample(dataset.citizen_ids, min(opts.sample_people, len(dataset.citizen_ids)))
     rt = ws.runtime
     cheap = build_runtime(rt.settings.with_overrides(argon2_time_cost=1, argon2_memory_kib=1024),
-                          engine=rt.engine, keyring=rt.keyring)
+                          engine=rt.engine, vault=rt.vault)
     logins: dict[str, str] = {}
-    with cheap.sessions() as session, progress_bar(len(sample), "enrol", "people", opts.progress) as bar:
+    with progress_bar(len(sample), "enrol", "people", opts.progress) as bar:
         for index, citizen_id in enumerate(sample):
             password = f"bench-pass-{index:05d}"
-            enrolment = people.enroll(session, cheap, citizen_id, None, "bench counter")
-            people.activate(session, cheap, citizen_id, enrolment.activation_code, password, HOST)
+            enrolment = people.enroll(cheap, citizen_id, None, "bench counter")
+            people.activate(cheap, citizen_id, enrolment.activation_code, password, HOST)
             logins[citizen_id] = password
             bar.update(1)
     return logins

@@ -7,11 +7,11 @@ day, whatever the server's clock zone.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time
 
+from audit.clock import CST
 from vault.catalogue import Category
 
-CST = timezone(timedelta(hours=8), "CST")
 THIRD_PARTY_SCOPES = frozenset({"authorised_query", "public"})
 
 

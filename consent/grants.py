@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from audit import entries as audit
-from audit.clock import Clock, isoformat_z
+from audit.clock import CST, isoformat_z
 from audit.tags import Tag
-from consent.display import CST, THIRD_PARTY_SCOPES
+from audit.tx import Tx
+from consent.display import THIRD_PARTY_SCOPES
 from consent.errors import (
     CategoriesOutsidePurpose,
     CeilingExceeded,
@@ -40,12 +40,13 @@ from consent.errors import (
 )
 from consent.models import ConsentRequest, Grant
 from consent.purposes import Purpose, Purposes
-from vault import signing
 from vault.catalogue import Catalogue
-from vault.keyring import Keyring
 from vault.releases import Selection
 
 LAPSE_AFTER = timedelta(days=7)
+
+Signer = Callable[[dict[str, Any], str], str]
+"""Return a compact JWS of the given type over the claims (the vault's `sign`)."""
 RECEIPT_TYPE = "xinyong-consent-receipt+jws"
 
 
@@ -126,13 +127,6 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-def _audit(session: Session, clock: Clock, actor: str, role: str, action: Tag, subject_ref: str,
-           purpose: str, basis: str, detail: dict[str, Any]) -> None:
-    audit.append(session, clock, audit.EntryDraft(
-        actor=actor, role=role, action=action, subject_ref=subject_ref, purpose=purpose, basis=basis,
-        detail=detail))
-
-
 def check_request(
     purposes: Purposes, institution: Institution, purpose_code: str, categories: Iterable[str] | None,
     valid_for: timedelta, max_uses: int | None,
@@ -160,42 +154,48 @@ def check_request(
 
 
 def create_request(
-    session: Session, clock: Clock, purposes: Purposes, institution: Institution, subject_ref: str,
+    tx: Tx, purposes: Purposes, institution: Institution, subject_ref: str,
     purpose_code: str, categories: Iterable[str] | None, reason: str, valid_for: timedelta, max_uses: int | None,
 ) -> RequestView:
     """Record a pending request. It is created whether or not the person is known, so the answer says nothing."""
     purpose, chosen, uses = check_request(purposes, institution, purpose_code, categories, valid_for, max_uses)
-    now = clock.now()
+    now = tx.now
     row = ConsentRequest(
         id=_new_id("cr"), institution_id=institution.client_id, subject_ref=subject_ref, purpose=purpose.code,
         categories=chosen, reason=reason, valid_for_seconds=int(valid_for.total_seconds()), max_uses=uses,
         status="pending", created_at=now, lapses_at=now + LAPSE_AFTER,
     )
-    session.add(row)
-    session.flush()
-    _audit(session, clock, institution.client_id, "institution", Tag.CONSENT_REQUESTED, subject_ref, purpose.code,
-           row.id, {"categories": chosen})
+    tx.session.add(row)
+    tx.session.flush()
+    tx.under(purpose=purpose.code, basis=row.id).record(
+        Tag.CONSENT_REQUESTED, subject_ref=subject_ref, detail={"categories": chosen})
     return _request_view(row, now)
 
 
-def list_requests(session: Session, clock: Clock, subject_ref: str) -> list[RequestView]:
+def list_requests(tx: Tx, subject_ref: str) -> list[RequestView]:
     """Return the person's requests, newest first."""
-    now = clock.now()
-    rows = session.execute(select(ConsentRequest).where(ConsentRequest.subject_ref == subject_ref)
+    now = tx.now
+    rows = tx.session.execute(select(ConsentRequest).where(ConsentRequest.subject_ref == subject_ref)
                            .order_by(ConsentRequest.created_at.desc(), ConsentRequest.id)).scalars()
     return [_request_view(row, now) for row in rows]
 
 
-def get_request_for_institution(session: Session, clock: Clock, request_id: str, institution_id: str) -> RequestView:
+def get_request_for_institution(tx: Tx, request_id: str, institution_id: str) -> RequestView:
     """Return the institution's own request; raises RequestNotFound for anyone else's."""
-    row = session.get(ConsentRequest, request_id)
+    row = tx.session.get(ConsentRequest, request_id)
     if row is None or row.institution_id != institution_id:
         raise RequestNotFound(request_id)
-    return _request_view(row, clock.now())
+    return _request_view(row, tx.now)
 
 
-def _pending_of(session: Session, subject_ref: str, request_id: str, now: datetime) -> ConsentRequest:
-    row = session.get(ConsentRequest, request_id, with_for_update=True)
+def pending_request(tx: Tx, subject_ref: str, request_id: str) -> ConsentRequest:
+    """Return the person's request, read afresh under its row lock, if it still waits for an answer.
+
+    Raises RequestNotFound (not theirs) or RequestNotPending. The lock and the fresh read make two
+    answers to one request at once end one way: the second sees the first's decision.
+    """
+    now = tx.now
+    row = tx.session.get(ConsentRequest, request_id, with_for_update=True, populate_existing=True)
     if row is None or row.subject_ref != subject_ref:
         raise RequestNotFound(request_id)
     if _request_status(row, now) != "pending":
@@ -204,13 +204,12 @@ def _pending_of(session: Session, subject_ref: str, request_id: str, now: dateti
 
 
 def approve(
-    session: Session, clock: Clock, ring: Keyring, purposes: Purposes, catalogue: Catalogue,
-    institution: Institution, subject_ref: str, request_id: str,
+    tx: Tx, sign: Signer, purposes: Purposes, catalogue: Catalogue, row: ConsentRequest, institution: Institution,
     categories: Iterable[str] | None = None, valid_for: timedelta | None = None,
 ) -> GrantView:
-    """Turn the person's pending request into a grant; they may narrow categories and shorten validity."""
-    now = clock.now()
-    row = _pending_of(session, subject_ref, request_id, now)
+    """Turn a request from `pending_request` into a grant; the person may narrow categories and shorten validity."""
+    now = tx.now
+    subject_ref = row.subject_ref
     purpose = purposes.purpose(row.purpose)
     chosen = sorted(set(categories)) if categories is not None else list(row.categories)
     wider = set(chosen) - set(row.categories)
@@ -232,62 +231,62 @@ def approve(
         "reason": row.reason, "method": "approved online by the person", "approved_at": isoformat_z(now),
         "policy_version": purposes.version, "catalogue_version": catalogue.version,
     }
-    receipt = signing.sign(ring, claims, RECEIPT_TYPE)
+    receipt = sign(claims, RECEIPT_TYPE)
     grant = Grant(
         id=grant_id, request_id=row.id, institution_id=row.institution_id, subject_ref=subject_ref,
         purpose=purpose.code, fields=fields, valid_from=now, valid_until=now + validity, max_uses=row.max_uses,
         uses=0, status="active", receipt=receipt, receipt_sha256=hashlib.sha256(receipt.encode()).hexdigest(),
         policy_version=purposes.version, catalogue_version=catalogue.version,
     )
-    session.add(grant)
+    tx.session.add(grant)
     row.status, row.answered_at, row.grant_id = "approved", now, grant_id
-    session.flush()
-    _audit(session, clock, subject_ref, "person", Tag.CONSENT_APPROVED, subject_ref, purpose.code, grant_id,
-           {"request_id": row.id, "institution": row.institution_id, "categories": chosen,
-            "receipt_sha256": grant.receipt_sha256})
+    tx.session.flush()
+    tx.under(purpose=purpose.code, basis=grant_id).record(
+        Tag.CONSENT_APPROVED, subject_ref=subject_ref,
+        detail={"request_id": row.id, "institution": row.institution_id, "categories": chosen,
+                "receipt_sha256": grant.receipt_sha256})
     return _grant_view(grant, now)
 
 
-def deny(session: Session, clock: Clock, subject_ref: str, request_id: str) -> RequestView:
+def deny(tx: Tx, subject_ref: str, request_id: str) -> RequestView:
     """Deny the person's pending request."""
-    now = clock.now()
-    row = _pending_of(session, subject_ref, request_id, now)
-    row.status, row.answered_at = "denied", now
-    session.flush()
-    _audit(session, clock, subject_ref, "person", Tag.CONSENT_DENIED, subject_ref, row.purpose, row.id,
-           {"institution": row.institution_id})
-    return _request_view(row, now)
+    row = pending_request(tx, subject_ref, request_id)
+    row.status, row.answered_at = "denied", tx.now
+    tx.session.flush()
+    tx.under(purpose=row.purpose, basis=row.id).record(
+        Tag.CONSENT_DENIED, subject_ref=subject_ref, detail={"institution": row.institution_id})
+    return _request_view(row, tx.now)
 
 
-def list_grants(session: Session, clock: Clock, subject_ref: str) -> list[GrantView]:
+def list_grants(tx: Tx, subject_ref: str) -> list[GrantView]:
     """Return the person's grants, newest first."""
-    now = clock.now()
-    rows = session.execute(select(Grant).where(Grant.subject_ref == subject_ref)
+    now = tx.now
+    rows = tx.session.execute(select(Grant).where(Grant.subject_ref == subject_ref)
                            .order_by(Grant.valid_from.desc(), Grant.id)).scalars()
     return [_grant_view(row, now) for row in rows]
 
 
-def get_grant(session: Session, clock: Clock, grant_id: str, *, subject_ref: str | None = None,
+def get_grant(tx: Tx, grant_id: str, *, subject_ref: str | None = None,
               institution_id: str | None = None) -> GrantView:
     """Return the grant if it belongs to that person or institution; raises GrantNotFound."""
-    row = session.get(Grant, grant_id)
+    row = tx.session.get(Grant, grant_id)
     if row is None or (subject_ref is not None and row.subject_ref != subject_ref) or (
             institution_id is not None and row.institution_id != institution_id):
         raise GrantNotFound(grant_id)
-    return _grant_view(row, clock.now())
+    return _grant_view(row, tx.now)
 
 
-def revoke(session: Session, clock: Clock, subject_ref: str, grant_id: str) -> GrantView:
+def revoke(tx: Tx, subject_ref: str, grant_id: str) -> GrantView:
     """Revoke the person's grant at once; later queries are refused with consent_revoked."""
-    now = clock.now()
-    row = session.get(Grant, grant_id, with_for_update=True)
+    now = tx.now
+    row = tx.session.get(Grant, grant_id, with_for_update=True, populate_existing=True)
     if row is None or row.subject_ref != subject_ref:
         raise GrantNotFound(grant_id)
     if row.status != "revoked":
         row.status, row.revoked_at = "revoked", now
-        session.flush()
-        _audit(session, clock, subject_ref, "person", Tag.CONSENT_REVOKED, subject_ref, row.purpose, row.id,
-               {"institution": row.institution_id})
+        tx.session.flush()
+        tx.under(purpose=row.purpose, basis=row.id).record(
+            Tag.CONSENT_REVOKED, subject_ref=subject_ref, detail={"institution": row.institution_id})
     return _grant_view(row, now)
 
 
@@ -299,36 +298,33 @@ class Refusal:
     purpose: str | None
 
 
-def use(session: Session, clock: Clock, consent_id: str, institution_id: str) -> GrantView:
+def use(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
     """Spend one use of the grant for this institution, atomically, or raise the QueryRefused that says why.
 
-    `consent_id` may be a grant id, or the id of the request (answered or not) that led to it.
+    One conditional `UPDATE ... RETURNING` spends the use and reads the grant; only a refused update
+    reads further, to say why. `consent_id` may be a grant id, or the id of the request (answered or
+    not) that led to it.
     """
-    now = clock.now()
-    row = session.get(Grant, consent_id)
+    now = tx.now
+    spent = tx.session.execute(
+        update(Grant)
+        .where(Grant.id == consent_id, Grant.institution_id == institution_id, Grant.status == "active",
+               Grant.valid_from <= now, Grant.valid_until > now, Grant.uses < Grant.max_uses)
+        .values(uses=Grant.uses + 1)
+        .returning(*Grant.__table__.c)
+        .execution_options(synchronize_session=False)
+    ).mappings().one_or_none()
+    if spent is not None:
+        return _grant_view(Grant(**spent), now)
+    row = tx.session.get(Grant, consent_id)
     if row is None:
-        row = _grant_from_request(session, consent_id, institution_id, now)
+        row = _grant_from_request(tx.session, consent_id, institution_id, now)
+        return use(tx, row.id, institution_id)
     if row.institution_id != institution_id:
         raise WrongInstitution(f"consent {consent_id} was not given to this institution")
-    spent = session.execute(
-        update(Grant)
-        .where(Grant.id == row.id, Grant.status == "active", Grant.valid_from <= now, Grant.valid_until > now,
-               Grant.uses < Grant.max_uses)
-        .values(uses=Grant.uses + 1)
-        .returning(Grant.uses)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    if spent is None:
-        session.refresh(row)
-        status = grant_status(row, now)
-        refusal = {"revoked": ConsentRevoked, "expired": ConsentExpired, "exhausted": ConsentExhausted}
-        raise refusal.get(status, ConsentExpired)(f"consent {row.id} is {status}")
-    view = _grant_view(row, now)
-    return GrantView(**{**_as_dict(view), "uses": int(spent)})
-
-
-def _as_dict(view: GrantView) -> dict[str, Any]:
-    return {name: getattr(view, name) for name in GrantView.__slots__}
+    status = grant_status(row, now)
+    refusal = {"revoked": ConsentRevoked, "expired": ConsentExpired, "exhausted": ConsentExhausted}
+    raise refusal.get(status, ConsentExpired)(f"consent {row.id} is {status}")
 
 
 def _grant_from_request(session: Session, request_id: str, institution_id: str, now: datetime) -> Grant:
@@ -350,8 +346,9 @@ def _grant_from_request(session: Session, request_id: str, institution_id: str, 
     return grant
 
 
-def refusal_context(session: Session, consent_id: str) -> Refusal:
+def refusal_context(tx: Tx, consent_id: str) -> Refusal:
     """Return the person and purpose a refused consent id points at, if any, for the audit entry."""
+    session = tx.session
     grant = session.get(Grant, consent_id)
     if grant is not None:
         return Refusal(grant.subject_ref, grant.purpose)

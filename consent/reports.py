@@ -10,10 +10,11 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from audit.clock import isoformat_z
+from audit.tx import Tx
 from consent.errors import ReportGone, ReportNotFound
 from consent.grants import GrantView
 from consent.models import Report
@@ -68,16 +69,17 @@ def compose(
     return report
 
 
-def store(session: Session, report_id: str, grant: GrantView, now: datetime, until: datetime, sealed: bytes) -> None:
+def store(tx: Tx, report_id: str, grant: GrantView, until: datetime, sealed: bytes) -> None:
     """Keep the sealed signed report for retrieval until `until`."""
-    session.add(Report(id=report_id, grant_id=grant.id, institution_id=grant.institution_id,
-                       subject_ref=grant.subject_ref, generated_at=now, deadline=until, sealed=sealed))
-    session.flush()
+    tx.session.execute(insert(Report).values(
+        id=report_id, grant_id=grant.id, institution_id=grant.institution_id, subject_ref=grant.subject_ref,
+        generated_at=tx.now, deadline=until, sealed=sealed))
 
 
-def get_for_institution(session: Session, report_id: str, institution_id: str, now: datetime) -> Report:
+def get_for_institution(tx: Tx, report_id: str, institution_id: str) -> Report:
     """Return the institution's report before its deadline; ReportNotFound for others, ReportGone after."""
-    row = session.get(Report, report_id)
+    now = tx.now
+    row = tx.session.get(Report, report_id)
     if row is None or row.institution_id != institution_id:
         raise ReportNotFound(report_id)
     if row.deadline <= now or row.sealed is None:

@@ -37,7 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     app.extensions["xinyong"] = runtime
     dev = runtime.settings.development
     app.config.update(
-        SECRET_KEY=runtime.keyring.session_secret,
+        SECRET_KEY=runtime.vault.session_secret,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not dev,
@@ -81,7 +81,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     app.register_blueprint(wellknown.bp)
     errors.register(app)
     # Reports past their deadline are purged even if nobody asks for them again.
-    Periodic("report purge", REPORT_PURGE_SECONDS, lambda: consents_use.purge_expired_reports(runtime)).install(app)
+    Periodic("report purge", REPORT_PURGE_SECONDS, lambda: consents_use.purge_expired_reports(runtime.uow)).install(app)
     _request_hooks(app)
     return app
 
@@ -89,7 +89,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
 def _request_hooks(app: Flask) -> None:
     @app.before_request
     def _keyring() -> None:
-        cast(Runtime, app.extensions["xinyong"]).refresh_keyring()
+        cast(Runtime, app.extensions["xinyong"]).vault.refresh()
 
     @app.before_request
     def _request_id() -> None:

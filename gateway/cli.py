@@ -12,15 +12,14 @@ import click
 from sqlalchemy import insert, select
 from tqdm import tqdm
 
-from audit import entries as audit_entries
 from audit.tags import Tag
 from gateway.config import Settings, from_environ
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from vault.catalogue import load_default
 from vault.errors import KeyringError, VaultError
-from vault.keyring import Keyring, save_keyring
 from vault.models import Catalogue as CatalogueRow
+from vault.vault import Vault
 
 
 def _settings() -> Settings:
@@ -49,9 +48,7 @@ def init(as_json: bool) -> None:
     """Create or upgrade the schema, load the catalogue, and create the keyring if missing."""
     settings = _settings()
     settings.home.mkdir(parents=True, exist_ok=True)
-    created_keyring = not settings.keyring_path.exists()
-    if created_keyring:
-        save_keyring(Keyring.generate(), settings.keyring_path)
+    created_keyring = Vault.create_keyring(settings.keyring_path)
     engine = make_engine(settings.database_url)
     upgrade(engine)
     catalogue = load_default()
@@ -149,8 +146,7 @@ def subjects_enroll(citizen_id: str, name: str | None, operator: str, as_json: b
 
     rt = _runtime()
     try:
-        with rt.sessions() as session:
-            enrolment = people.enroll(session, rt, citizen_id, name, operator)
+        enrolment = people.enroll(rt, citizen_id, name, operator)
     except VaultError as exc:
         raise click.ClickException(str(exc)) from None
     _emit(as_json, {"activation_code": enrolment.activation_code, "expires_at": enrolment.expires_at},
@@ -168,9 +164,9 @@ def records() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def records_import(file: Path, provider_id: str, as_json: bool) -> None:
     """Import a JSON Lines file of records; bad lines are reported with their number and reason."""
+    from audit.tx import AccessContext
     from gateway.usecases import clients as client_use
     from gateway.usecases import records as use
-    from vault.access import AccessContext
 
     rt = _runtime()
     try:
@@ -203,31 +199,29 @@ def keys() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def keys_rotate(batch_size: int, resume: bool, as_json: bool) -> None:
     """Add a key-encryption key version and re-wrap every data key under it (payloads untouched)."""
-    from vault import rotation
+    from audit.tx import AccessContext
 
     rt = _runtime()
+    operator = AccessContext(actor="operator", role="operator")
     if not resume:
-        rt.keyring.add_kek()
         # Saved before any row changes: a kill from here on leaves every row readable.
-        save_keyring(rt.keyring, rt.settings.keyring_path)
-    with rt.sessions() as session:
-        with session.begin():
-            pending = rotation.pending_count(session, rt.keyring)
-        done = 0
-        with tqdm(total=pending, unit="key", desc="re-wrap", file=sys.stderr, disable=None) as bar:
-            while True:
-                with session.begin():
-                    n = rotation.rewrap_batch(session, rt.keyring, batch_size)
-                if n == 0:
-                    break
-                done += n
-                bar.update(n)
-        with session.begin():
-            audit_entries.append(session, rt.clock, audit_entries.EntryDraft(
-                actor="operator", role="operator", action=Tag.KEYS_ROTATED,
-                detail={"kek_version": rt.keyring.current_kek, "rewrapped": done, "resumed": resume}))
-    _emit(as_json, {"kek_version": rt.keyring.current_kek, "rewrapped": done},
-          f"key-encryption key version {rt.keyring.current_kek}; {done} data keys re-wrapped")
+        rt.vault.add_kek()
+    with rt.uow.begin(operator, readonly=True) as tx:
+        pending = rt.vault.pending_rewrap(tx)
+    done = 0
+    with tqdm(total=pending, unit="key", desc="re-wrap", file=sys.stderr, disable=None) as bar:
+        while True:
+            with rt.uow.begin(operator) as tx:
+                n = rt.vault.rewrap(tx, batch_size)
+            if n == 0:
+                break
+            done += n
+            bar.update(n)
+    with rt.uow.begin(operator) as tx:
+        tx.record(Tag.KEYS_ROTATED, detail={"kek_version": rt.vault.current_kek, "rewrapped": done,
+                                            "resumed": resume})
+    _emit(as_json, {"kek_version": rt.vault.current_kek, "rewrapped": done},
+          f"key-encryption key version {rt.vault.current_kek}; {done} data keys re-wrapped")
 
 
 @keys.command("rotate-signing")
@@ -235,10 +229,9 @@ def keys_rotate(batch_size: int, resume: bool, as_json: bool) -> None:
 def keys_rotate_signing(as_json: bool) -> None:
     """Add an Ed25519 signing key and sign with it from now on; old keys stay published and verifiable."""
     rt = _runtime()
-    kid = rt.keyring.add_signing_key()
-    save_keyring(rt.keyring, rt.settings.keyring_path)
-    _emit(as_json, {"kid": kid, "keys": sorted(rt.keyring.signing_keys)},
-          f"signing key {kid} added; {len(rt.keyring.signing_keys)} keys published at /.well-known/jwks.json")
+    kid = rt.vault.add_signing_key()
+    _emit(as_json, {"kid": kid, "keys": rt.vault.signing_kids},
+          f"signing key {kid} added; {len(rt.vault.signing_kids)} keys published at /.well-known/jwks.json")
 
 
 @main.group()
@@ -252,7 +245,7 @@ def reports_purge(as_json: bool) -> None:
     """Erase the contents of every report past its retrieval deadline (the service also does this each minute)."""
     from gateway.usecases import consents
 
-    purged = consents.purge_expired_reports(_runtime())
+    purged = consents.purge_expired_reports(_runtime().uow)
     _emit(as_json, {"purged": purged}, f"{purged} expired reports purged")
 
 

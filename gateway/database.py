@@ -50,9 +50,19 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        # Every transaction here writes an audit entry, and a deferred transaction that reads
-        # first cannot always upgrade to a writer under concurrency: take the lock at BEGIN.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A transaction that writes (an audit entry, at least) takes the lock at BEGIN: a deferred one
+        # that reads first cannot always upgrade to a writer under concurrency. Read-only ones
+        # (`readonly_engine`) begin deferred and never wait for writers.
+        deferred = conn.get_execution_options().get(READONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+READONLY_OPTION = "xinyong_readonly"
+
+
+def readonly_engine(engine: Engine) -> Engine:
+    """Return the engine (same pool) for transactions that only read; on SQLite they begin deferred."""
+    return engine.execution_options(**{READONLY_OPTION: True})
 
 
 def alembic_config(url: str) -> Config:

@@ -14,12 +14,10 @@ from typing import Any
 
 from stdnum.cn import ric
 
-from consent.grants import Institution
+from audit.tx import AccessContext
 from gateway.runtime import Runtime
 from gateway.usecases import clients, consents, people
-from gateway.usecases import records as record_use
-from vault import crypto, records
-from vault.access import AccessContext
+from vault import records
 from vault.catalogue import Catalogue, Category, FieldType
 from vault.errors import InvalidCitizenId
 from vault.identity import normalise_citizen_id
@@ -99,16 +97,15 @@ def seed(rt: Runtime, count: int) -> dict[str, Any]:
     auditor = clients.add_client(rt, role="auditor", name="市信用办审计 Credit Office audit", categories=[],
                                  kind=None)
     logins: list[dict[str, str]] = []
-    with rt.sessions() as session:
-        for index in range(count):
-            cid = ids[index]
-            name = NAMES[index % len(NAMES)]
-            password = f"demo-pass-{index + 1:02d}"
-            enrolment = people.enroll(session, rt, cid, name, "demo")
-            people.activate(session, rt, cid, enrolment.activation_code, password, "demo")
-            logins.append({"citizen_id": cid, "name": name, "password": password})
-            for _ in range(rng.randint(1, 5)):
-                _add_record(rt, session, rng, providers, cid, name, today)
+    for index in range(count):
+        cid = ids[index]
+        name = NAMES[index % len(NAMES)]
+        password = f"demo-pass-{index + 1:02d}"
+        enrolment = people.enroll(rt, cid, name, "demo")
+        people.activate(rt, cid, enrolment.activation_code, password, "demo")
+        logins.append({"citizen_id": cid, "name": name, "password": password})
+        for _ in range(rng.randint(1, 5)):
+            _add_record(rt, rng, providers, cid, name, today)
     _consents(rt, ids, institutions[0])
     result = {
         "people": logins,
@@ -122,7 +119,7 @@ def seed(rt: Runtime, count: int) -> dict[str, Any]:
     return result
 
 
-def _add_record(rt: Runtime, session: Any, rng: random.Random, providers: list[clients.NewClient],
+def _add_record(rt: Runtime, rng: random.Random, providers: list[clients.NewClient],
                 cid: str, name: str, today: date) -> None:
     client = rng.choice(providers)
     category = rt.catalogue.category(rng.choice(client.categories))
@@ -135,22 +132,25 @@ def _add_record(rt: Runtime, session: Any, rng: random.Random, providers: list[c
     )
     new = NewRecord(cid, name, category.code, decided, document, sample_payload(rt.catalogue, category, rng, decided))
     provider = records.Provider(client.client_id, frozenset(client.categories))
-    prepared = records.prepare(rt.catalogue, rt.keyring, provider, new, today)
-    record_use.submit_prepared(session, rt, provider, prepared,
-                               AccessContext(actor=client.client_id, role="provider", basis="demo data"))
+    prepared = records.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
+    with rt.uow.begin(AccessContext(actor=client.client_id, role="provider", basis="demo data")) as tx:
+        rt.vault.ingest(tx, provider, [prepared])
 
 
 def _consents(rt: Runtime, ids: list[str], employer: clients.NewClient) -> None:
     """The first person has a request waiting; the second approved one, and the employer queried once."""
-    institution = Institution(employer.client_id, employer.kind, employer.name)
-    ask = {"purpose": "employment_screening", "reason": "应聘会计岗位 Applicant for an accountant post",
-           "valid_for": timedelta(days=7)}
-    with rt.sessions() as session:
-        consents.request_consent(session, rt, institution, {"citizen_id": ids[0], **ask})
-        if len(ids) > 1:
-            request = consents.request_consent(session, rt, institution, {"citizen_id": ids[1], **ask})
-            grant = consents.approve(session, rt, crypto.blind_index(rt.keyring, ids[1]), request.id, {})
-            consents.serve_query(session, rt, employer.client_id, grant.id, None)
+    def ask(citizen_id: str) -> consents.RequestConsent:
+        return consents.RequestConsent(
+            institution_id=employer.client_id, kind=employer.kind, citizen_id=citizen_id,
+            purpose="employment_screening", categories=None, reason="应聘会计岗位 Applicant for an accountant post",
+            valid_for=timedelta(days=7), max_uses=None)
+
+    consents.request_consent(rt.uow, rt.vault, rt.policy, ask(ids[0]))
+    if len(ids) > 1:
+        request = consents.request_consent(rt.uow, rt.vault, rt.policy, ask(ids[1]))
+        answer = consents.Answer(subject_ref=rt.vault.subject_ref(ids[1]), request_id=request.id)
+        grant = consents.approve(rt.uow, rt.vault, rt.policy, answer).views[0]
+        consents.serve_query(rt.uow, rt.vault, rt.policy, consents.Query(employer.client_id, grant.id))
 
 
 def describe(logins: dict[str, Any]) -> str:

@@ -9,10 +9,9 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consent.errors import GrantNotFound, RequestNotFound, RequestNotPending
 from gateway.api.base import client_address
-from gateway.context import db, runtime
+from gateway.context import runtime
 from gateway.errors import RateLimited, Unauthenticated
 from gateway.usecases import consents, people
-from gateway.usecases.access_log import access_log
 
 bp = Blueprint("portal", __name__)
 
@@ -32,7 +31,7 @@ def login() -> BaseResponse | tuple[str, int]:
     citizen_id = request.form.get("citizen_id", "")
     password = request.form.get("password", "")
     try:
-        ref = people.login(db(), runtime(), citizen_id, password, client_address())
+        ref = people.login(runtime(), citizen_id, password, client_address())
     except RateLimited:
         return render_template("login.html", error="rate_limited"), 429
     except Unauthenticated:
@@ -66,14 +65,11 @@ def me() -> BaseResponse | str:
     if not isinstance(ref, str):
         return redirect(url_for("portal.login_form", next="/me"))
     rt = runtime()
-    report = people.self_report(db(), rt, ref, g.get("request_id"))
-    requests = consents.my_requests(db(), rt, ref)
-    grants = consents.my_grants(db(), rt, ref)
-    names = consents.institutions(db(), {r.institution_id for r in requests} | {c.institution_id for c in grants})
-    access = access_log(db(), rt, ref)
+    page = people.me_page(rt, ref, g.get("request_id"))
     notice = NOTICES.get(request.args.get("notice", ""))
-    return render_template("me.html", notice=notice, report=report, requests=requests, grants=grants, names=names,
-                           purposes=rt.purposes.purposes, access=access)
+    return render_template("me.html", notice=notice, report=page.report, requests=page.requests,
+                           grants=page.grants, names=page.institutions, purposes=rt.purposes.purposes,
+                           access=page.access)
 
 
 def _person_or_login() -> str | None:
@@ -87,7 +83,9 @@ def approve_request(request_id: str) -> BaseResponse:
     ref = _person_or_login()
     if ref is None:
         return redirect(url_for("portal.login_form", next="/me"))
-    return _back_to_consents(lambda: consents.approve(db(), runtime(), ref, request_id, {}))
+    rt = runtime()
+    answer = consents.Answer(ref, request_id, http_request_id=g.get("request_id"))
+    return _back_to_consents(lambda: consents.approve(rt.uow, rt.vault, rt.policy, answer))
 
 
 @bp.post("/me/consent-requests/<string:request_id>/deny")
@@ -95,7 +93,8 @@ def deny_request(request_id: str) -> BaseResponse:
     ref = _person_or_login()
     if ref is None:
         return redirect(url_for("portal.login_form", next="/me"))
-    return _back_to_consents(lambda: consents.deny(db(), runtime(), ref, request_id))
+    answer = consents.Answer(ref, request_id, http_request_id=g.get("request_id"))
+    return _back_to_consents(lambda: consents.deny(runtime().uow, answer))
 
 
 @bp.post("/me/consents/<string:consent_id>/revoke")
@@ -103,7 +102,7 @@ def revoke_consent(consent_id: str) -> BaseResponse:
     ref = _person_or_login()
     if ref is None:
         return redirect(url_for("portal.login_form", next="/me"))
-    return _back_to_consents(lambda: consents.revoke(db(), runtime(), ref, consent_id))
+    return _back_to_consents(lambda: consents.revoke(runtime().uow, ref, consent_id, g.get("request_id")))
 
 
 # Shown on /me after a form that could not be done; a page for people, not a problem document.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
@@ -10,15 +9,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.clock import Clock, SystemClock
-from consent.purposes import Purposes, load_default_purposes
+from consent.policy import Policy
+from consent.purposes import Purposes
 from gateway.config import Settings
-from gateway.database import make_engine
+from gateway.database import make_engine, readonly_engine
 from gateway.directory import ClientDirectory
-from vault.catalogue import Catalogue, load_default
-from vault.keyring import Keyring, load_keyring
+from gateway.uow import UnitOfWork
+from vault.catalogue import Catalogue
+from vault.keyring import Keyring
 from vault.models import Catalogue as CatalogueRow
-
-KEYRING_CHECK_SECONDS = 2.0
+from vault.vault import Vault
 
 
 class NotInitialised(RuntimeError):
@@ -30,34 +30,22 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    keyring: Keyring
-    catalogue: Catalogue
-    purposes: Purposes
+    uow: UnitOfWork
+    vault: Vault
+    policy: Policy
     clock: Clock
     hasher: PasswordHasher
     directory: ClientDirectory = field(default_factory=ClientDirectory)
-    keyring_stamp: float | None = None
-    keyring_checked: float = 0.0
 
-    def refresh_keyring(self) -> None:
-        """Reload the keyring if `xinyong keys rotate` changed the file (checked every few seconds).
+    @property
+    def catalogue(self) -> Catalogue:
+        """Return the catalogue in force."""
+        return self.policy.catalogue
 
-        A rotation adds a key-encryption key and re-wraps data keys under it while the service runs;
-        a process holding the old keyring could not unwrap them until it saw the new version.
-        """
-        now = time.monotonic()
-        if now - self.keyring_checked < KEYRING_CHECK_SECONDS:
-            return
-        self.keyring_checked = now
-        try:
-            stamp = self.settings.keyring_path.stat().st_mtime
-        except OSError:
-            return  # a keyring given in memory (tests) or a file briefly absent: keep what we have
-        if self.keyring_stamp is None:
-            self.keyring_stamp = stamp
-        elif stamp != self.keyring_stamp:
-            self.keyring.replace_with(load_keyring(self.settings.keyring_path))
-            self.keyring_stamp = stamp
+    @property
+    def purposes(self) -> Purposes:
+        """Return the purposes in force."""
+        return self.policy.purposes
 
 
 def build_runtime(
@@ -66,24 +54,26 @@ def build_runtime(
     clock: Clock | None = None,
     engine: Engine | None = None,
     sessions: sessionmaker[Session] | None = None,
+    readonly_sessions: sessionmaker[Session] | None = None,
     keyring: Keyring | None = None,
+    vault: Vault | None = None,
 ) -> Runtime:
     """Return a runtime; raises KeyringError (naming `xinyong init`) if there is no keyring."""
-    stamp = None
-    if keyring is None:
-        stamp = settings.keyring_path.stat().st_mtime if settings.keyring_path.exists() else None
-    ring = keyring or load_keyring(settings.keyring_path)
+    if vault is None:
+        vault = Vault(keyring) if keyring is not None else Vault.open(settings.keyring_path)
     engine = engine or make_engine(settings.database_url)
-    catalogue = load_default()
+    clock = clock or SystemClock()
+    if sessions is None:
+        sessions = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
+        readonly_sessions = sessionmaker(bind=readonly_engine(engine), autobegin=False, expire_on_commit=False)
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=sessions or sessionmaker(bind=engine, autobegin=False, expire_on_commit=False),
-        keyring=ring,
-        catalogue=catalogue,
-        purposes=load_default_purposes(catalogue),
-        keyring_stamp=stamp,
-        clock=clock or SystemClock(),
+        sessions=sessions,
+        uow=UnitOfWork(sessions, clock, readonly_sessions),
+        vault=vault,
+        policy=Policy.load_default(),
+        clock=clock,
         hasher=PasswordHasher(
             time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib, parallelism=1
         ),

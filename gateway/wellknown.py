@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from gateway.context import runtime
-from vault import signing
 
 bp = Blueprint("wellknown", __name__)
 
@@ -13,6 +12,6 @@ bp = Blueprint("wellknown", __name__)
 @bp.get("/.well-known/jwks.json")
 def jwks() -> Response:
     """Return every signing key's public half, old ones included."""
-    response = jsonify(signing.public_jwks(runtime().keyring))
+    response = jsonify(runtime().vault.jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

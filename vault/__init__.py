@@ -1,0 +1,1 @@
+"""The vault: keys, envelope encryption, blind index, subjects and records, behind one `Vault` object."""

@@ -13,6 +13,7 @@
     ├── SubjectShredded         the subject's data key was destroyed (crypto-shredding)
     ├── DecryptionFailed        a ciphertext does not authenticate (tampered, moved or wrong key)
     └── KeyringError            the keyring file is missing, unreadable or malformed
+        └── UnknownKeyVersion   a data key is wrapped under a version this keyring does not hold (yet)
 """
 
 from __future__ import annotations
@@ -87,3 +88,7 @@ class DecryptionFailed(VaultError):
 
 class KeyringError(VaultError):
     """Raised when the keyring is missing, unreadable or malformed."""
+
+
+class UnknownKeyVersion(KeyringError):
+    """Raised when a data key is wrapped under a key-encryption key version the keyring lacks."""

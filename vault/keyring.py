@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from vault.errors import KeyringError
+from vault.errors import KeyringError, UnknownKeyVersion
 
 FORMAT = 1
 
@@ -70,7 +70,7 @@ class Keyring:
         try:
             return self.keks[version]
         except KeyError:
-            raise KeyringError(f"keyring has no key-encryption key version {version}") from None
+            raise UnknownKeyVersion(f"keyring has no key-encryption key version {version}") from None
 
     def add_kek(self) -> int:
         """Add a new key-encryption key version, make it current, and return its number."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -12,16 +12,14 @@ from typing import Any
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from audit import entries as audit
-from audit.clock import Clock
-from audit.tags import Outcome, Tag
+from audit.tags import Tag
+from audit.tx import Tx
 from vault import crypto
-from vault.access import AccessContext
 from vault.catalogue import Catalogue, Category
 from vault.errors import CategoryNotAllowed, PayloadInvalid, RecordConflict, RecordNotFound
 from vault.keyring import Keyring
 from vault.models import Record, Subject
-from vault.subjects import data_key, ensure_subjects, get_subject
+from vault.subjects import Identity, data_key, ensure_subjects, get_subject, reveal_identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +95,7 @@ def new_record_id() -> str:
 
 
 def prepare(
-    catalogue: Catalogue, ring: Keyring, provider: Provider, record: NewRecord, today: date
+    catalogue: Catalogue, fingerprint: Callable[[bytes], str], provider: Provider, record: NewRecord, today: date
 ) -> Prepared:
     """Check a record against the catalogue; raise a CatalogueError or CategoryNotAllowed."""
     category = catalogue.category(record.category)
@@ -126,7 +124,7 @@ def prepare(
         payload=payload,
         display_from=record.decided_at,
         display_until=category.display_until(record.decided_at),
-        fingerprint=crypto.keyed_fingerprint(ring, canonical.encode()),
+        fingerprint=fingerprint(canonical.encode()),
     )
 
 
@@ -160,21 +158,14 @@ def _existing(session: Session, provider_id: str, keys: list[str]) -> dict[str, 
     return {row.idempotency_key: row for row in rows if row.idempotency_key is not None}
 
 
-def ingest(
-    session: Session,
-    ring: Keyring,
-    clock: Clock,
-    provider: Provider,
-    batch: Sequence[Prepared],
-    access: AccessContext,
-) -> list[Ingested]:
+def ingest(tx: Tx, ring: Keyring, provider: Provider, batch: Sequence[Prepared]) -> list[Ingested]:
     """Store prepared records (one audit entry each) and return what became of each.
 
     A record whose idempotency key was seen before is not stored again: the earlier one is
     returned if the request is the same, RecordConflict is raised if it differs.
     """
     keys = [p.record.idempotency_key for p in batch if p.record.idempotency_key]
-    seen = _existing(session, provider.client_id, keys)
+    seen = _existing(tx.session, provider.client_id, keys)
     fresh: list[Prepared] = []
     results: list[Ingested | Prepared] = []
     for prepared in batch:
@@ -187,7 +178,7 @@ def ingest(
         else:
             fresh.append(prepared)
             results.append(prepared)
-    stored = _store(session, ring, clock, provider, _unique_by_key(fresh), access)
+    stored = _store(tx, ring, provider, _unique_by_key(fresh))
     out: list[Ingested] = []
     created: set[str] = set()
     for item in results:
@@ -215,21 +206,14 @@ def _unique_by_key(batch: list[Prepared]) -> list[Prepared]:
     return list(firsts.values())
 
 
-def _store(
-    session: Session,
-    ring: Keyring,
-    clock: Clock,
-    provider: Provider,
-    batch: list[Prepared],
-    access: AccessContext,
-) -> dict[str, Ingested]:
+def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> dict[str, Ingested]:
     if not batch:
         return {}
-    subjects = ensure_subjects(session, ring, clock, [(p.record.citizen_id, p.record.name) for p in batch])
-    now = clock.now()
+    session = tx.session
+    subjects = ensure_subjects(session, ring, tx.clock, [(p.record.citizen_id, p.record.name) for p in batch])
+    now = tx.now
     stored: dict[str, Ingested] = {}
     rows: list[dict[str, Any]] = []
-    drafts: list[audit.EntryDraft] = []
     for prepared in batch:
         subject = subjects[crypto.blind_index(ring, prepared.record.citizen_id)]
         record_id = new_record_id()
@@ -254,25 +238,13 @@ def _store(
             "created_at": now,
         })
         stored[_slot(prepared)] = Ingested(record_id, "active", prepared.display_from, prepared.display_until, True)
-        drafts.append(
-            audit.EntryDraft(
-                actor=access.actor,
-                role=access.role,
-                action=Tag.RECORD_INGESTED,
-                subject_ref=subject.subject_ref,
-                purpose=access.purpose,
-                basis=access.basis,
-                record_ids=[record_id],
-                request_id=access.request_id,
-                detail={"category": prepared.record.category},
-            )
-        )
+        tx.record(Tag.RECORD_INGESTED, subject_ref=subject.subject_ref, record_ids=[record_id],
+                  detail={"category": prepared.record.category})
     session.execute(insert(Record), rows)
-    audit.append_many(session, clock, drafts)
     return stored
 
 
-def _view(ring: Keyring, subject: Subject, dek: bytes, record: Record) -> RecordView:
+def _view(subject: Subject, dek: bytes, record: Record) -> RecordView:
     aad = crypto.record_aad(record.id, subject.subject_ref, record.category)
     body = json.loads(crypto.unseal(dek, record.sealed, aad, f"record {record.id}"))
     return RecordView(
@@ -290,52 +262,38 @@ def _view(ring: Keyring, subject: Subject, dek: bytes, record: Record) -> Record
     )
 
 
-def read_own(
-    session: Session, ring: Keyring, clock: Clock, subject_ref: str, access: AccessContext
-) -> tuple[Subject, list[RecordView]]:
-    """Return the person's subject row and every record about them, audited as a self report.
+@dataclass(frozen=True, slots=True)
+class OwnFile:
+    """Everything the vault holds about a person, for their own eyes."""
+
+    identity: Identity
+    records: list[RecordView]
+
+
+def read_own(tx: Tx, ring: Keyring, subject_ref: str) -> OwnFile:
+    """Return the person's identity and every record about them, recorded as a self report in `tx`.
 
     Raises SubjectNotFound (a person enrolled with no records has a subject row, so this means
     the caller is not a known person) or SubjectShredded.
     """
-    subject = get_subject(session, subject_ref)
+    subject = get_subject(tx.session, subject_ref)
     dek = data_key(ring, subject)
-    rows = session.execute(
+    rows = tx.session.execute(
         select(Record).where(Record.subject_id == subject.id).order_by(Record.decided_at.desc(), Record.id)
     ).scalars().all()
-    views = [_view(ring, subject, dek, row) for row in rows]
-    audit.append(
-        session,
-        clock,
-        audit.EntryDraft(
-            actor=access.actor,
-            role=access.role,
-            action=Tag.REPORT_SELF,
-            subject_ref=subject_ref,
-            purpose=access.purpose,
-            basis=access.basis,
-            record_ids=[v.id for v in views],
-            request_id=access.request_id,
-        ),
-    )
-    return subject, views
+    views = [_view(subject, dek, row) for row in rows]
+    identity = reveal_identity(dek, subject)
+    tx.record(Tag.REPORT_SELF, subject_ref=subject_ref, record_ids=[v.id for v in views])
+    return OwnFile(identity, views)
 
 
-def revoke(
-    session: Session,
-    ring: Keyring,
-    clock: Clock,
-    provider: Provider,
-    record_id: str,
-    reason: str,
-    access: AccessContext,
-) -> Ingested:
+def revoke(tx: Tx, ring: Keyring, provider: Provider, record_id: str, reason: str) -> Ingested:
     """Revoke a record of this provider's: it stays in history and is no longer shown.
 
     Raises RecordNotFound (also for another provider's record, which it must not learn about)
     or RecordConflict if it is already revoked.
     """
-    found = session.execute(
+    found = tx.session.execute(
         select(Record, Subject).join(Subject, Subject.id == Record.subject_id).where(Record.id == record_id)
     ).one_or_none()
     if found is None or found[0].provider_id != provider.client_id:
@@ -345,44 +303,11 @@ def revoke(
         raise RecordConflict(f"record {record_id} is already revoked")
     dek = data_key(ring, subject)
     record.status = "revoked"
-    record.revoked_at = clock.now()
+    record.revoked_at = tx.now
     record.revoke_reason_ct = crypto.seal(
         dek, reason.encode(), crypto.record_aad(record.id, subject.subject_ref, "revoke_reason")
     )
-    session.flush()
-    audit.append(
-        session,
-        clock,
-        audit.EntryDraft(
-            actor=access.actor,
-            role=access.role,
-            action=Tag.RECORD_REVOKED,
-            subject_ref=subject.subject_ref,
-            purpose=access.purpose,
-            basis=access.basis,
-            record_ids=[record.id],
-            request_id=access.request_id,
-            detail={"category": record.category},
-        ),
-    )
+    tx.session.flush()
+    tx.record(Tag.RECORD_REVOKED, subject_ref=subject.subject_ref, record_ids=[record.id],
+              detail={"category": record.category})
     return Ingested(record.id, record.status, record.display_from, record.display_until, False)
-
-
-def audit_denial(session: Session, clock: Clock, access: AccessContext, action: Tag, reason: str,
-                 subject_ref: str | None = None) -> None:
-    """Record a refused access in its own transaction (the caller's work was rolled back)."""
-    audit.append(
-        session,
-        clock,
-        audit.EntryDraft(
-            actor=access.actor,
-            role=access.role,
-            action=action,
-            outcome=Outcome.DENIED,
-            subject_ref=subject_ref,
-            purpose=access.purpose,
-            basis=access.basis,
-            reason=reason,
-            request_id=access.request_id,
-        ),
-    )

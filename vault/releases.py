@@ -1,28 +1,27 @@
 """Releases to third parties: only the selected categories and fields, and only with an audit entry.
 
 The consent context decides what may be released (its selection); the vault applies it while
-decrypting, so a field outside the selection never leaves the vault in plaintext.
+decrypting, so a field outside the selection never leaves the vault in plaintext. The person's
+row is read and their data key unwrapped once per release; the report made of it is sealed for
+the person with the same key.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from audit import entries as audit
-from audit.clock import Clock
 from audit.tags import Tag
+from audit.tx import Tx
 from vault import crypto
-from vault.access import AccessContext
 from vault.identity import mask_citizen_id
 from vault.keyring import Keyring
-from vault.models import Record
+from vault.models import Record, Subject
 from vault.subjects import data_key, get_subject, reveal_identity
 
 
@@ -46,39 +45,31 @@ class Released:
 
 @dataclass(frozen=True, slots=True)
 class Release:
+    """What one audited release gave out: the masked ID and the selected fields of each record."""
+
     masked_citizen_id: str
     records: list[Released]
+    _subject_ref: str = field(repr=False)
+    _dek: bytes = field(repr=False)
+
+    def seal_for_subject(self, report_id: str, data: bytes) -> bytes:
+        """Encrypt the report made of this release under the person's data key, bound to the report id."""
+        return crypto.seal(self._dek, data, report_aad(self._subject_ref, report_id))
 
 
-def read_for(
-    session: Session,
-    ring: Keyring,
-    clock: Clock,
-    subject_ref: str,
-    selection: Selection,
-    access: AccessContext,
-    detail: Mapping[str, Any],
-) -> Release:
-    """Return the selected, displayable records of a person, audited as a release under `access`.
+def report_aad(subject_ref: str, report_id: str) -> bytes:
+    """Return the associated data that binds a sealed report to its person and id."""
+    return f"xinyong:report:v1|{report_id}|{subject_ref}".encode()
+
+
+def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detail: Mapping[str, Any]) -> Release:
+    """Return the selected, displayable records of a person, recorded as a release in `tx`.
 
     Raises SubjectNotFound or SubjectShredded.
     """
-    subject = get_subject(session, subject_ref)
+    subject = get_subject(tx.session, subject_ref)
     dek = data_key(ring, subject)
-    rows = []
-    if selection.fields:
-        rows = list(session.execute(
-            select(Record.id, Record.category, Record.decided_at, Record.display_until, Record.sealed)
-            .where(
-                Record.subject_id == subject.id,
-                Record.status == "active",
-                Record.category.in_(list(selection.fields)),
-                Record.display_from <= selection.shown_on,
-                Record.display_until > selection.shown_on,
-                Record.decided_at >= selection.decided_since,
-            )
-            .order_by(Record.decided_at.desc(), Record.id)
-        ))
+    rows = _selected(tx, subject, selection) if selection.fields else []
     released = []
     for record_id, category, decided_at, display_until, sealed in rows:
         body = json.loads(crypto.unseal(dek, sealed, crypto.record_aad(record_id, subject_ref, category),
@@ -86,35 +77,29 @@ def read_for(
         allowed = selection.fields[category]
         released.append(Released(record_id, category, decided_at, display_until,
                                  {k: v for k, v in body["payload"].items() if k in allowed}))
-    masked = mask_citizen_id(reveal_identity(ring, subject).citizen_id)
-    audit.append(session, clock, audit.EntryDraft(
-        actor=access.actor, role=access.role, action=Tag.QUERY_RELEASED, subject_ref=subject_ref,
-        purpose=access.purpose, basis=access.basis, record_ids=[r.id for r in released],
-        request_id=access.request_id, detail=dict(detail),
+    masked = mask_citizen_id(reveal_identity(dek, subject).citizen_id)
+    tx.record(Tag.QUERY_RELEASED, subject_ref=subject_ref, record_ids=[r.id for r in released], detail=detail)
+    return Release(masked, released, subject_ref, dek)
+
+
+def _selected(tx: Tx, subject: Subject, selection: Selection) -> list[Any]:
+    return list(tx.session.execute(
+        select(Record.id, Record.category, Record.decided_at, Record.display_until, Record.sealed)
+        .where(
+            Record.subject_id == subject.id,
+            Record.status == "active",
+            Record.category.in_(list(selection.fields)),
+            Record.display_from <= selection.shown_on,
+            Record.display_until > selection.shown_on,
+            Record.decided_at >= selection.decided_since,
+        )
+        .order_by(Record.decided_at.desc(), Record.id)
     ))
-    return Release(masked, released)
 
 
-def _report_aad(subject_ref: str, report_id: str) -> bytes:
-    return f"xinyong:report:v1|{report_id}|{subject_ref}".encode()
-
-
-def seal_for_subject(session: Session, ring: Keyring, subject_ref: str, report_id: str, data: bytes) -> bytes:
-    """Encrypt a released report under the person's data key, bound to the report id."""
-    dek = data_key(ring, get_subject(session, subject_ref))
-    return crypto.seal(dek, data, _report_aad(subject_ref, report_id))
-
-
-def open_for_recipient(
-    session: Session, ring: Keyring, clock: Clock, subject_ref: str, report_id: str, sealed: bytes,
-    access: AccessContext,
-) -> bytes:
-    """Decrypt a stored report for its recipient, audited as a retrieval."""
-    dek = data_key(ring, get_subject(session, subject_ref))
-    data = crypto.unseal(dek, sealed, _report_aad(subject_ref, report_id), f"report {report_id}")
-    audit.append(session, clock, audit.EntryDraft(
-        actor=access.actor, role=access.role, action=Tag.REPORT_RETRIEVED, subject_ref=subject_ref,
-        purpose=access.purpose, basis=access.basis, request_id=access.request_id,
-        detail={"report_id": report_id},
-    ))
+def open_for_recipient(tx: Tx, ring: Keyring, subject_ref: str, report_id: str, sealed: bytes) -> bytes:
+    """Decrypt a stored report for its recipient, recorded as a retrieval in `tx`."""
+    dek = data_key(ring, get_subject(tx.session, subject_ref))
+    data = crypto.unseal(dek, sealed, report_aad(subject_ref, report_id), f"report {report_id}")
+    tx.record(Tag.REPORT_RETRIEVED, subject_ref=subject_ref, detail={"report_id": report_id})
     return data

@@ -10,11 +10,10 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from audit import entries as audit
 from audit.clock import Clock
 from audit.tags import Tag
+from audit.tx import Tx
 from vault import crypto
-from vault.access import AccessContext
 from vault.errors import SubjectNotFound, SubjectShredded
 from vault.keyring import Keyring
 from vault.models import Subject
@@ -101,9 +100,8 @@ class Identity:
     name: str | None
 
 
-def reveal_identity(ring: Keyring, subject: Subject) -> Identity:
-    """Return the person's ID and name, for their own eyes only; raises SubjectShredded."""
-    dek = data_key(ring, subject)
+def reveal_identity(dek: bytes, subject: Subject) -> Identity:
+    """Return the person's ID and name with their data key (inside an audited vault call only)."""
     ref = subject.subject_ref
     assert subject.citizen_id_ct is not None
     citizen_id = crypto.unseal(dek, subject.citizen_id_ct, crypto.subject_aad(ref, "citizen_id"), "citizen ID")
@@ -113,23 +111,11 @@ def reveal_identity(ring: Keyring, subject: Subject) -> Identity:
     return Identity(citizen_id.decode(), name)
 
 
-def shred(session: Session, clock: Clock, subject_ref: str, access: AccessContext) -> None:
+def shred(tx: Tx, subject_ref: str) -> None:
     """Destroy the subject's data key: every payload, the ID and the name become unreadable."""
-    subject = get_subject(session, subject_ref)
+    subject = get_subject(tx.session, subject_ref)
     subject.wrapped_dek = None
     subject.kek_version = None
-    subject.shredded_at = clock.now()
-    session.flush()
-    audit.append(
-        session,
-        clock,
-        audit.EntryDraft(
-            actor=access.actor,
-            role=access.role,
-            action=Tag.SUBJECT_SHREDDED,
-            subject_ref=subject_ref,
-            purpose=access.purpose,
-            basis=access.basis,
-            request_id=access.request_id,
-        ),
-    )
+    subject.shredded_at = tx.now
+    tx.session.flush()
+    tx.record(Tag.SUBJECT_SHREDDED, subject_ref=subject_ref)

@@ -20,7 +20,7 @@ from audit.clock import isoformat_z
 from audit.entries import canonical_json
 from audit.review import Anomaly, EntryView
 from gateway.api.base import BEARER, XinyongBlueprint, problems
-from gateway.context import db, runtime
+from gateway.context import runtime
 from gateway.oauth import bearer
 from gateway.schemas import (
     AnomaliesQuery,
@@ -107,12 +107,12 @@ def _answer(search: AuditSearch) -> Response:
     caller = bearer("audit:read", ("auditor",))
     fmt = _format(search)
     if fmt is None:
-        page = use.search(db(), runtime(), caller.actor, search, g.get("request_id"))
+        page = use.search(runtime(), caller.actor, search, g.get("request_id"))
         response = jsonify({"entries": [entry_out(v) for v in page.entries],
                             "next_cursor": None if page.next_before is None else encode_cursor(page.next_before)})
     else:
         rt = runtime()
-        export = use.open_export(db(), rt, caller.actor, search, fmt, g.get("request_id"))
+        export = use.open_export(rt, caller.actor, search, fmt, g.get("request_id"))
         # The stream reads in sessions of its own: the request's session is closed before the body is sent.
         rows = use.export_entries(rt, export)
         response = Response(_jsonl(rows) if fmt == "jsonl" else _csv(rows), mimetype=_MIMETYPES[fmt])
@@ -160,7 +160,7 @@ def get_anomalies(window: dict[str, Any]) -> Response:
     """
     caller = bearer("audit:read", ("auditor",))
     rt = runtime()
-    report = use.anomalies(db(), rt, caller.actor, window.get("since"), window.get("until"), g.get("request_id"))
+    report = use.anomalies(rt, caller.actor, window.get("since"), window.get("until"), g.get("request_id"))
     limits = report.thresholds
     response = jsonify({
         "since": isoformat_z(report.since), "until": isoformat_z(report.until),

@@ -13,10 +13,10 @@ from flask_smorest.utils import prepare_response
 from flask_wtf.csrf import ValidationError, validate_csrf  # WTForms' error, re-exported (WTForms has no hints)
 from webargs.flaskparser import FlaskParser, abort
 
+from audit.tx import AccessContext
 from gateway.errors import PROBLEM, Forbidden, Unauthenticated
 from gateway.oauth import bearer
 from gateway.schemas import OAuthErrorOut, ProblemSchema, TokenOut, TokenRequestIn
-from vault.access import AccessContext
 from vault.records import Provider
 
 F = TypeVar("F", bound=Callable[..., Any])

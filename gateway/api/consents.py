@@ -9,7 +9,7 @@ from flask import Response, g, jsonify
 from audit.clock import isoformat_z
 from consent.grants import GrantView, RequestView
 from gateway.api.base import BEARER, PERSON, XinyongBlueprint, person, problems
-from gateway.context import db, runtime
+from gateway.context import runtime
 from gateway.oauth import bearer
 from gateway.schemas import (
     ApproveIn,
@@ -65,8 +65,11 @@ def create_consent_request(data: dict[str, Any]) -> Response:
     The answer is the same whether or not the person is known to the service.
     """
     caller = bearer("consent:request", ("institution",))
-    institution = use.institution_of(db(), caller.actor, caller.kind)
-    view = use.request_consent(db(), runtime(), institution, data)
+    rt = runtime()
+    view = use.request_consent(rt.uow, rt.vault, rt.policy, use.RequestConsent(
+        institution_id=caller.actor, kind=caller.kind, citizen_id=data["citizen_id"], purpose=data["purpose"],
+        categories=data.get("categories"), reason=data["reason"], valid_for=data["valid_for"],
+        max_uses=data.get("max_uses"), request_id=g.get("request_id")))
     response = jsonify({"id": view.id, "status": view.status})
     response.status_code = 201
     return response
@@ -79,7 +82,7 @@ def create_consent_request(data: dict[str, Any]) -> Response:
 def get_consent_request(request_id: str) -> Response:
     """Return the status of your request and, once approved, its consent_id."""
     caller = bearer("consent:request", ("institution",))
-    return jsonify(_request_out(use.institution_request(db(), runtime(), caller.actor, request_id)))
+    return jsonify(_request_out(use.institution_request(runtime().uow, caller.actor, request_id)))
 
 
 @blp.route("/consents/<string:consent_id>/receipt", methods=["GET"])
@@ -89,7 +92,7 @@ def get_consent_request(request_id: str) -> Response:
 def get_receipt(consent_id: str) -> Response:
     """Return the signed consent receipt of a grant given to you."""
     caller = bearer("consent:request", ("institution",))
-    view = use.institution_grant(db(), runtime(), caller.actor, consent_id)
+    view = use.institution_grant(runtime().uow, caller.actor, consent_id)
     return jsonify({"consent_id": view.id, "receipt": view.receipt})
 
 
@@ -101,7 +104,9 @@ def get_receipt(consent_id: str) -> Response:
 def create_query(data: dict[str, Any]) -> Response:
     """Query a person's records under a consent: spends one use and returns the signed report."""
     caller = bearer("reports:read", ("institution",))
-    signed = use.serve_query(db(), runtime(), caller.actor, data["consent_id"], g.get("request_id"))
+    rt = runtime()
+    signed = use.serve_query(rt.uow, rt.vault, rt.policy, use.Query(caller.actor, data["consent_id"],
+                                                                    g.get("request_id")))
     response = jsonify({"report": signed.report, "jws": signed.jws})
     response.status_code = 201
     return response
@@ -114,12 +119,9 @@ def create_query(data: dict[str, Any]) -> Response:
 def get_report(report_id: str) -> Response:
     """Retrieve a report you received, until its deadline (410 after)."""
     caller = bearer("reports:read", ("institution",))
-    signed = use.get_report(db(), runtime(), caller.actor, report_id, g.get("request_id"))
+    rt = runtime()
+    signed = use.get_report(rt.uow, rt.vault, caller.actor, report_id, g.get("request_id"))
     return jsonify({"report": signed.report, "jws": signed.jws})
-
-
-def _institutions(ids: set[str]) -> dict[str, dict[str, Any]]:
-    return use.institutions(db(), ids)
 
 
 @blp.route("/me/consent-requests", methods=["GET"])
@@ -128,9 +130,8 @@ def _institutions(ids: set[str]) -> dict[str, dict[str, Any]]:
 @problems(blp, 401)
 def my_consent_requests() -> Response:
     """Return the consent requests made to you, newest first."""
-    views = use.my_requests(db(), runtime(), person())
-    names = _institutions({v.institution_id for v in views})
-    return jsonify([_request_out(v, names[v.institution_id]) for v in views])
+    found = use.my_requests(runtime().uow, person())
+    return jsonify([_request_out(v, found.institutions[v.institution_id]) for v in found.views])
 
 
 @blp.route("/me/consent-requests/<string:request_id>/approve", methods=["POST"])
@@ -140,8 +141,11 @@ def my_consent_requests() -> Response:
 @problems(blp, 401, 403, 404, 409, 422)
 def approve_request(data: dict[str, Any], request_id: str) -> Response:
     """Approve a request, optionally for fewer categories or a shorter time: creates a grant."""
-    view = use.approve(db(), runtime(), person(write=True), request_id, data)
-    response = jsonify(_grant_out(view, _institutions({view.institution_id})[view.institution_id]))
+    rt = runtime()
+    answer = use.Answer(person(write=True), request_id, data.get("categories"), data.get("valid_for"),
+                        g.get("request_id"))
+    found = use.approve(rt.uow, rt.vault, rt.policy, answer)
+    response = jsonify(_grants_out(found)[0])
     response.status_code = 201
     return response
 
@@ -152,8 +156,9 @@ def approve_request(data: dict[str, Any], request_id: str) -> Response:
 @problems(blp, 401, 403, 404, 409)
 def deny_request(request_id: str) -> Response:
     """Deny a request."""
-    view = use.deny(db(), runtime(), person(write=True), request_id)
-    return jsonify(_request_out(view, _institutions({view.institution_id})[view.institution_id]))
+    found = use.deny(runtime().uow, use.Answer(person(write=True), request_id, http_request_id=g.get("request_id")))
+    view = found.views[0]
+    return jsonify(_request_out(view, found.institutions[view.institution_id]))
 
 
 @blp.route("/me/consents", methods=["GET"])
@@ -162,9 +167,7 @@ def deny_request(request_id: str) -> Response:
 @problems(blp, 401)
 def my_consents() -> Response:
     """Return your grants with their status and receipts."""
-    views = use.my_grants(db(), runtime(), person())
-    names = _institutions({v.institution_id for v in views})
-    return jsonify([_grant_out(v, names[v.institution_id]) for v in views])
+    return jsonify(_grants_out(use.my_grants(runtime().uow, person())))
 
 
 @blp.route("/me/consents/<string:consent_id>", methods=["GET"])
@@ -173,8 +176,7 @@ def my_consents() -> Response:
 @problems(blp, 401, 404)
 def my_consent(consent_id: str) -> Response:
     """Return one of your grants with its signed receipt."""
-    view = use.my_grant(db(), runtime(), person(), consent_id)
-    return jsonify(_grant_out(view, _institutions({view.institution_id})[view.institution_id]))
+    return jsonify(_grants_out(use.my_grants(runtime().uow, person(), consent_id))[0])
 
 
 @blp.route("/me/consents/<string:consent_id>", methods=["DELETE"])
@@ -183,5 +185,8 @@ def my_consent(consent_id: str) -> Response:
 @problems(blp, 401, 403, 404)
 def revoke_consent(consent_id: str) -> Response:
     """Revoke a grant at once."""
-    view = use.revoke(db(), runtime(), person(write=True), consent_id)
-    return jsonify(_grant_out(view, _institutions({view.institution_id})[view.institution_id]))
+    return jsonify(_grants_out(use.revoke(runtime().uow, person(write=True), consent_id, g.get("request_id")))[0])
+
+
+def _grants_out(found: use.Grants) -> list[dict[str, Any]]:
+    return [_grant_out(v, found.institutions[v.institution_id]) for v in found.views]

@@ -19,7 +19,7 @@ from flask import Flask, Response, jsonify, request
 from marshmallow import RAISE, Schema, fields, validate
 
 from gateway.api.base import PERSON, XinyongBlueprint, person, problems
-from gateway.context import db
+from gateway.context import runtime
 from gateway.errors import Forbidden
 from gateway.oauth import bearer
 from gateway.periodic import Periodic
@@ -96,7 +96,7 @@ def _reader() -> str | None:
 def tree_head() -> Response:
     """Return the latest signed tree head; verify its JWS with /.well-known/jwks.json."""
     _reader()
-    return jsonify(use.latest_head(db()).as_dict())
+    return jsonify(use.latest_head(runtime().uow).as_dict())
 
 
 @blp.route("/audit/proof/inclusion", methods=["GET"])
@@ -110,7 +110,7 @@ def inclusion_proof(args: dict[str, Any]) -> Response:
     People may ask only about entries about themselves.
     """
     subject_ref = _reader()
-    proof = use.inclusion(db(), args["index"], args.get("tree_size"), subject_ref)
+    proof = use.inclusion(runtime().uow, args["index"], args.get("tree_size"), subject_ref)
     return jsonify(proof.as_dict())
 
 
@@ -122,7 +122,7 @@ def inclusion_proof(args: dict[str, Any]) -> Response:
 def consistency_proof(args: dict[str, Any]) -> Response:
     """Return the proof that the tree of `first` leaves is a prefix of the tree of `second` leaves."""
     _reader()
-    proof = use.consistency(db(), args["first"], args.get("second"))
+    proof = use.consistency(runtime().uow, args["first"], args.get("second"))
     return jsonify(proof.as_dict())
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, g, jsonify
 
 from gateway.api.base import PERSON, XinyongBlueprint, client_address, person, problems
-from gateway.context import db, runtime
+from gateway.context import runtime
 from gateway.schemas import (
     AccessLogOut,
     AccessLogQuery,
@@ -19,7 +19,6 @@ from gateway.schemas import (
 )
 from gateway.usecases import people
 from gateway.usecases.access_log import access_log
-from vault import signing
 
 blp = XinyongBlueprint("people", __name__, url_prefix="/api/v1", description="Catalogue and people")
 
@@ -38,8 +37,7 @@ def get_catalogue() -> Response:
 @problems(blp, 401, 422, 429)
 def activate(data: dict[str, Any]) -> Response:
     """Set a password with the one-time activation code given at a service counter."""
-    people.activate(db(), runtime(), data["citizen_id"], data["activation_code"], data["password"],
-                    client_address())
+    people.activate(runtime(), data["citizen_id"], data["activation_code"], data["password"], client_address())
     return jsonify({"status": "active"})
 
 
@@ -49,8 +47,7 @@ def activate(data: dict[str, Any]) -> Response:
 @problems(blp, 401, 403, 404, 410)
 def my_report() -> Response:
     """Return every record about you, and who queried them."""
-    report = people.self_report(db(), runtime(), person(), g.get("request_id"))
-    return jsonify(report)
+    return jsonify(people.self_report(runtime(), person(), g.get("request_id")))
 
 
 @blp.route("/me/report/signed", methods=["GET"])
@@ -60,8 +57,8 @@ def my_report() -> Response:
 def my_signed_report() -> Response:
     """Return your own report as a JWS (EdDSA), verifiable with /.well-known/jwks.json."""
     rt = runtime()
-    report = people.self_report(db(), rt, person(), g.get("request_id"))
-    return jsonify({"report": report, "jws": signing.sign(rt.keyring, report, "xinyong-self-report+jws")})
+    report = people.self_report(rt, person(), g.get("request_id"))
+    return jsonify({"report": report, "jws": rt.vault.sign(report, "xinyong-self-report+jws")})
 
 
 @blp.route("/me/access-log", methods=["GET"])
@@ -71,4 +68,4 @@ def my_signed_report() -> Response:
 @problems(blp, 401, 403, 422)
 def my_access_log(args: dict[str, Any]) -> Response:
     """Return every access to your data, newest first, each with its inclusion proof against the signed tree head."""
-    return jsonify(access_log(db(), runtime(), person(), args.get("before"), args["limit"]))
+    return jsonify(access_log(runtime(), person(), args.get("before"), args["limit"]))

@@ -9,7 +9,7 @@ from flask import Response, jsonify
 
 from audit.tags import Tag
 from gateway.api.base import BEARER, XinyongBlueprint, access_for, problems, provider_of
-from gateway.context import db, runtime
+from gateway.context import runtime
 from gateway.oauth import bearer
 from gateway.schemas import IdempotencyHeader, RecordIn, RecordOut, RevokeIn
 from gateway.usecases import records as use
@@ -48,7 +48,7 @@ def create_record(data: dict[str, Any], headers: dict[str, Any]) -> Response:
     """
     caller = bearer("records:write", ("provider",))
     key = headers.get("idempotency_key")
-    result = use.submit(db(), runtime(), provider_of(caller), data, key, access_for(caller.actor, "provider"))
+    result = use.submit(runtime(), provider_of(caller), data, key, access_for(caller.actor, "provider"))
     response = jsonify(_out(result))
     response.status_code = 201
     if key and not result.created:
@@ -67,7 +67,7 @@ def revoke_record(data: dict[str, Any], record_id: str) -> Response:
     caller = bearer("records:write", ("provider",))
     access = access_for(caller.actor, "provider")
     if not _RECORD_ID.fullmatch(record_id):
-        with use.denials_audited(db(), runtime(), access, Tag.RECORD_INGEST_DENIED):
+        with use.denials_audited(runtime().uow, access, Tag.RECORD_INGEST_DENIED):
             raise RecordNotFound(record_id)
-    result = use.revoke(db(), runtime(), provider_of(caller), record_id, data["reason"], access)
+    result = use.revoke(runtime(), provider_of(caller), record_id, data["reason"], access)
     return jsonify(_out(result))

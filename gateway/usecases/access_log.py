@@ -11,27 +11,36 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from audit import merkle
 from audit.entries import AuditEntry, leaf_hash_of, stored_document
 from audit.heads import SignedHead, b64
+from audit.tx import AccessContext, Tx
 from gateway.runtime import Runtime
 from gateway.usecases import ledger
 
 PAGE = 200
 
 
-def access_log(session: Session, rt: Runtime, subject_ref: str, before: int | None = None,
-               limit: int = PAGE) -> dict[str, Any]:
-    """Return the newest `limit` entries about the person (older than seq `before`), each with its proof."""
-    with session.begin():
-        query = select(AuditEntry).where(AuditEntry.subject_ref == subject_ref)
-        if before is not None:
-            query = query.where(AuditEntry.seq < before)
-        entries = list(session.execute(query.order_by(AuditEntry.seq.desc()).limit(limit)).scalars())
-        names = rt.directory.names(session, {e.actor for e in entries})
-        proofs = {e.seq: ledger.proof_against_latest(session, e.seq) for e in entries}
+def access_log(rt: Runtime, subject_ref: str, before: int | None = None, limit: int = PAGE) -> dict[str, Any]:
+    """Return the newest `limit` entries about the person (older than seq `before`), each with its proof.
+
+    Read-only: one read of the entries, the names from the cache, and the proofs in one batch.
+    """
+    with rt.uow.begin(AccessContext(actor=subject_ref, role="person"), readonly=True) as tx:
+        return entries_with_proofs(tx, rt, subject_ref, before, limit)
+
+
+def entries_with_proofs(tx: Tx, rt: Runtime, subject_ref: str, before: int | None = None,
+                        limit: int = PAGE) -> dict[str, Any]:
+    """Return the access log page in `tx` (see `access_log`)."""
+    query = select(AuditEntry).where(AuditEntry.subject_ref == subject_ref)
+    if before is not None:
+        query = query.where(AuditEntry.seq < before)
+    entries = list(tx.session.execute(query.order_by(AuditEntry.seq.desc()).limit(limit)).scalars())
+    names = rt.directory.names(tx.session, {e.actor for e in entries})
+    found = ledger.proofs_against_latest(tx.session, [e.seq for e in entries])
+    proofs = {e.seq: found.get(e.seq) for e in entries}
     head = next((p.head for p in proofs.values() if p is not None), None)
     head_ok = head is not None and _head_is_signed(rt, head)
     items = [_item(entry, names, proofs[entry.seq], head_ok) for entry in entries]

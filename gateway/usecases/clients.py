@@ -9,8 +9,8 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from audit import entries as audit
 from audit.tags import Tag
+from audit.tx import AccessContext
 from gateway.models import Client
 from gateway.oauth import ROLE_SCOPES, hash_secret, new_secret
 from gateway.runtime import Runtime
@@ -95,23 +95,21 @@ def add_client(
         categories=sorted(set(categories)),
         auth_method="client_secret_basic" if keys is None else "private_key_jwt",
     )
-    with rt.sessions() as session, session.begin():
-        session.add(Client(
+    with rt.uow.begin(AccessContext(actor="operator", role="operator")) as tx:
+        tx.session.add(Client(
             client_id=client.client_id, secret_hash=None if secret is None else hash_secret(secret), name=name,
             role=role, kind=kind, categories=client.categories, scope=client.scope, jwks=keys,
-            created_at=rt.clock.now(),
+            created_at=tx.now,
         ))
-        audit.append(session, rt.clock, audit.EntryDraft(
-            actor="operator", role="operator", action=Tag.CLIENT_ADDED,
-            detail={"client_id": client.client_id, "role": role, "categories": client.categories,
-                    "auth_method": client.auth_method}))
+        tx.record(Tag.CLIENT_ADDED, detail={"client_id": client.client_id, "role": role,
+                                            "categories": client.categories, "auth_method": client.auth_method})
     return client
 
 
 def provider(rt: Runtime, client_id: str) -> Provider:
     """Return a registered, enabled provider, or raise ClientInvalid."""
-    with rt.sessions() as session, session.begin():
-        row = session.get(Client, client_id)
+    with rt.uow.begin(AccessContext(actor="operator", role="operator"), readonly=True) as tx:
+        row = tx.session.get(Client, client_id)
         if row is None or row.role != "provider" or row.disabled_at is not None:
             raise ClientInvalid(f"{client_id} is not an enabled provider")
         return Provider(client_id=row.client_id, categories=frozenset(row.categories))

@@ -1,163 +1,228 @@
-"""Use cases of consent: institutions ask, people answer, institutions query with a grant."""
+"""Use cases of consent: institutions ask, people answer, institutions query with a grant.
+
+Each is a plain function of the unit of work, the vault, the policy and a frozen command; each
+opens one transaction (and, for a refusal, the short one that records it).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from audit import entries as audit
 from audit.clock import isoformat_z
 from audit.tags import Outcome, Tag
+from audit.tx import AccessContext, Tx
 from consent import grants, reports
-from consent.errors import QueryRefused, ReportGone, RequestNotFound
+from consent.errors import QueryRefused, ReportGone
 from consent.grants import GrantView, Institution, RequestView
-from consent.models import ConsentRequest
+from consent.policy import Policy
 from gateway.models import Client
-from gateway.runtime import Runtime
-from vault import crypto, releases, signing
-from vault.access import AccessContext
+from gateway.uow import UnitOfWork
 from vault.identity import normalise_citizen_id
+from vault.vault import Vault
 
 WHO_LOOKED_WINDOW = timedelta(days=730)
 
 
-def institution_of(session: Session, client_id: str, kind: str | None) -> Institution:
-    """Return the institution's view for consent records."""
-    with session.begin():
-        row = session.get(Client, client_id)
-    return Institution(client_id, kind, row.name if row else client_id)
+@dataclass(frozen=True, slots=True)
+class RequestConsent:
+    institution_id: str
+    kind: str | None
+    citizen_id: str
+    purpose: str
+    categories: Sequence[str] | None
+    reason: str
+    valid_for: timedelta
+    max_uses: int | None
+    request_id: str | None = None
 
 
-def request_consent(session: Session, rt: Runtime, institution: Institution, data: dict[str, Any]) -> RequestView:
-    """Create a pending request for the person with that citizen ID (known or not: the answer is the same)."""
-    citizen_id = normalise_citizen_id(data["citizen_id"], rt.clock.now().date())
-    ref = crypto.blind_index(rt.keyring, citizen_id)
-    with session.begin():
-        return grants.create_request(session, rt.clock, rt.purposes, institution, ref, data["purpose"],
-                                     data.get("categories"), data["reason"], data["valid_for"], data.get("max_uses"))
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A person's answer to a request: approve (optionally narrower, shorter) or deny."""
+
+    subject_ref: str
+    request_id: str
+    categories: Sequence[str] | None = None
+    valid_for: timedelta | None = None
+    http_request_id: str | None = None
 
 
-def institution_request(session: Session, rt: Runtime, institution_id: str, request_id: str) -> RequestView:
-    with session.begin():
-        return grants.get_request_for_institution(session, rt.clock, request_id, institution_id)
+@dataclass(frozen=True, slots=True)
+class Query:
+    institution_id: str
+    consent_id: str
+    request_id: str | None = None
 
 
-def my_requests(session: Session, rt: Runtime, subject_ref: str) -> list[RequestView]:
-    with session.begin():
-        return grants.list_requests(session, rt.clock, subject_ref)
-
-
-def approve(session: Session, rt: Runtime, subject_ref: str, request_id: str, data: dict[str, Any]) -> GrantView:
-    with session.begin():
-        request = _request_row(session, subject_ref, request_id)
-        client = session.get(Client, request.institution_id)
-        institution = Institution(request.institution_id, client.kind if client else None,
-                                  client.name if client else request.institution_id)
-        return grants.approve(session, rt.clock, rt.keyring, rt.purposes, rt.catalogue, institution, subject_ref,
-                              request_id, data.get("categories"), data.get("valid_for"))
-
-
-def _request_row(session: Session, subject_ref: str, request_id: str) -> ConsentRequest:
-    row = session.get(ConsentRequest, request_id)
-    if row is None or row.subject_ref != subject_ref:
-        raise RequestNotFound(request_id)
-    return row
-
-
-def deny(session: Session, rt: Runtime, subject_ref: str, request_id: str) -> RequestView:
-    with session.begin():
-        return grants.deny(session, rt.clock, subject_ref, request_id)
-
-
-def my_grants(session: Session, rt: Runtime, subject_ref: str) -> list[GrantView]:
-    with session.begin():
-        return grants.list_grants(session, rt.clock, subject_ref)
-
-
-def my_grant(session: Session, rt: Runtime, subject_ref: str, grant_id: str) -> GrantView:
-    with session.begin():
-        return grants.get_grant(session, rt.clock, grant_id, subject_ref=subject_ref)
-
-
-def institution_grant(session: Session, rt: Runtime, institution_id: str, grant_id: str) -> GrantView:
-    with session.begin():
-        return grants.get_grant(session, rt.clock, grant_id, institution_id=institution_id)
-
-
-def revoke(session: Session, rt: Runtime, subject_ref: str, grant_id: str) -> GrantView:
-    with session.begin():
-        return grants.revoke(session, rt.clock, subject_ref, grant_id)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SignedReport:
     report: dict[str, Any]
     jws: str
 
 
-def serve_query(session: Session, rt: Runtime, institution_id: str, consent_id: str,
-                request_id: str | None) -> SignedReport:
-    """Spend one use of the grant and release the report, all in one transaction; refusals are audited."""
-    now = rt.clock.now()
+@dataclass(frozen=True, slots=True)
+class Requests:
+    """Requests with the institutions that made them, for display."""
+
+    views: list[RequestView]
+    institutions: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """Grants with the institutions they were given to, for display."""
+
+    views: list[GrantView]
+    institutions: dict[str, dict[str, Any]]
+
+
+def institution_access(institution_id: str, request_id: str | None) -> AccessContext:
+    """Return the access context of an institution's request."""
+    return AccessContext(actor=institution_id, role="institution", request_id=request_id)
+
+
+def person_access(subject_ref: str, request_id: str | None) -> AccessContext:
+    """Return the access context of a person acting on their own file."""
+    return AccessContext(actor=subject_ref, role="person", request_id=request_id)
+
+
+def institutions(tx: Tx, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Return {client id: {id, name, kind}} for display to the person."""
+    wanted = set(ids)
+    rows = tx.session.execute(select(Client.client_id, Client.name, Client.kind)
+                              .where(Client.client_id.in_(wanted))).all() if wanted else []
+    found = {cid: {"id": cid, "name": name, "kind": kind} for cid, name, kind in rows}
+    return {i: found.get(i, {"id": i, "name": i, "kind": None}) for i in wanted}
+
+
+def request_consent(uow: UnitOfWork, vault: Vault, policy: Policy, cmd: RequestConsent) -> RequestView:
+    """Create a pending request for the person with that citizen ID (known or not: the answer is the same).
+
+    Raises InvalidCitizenId, or a ConsentError when the request breaks its purpose's rules.
+    """
+    with uow.begin(institution_access(cmd.institution_id, cmd.request_id)) as tx:
+        citizen_id = normalise_citizen_id(cmd.citizen_id, tx.today)
+        name = tx.session.execute(select(Client.name).where(Client.client_id == cmd.institution_id)).scalar()
+        institution = Institution(cmd.institution_id, cmd.kind, name or cmd.institution_id)
+        return grants.create_request(tx, policy.purposes, institution, vault.subject_ref(citizen_id), cmd.purpose,
+                                     cmd.categories, cmd.reason, cmd.valid_for, cmd.max_uses)
+
+
+def institution_request(uow: UnitOfWork, institution_id: str, request_id: str) -> RequestView:
+    """Return the institution's own request; raises RequestNotFound."""
+    with uow.begin(institution_access(institution_id, None), readonly=True) as tx:
+        return grants.get_request_for_institution(tx, request_id, institution_id)
+
+
+def institution_grant(uow: UnitOfWork, institution_id: str, grant_id: str) -> GrantView:
+    """Return a grant given to the institution; raises GrantNotFound."""
+    with uow.begin(institution_access(institution_id, None), readonly=True) as tx:
+        return grants.get_grant(tx, grant_id, institution_id=institution_id)
+
+
+def my_requests(uow: UnitOfWork, subject_ref: str) -> Requests:
+    """Return the requests made to the person, newest first, with the institutions that made them."""
+    with uow.begin(person_access(subject_ref, None), readonly=True) as tx:
+        views = grants.list_requests(tx, subject_ref)
+        return Requests(views, institutions(tx, {v.institution_id for v in views}))
+
+
+def approve(uow: UnitOfWork, vault: Vault, policy: Policy, cmd: Answer) -> Grants:
+    """Turn the person's pending request into a grant; raises RequestNotFound, RequestNotPending, RequestInvalid."""
+    with uow.begin(person_access(cmd.subject_ref, cmd.http_request_id)) as tx:
+        row = grants.pending_request(tx, cmd.subject_ref, cmd.request_id)
+        found = institutions(tx, {row.institution_id})[row.institution_id]
+        institution = Institution(row.institution_id, found["kind"], found["name"])
+        view = grants.approve(tx, vault.sign, policy.purposes, policy.catalogue, row, institution,
+                              cmd.categories, cmd.valid_for)
+        return Grants([view], {row.institution_id: found})
+
+
+def deny(uow: UnitOfWork, cmd: Answer) -> Requests:
+    """Deny the person's pending request; raises RequestNotFound or RequestNotPending."""
+    with uow.begin(person_access(cmd.subject_ref, cmd.http_request_id)) as tx:
+        view = grants.deny(tx, cmd.subject_ref, cmd.request_id)
+        return Requests([view], institutions(tx, {view.institution_id}))
+
+
+def my_grants(uow: UnitOfWork, subject_ref: str, grant_id: str | None = None) -> Grants:
+    """Return the person's grants (or the one named), newest first, with their institutions."""
+    with uow.begin(person_access(subject_ref, None), readonly=True) as tx:
+        if grant_id is None:
+            views = grants.list_grants(tx, subject_ref)
+        else:
+            views = [grants.get_grant(tx, grant_id, subject_ref=subject_ref)]
+        return Grants(views, institutions(tx, {v.institution_id for v in views}))
+
+
+def revoke(uow: UnitOfWork, subject_ref: str, grant_id: str, request_id: str | None = None) -> Grants:
+    """Revoke the person's grant at once; raises GrantNotFound."""
+    with uow.begin(person_access(subject_ref, request_id)) as tx:
+        view = grants.revoke(tx, subject_ref, grant_id)
+        return Grants([view], institutions(tx, {view.institution_id}))
+
+
+def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> SignedReport:
+    """Spend one use of the grant and release the signed report, in one transaction; a refusal is recorded.
+
+    The statements: the grant's conditional UPDATE ... RETURNING, the person's row, their selected
+    records, the report's INSERT, then (at commit) the audit counter and the entry.
+    """
+    access = institution_access(q.institution_id, q.request_id)
     try:
-        with session.begin():
-            grant = grants.use(session, rt.clock, consent_id, institution_id)
-            purpose = rt.purposes.purpose(grant.purpose)
-            selection = grants.selection(grant, rt.purposes, rt.catalogue, now)
-            access = AccessContext(actor=institution_id, role="institution", purpose=purpose.code, basis=grant.id,
-                                   request_id=request_id)
+        with uow.begin(access) as tx:
+            grant = grants.use(tx, q.consent_id, q.institution_id)
+            purpose = policy.purposes.purpose(grant.purpose)
+            selection = grants.selection(grant, policy.purposes, policy.catalogue, tx.now)
             detail = {
                 "consent_receipt_sha256": grant.receipt_sha256,
                 "policy_version": grant.policy_version,
                 "fields": {c: sorted(f) for c, f in selection.fields.items()},
-                "institution": institution_id,
+                "institution": q.institution_id,
             }
-            release = releases.read_for(session, rt.keyring, rt.clock, grant.subject_ref, selection, access, detail)
+            release = vault.release(tx.under(purpose=purpose.code, basis=grant.id), grant.subject_ref,
+                                    selection, detail)
             report_id = reports.new_report_id()
-            until = reports.deadline(grant, purpose, now)
-            report = reports.compose(report_id, grant, purpose, rt.catalogue, release, now, until)
-            jws = signing.sign(rt.keyring, report, reports.REPORT_TYPE)
-            sealed = releases.seal_for_subject(session, rt.keyring, grant.subject_ref, report_id, jws.encode())
-            reports.store(session, report_id, grant, now, until, sealed)
+            until = reports.deadline(grant, purpose, tx.now)
+            report = reports.compose(report_id, grant, purpose, policy.catalogue, release, tx.now, until)
+            jws = vault.sign(report, reports.REPORT_TYPE)
+            reports.store(tx, report_id, grant, until, release.seal_for_subject(report_id, jws.encode()))
         return SignedReport(report, jws)
     except QueryRefused as exc:
-        with session.begin():
-            where = grants.refusal_context(session, consent_id)
-            audit.append(session, rt.clock, audit.EntryDraft(
-                actor=institution_id, role="institution", action=Tag.QUERY_DENIED, outcome=Outcome.DENIED,
-                subject_ref=where.subject_ref, purpose=where.purpose, basis=consent_id, reason=exc.code,
-                request_id=request_id, detail={"institution": institution_id}))
+        with uow.refusal(access) as tx:
+            where = grants.refusal_context(tx, q.consent_id)
+            tx.under(purpose=where.purpose, basis=q.consent_id).record(
+                Tag.QUERY_DENIED, outcome=Outcome.DENIED, subject_ref=where.subject_ref, reason=exc.code,
+                detail={"institution": q.institution_id})
         raise
 
 
-def get_report(session: Session, rt: Runtime, institution_id: str, report_id: str,
+def get_report(uow: UnitOfWork, vault: Vault, institution_id: str, report_id: str,
                request_id: str | None) -> SignedReport:
-    """Return a stored report to its institution before the deadline (410 after, contents purged)."""
-    now = rt.clock.now()
+    """Return a stored report to its institution before the deadline (ReportGone after, contents purged)."""
     try:
-        with session.begin():
-            row = reports.get_for_institution(session, report_id, institution_id, now)
-            access = AccessContext(actor=institution_id, role="institution", basis=row.grant_id,
-                                   request_id=request_id)
+        with uow.begin(institution_access(institution_id, request_id)) as tx:
+            row = reports.get_for_institution(tx, report_id, institution_id)
             assert row.sealed is not None
-            jws = releases.open_for_recipient(session, rt.keyring, rt.clock, row.subject_ref, report_id,
-                                              row.sealed, access).decode()
+            jws = vault.open_report(tx.under(basis=row.grant_id), row.subject_ref, report_id, row.sealed).decode()
     except ReportGone:
-        with session.begin():
-            reports.purge_expired(session, now)
+        with uow.begin(institution_access(institution_id, request_id)) as tx:
+            reports.purge_expired(tx.session, tx.now)
         raise
-    return SignedReport(signing.verify(rt.keyring, jws), jws)
+    return SignedReport(vault.verify(jws), jws)
 
 
-def who_looked(session: Session, rt: Runtime, subject_ref: str) -> list[dict[str, Any]]:
+def who_looked(tx: Tx, subject_ref: str) -> list[dict[str, Any]]:
     """Return every query of the person's records in the last two years, newest first."""
-    since = rt.clock.now() - WHO_LOOKED_WINDOW
-    entries = audit.for_subject(session, subject_ref, [Tag.QUERY_RELEASED, Tag.QUERY_DENIED], since)
-    names = rt.directory.names(session, {e.actor for e in entries}) if entries else {}
+    since = tx.now - WHO_LOOKED_WINDOW
+    entries = audit.for_subject(tx.session, subject_ref, [Tag.QUERY_RELEASED, Tag.QUERY_DENIED], since)
+    names = {i: v["name"] for i, v in institutions(tx, {e.actor for e in entries}).items()}
     return [{
         "institution": names.get(e.actor, e.actor),
         "institution_id": e.actor,
@@ -170,15 +235,7 @@ def who_looked(session: Session, rt: Runtime, subject_ref: str) -> list[dict[str
     } for e in entries]
 
 
-def institutions(session: Session, ids: set[str]) -> dict[str, dict[str, Any]]:
-    """Return {client id: {id, name, kind}} for display to the person."""
-    with session.begin():
-        rows = session.execute(select(Client).where(Client.client_id.in_(ids))).scalars().all() if ids else []
-    found = {r.client_id: {"id": r.client_id, "name": r.name, "kind": r.kind} for r in rows}
-    return {i: found.get(i, {"id": i, "name": i, "kind": None}) for i in ids}
-
-
-def purge_expired_reports(rt: Runtime) -> int:
+def purge_expired_reports(uow: UnitOfWork) -> int:
     """Erase the contents of every report past its retrieval deadline; return how many."""
-    with rt.sessions() as session, session.begin():
-        return reports.purge_expired(session, rt.clock.now())
+    with uow.begin(AccessContext(actor="xinyong", role="system")) as tx:
+        return reports.purge_expired(tx.session, tx.now)

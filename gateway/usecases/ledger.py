@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 from audit import heads, tree, verify
 from audit.entries import AuditCounter, AuditEntry
 from audit.heads import Checkpoint, SignedHead
+from audit.tx import AccessContext
 from gateway.errors import InvalidInput, NotFound
 from gateway.runtime import Runtime
-from vault import signing
+from gateway.uow import UnitOfWork
 from vault.errors import DecryptionFailed
 
 # Each integration batch is its own short transaction: on SQLite it holds the write lock meanwhile.
@@ -74,7 +75,7 @@ class EntryProof:
 
 def head_signer(rt: Runtime) -> heads.Signer:
     """Return the signer of tree heads: an EdDSA JWS with the keyring's current key."""
-    return lambda claims: signing.sign(rt.keyring, claims, heads.HEAD_TYP)
+    return lambda claims: rt.vault.sign(claims, heads.HEAD_TYP)
 
 
 def head_verifier(rt: Runtime) -> verify.HeadVerifier:
@@ -83,7 +84,7 @@ def head_verifier(rt: Runtime) -> verify.HeadVerifier:
     def check(token: str) -> Mapping[str, Any] | None:
         try:
             header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-            claims = signing.verify(rt.keyring, token)
+            claims = rt.vault.verify(token)
         except (DecryptionFailed, ValueError, TypeError):
             return None
         # A signature over another kind of document (a report, a receipt) is no tree head.
@@ -109,10 +110,13 @@ def checkpoint(rt: Runtime, batch: int = INTEGRATE_BATCH) -> Checkpoint:
             return heads.checkpoint(session, rt.clock, head_signer(rt), batch)
 
 
-def latest_head(session: Session) -> SignedHead:
+_READER = AccessContext(actor="ledger", role="reader")
+
+
+def latest_head(uow: UnitOfWork) -> SignedHead:
     """Return the latest signed tree head; raise NotFound before the first checkpoint."""
-    with session.begin():
-        head = heads.latest_head(session)
+    with uow.begin(_READER, readonly=True) as tx:
+        head = heads.latest_head(tx.session)
     if head is None:
         raise NotFound("no tree head has been signed yet")
     return head
@@ -121,13 +125,14 @@ def latest_head(session: Session) -> SignedHead:
 # --- proofs -------------------------------------------------------------------------------------
 
 
-def inclusion(session: Session, index: int, tree_size: int | None, subject_ref: str | None) -> InclusionProof:
+def inclusion(uow: UnitOfWork, index: int, tree_size: int | None, subject_ref: str | None) -> InclusionProof:
     """Return the inclusion proof of leaf `index` in a tree no larger than the latest signed head's.
 
     `tree_size` defaults to the latest head's. With a `subject_ref` (a person asking), only entries
     about that person are proved; any other is NotFound. Raises InvalidInput for a size out of range.
     """
-    with session.begin():
+    with uow.begin(_READER, readonly=True) as tx:
+        session = tx.session
         limit = _signed_size(session)
         size = limit if tree_size is None else tree_size
         if size > limit:
@@ -139,13 +144,14 @@ def inclusion(session: Session, index: int, tree_size: int | None, subject_ref: 
         return inclusion_proof(session, index, size, integrated=limit)
 
 
-def consistency(session: Session, first: int, second: int | None) -> ConsistencyProof:
+def consistency(uow: UnitOfWork, first: int, second: int | None) -> ConsistencyProof:
     """Return the proof that the tree of `first` leaves is a prefix of the tree of `second` leaves.
 
     `second` defaults to the latest signed head's size; raises InvalidInput unless
     1 <= first <= second <= that size.
     """
-    with session.begin():
+    with uow.begin(_READER, readonly=True) as tx:
+        session = tx.session
         limit = _signed_size(session)
         size = limit if second is None else second
         if size > limit:

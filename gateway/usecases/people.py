@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
 
-from audit import entries as audit
+from audit.clock import today
 from audit.tags import Outcome, Tag
+from audit.tx import AccessContext, Tx
+from consent import grants
 from consent.display import visible_to_third_parties
+from consent.grants import GrantView, RequestView
 from gateway.errors import RateLimited, Unauthenticated
 from gateway.models import Account, LoginFailure
 from gateway.runtime import Runtime
-from gateway.usecases.consents import who_looked
-from gateway.usecases.records import denials_audited
-from vault import crypto, records, subjects
-from vault.access import AccessContext
-from vault.errors import InvalidCitizenId
+from gateway.usecases.access_log import entries_with_proofs
+from gateway.usecases.consents import institutions, who_looked
+from vault.errors import InvalidCitizenId, VaultError
 from vault.identity import mask_citizen_id, normalise_citizen_id
 
 # Crockford-style alphabet without look-alikes: read aloud at a service counter.
@@ -34,71 +36,69 @@ class Enrolment:
     expires_at: str
 
 
-def enroll(session: Session, rt: Runtime, raw_id: str, name: str | None, operator: str) -> Enrolment:
+def enroll(rt: Runtime, raw_id: str, name: str | None, operator: str) -> Enrolment:
     """Create (or renew) a person's account after an in-person identity check; return the one-time code."""
-    citizen_id = normalise_citizen_id(raw_id, rt.clock.now().date())
     code = "-".join("".join(secrets.choice(_CODE_ALPHABET) for _ in range(4)) for _ in range(3))
-    now = rt.clock.now()
-    expires = now + timedelta(days=rt.settings.activation_ttl_days)
-    with session.begin():
-        subject = subjects.ensure_subjects(session, rt.keyring, rt.clock, [(citizen_id, name)])
-        ref = next(iter(subject))
-        account = session.get(Account, ref)
+    code_hash = rt.hasher.hash(code)
+    with rt.uow.begin(AccessContext(actor=operator, role="operator")) as tx:
+        citizen_id = normalise_citizen_id(raw_id, tx.today)
+        expires = tx.now + timedelta(days=rt.settings.activation_ttl_days)
+        ref = rt.vault.enrol(tx, citizen_id, name, basis="in-person identity check")
+        account = tx.session.get(Account, ref)
         if account is None:
-            account = Account(subject_ref=ref, created_at=now)
-            session.add(account)
-        account.activation_code_hash = rt.hasher.hash(code)
+            account = Account(subject_ref=ref, created_at=tx.now)
+            tx.session.add(account)
+        account.activation_code_hash = code_hash
         account.activation_expires_at = expires
-        audit.append(session, rt.clock, audit.EntryDraft(
-            actor=operator, role="operator", action=Tag.SUBJECT_ENROLLED, subject_ref=ref,
-            basis="in-person identity check"))
     return Enrolment(code, expires.isoformat())
 
 
-def activate(session: Session, rt: Runtime, raw_id: str, code: str, password: str, address: str) -> None:
+def _person(ref: str) -> AccessContext:
+    return AccessContext(actor=ref, role="person")
+
+
+def activate(rt: Runtime, raw_id: str, code: str, password: str, address: str) -> None:
     """Set the password with the one-time code; a wrong or used code is the same 401 as an unknown ID."""
-    citizen_id = normalise_citizen_id(raw_id, rt.clock.now().date())
-    ref = crypto.blind_index(rt.keyring, citizen_id)
-    _check_rate(session, rt, ref, address)
-    with session.begin():
-        account = session.get(Account, ref)
+    citizen_id = normalise_citizen_id(raw_id, today(rt.clock))
+    ref = rt.vault.subject_ref(citizen_id)
+    _check_rate(rt, ref, address)
+    with rt.uow.begin(_person(ref)) as tx:
+        account = tx.session.get(Account, ref, with_for_update=True)
         ok = (
             account is not None
             and account.activation_code_hash is not None
             and account.activation_expires_at is not None
-            and account.activation_expires_at > rt.clock.now()
+            and account.activation_expires_at > tx.now
             and _verify(rt, account.activation_code_hash, code.strip().upper())
         )
         if ok and account is not None:
             account.password_hash = rt.hasher.hash(password)
             account.activation_code_hash = None
             account.activation_expires_at = None
-            account.activated_at = rt.clock.now()
-            audit.append(session, rt.clock, audit.EntryDraft(
-                actor=ref, role="person", action=Tag.SUBJECT_ACTIVATED, subject_ref=ref))
+            account.activated_at = tx.now
+            tx.record(Tag.SUBJECT_ACTIVATED, subject_ref=ref)
     if not ok:
-        _fail(session, rt, ref, address, Tag.SUBJECT_LOGIN_DENIED, "bad_activation")
+        _fail(rt, ref, address, Tag.SUBJECT_LOGIN_DENIED, "bad_activation")
         raise Unauthenticated("the citizen ID and activation code do not match a pending activation")
 
 
-def login(session: Session, rt: Runtime, raw_id: str, password: str, address: str) -> str:
+def login(rt: Runtime, raw_id: str, password: str, address: str) -> str:
     """Return the person's blind index if the password is right; rate-limited per account and address."""
     try:
-        citizen_id = normalise_citizen_id(raw_id, rt.clock.now().date())
+        citizen_id = normalise_citizen_id(raw_id, today(rt.clock))
     except InvalidCitizenId:  # a malformed ID is a failed login like any other
         citizen_id = raw_id.strip().upper()
-    ref = crypto.blind_index(rt.keyring, citizen_id)
-    _check_rate(session, rt, ref, address)
-    with session.begin():
-        account = session.get(Account, ref)
+    ref = rt.vault.subject_ref(citizen_id)
+    _check_rate(rt, ref, address)
+    with rt.uow.begin(_person(ref)) as tx:
+        account = tx.session.get(Account, ref)
         ok = account is not None and account.password_hash is not None and _verify(
             rt, account.password_hash, password)
         if ok:
-            session.execute(delete(LoginFailure).where(LoginFailure.account_key == ref))
-            audit.append(session, rt.clock, audit.EntryDraft(
-                actor=ref, role="person", action=Tag.SUBJECT_LOGIN, subject_ref=ref))
+            tx.session.execute(delete(LoginFailure).where(LoginFailure.account_key == ref))
+            tx.record(Tag.SUBJECT_LOGIN, subject_ref=ref)
     if not ok:
-        _fail(session, rt, ref, address, Tag.SUBJECT_LOGIN_DENIED, "bad_credentials")
+        _fail(rt, ref, address, Tag.SUBJECT_LOGIN_DENIED, "bad_credentials")
         raise Unauthenticated("the citizen ID or password is wrong")
     return ref
 
@@ -110,12 +110,12 @@ def _verify(rt: Runtime, stored: str, given: str) -> bool:
         return False
 
 
-def _check_rate(session: Session, rt: Runtime, ref: str, address: str) -> None:
-    since = rt.clock.now() - timedelta(seconds=rt.settings.login_window_seconds)
-    with session.begin():
-        per_account = session.execute(select(func.count()).select_from(LoginFailure).where(
+def _check_rate(rt: Runtime, ref: str, address: str) -> None:
+    with rt.uow.begin(_person(ref), readonly=True) as tx:
+        since = tx.now - timedelta(seconds=rt.settings.login_window_seconds)
+        per_account = tx.session.execute(select(func.count()).select_from(LoginFailure).where(
             LoginFailure.account_key == ref, LoginFailure.at > since)).scalar_one()
-        per_address = session.execute(select(func.count()).select_from(LoginFailure).where(
+        per_address = tx.session.execute(select(func.count()).select_from(LoginFailure).where(
             LoginFailure.address == address, LoginFailure.at > since)).scalar_one()
     if (per_account >= rt.settings.login_max_failures_per_account
             or per_address >= rt.settings.login_max_failures_per_address):
@@ -123,29 +123,69 @@ def _check_rate(session: Session, rt: Runtime, ref: str, address: str) -> None:
                           retry_after=rt.settings.login_window_seconds)
 
 
-def _fail(session: Session, rt: Runtime, ref: str, address: str, action: Tag, reason: str) -> None:
-    with session.begin():
-        session.add(LoginFailure(account_key=ref, address=address, at=rt.clock.now()))
-        audit.append(session, rt.clock, audit.EntryDraft(
-            actor=ref, role="person", action=action, outcome=Outcome.DENIED, subject_ref=ref, reason=reason))
+def _fail(rt: Runtime, ref: str, address: str, action: Tag, reason: str) -> None:
+    with rt.uow.refusal(_person(ref)) as tx:
+        tx.session.add(LoginFailure(account_key=ref, address=address, at=tx.now))
+        tx.record(action, outcome=Outcome.DENIED, subject_ref=ref, reason=reason)
 
 
-def self_report(session: Session, rt: Runtime, subject_ref: str, request_id: str | None) -> dict[str, Any]:
+def self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> dict[str, Any]:
     """Return the person's own report: every record, with whether third parties can see it now."""
-    access = AccessContext(actor=subject_ref, role="person", purpose="self_report",
-                           basis="data subject's right of access", request_id=request_id)
-    now = rt.clock.now()
-    with denials_audited(session, rt, access, Tag.REPORT_SELF_DENIED, subject_ref), session.begin():
-        # Reads first: the audit append inside read_own takes the sequence lock, held until commit.
-        queries = who_looked(session, rt, subject_ref)
-        rt.directory.names(session, ())  # refresh the name cache now if stale, not after the append
-        subject, views = records.read_own(session, rt.keyring, rt.clock, subject_ref, access)
-        identity = subjects.reveal_identity(rt.keyring, subject)
-        # Cached after the refresh above; it reads only if a provider is newer than the cache.
-        providers = rt.directory.names(session, {v.provider_id for v in views})
+    access = _self_access(subject_ref, request_id)
+    with _refusal_recorded(rt, access), rt.uow.begin(access) as tx:
+        return report_in(tx, rt, subject_ref)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class MePage:
+    """Everything /me shows, read in one transaction."""
+
+    report: dict[str, Any]
+    requests: list[RequestView]
+    grants: list[GrantView]
+    institutions: dict[str, dict[str, Any]]
+    access: dict[str, Any]
+
+
+def me_page(rt: Runtime, subject_ref: str, request_id: str | None) -> MePage:
+    """Return the person's report, their consent requests and grants, and their access log, in one transaction."""
+    access = _self_access(subject_ref, request_id)
+    with _refusal_recorded(rt, access), rt.uow.begin(access) as tx:
+        requests = grants.list_requests(tx, subject_ref)
+        given = grants.list_grants(tx, subject_ref)
+        names = institutions(tx, {r.institution_id for r in requests} | {g.institution_id for g in given})
+        log = entries_with_proofs(tx, rt, subject_ref)
+        report = report_in(tx, rt, subject_ref)
+        return MePage(report, requests, given, names, log)
+    raise AssertionError("unreachable")
+
+
+def _self_access(subject_ref: str, request_id: str | None) -> AccessContext:
+    return AccessContext(actor=subject_ref, role="person", purpose="self_report",
+                         basis="data subject's right of access", request_id=request_id)
+
+
+@contextmanager
+def _refusal_recorded(rt: Runtime, access: AccessContext) -> Iterator[None]:
+    try:
+        yield
+    except VaultError as exc:
+        with rt.uow.refusal(access) as tx:
+            tx.record(Tag.REPORT_SELF_DENIED, outcome=Outcome.DENIED, subject_ref=access.actor,
+                      reason=type(exc).__name__)
+        raise
+
+
+def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
+    """Return the person's own report in `tx`: who looked (reads first), then the vault's audited read."""
+    queries = who_looked(tx, subject_ref)
+    own = rt.vault.read_own(tx, subject_ref)
+    providers = rt.directory.names(tx.session, {v.provider_id for v in own.records})
+    now = tx.now
     catalogue = rt.catalogue
     out = []
-    for view in views:
+    for view in own.records:
         category = catalogue.category(view.category)
         out.append({
             "id": view.id,
@@ -165,7 +205,7 @@ def self_report(session: Session, rt: Runtime, subject_ref: str, request_id: str
     return {
         "generated_at": now.isoformat().replace("+00:00", "Z"),
         "catalogue_version": catalogue.version,
-        "subject": {"citizen_id_masked": mask_citizen_id(identity.citizen_id), "name": identity.name},
+        "subject": {"citizen_id_masked": mask_citizen_id(own.identity.citizen_id), "name": own.identity.name},
         "records": out,
         "queries": queries,
     }

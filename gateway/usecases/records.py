@@ -6,34 +6,36 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from audit.tags import Tag
+from audit.clock import today as clock_today
+from audit.tags import Outcome, Tag
+from audit.tx import AccessContext
+from consent.errors import ConsentError
 from gateway.errors import Conflict
 from gateway.runtime import Runtime
 from gateway.schemas import RecordIn
-from vault import crypto, records
-from vault.access import AccessContext
+from gateway.uow import UnitOfWork
+from vault import records
 from vault.errors import VaultError
 from vault.identity import normalise_citizen_id
 from vault.records import Ingested, NewRecord, Prepared, Provider
 
 
 @contextmanager
-def denials_audited(
-    session: Session, rt: Runtime, access: AccessContext, action: Tag, subject_ref: str | None = None
-) -> Iterator[None]:
+def denials_audited(uow: UnitOfWork, access: AccessContext, action: Tag,
+                    subject_ref: str | None = None) -> Iterator[None]:
     """Record a refused request in its own transaction after the work was rolled back, then re-raise."""
     try:
         yield
-    except VaultError as exc:
-        with session.begin():
-            records.audit_denial(session, rt.clock, access, action, _reason(exc), subject_ref)
+    except (VaultError, ConsentError) as exc:
+        with uow.refusal(access) as tx:
+            tx.record(action, outcome=Outcome.DENIED, subject_ref=subject_ref, reason=_reason(exc))
         raise
 
 
@@ -43,10 +45,10 @@ def _reason(exc: Exception) -> str:
     return f"{code}:{field_name}" if field_name else code
 
 
-def to_new_record(rt: Runtime, data: dict[str, Any], idempotency_key: str | None) -> NewRecord:
+def to_new_record(data: dict[str, Any], idempotency_key: str | None, today: date) -> NewRecord:
     """Turn a loaded RecordIn into a NewRecord; raises InvalidCitizenId."""
     return NewRecord(
-        citizen_id=normalise_citizen_id(data["citizen_id"], rt.clock.now().date()),
+        citizen_id=normalise_citizen_id(data["citizen_id"], today),
         name=data.get("name"),
         category=data["category"],
         decided_at=data["decided_at"],
@@ -56,17 +58,16 @@ def to_new_record(rt: Runtime, data: dict[str, Any], idempotency_key: str | None
     )
 
 
-def submit(
-    session: Session, rt: Runtime, provider: Provider, data: dict[str, Any], key: str | None, access: AccessContext
-) -> Ingested:
+def submit(rt: Runtime, provider: Provider, data: dict[str, Any], key: str | None, access: AccessContext) -> Ingested:
     """Check and store one record; a retry with the same Idempotency-Key returns the first result."""
-    with denials_audited(session, rt, access, Tag.RECORD_INGEST_DENIED):
-        new = to_new_record(rt, data, key)
-        prepared = records.prepare(rt.catalogue, rt.keyring, provider, new, rt.clock.now().date())
+    with denials_audited(rt.uow, access, Tag.RECORD_INGEST_DENIED):
+        today = clock_today(rt.clock)
+        prepared = records.prepare(rt.catalogue, rt.vault.fingerprint, provider, to_new_record(data, key, today),
+                                   today)
         for attempt in (1, 2):
             try:
-                with session.begin():
-                    return records.ingest(session, rt.keyring, rt.clock, provider, [prepared], access)[0]
+                with rt.uow.begin(access) as tx:
+                    return rt.vault.ingest(tx, provider, [prepared])[0]
             except IntegrityError:
                 # Two requests raced on one idempotency key: the second look finds the first.
                 if attempt == 2 or key is None:
@@ -74,20 +75,10 @@ def submit(
     raise AssertionError("unreachable")
 
 
-def submit_prepared(
-    session: Session, rt: Runtime, provider: Provider, prepared: Prepared, access: AccessContext
-) -> Ingested:
-    """Store one already-checked record in its own transaction."""
-    with session.begin():
-        return records.ingest(session, rt.keyring, rt.clock, provider, [prepared], access)[0]
-
-
-def revoke(
-    session: Session, rt: Runtime, provider: Provider, record_id: str, reason: str, access: AccessContext
-) -> Ingested:
+def revoke(rt: Runtime, provider: Provider, record_id: str, reason: str, access: AccessContext) -> Ingested:
     """Revoke one of this provider's records."""
-    with denials_audited(session, rt, access, Tag.RECORD_INGEST_DENIED), session.begin():
-        return records.revoke(session, rt.keyring, rt.clock, provider, record_id, reason, access)
+    with denials_audited(rt.uow, access, Tag.RECORD_INGEST_DENIED), rt.uow.begin(access) as tx:
+        return rt.vault.revoke(tx, provider, record_id, reason)
 
 
 @dataclass
@@ -114,10 +105,11 @@ def _parse_line(rt: Runtime, provider: Provider, text: str) -> Prepared:
     except ValidationError as exc:
         field_name, messages = next(iter(_flat(exc.messages)))
         raise ValueError(f"{field_name}: {messages}") from None
-    new = to_new_record(rt, data, None)
-    prepared = records.prepare(rt.catalogue, rt.keyring, provider, new, rt.clock.now().date())
+    today = clock_today(rt.clock)
+    new = to_new_record(data, None, today)
+    prepared = records.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
     # The same line imported twice must not create a second record: key it by its content.
-    key = "import:" + crypto.keyed_fingerprint(rt.keyring, prepared.fingerprint.encode())[:48]
+    key = "import:" + rt.vault.fingerprint(prepared.fingerprint.encode())[:48]
     return replace(prepared, record=replace(prepared.record, idempotency_key=key))
 
 
@@ -138,7 +130,7 @@ def import_file(
     """Import a JSONL file: bad lines are reported by number, good ones committed in batches."""
     report = ImportReport()
     batch: list[Prepared] = []
-    with rt.sessions() as session, path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             progress(len(text.encode()))
             if not text.strip():
@@ -150,9 +142,9 @@ def import_file(
                 report.errors.append((number, _describe(exc)))
                 continue
             if len(batch) >= rt.settings.import_batch_size:
-                _commit_batch(session, rt, provider, batch, access, report)
+                _commit_batch(rt, provider, batch, access, report)
                 batch = []
-        _commit_batch(session, rt, provider, batch, access, report)
+        _commit_batch(rt, provider, batch, access, report)
     return report
 
 
@@ -163,12 +155,11 @@ def _describe(exc: Exception) -> str:
 
 
 def _commit_batch(
-    session: Session, rt: Runtime, provider: Provider, batch: list[Prepared], access: AccessContext,
-    report: ImportReport,
+    rt: Runtime, provider: Provider, batch: list[Prepared], access: AccessContext, report: ImportReport,
 ) -> None:
     if not batch:
         return
-    with session.begin():
-        results = records.ingest(session, rt.keyring, rt.clock, provider, batch, access)
+    with rt.uow.begin(access) as tx:
+        results = rt.vault.ingest(tx, provider, batch)
     report.created += sum(1 for r in results if r.created)
     report.duplicates += sum(1 for r in results if not r.created)

@@ -13,17 +13,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from audit import entries as audit
 from audit import review
+from audit.clock import today
 from audit.review import Anomaly, EntryFilter, EntryView, Thresholds
 from audit.tags import Tag
+from audit.tx import AccessContext, Tx
 from gateway.errors import InvalidInput
 from gateway.models import Client
 from gateway.runtime import Runtime
 from gateway.schemas import AuditSearch
-from vault import crypto
 from vault.identity import normalise_citizen_id
 
 DEFAULT_LIMIT = 100
@@ -66,35 +65,35 @@ def entry_filter(rt: Runtime, search: AuditSearch) -> EntryFilter:
     """Return the filter of a search; raises InvalidCitizenId (field `person`) for a malformed citizen ID."""
     subject_ref = None
     if search.person is not None:
-        citizen_id = normalise_citizen_id(search.person, rt.clock.now().date(), field="person")
-        subject_ref = crypto.blind_index(rt.keyring, citizen_id)
+        citizen_id = normalise_citizen_id(search.person, today(rt.clock), field="person")
+        subject_ref = rt.vault.subject_ref(citizen_id)
     return EntryFilter(actor=search.actor, institution=search.institution, action=search.action,
                        outcome=search.outcome, since=search.since, until=search.until, subject_ref=subject_ref)
 
 
-def _record_read(session: Session, rt: Runtime, auditor: str, f: EntryFilter, request_id: str | None,
-                 **detail: Any) -> int:
-    return audit.append(session, rt.clock, audit.EntryDraft(
-        actor=auditor, role="auditor", action=Tag.AUDIT_READ, subject_ref=f.subject_ref, basis=REVIEW_BASIS,
-        request_id=request_id, detail={**detail, "filters": f.describe()}))
+def _auditor(auditor: str, request_id: str | None) -> AccessContext:
+    return AccessContext(actor=auditor, role="auditor", basis=REVIEW_BASIS, request_id=request_id)
 
 
-def search(session: Session, rt: Runtime, auditor: str, query: AuditSearch, request_id: str | None) -> EntryPage:
+def _record_read(tx: Tx, f: EntryFilter, **detail: Any) -> None:
+    tx.record(Tag.AUDIT_READ, subject_ref=f.subject_ref, detail={**detail, "filters": f.describe()})
+
+
+def search(rt: Runtime, auditor: str, query: AuditSearch, request_id: str | None) -> EntryPage:
     """Return one page of matching entries, newest first, and record the read."""
     f = entry_filter(rt, query)
     limit = query.limit or DEFAULT_LIMIT
-    with session.begin():
+    with rt.uow.begin(_auditor(auditor, request_id)) as tx:
         # One more than asked says whether another page exists; this read's own entry comes after, so a
         # walk never meets the entries its own pages add.
-        found = review.newest_first(session, f, before=query.cursor, limit=limit + 1)
+        found = review.newest_first(tx.session, f, before=query.cursor, limit=limit + 1)
         shown = tuple(found[:limit])
-        _record_read(session, rt, auditor, f, request_id, operation="page", before=query.cursor, limit=limit,
+        _record_read(tx, f, operation="page", before=query.cursor, limit=limit,
                      returned=len(shown), seqs=[shown[-1].seq, shown[0].seq] if shown else [])
     return EntryPage(shown, shown[-1].seq if len(found) > limit else None)
 
 
-def open_export(session: Session, rt: Runtime, auditor: str, query: AuditSearch, fmt: str,
-                request_id: str | None) -> Export:
+def open_export(rt: Runtime, auditor: str, query: AuditSearch, fmt: str, request_id: str | None) -> Export:
     """Record the export and return what to stream: every matching entry committed before it.
 
     Raises InvalidInput when paging fields are given, or when more entries match than the configured maximum.
@@ -104,14 +103,13 @@ def open_export(session: Session, rt: Runtime, auditor: str, query: AuditSearch,
                            "an export has every matching entry: leave out cursor and limit")
     f = entry_filter(rt, query)
     cap = rt.settings.audit_export_max_entries
-    with session.begin():
-        upto = review.last_seq(session)
-        matching = review.count(session, f, upto=upto)
+    with rt.uow.begin(_auditor(auditor, request_id)) as tx:
+        upto = review.last_seq(tx.session)
+        matching = review.count(tx.session, f, upto=upto)
         if matching > cap:
             raise InvalidInput("until", f"{matching} entries match, more than the {cap} an export may hold: "
                                         "narrow the filters, for example the time range", code="export_too_large")
-        _record_read(session, rt, auditor, f, request_id, operation="export", format=fmt, upto=upto,
-                     returned=matching)
+        _record_read(tx, f, operation="export", format=fmt, upto=upto, returned=matching)
     return Export(f, upto, matching)
 
 
@@ -123,8 +121,9 @@ def export_entries(rt: Runtime, export: Export) -> Iterator[EntryView]:
     """
     after = 0
     while True:
-        with rt.sessions() as session, session.begin():
-            batch = review.oldest_first(session, export.filter, after=after, upto=export.upto, limit=EXPORT_BATCH)
+        with rt.uow.begin(AccessContext(actor="export", role="auditor"), readonly=True) as tx:
+            batch = review.oldest_first(tx.session, export.filter, after=after, upto=export.upto,
+                                        limit=EXPORT_BATCH)
         yield from batch
         if len(batch) < EXPORT_BATCH:
             return
@@ -138,7 +137,7 @@ def thresholds(rt: Runtime) -> Thresholds:
                       refusal_rate=s.anomaly_refusal_rate, off_hours_share=s.anomaly_off_hours_share)
 
 
-def anomalies(session: Session, rt: Runtime, auditor: str, since: datetime | None, until: datetime | None,
+def anomalies(rt: Runtime, auditor: str, since: datetime | None, until: datetime | None,
               request_id: str | None) -> AnomalyReport:
     """Return the anomalies of the window (default: the configured number of days up to now); record the read."""
     end = until or rt.clock.now()
@@ -147,14 +146,13 @@ def anomalies(session: Session, rt: Runtime, auditor: str, since: datetime | Non
         raise InvalidInput("since", "must be earlier than until")
     purpose_kinds = {code: p.institution_kinds for code, p in rt.purposes.purposes.items()}
     limits = thresholds(rt)
-    with session.begin():
+    with rt.uow.begin(_auditor(auditor, request_id)) as tx:
         institutions = {row.client_id: InstitutionRef(row.client_id, row.name, row.kind)
-                        for row in session.execute(select(Client).where(Client.role == "institution")).scalars()}
-        activity = review.query_activity(session, start, end, purpose_kinds,
+                        for row in tx.session.execute(select(Client).where(Client.role == "institution")).scalars()}
+        activity = review.query_activity(tx.session, start, end, purpose_kinds,
                                          {k: v.kind for k, v in institutions.items()})
         found = review.find_anomalies(activity, limits)
-        _record_read(session, rt, auditor, EntryFilter(since=start, until=end), request_id, operation="anomalies",
-                     returned=len(found))
+        _record_read(tx, EntryFilter(since=start, until=end), operation="anomalies", returned=len(found))
     return AnomalyReport(
         since=start, until=end, median_queries=review.median_queries(activity), thresholds=limits,
         # A query by a client that is no longer an institution still shows, under its bare id.

@@ -33,7 +33,6 @@ from gateway.config import from_environ
 from gateway.runtime import Runtime
 from tests.api.test_consent_api import Person
 from tests.conftest import Auth, People, Registered, penalty
-from vault import crypto
 
 ENTRIES = "/api/v1/audit/entries"
 SEARCH = "/api/v1/audit/entries/search"
@@ -169,7 +168,7 @@ def test_each_filter_selects_exactly_the_matching_entries(
 def test_the_person_filter_finds_a_persons_entries_by_citizen_id_in_the_query_or_the_body(
     client: FlaskClient, rt: Runtime, log: Log, auditor: Registered
 ) -> None:
-    ref = crypto.blind_index(rt.keyring, log.person.citizen_id)
+    ref = rt.vault.subject_ref(log.person.citizen_id)
     expected = _expected(_all_entries(rt), lambda e: e.subject_ref == ref)
     assert {"vault:record:ingested", "consent:request:created", "consent:grant:approved",
             "consent:query:released", "consent:query:denied"} <= {e.action for e in _all_entries(rt)
@@ -283,7 +282,7 @@ def test_exports_hold_every_entry_and_no_payload_or_citizen_id(
 def test_an_export_can_be_filtered_and_an_empty_one_has_only_the_header(
     client: FlaskClient, rt: Runtime, log: Log, auditor: Registered
 ) -> None:
-    ref = crypto.blind_index(rt.keyring, log.other.citizen_id)
+    ref = rt.vault.subject_ref(log.other.citizen_id)
     expected = [e.seq for e in _all_entries(rt) if e.subject_ref == ref and e.action.startswith("consent:")]
     jsonl = _export(client, auditor, "jsonl", person=log.other.citizen_id, action="consent:")
     assert [json.loads(line)["seq"] for line in jsonl.get_data(as_text=True).splitlines()] == expected
@@ -326,7 +325,7 @@ def _reads(rt: Runtime) -> list[AuditEntry]:
 def test_every_read_and_export_is_itself_audited_with_the_blind_index_not_the_citizen_id(
     client: FlaskClient, rt: Runtime, log: Log, auditor: Registered
 ) -> None:
-    ref = crypto.blind_index(rt.keyring, log.person.citizen_id)
+    ref = rt.vault.subject_ref(log.person.citizen_id)
     page = _ok(client.post(SEARCH, json={"person": log.person.citizen_id, "outcome": "allowed", "limit": 2},
                            headers={**auditor.headers, "X-Request-ID": "audit-req-1"}))
     _export(client, auditor, "csv", since="2026-11-01T00:00:00+08:00")

@@ -347,7 +347,7 @@ def test_signatures_stay_verifiable_after_the_signing_key_rotates(
 ) -> None:
     first = _query(client, employer, _granted(client, employer, person)).json
     rt = rt_of(client)
-    rt.keyring.add_signing_key()
+    rt.vault.add_signing_key()
     second = _query(client, employer, _granted(client, employer, person)).json
     assert _verify(client, first["jws"]) == first["report"]
     assert _verify(client, second["jws"]) == second["report"]

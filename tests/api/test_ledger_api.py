@@ -34,7 +34,6 @@ from gateway.runtime import Runtime
 from gateway.usecases import ledger
 from gateway.usecases import people as people_use
 from tests.conftest import NOW, Auth, People, Registered
-from vault import crypto
 
 PASSWORD = "correct horse battery"
 
@@ -230,7 +229,7 @@ def _log_in_person(rt: Runtime, client: FlaskClient, people: People) -> str:
     logged_in = client.post("/login", data={"citizen_id": citizen_id, "password": PASSWORD,
                                             "csrf_token": csrf.group(1)})
     assert logged_in.status_code == 302
-    return crypto.blind_index(rt.keyring, citizen_id)
+    return rt.vault.subject_ref(citizen_id)
 
 
 def _seqs_about(rt: Runtime, ref: str | None) -> list[int]:
@@ -264,7 +263,7 @@ def test_a_person_gets_inclusion_proofs_only_of_entries_about_themselves(
 def test_a_person_using_the_app_token_is_treated_as_that_person(
     client: FlaskClient, rt: Runtime, people: People
 ) -> None:
-    ref = crypto.blind_index(rt.keyring, people.new())
+    ref = rt.vault.subject_ref(people.new())
     log_entries(rt, 2, subject_ref=ref)
     log_entries(rt, 2, subject_ref="e" * 64)
     ledger.checkpoint(rt)

@@ -19,10 +19,10 @@ from audit.clock import FrozenClock
 from audit.entries import AuditEntry, EntryDraft, canonical_json, stored_document
 from audit.errors import AuditAppendFailed
 from audit.tags import Outcome, Tag
+from audit.tx import AccessContext
 from gateway.runtime import Runtime
 from tests.conftest import NOW, People, penalty
 from vault import records
-from vault.access import AccessContext
 from vault.models import Record
 from vault.records import Document, NewRecord, Provider
 

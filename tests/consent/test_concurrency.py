@@ -14,6 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
+from audit.tx import AccessContext
 from consent.errors import ConsentExhausted
 from consent.grants import Institution
 from gateway.database import make_engine, upgrade
@@ -22,8 +23,6 @@ from gateway.schemas import RecordIn
 from gateway.usecases import clients, consents, people
 from gateway.usecases import records as record_use
 from tests.conftest import NOW, People, drop_pg_database, penalty, pg_database, pg_url, settings_for_tests
-from vault import crypto
-from vault.access import AccessContext
 from vault.keyring import Keyring
 from vault.records import Provider
 
@@ -57,7 +56,7 @@ def _one_use_grant(rt: Runtime, seed: int) -> tuple[str, str]:
         request = consents.request_consent(session, rt, institution, {
             "citizen_id": citizen_id, "purpose": "employment_screening", "reason": "hiring",
             "valid_for": timedelta(days=7), "max_uses": 1})
-        grant = consents.approve(session, rt, crypto.blind_index(rt.keyring, citizen_id), request.id, {})
+        grant = consents.approve(session, rt, rt.vault.subject_ref(citizen_id), request.id, {})
     return employer.client_id, grant.id
 
 

@@ -16,12 +16,12 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from audit.entries import AuditEntry
+from audit.tx import AccessContext
 from gateway.cli import main
 from gateway.config import from_environ
 from gateway.runtime import Runtime, build_runtime
 from tests.conftest import People, penalty
-from vault import crypto, records, rotation
-from vault.access import AccessContext
+from vault import records, rotation
 from vault.keyring import load_keyring, save_keyring
 from vault.models import Subject
 
@@ -86,7 +86,7 @@ def violations(home: Home) -> dict[str, list[str]]:
         with rt.sessions() as session, session.begin():
             return {
                 cid: sorted(view.payload["violation"] for view in records.read_own(
-                    session, rt.keyring, rt.clock, crypto.blind_index(rt.keyring, cid), READER)[1])
+                    session, rt.keyring, rt.clock, rt.vault.subject_ref(cid), READER)[1])
                 for cid in home.citizen_ids
             }
     finally:

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from audit.entries import AuditEntry
 from audit.tags import Tag
+from audit.tx import AccessContext
 from gateway.runtime import Runtime
 from tests.conftest import People, penalty
 from vault import crypto, records, subjects
-from vault.access import AccessContext
 from vault.errors import DecryptionFailed, KeyringError, SubjectShredded
 from vault.keyring import Keyring
 from vault.models import Record, Subject
@@ -198,7 +198,7 @@ def _new_record(body: dict[str, Any]) -> NewRecord:
 
 def _read_own(rt: Runtime, citizen_id: str) -> list[RecordView]:
     with rt.sessions() as session, session.begin():
-        ref = crypto.blind_index(rt.keyring, citizen_id)
+        ref = rt.vault.subject_ref(citizen_id)
         return records.read_own(session, rt.keyring, rt.clock, ref, PERSON_ACCESS)[1]
 
 
@@ -246,7 +246,7 @@ def test_a_record_moved_to_another_person_fails_to_decrypt(rt: Runtime, people: 
     record_a, _ = _ingest(rt, penalty(alice), penalty(bob))
     with rt.sessions() as session, session.begin():
         bob_subject = session.execute(
-            select(Subject.id).where(Subject.subject_ref == crypto.blind_index(rt.keyring, bob))
+            select(Subject.id).where(Subject.subject_ref == rt.vault.subject_ref(bob))
         ).scalar_one()
     _update(rt, record_a, subject_id=bob_subject)
     with pytest.raises(DecryptionFailed, match=record_a):
@@ -265,13 +265,13 @@ def test_a_tampered_record_ciphertext_fails_to_decrypt(rt: Runtime, people: Peop
 
 def _subject(session: Session, rt: Runtime, citizen_id: str) -> Subject:
     return session.execute(
-        select(Subject).where(Subject.subject_ref == crypto.blind_index(rt.keyring, citizen_id))
+        select(Subject).where(Subject.subject_ref == rt.vault.subject_ref(citizen_id))
     ).scalar_one()
 
 
 def _shred(rt: Runtime, citizen_id: str) -> None:
     with rt.sessions() as session, session.begin():
-        subjects.shred(session, rt.clock, crypto.blind_index(rt.keyring, citizen_id),
+        subjects.shred(session, rt.clock, rt.vault.subject_ref(citizen_id),
                        AccessContext(actor="operator-1", role="operator", basis="erasure request 42"))
 
 
@@ -331,6 +331,6 @@ def test_shredding_is_audited(rt: Runtime, people: People) -> None:
     with rt.sessions() as session, session.begin():
         entry = session.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
     assert entry.action == Tag.SUBJECT_SHREDDED
-    assert entry.subject_ref == crypto.blind_index(rt.keyring, alice)
+    assert entry.subject_ref == rt.vault.subject_ref(alice)
     assert (entry.actor, entry.role, entry.basis) == ("operator-1", "operator", "erasure request 42")
     assert entry.outcome == "allowed"

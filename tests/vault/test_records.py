@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from audit.tags import Tag
+from audit.tx import AccessContext
 from gateway.runtime import Runtime
 from tests.conftest import NOW, People, penalty
-from vault import crypto, records
-from vault.access import AccessContext
+from vault import records
 from vault.errors import CategoryNotAllowed, PayloadInvalid, RecordConflict, RecordNotFound, UnknownCategory
 from vault.models import Record
 from vault.records import Document, Ingested, NewRecord, Prepared, Provider
@@ -202,7 +202,7 @@ def test_an_ingested_record_is_sealed_and_reads_back_for_its_person(rt: Runtime,
     assert "未按规定明码标价".encode() not in row.sealed
     assert citizen_id.encode() not in row.sealed
     with rt.sessions() as session, session.begin():
-        _, views = records.read_own(session, rt.keyring, rt.clock, crypto.blind_index(rt.keyring, citizen_id),
+        _, views = records.read_own(session, rt.keyring, rt.clock, rt.vault.subject_ref(citizen_id),
                                     AccessContext(actor="person", role="person"))
     [view] = views
     assert view.id == result.id
@@ -275,7 +275,7 @@ def test_every_ingested_record_is_audited_with_its_provider_and_the_blind_index(
             select(AuditEntry).where(AuditEntry.action == str(Tag.RECORD_INGESTED)).order_by(AuditEntry.seq)
         ).scalars())
     assert [e.record_ids for e in entries] == [[r.id] for r in results]
-    assert [e.subject_ref for e in entries] == [crypto.blind_index(rt.keyring, cid) for cid in ids]
+    assert [e.subject_ref for e in entries] == [rt.vault.subject_ref(cid) for cid in ids]
     assert {e.actor for e in entries} == {PROVIDER.client_id}
     assert all(e.detail == {"category": GENERAL} for e in entries)
 

@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from audit.tx import AccessContext
 from gateway.runtime import Runtime
 from tests.conftest import People, penalty
 from vault import crypto, records, rotation, subjects
-from vault.access import AccessContext
 from vault.errors import KeyringError
 from vault.keyring import Keyring
 from vault.models import Record, Subject
@@ -135,13 +135,13 @@ def test_a_rewrapped_data_key_no_longer_opens_under_the_old_kek_alone(rt: Runtim
 def test_a_shredded_subject_is_not_rewrapped_and_stays_shredded(rt: Runtime, people: People) -> None:
     alice, _ = _ingest(rt, people, 2)
     with rt.sessions() as session, session.begin():
-        subjects.shred(session, rt.clock, crypto.blind_index(rt.keyring, alice), READER)
+        subjects.shred(session, rt.clock, rt.vault.subject_ref(alice), READER)
     ring = _rotated(rt)
     assert _pending(rt, ring) == 1
     assert _rewrap(rt, ring, 10) == 1
     with rt.sessions() as session, session.begin():
         shredded = session.execute(
-            select(Subject).where(Subject.subject_ref == crypto.blind_index(rt.keyring, alice))
+            select(Subject).where(Subject.subject_ref == rt.vault.subject_ref(alice))
         ).scalar_one()
         assert (shredded.kek_version, shredded.wrapped_dek) == (None, None)
 

@@ -1,0 +1,85 @@
+"""The transaction of a unit of work, as every context sees it: a session, a clock and who acts.
+
+A use case opens one `Tx` (the gateway's `uow.begin(access)`) and hands it down; contexts only
+read, `add` and `flush` through `tx.session`, and say what happened with `tx.record(...)`. The
+entries are appended when the unit of work commits, as the last statements of the transaction:
+the gapless counter's lock is then held only from its bump to the commit, and an entry that
+cannot be written rolls the whole access back (fail closed). `Tx.record` is the only caller of
+the entry append.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from audit import entries
+from audit.clock import CST, Clock
+from audit.tags import Outcome, Tag
+
+
+@dataclass(frozen=True, slots=True)
+class AccessContext:
+    """Who acts, in which role, for which purpose, on which grant or legal basis: the entry's author."""
+
+    actor: str
+    role: str
+    purpose: str | None = None
+    basis: str | None = None
+    request_id: str | None = None
+
+
+_SAME: Any = object()
+
+
+class Tx:
+    """One open transaction: its session, its clock, its access context and the entries it will append."""
+
+    __slots__ = ("_pending", "access", "clock", "now", "session")
+
+    def __init__(self, session: Session, clock: Clock, access: AccessContext,
+                 _pending: list[entries.EntryDraft] | None = None, _now: datetime | None = None) -> None:
+        self.session = session
+        self.clock = clock
+        self.access = access
+        self.now = clock.now() if _now is None else _now
+        self._pending: list[entries.EntryDraft] = [] if _pending is None else _pending
+
+    def under(self, *, purpose: str | None = _SAME, basis: str | None = _SAME) -> Tx:
+        """Return the same transaction acting under a purpose or basis learnt inside it (e.g. the grant)."""
+        a = self.access
+        access = replace(a, purpose=a.purpose if purpose is _SAME else purpose,
+                         basis=a.basis if basis is _SAME else basis)
+        return Tx(self.session, self.clock, access, self._pending, self.now)
+
+    def record(self, action: Tag, *, subject_ref: str | None = None, record_ids: Sequence[str] = (),
+               outcome: Outcome = Outcome.ALLOWED, reason: str | None = None,
+               detail: Mapping[str, Any] | None = None) -> None:
+        """Say what this transaction did; the entry is appended, from the access context, at commit."""
+        a = self.access
+        self._pending.append(entries.EntryDraft(
+            actor=a.actor, role=a.role, action=action, outcome=outcome, subject_ref=subject_ref,
+            purpose=a.purpose, basis=a.basis, record_ids=tuple(record_ids), reason=reason,
+            request_id=a.request_id, detail=dict(detail or {})))
+
+    @property
+    def today(self) -> date:
+        """Return the transaction's date in China Standard Time, the date every rule counts in."""
+        return self.now.astimezone(CST).date()
+
+    @property
+    def recorded(self) -> int:
+        """Return how many entries wait for the commit."""
+        return len(self._pending)
+
+    def append_recorded(self) -> list[int]:
+        """Append every recorded entry in order; return their numbers. Called by the unit of work, last.
+
+        Raises AuditAppendFailed: the caller must then roll back, releasing nothing.
+        """
+        drafts, self._pending[:] = list(self._pending), []
+        return entries.append_many(self.session, self.clock, drafts)

@@ -1,0 +1,22 @@
+"""The rules of use in force: the catalogue and the purposes, loaded once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consent.purposes import Purposes, load_default_purposes
+from vault.catalogue import Catalogue, load_default
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The catalogue (what may be recorded and shown) and the purposes (who may receive what, why)."""
+
+    catalogue: Catalogue
+    purposes: Purposes
+
+    @classmethod
+    def load_default(cls) -> Policy:
+        """Return the shipped catalogue and purposes."""
+        catalogue = load_default()
+        return cls(catalogue, load_default_purposes(catalogue))

@@ -1,0 +1,52 @@
+"""The unit of work: one transaction per request, opened here and nowhere below.
+
+`with uow.begin(access) as tx:` opens the request's transaction; the use case reads and writes
+through `tx` and records what it did with `tx.record`; leaving the block appends those entries as
+the last statements and commits. An exception rolls everything back, entries included. A refusal
+is then recorded in its own short transaction, `uow.refusal(access)`, so that it survives.
+
+On SQLite a transaction that will write takes the write lock at BEGIN (a deferred one that reads
+first cannot always upgrade under concurrency); `readonly=True` begins deferred, for use cases
+that record nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from audit.clock import Clock
+from audit.tx import AccessContext, Tx
+
+
+class ReadOnlyViolation(RuntimeError):
+    """Raised when a read-only unit of work records an entry: the use case must open a writing one."""
+
+
+class UnitOfWork:
+    """Opens the transactions of use cases: writing, read-only, and the refusal after a rollback."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock,
+                 readonly_sessions: sessionmaker[Session] | None = None) -> None:
+        self.sessions = sessions
+        self.readonly_sessions = readonly_sessions or sessions
+        self.clock = clock
+
+    @contextmanager
+    def begin(self, access: AccessContext, *, readonly: bool = False) -> Iterator[Tx]:
+        """Yield the request's transaction; on leaving, append its entries last and commit."""
+        with (self.readonly_sessions if readonly else self.sessions)() as session, session.begin():
+            tx = Tx(session, self.clock, access)
+            yield tx
+            if tx.recorded:
+                if readonly:
+                    raise ReadOnlyViolation("a read-only unit of work cannot record audit entries")
+                tx.append_recorded()
+
+    @contextmanager
+    def refusal(self, access: AccessContext) -> Iterator[Tx]:
+        """Yield a short transaction for recording a refusal after the request's work was rolled back."""
+        with self.begin(access) as tx:
+            yield tx

@@ -1,0 +1,195 @@
+"""The Vault: the one object that holds the keys, and the only door to plaintext.
+
+Built once per process from the keyring. Every method that returns or stores plaintext (a
+payload, a citizen ID, a name, a report sealed for its person) takes the request's `Tx` and
+records its audit entry there, in the caller's transaction: if the entry cannot be written, the
+transaction rolls back and nothing was released. Methods without plaintext (the blind index, a
+keyed fingerprint, signatures) take no transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+
+from audit.tags import Tag
+from audit.tx import Tx
+from vault import crypto, releases, rotation, signing, subjects
+from vault import records as _records
+from vault.errors import UnknownKeyVersion
+from vault.keyring import Keyring, load_keyring, save_keyring
+from vault.models import Subject
+from vault.records import Ingested, OwnFile, Prepared, Provider
+from vault.releases import Release, Selection
+
+KEYRING_CHECK_SECONDS = 2.0
+T = TypeVar("T")
+
+
+class Vault:
+    """Keys, envelope encryption, blind index, subjects and records behind audited methods."""
+
+    def __init__(self, ring: Keyring, path: Path | None = None) -> None:
+        self._ring = ring
+        self._path = path
+        self._stamp = _mtime(path)
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path) -> Vault:
+        """Return the vault of the keyring file at `path`; raises KeyringError naming `xinyong init`."""
+        return cls(load_keyring(path), path)
+
+    @staticmethod
+    def create_keyring(path: Path) -> bool:
+        """Write a fresh keyring (mode 0600) at `path` unless one is there; return whether it was created."""
+        if path.exists():
+            return False
+        save_keyring(Keyring.generate(), path)
+        return True
+
+    # --- keys: no plaintext -----------------------------------------------------------------
+
+    def subject_ref(self, citizen_id: str) -> str:
+        """Return the blind index of a (normalised) citizen ID: how the person is found and logged."""
+        return crypto.blind_index(self._ring, citizen_id)
+
+    def fingerprint(self, data: bytes) -> str:
+        """Return a keyed hash of `data`, safe to store where a plain hash could be brute-forced."""
+        return crypto.keyed_fingerprint(self._ring, data)
+
+    def sign(self, claims: dict[str, Any], typ: str) -> str:
+        """Return a compact EdDSA JWS over the canonical JSON of `claims` with the current key."""
+        return signing.sign(self._ring, claims, typ)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Return the claims of a JWS signed by any published key; raises DecryptionFailed."""
+        return signing.verify(self._ring, token)
+
+    def jwks(self) -> dict[str, Any]:
+        """Return the JWK Set of every signing key's public half."""
+        return signing.public_jwks(self._ring)
+
+    @property
+    def session_secret(self) -> bytes:
+        """Return the key that signs portal session cookies."""
+        return self._ring.session_secret
+
+    @property
+    def current_kek(self) -> int:
+        """Return the version of the key-encryption key new data keys are wrapped under."""
+        return self._ring.current_kek
+
+    @property
+    def signing_kids(self) -> list[str]:
+        """Return the ids of every published signing key."""
+        return sorted(self._ring.signing_keys)
+
+    # --- the keyring file ----------------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload the keyring if `xinyong keys rotate` changed its file (looked at every few seconds).
+
+        A rotation adds a key-encryption key and re-wraps data keys under it while the service runs;
+        a process holding the old keyring could not unwrap them until it saw the new version.
+        """
+        now = time.monotonic()
+        if self._path is None or (not force and now - self._checked < KEYRING_CHECK_SECONDS):
+            return
+        with self._lock:
+            self._checked = now
+            stamp = _mtime(self._path)
+            if stamp is None or stamp == self._stamp:
+                return  # a file briefly absent: keep what we have
+            self._ring.replace_with(load_keyring(self._path))
+            self._stamp = stamp
+
+    def add_kek(self) -> int:
+        """Add a key-encryption key version, save the keyring, and return the version."""
+        version = self._ring.add_kek()
+        self._save()
+        return version
+
+    def add_signing_key(self) -> str:
+        """Add an Ed25519 signing key, save the keyring, and return its key id."""
+        kid = self._ring.add_signing_key()
+        self._save()
+        return kid
+
+    def _save(self) -> None:
+        if self._path is not None:
+            save_keyring(self._ring, self._path)
+            self._stamp = _mtime(self._path)
+
+    # --- plaintext in or out: each takes the transaction and records its entry -----------------
+
+    def enrol(self, tx: Tx, citizen_id: str, name: str | None, basis: str) -> str:
+        """Store a person checked at a counter (ID and name sealed); return their blind index."""
+        ref = next(iter(subjects.ensure_subjects(tx.session, self._ring, tx.clock, [(citizen_id, name)])))
+        tx.under(basis=basis).record(Tag.SUBJECT_ENROLLED, subject_ref=ref)
+        return ref
+
+    def ingest(self, tx: Tx, provider: Provider, batch: Sequence[Prepared]) -> list[Ingested]:
+        """Store prepared records (an entry each); a retried idempotency key returns the first result."""
+        return self._unwrapping(lambda: _records.ingest(tx, self._ring, provider, batch))
+
+    def revoke(self, tx: Tx, provider: Provider, record_id: str, reason: str) -> Ingested:
+        """Revoke one of the provider's records, the reason sealed; raises RecordNotFound, RecordConflict."""
+        return self._unwrapping(lambda: _records.revoke(tx, self._ring, provider, record_id, reason))
+
+    def read_own(self, tx: Tx, subject_ref: str) -> OwnFile:
+        """Return the person's identity and every record, recorded as a self report."""
+        return self._unwrapping(lambda: _records.read_own(tx, self._ring, subject_ref))
+
+    def release(self, tx: Tx, subject_ref: str, selection: Selection, detail: Mapping[str, Any]) -> Release:
+        """Return the selected fields of the selected records, recorded as a release to a third party."""
+        return self._unwrapping(lambda: releases.release(tx, self._ring, subject_ref, selection, detail))
+
+    def open_report(self, tx: Tx, subject_ref: str, report_id: str, sealed: bytes) -> bytes:
+        """Return a report sealed at its release, recorded as a retrieval by its recipient."""
+        return self._unwrapping(
+            lambda: releases.open_for_recipient(tx, self._ring, subject_ref, report_id, sealed))
+
+    def shred(self, tx: Tx, subject_ref: str) -> None:
+        """Destroy the person's data key: every payload, the ID and the name become unreadable."""
+        subjects.shred(tx, subject_ref)
+
+    def pending_rewrap(self, tx: Tx) -> int:
+        """Return how many data keys are not yet wrapped under the current key-encryption key."""
+        return rotation.pending_count(tx.session, self._ring)
+
+    def rewrap(self, tx: Tx, limit: int) -> int:
+        """Re-wrap up to `limit` data keys under the current key-encryption key; return how many."""
+        return rotation.rewrap_batch(tx.session, self._ring, limit)
+
+    def known(self, tx: Tx, subject_refs: Iterable[str]) -> set[str]:
+        """Return which of these blind indexes name a person the vault holds."""
+        refs = list(subject_refs)
+        if not refs:
+            return set()
+        return set(tx.session.execute(select(Subject.subject_ref).where(Subject.subject_ref.in_(refs))).scalars())
+
+    def _unwrapping(self, call: Callable[[], T]) -> T:
+        """Run `call`; if it meets a key version this process has not loaded, reload the keyring and retry.
+
+        During `xinyong keys rotate` another process re-wraps data keys under a new version; a worker
+        that meets one reloads at once instead of failing until its next periodic look.
+        """
+        try:
+            return call()
+        except UnknownKeyVersion:
+            self.refresh(force=True)
+            return call()
+
+
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return None if path is None else path.stat().st_mtime
+    except OSError:
+        return None
