@@ -12,8 +12,8 @@ from joserfc.jwk import KeySet
 from audit import entries as audit
 from audit.tags import Tag
 from gateway.models import Client
-from gateway.oauth import ROLE_SCOPES, hash_secret, new_secret
 from gateway.runtime import Runtime
+from gateway.web.oauth import ROLE_SCOPES, hash_secret, new_secret
 from vault.records import Provider
 
 INSTITUTION_KINDS = ("employer", "landlord", "lender", "agency")

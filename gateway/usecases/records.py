@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from audit.tags import Tag
 from gateway.errors import Conflict
 from gateway.runtime import Runtime
-from gateway.schemas import RecordIn
+from gateway.web.schemas import RecordIn  # TODO(layers): the JSONL import should not need a wire schema
 from vault import crypto, records
 from vault.access import AccessContext
 from vault.errors import VaultError

@@ -22,7 +22,7 @@ from audit.tags import Tag
 from gateway.errors import InvalidInput
 from gateway.models import Client
 from gateway.runtime import Runtime
-from gateway.schemas import AuditSearch
+from gateway.web.schemas import AuditSearch  # TODO(layers): a plain command dataclass, defined with its wire schema
 from vault import crypto
 from vault.identity import normalise_citizen_id
 

@@ -9,8 +9,8 @@ from sqlalchemy import delete
 
 from audit.clock import FrozenClock
 from gateway.models import Token
-from gateway.oauth import CLIENT_TOKENS, Caller, hash_secret
 from gateway.runtime import Runtime
+from gateway.web.oauth import CLIENT_TOKENS, Caller, hash_secret
 from tests.conftest import Auth, People, penalty
 
 

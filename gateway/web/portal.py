@@ -8,11 +8,11 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from werkzeug.wrappers import Response as BaseResponse
 
 from consent.errors import GrantNotFound, RequestNotFound, RequestNotPending
-from gateway.api.base import client_address
-from gateway.context import db, runtime
 from gateway.errors import RateLimited, Unauthenticated
 from gateway.usecases import consents, people
 from gateway.usecases.access_log import access_log
+from gateway.web.api.base import client_address
+from gateway.web.context import db, runtime
 
 bp = Blueprint("portal", __name__)
 

@@ -18,14 +18,14 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from marshmallow import RAISE, Schema, fields, validate
 
-from gateway.api.base import PERSON, XinyongBlueprint, person, problems
-from gateway.context import db
 from gateway.errors import Forbidden
-from gateway.oauth import bearer
-from gateway.periodic import Periodic
 from gateway.runtime import Runtime
-from gateway.schemas import StrictSchema
 from gateway.usecases import ledger as use
+from gateway.web.api.base import PERSON, XinyongBlueprint, person, problems
+from gateway.web.context import db
+from gateway.web.oauth import bearer
+from gateway.web.periodic import Periodic
+from gateway.web.schemas import StrictSchema
 
 log = logging.getLogger("xinyong.gateway.ledger")
 

@@ -11,17 +11,18 @@ from typing import Any, cast
 from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFProtect
 
-from gateway import errors, oauth, portal, wellknown
-from gateway.api import auditors as auditors_api
-from gateway.api import consents as consents_api
-from gateway.api import ledger as ledger_api
-from gateway.api import people as people_api
-from gateway.api import records as records_api
-from gateway.api.base import XinyongApi, document_token_endpoint
+from gateway import errors
 from gateway.config import from_environ
-from gateway.periodic import Periodic
 from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
+from gateway.web import oauth, portal, wellknown
+from gateway.web.api import auditors as auditors_api
+from gateway.web.api import consents as consents_api
+from gateway.web.api import ledger as ledger_api
+from gateway.web.api import people as people_api
+from gateway.web.api import records as records_api
+from gateway.web.api.base import XinyongApi, document_token_endpoint
+from gateway.web.periodic import Periodic
 
 REPORT_PURGE_SECONDS = 60.0
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")

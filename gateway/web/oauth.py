@@ -39,9 +39,9 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from audit import entries as audit_entries
 from audit.tags import Outcome, Tag
-from gateway.context import db, runtime
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.models import AuthorizationCode, Client, Token, UsedAssertion
+from gateway.web.context import db, runtime
 
 ROLE_SCOPES = {
     "provider": "records:write",
