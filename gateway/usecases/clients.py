@@ -11,9 +11,9 @@ from joserfc.jwk import KeySet
 
 from audit import entries as audit
 from audit.tags import Tag
+from gateway.credentials import ROLE_SCOPES, hash_secret, new_secret
 from gateway.models import Client
 from gateway.runtime import Runtime
-from gateway.web.oauth import ROLE_SCOPES, hash_secret, new_secret
 from vault.records import Provider
 
 INSTITUTION_KINDS = ("employer", "landlord", "lender", "agency")

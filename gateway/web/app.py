@@ -15,13 +15,14 @@ from gateway import errors
 from gateway.config import from_environ
 from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
-from gateway.web import oauth, portal, wellknown
+from gateway.web import portal, wellknown
 from gateway.web.api import auditors as auditors_api
 from gateway.web.api import consents as consents_api
 from gateway.web.api import ledger as ledger_api
 from gateway.web.api import people as people_api
 from gateway.web.api import records as records_api
 from gateway.web.api.base import XinyongApi, document_token_endpoint
+from gateway.web.oauth import endpoints as oauth
 from gateway.web.periodic import Periodic
 
 REPORT_PURGE_SECONDS = 60.0

@@ -25,6 +25,7 @@ from audit import merkle
 from audit.entries import AuditEntry, EntryDraft
 from audit.heads import TreeHead
 from audit.tags import Tag
+from gateway.credentials import hash_secret
 from gateway.models import Token
 from gateway.runtime import Runtime
 from gateway.usecases import ledger
@@ -32,7 +33,7 @@ from gateway.usecases import people as people_use
 from gateway.web import periodic
 from gateway.web.api import ledger as ledger_api
 from gateway.web.app import create_app
-from gateway.web.oauth import APP_CLIENT_ID, hash_secret
+from gateway.web.oauth.clients import APP_CLIENT_ID
 from tests.conftest import NOW, Auth, People, Registered
 from vault import crypto
 

@@ -22,7 +22,7 @@ from audit.review import Anomaly, EntryView
 from gateway.usecases import review as use
 from gateway.web.api.base import BEARER, XinyongBlueprint, problems
 from gateway.web.context import db, runtime
-from gateway.web.oauth import bearer
+from gateway.web.oauth.bearer import bearer
 from gateway.web.schemas import (
     AnomaliesQuery,
     AnomalyReportOut,

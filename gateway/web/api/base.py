@@ -14,7 +14,7 @@ from flask_wtf.csrf import ValidationError, validate_csrf  # WTForms' error, re-
 from webargs.flaskparser import FlaskParser, abort
 
 from gateway.errors import PROBLEM, Forbidden, Unauthenticated
-from gateway.web.oauth import bearer
+from gateway.web.oauth.bearer import bearer
 from gateway.web.schemas import OAuthErrorOut, ProblemSchema, TokenOut, TokenRequestIn
 from vault.access import AccessContext
 from vault.records import Provider

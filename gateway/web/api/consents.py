@@ -11,7 +11,7 @@ from consent.grants import GrantView, RequestView
 from gateway.usecases import consents as use
 from gateway.web.api.base import BEARER, PERSON, XinyongBlueprint, person, problems
 from gateway.web.context import db, runtime
-from gateway.web.oauth import bearer
+from gateway.web.oauth.bearer import bearer
 from gateway.web.schemas import (
     ApproveIn,
     ConsentRequestCreatedOut,

@@ -23,7 +23,7 @@ from gateway.runtime import Runtime
 from gateway.usecases import ledger as use
 from gateway.web.api.base import PERSON, XinyongBlueprint, person, problems
 from gateway.web.context import db
-from gateway.web.oauth import bearer
+from gateway.web.oauth.bearer import bearer
 from gateway.web.periodic import Periodic
 from gateway.web.schemas import StrictSchema
 

@@ -11,7 +11,7 @@ from audit.tags import Tag
 from gateway.usecases import records as use
 from gateway.web.api.base import BEARER, XinyongBlueprint, access_for, problems, provider_of
 from gateway.web.context import db, runtime
-from gateway.web.oauth import bearer
+from gateway.web.oauth.bearer import bearer
 from gateway.web.schemas import IdempotencyHeader, RecordIn, RecordOut, RevokeIn
 from vault.errors import RecordNotFound
 from vault.records import Ingested
