@@ -19,7 +19,7 @@ from audit import entries as audit
 from audit import review
 from audit.review import Anomaly, EntryFilter, EntryView, Thresholds
 from audit.tags import Tag
-from gateway.errors import InvalidInput
+from gateway.errors import ExportTooLarge, InvalidInput
 from gateway.models import Client
 from gateway.runtime import Runtime
 from gateway.web.schemas import AuditSearch  # TODO(layers): a plain command dataclass, defined with its wire schema
@@ -108,8 +108,8 @@ def open_export(session: Session, rt: Runtime, auditor: str, query: AuditSearch,
         upto = review.last_seq(session)
         matching = review.count(session, f, upto=upto)
         if matching > cap:
-            raise InvalidInput("until", f"{matching} entries match, more than the {cap} an export may hold: "
-                                        "narrow the filters, for example the time range", code="export_too_large")
+            raise ExportTooLarge("until", f"{matching} entries match, more than the {cap} an export may hold: "
+                                          "narrow the filters, for example the time range")
         _record_read(session, rt, auditor, f, request_id, operation="export", format=fmt, upto=upto,
                      returned=matching)
     return Export(f, upto, matching)

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from marshmallow import RAISE, Schema, fields, validate
 
-from gateway.errors import Forbidden
+from gateway.errors import Forbidden, InsufficientScope
 from gateway.runtime import Runtime
 from gateway.usecases import ledger as use
 from gateway.web.api.base import PERSON, XinyongBlueprint, person, problems
@@ -84,8 +84,7 @@ def _reader() -> str | None:
         try:
             return person()
         except Forbidden:
-            raise Forbidden("proofs are for auditors (scope audit:read) and for people (scope me)",
-                            code="insufficient_scope") from None
+            raise InsufficientScope("proofs are for auditors (scope audit:read) and for people (scope me)") from None
     return person()
 
 

@@ -13,7 +13,7 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import g
 
 from gateway.credentials import hash_secret
-from gateway.errors import Forbidden, Unauthenticated
+from gateway.errors import InsufficientScope, Unauthenticated, WrongRole
 from gateway.models import Client, Token
 from gateway.web.context import db, runtime
 from gateway.web.oauth.clients import APP_CLIENT_ID
@@ -136,10 +136,10 @@ def bearer(scope: str, roles: tuple[str, ...]) -> Caller:
         token = protector.acquire_token([scope])
     except OAuth2Error as exc:
         if exc.error == "insufficient_scope":
-            raise Forbidden(f"this token lacks the scope {scope!r}", code="insufficient_scope") from None
+            raise InsufficientScope(f"this token lacks the scope {scope!r}") from None
         raise Unauthenticated("a valid bearer token is required") from None
     caller: Caller = token.caller
     if caller.role not in roles:
-        raise Forbidden(f"the {caller.role} role may not do this", code="wrong_role")
+        raise WrongRole(f"the {caller.role} role may not do this")
     g.caller = caller
     return caller
