@@ -1,5 +1,5 @@
 """WSGI entry point for gunicorn."""
 
-from gateway.app import create_app
+from gateway.web.app import create_app
 
 app = create_app()

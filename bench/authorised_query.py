@@ -42,17 +42,17 @@ from bench.server import App, serve
 from bench.workspace import Workspace
 from consent import grants
 from consent.grants import Institution
-from gateway.app import create_app
 from gateway.usecases import clients as client_use
 from gateway.usecases import consents as consent_use
 from gateway.usecases import ledger
+from gateway.web.app import create_app
 
 QUERY_PATH = "/api/v1/queries"
 PURPOSE = "lending"
 KIND = "lender"
 REASON = "bench: loan application"
 AIM = Aim(0.25, "issue: a quarter of a constant endpoint's throughput (a plain ORM version measured ~1/16)")
-PRODUCT = App("gateway.app:create_app()", "/login", lambda ws: create_app(runtime=ws.runtime))
+PRODUCT = App("gateway.web.app:create_app()", "/login", lambda ws: create_app(runtime=ws.runtime))
 CONSTANT = App("bench.constant_app:create_app()", "/", lambda ws: constant_app.create_app())
 BATCH = 250  # grants per transaction in the bulk creation
 HEADROOM = 1.5  # uses made beyond the highest rate a run could reach, for noise and in-flight requests

@@ -22,15 +22,15 @@ from bench.load import HOST, Target, choose_generator, run_load
 from bench.registry import Aim, BenchError, Measurement, Row
 from bench.server import App, serve
 from bench.workspace import Workspace
-from gateway.app import create_app
 from gateway.runtime import build_runtime
 from gateway.usecases import people
+from gateway.web.app import create_app
 
 REPORT_PATH = "/api/v1/me/report"
 # PERFORMANCE.md: a prototype of the authorised-query path (one person's records, decrypted, shaped,
 # audited) reached 0.14-0.20 of a bare endpoint's throughput; the self report does the same work.
 AIM = Aim(0.25, "issue: throughput at least a quarter of the constant endpoint's")
-PRODUCT = App("gateway.app:create_app()", "/login", lambda ws: create_app(runtime=ws.runtime))
+PRODUCT = App("gateway.web.app:create_app()", "/login", lambda ws: create_app(runtime=ws.runtime))
 CONSTANT = App("bench.constant_app:create_app()", "/", lambda ws: constant_app.create_app())
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -86,7 +86,7 @@ def serve(host: str, port: int, workers: int) -> None:
     _runtime()  # fail here, with the message naming `xinyong init`, rather than in every worker
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "gateway.app:create_app()"]
+            "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "gateway.web.app:create_app()"]
     os.execv(args[0], args)  # noqa: S606 - replaces this process with gunicorn; no shell, fixed argv
 
 

@@ -27,12 +27,12 @@ from sqlalchemy.orm import sessionmaker
 from stdnum.cn import ric
 
 from audit.clock import FrozenClock
-from gateway.app import create_app
 from gateway.config import Settings
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import clients as client_use
 from gateway.usecases import people as people_use
+from gateway.web.app import create_app
 from vault.catalogue import load_default
 from vault.keyring import Keyring
 from vault.models import Catalogue as CatalogueRow

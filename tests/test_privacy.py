@@ -25,10 +25,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from gateway import cli
-from gateway.app import create_app
 from gateway.cli import main
 from gateway.database import make_engine
 from gateway.runtime import Runtime
+from gateway.web.app import create_app
 from tests.conftest import CI, PG_ADMIN_URL
 
 Needles = dict[bytes, str]

@@ -11,8 +11,8 @@ from joserfc.jwk import KeySet
 
 from audit.tags import Tag
 from audit.tx import AccessContext
+from gateway.credentials import ROLE_SCOPES, hash_secret, new_secret
 from gateway.models import Client
-from gateway.oauth import ROLE_SCOPES, hash_secret, new_secret
 from gateway.runtime import Runtime
 from vault.records import Provider
 

@@ -19,8 +19,8 @@ from audit.tx import AccessContext
 from consent.errors import ConsentError
 from gateway.errors import Conflict
 from gateway.runtime import Runtime
-from gateway.schemas import RecordIn
 from gateway.uow import UnitOfWork
+from gateway.web.schemas import RecordIn  # TODO(layers): the JSONL import should not need a wire schema
 from vault import records
 from vault.errors import VaultError
 from vault.identity import normalise_citizen_id

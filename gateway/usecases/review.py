@@ -19,10 +19,10 @@ from audit.clock import today
 from audit.review import Anomaly, EntryFilter, EntryView, Thresholds
 from audit.tags import Tag
 from audit.tx import AccessContext, Tx
-from gateway.errors import InvalidInput
+from gateway.errors import ExportTooLarge, InvalidInput
 from gateway.models import Client
 from gateway.runtime import Runtime
-from gateway.schemas import AuditSearch
+from gateway.web.schemas import AuditSearch  # TODO(layers): a plain command dataclass, defined with its wire schema
 from vault.identity import normalise_citizen_id
 
 DEFAULT_LIMIT = 100
@@ -107,8 +107,8 @@ def open_export(rt: Runtime, auditor: str, query: AuditSearch, fmt: str, request
         upto = review.last_seq(tx.session)
         matching = review.count(tx.session, f, upto=upto)
         if matching > cap:
-            raise InvalidInput("until", f"{matching} entries match, more than the {cap} an export may hold: "
-                                        "narrow the filters, for example the time range", code="export_too_large")
+            raise ExportTooLarge("until", f"{matching} entries match, more than the {cap} an export may hold: "
+                                          "narrow the filters, for example the time range")
         _record_read(tx, f, operation="export", format=fmt, upto=upto, returned=matching)
     return Export(f, upto, matching)
 

@@ -25,14 +25,15 @@ from audit import merkle
 from audit.entries import AuditEntry, EntryDraft
 from audit.heads import TreeHead
 from audit.tags import Tag
-from gateway import periodic
-from gateway.api import ledger as ledger_api
-from gateway.app import create_app
+from gateway.credentials import hash_secret
 from gateway.models import Token
-from gateway.oauth import APP_CLIENT_ID, hash_secret
 from gateway.runtime import Runtime
 from gateway.usecases import ledger
 from gateway.usecases import people as people_use
+from gateway.web import periodic
+from gateway.web.api import ledger as ledger_api
+from gateway.web.app import create_app
+from gateway.web.oauth.clients import APP_CLIENT_ID
 from tests.conftest import NOW, Auth, People, Registered
 
 PASSWORD = "correct horse battery"

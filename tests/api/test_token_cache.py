@@ -8,9 +8,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete
 
 from audit.clock import FrozenClock
+from gateway.credentials import hash_secret
 from gateway.models import Token
-from gateway.oauth import CLIENT_TOKENS, Caller, hash_secret
 from gateway.runtime import Runtime
+from gateway.web.oauth.bearer import CLIENT_TOKENS, Caller
 from tests.conftest import Auth, People, penalty
 
 

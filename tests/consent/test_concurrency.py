@@ -19,9 +19,9 @@ from consent.errors import ConsentExhausted
 from consent.grants import Institution
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
-from gateway.schemas import RecordIn
 from gateway.usecases import clients, consents, people
 from gateway.usecases import records as record_use
+from gateway.web.schemas import RecordIn
 from tests.conftest import NOW, People, drop_pg_database, penalty, pg_database, pg_url, settings_for_tests
 from vault.keyring import Keyring
 from vault.records import Provider

@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gateway.app import create_app
 from gateway.runtime import Runtime
+from gateway.web.app import create_app
 from vault.keyring import Keyring, save_keyring
 
 PROBLEM = "application/problem+json"

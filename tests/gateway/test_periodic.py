@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway.periodic import Periodic
+from gateway.web.periodic import Periodic
 
 
 def test_a_periodic_job_runs_after_the_response_when_due_and_not_again_at_once() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from gateway.context import runtime
+from gateway.web.context import runtime
 
 bp = Blueprint("wellknown", __name__)
 

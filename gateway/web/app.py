@@ -11,17 +11,19 @@ from typing import Any, cast
 from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFProtect
 
-from gateway import errors, oauth, portal, wellknown
-from gateway.api import auditors as auditors_api
-from gateway.api import consents as consents_api
-from gateway.api import ledger as ledger_api
-from gateway.api import people as people_api
-from gateway.api import records as records_api
-from gateway.api.base import XinyongApi, document_token_endpoint
 from gateway.config import from_environ
-from gateway.periodic import Periodic
+from gateway.errors import NotFound
 from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
+from gateway.web import portal, problems, wellknown
+from gateway.web.api import auditors as auditors_api
+from gateway.web.api import consents as consents_api
+from gateway.web.api import ledger as ledger_api
+from gateway.web.api import people as people_api
+from gateway.web.api import records as records_api
+from gateway.web.api.base import XinyongApi, document_token_endpoint
+from gateway.web.oauth import endpoints as oauth
+from gateway.web.periodic import Periodic
 
 REPORT_PURGE_SECONDS = 60.0
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -79,7 +81,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     document_token_endpoint(app, api)
     app.register_blueprint(portal.bp)
     app.register_blueprint(wellknown.bp)
-    errors.register(app)
+    problems.register(app)
     # Reports past their deadline are purged even if nobody asks for them again.
     Periodic("report purge", REPORT_PURGE_SECONDS, lambda: consents_use.purge_expired_reports(runtime.uow)).install(app)
     _request_hooks(app)
@@ -101,7 +103,7 @@ def _request_hooks(app: Flask) -> None:
         # An id with a control character names nothing (and PostgreSQL text cannot hold NUL).
         for value in (request.view_args or {}).values():
             if isinstance(value, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-                raise errors.NotFound("no such resource")
+                raise NotFound("no such resource")
 
     @app.after_request
     def _headers(response: Response) -> Response:

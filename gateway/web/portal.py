@@ -8,10 +8,10 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from werkzeug.wrappers import Response as BaseResponse
 
 from consent.errors import GrantNotFound, RequestNotFound, RequestNotPending
-from gateway.api.base import client_address
-from gateway.context import runtime
 from gateway.errors import RateLimited, Unauthenticated
 from gateway.usecases import consents, people
+from gateway.web.api.base import client_address
+from gateway.web.context import runtime
 
 bp = Blueprint("portal", __name__)
 

@@ -8,11 +8,11 @@ from typing import Any
 from flask import Response, jsonify
 
 from audit.tags import Tag
-from gateway.api.base import BEARER, XinyongBlueprint, access_for, problems, provider_of
-from gateway.context import runtime
-from gateway.oauth import bearer
-from gateway.schemas import IdempotencyHeader, RecordIn, RecordOut, RevokeIn
 from gateway.usecases import records as use
+from gateway.web.api.base import BEARER, XinyongBlueprint, access_for, problems, provider_of
+from gateway.web.context import runtime
+from gateway.web.oauth.bearer import bearer
+from gateway.web.schemas import IdempotencyHeader, RecordIn, RecordOut, RevokeIn
 from vault.errors import RecordNotFound
 from vault.records import Ingested
 

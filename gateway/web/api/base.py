@@ -14,9 +14,10 @@ from flask_wtf.csrf import ValidationError, validate_csrf  # WTForms' error, re-
 from webargs.flaskparser import FlaskParser, abort
 
 from audit.tx import AccessContext
-from gateway.errors import PROBLEM, Forbidden, Unauthenticated
-from gateway.oauth import bearer
-from gateway.schemas import OAuthErrorOut, ProblemSchema, TokenOut, TokenRequestIn
+from gateway.errors import CsrfFailed, Unauthenticated
+from gateway.web.oauth.bearer import bearer
+from gateway.web.problems import PROBLEM
+from gateway.web.schemas import OAuthErrorOut, ProblemSchema, TokenOut, TokenRequestIn
 from vault.records import Provider
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -168,6 +169,5 @@ def person(write: bool = False) -> str:
         try:
             validate_csrf(request.headers.get("X-CSRF-Token", ""))
         except ValidationError:
-            raise Forbidden("a session request that changes something needs the X-CSRF-Token header",
-                            code="csrf_failed") from None
+            raise CsrfFailed("a session request that changes something needs the X-CSRF-Token header") from None
     return ref

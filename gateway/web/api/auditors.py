@@ -19,10 +19,11 @@ from marshmallow import RAISE
 from audit.clock import isoformat_z
 from audit.entries import canonical_json
 from audit.review import Anomaly, EntryView
-from gateway.api.base import BEARER, XinyongBlueprint, problems
-from gateway.context import runtime
-from gateway.oauth import bearer
-from gateway.schemas import (
+from gateway.usecases import review as use
+from gateway.web.api.base import BEARER, XinyongBlueprint, problems
+from gateway.web.context import runtime
+from gateway.web.oauth.bearer import bearer
+from gateway.web.schemas import (
     AnomaliesQuery,
     AnomalyReportOut,
     AuditEntryPageOut,
@@ -30,7 +31,6 @@ from gateway.schemas import (
     AuditSearchIn,
     encode_cursor,
 )
-from gateway.usecases import review as use
 
 blp = XinyongBlueprint("auditors", __name__, url_prefix="/api/v1",
                        description="The audit log for auditors: search, export, anomalies")

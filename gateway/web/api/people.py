@@ -6,9 +6,11 @@ from typing import Any
 
 from flask import Response, g, jsonify
 
-from gateway.api.base import PERSON, XinyongBlueprint, client_address, person, problems
-from gateway.context import runtime
-from gateway.schemas import (
+from gateway.usecases import people
+from gateway.usecases.access_log import access_log
+from gateway.web.api.base import PERSON, XinyongBlueprint, client_address, person, problems
+from gateway.web.context import runtime
+from gateway.web.schemas import (
     AccessLogOut,
     AccessLogQuery,
     ActivateIn,
@@ -17,8 +19,6 @@ from gateway.schemas import (
     SelfReportOut,
     SignedReportOut,
 )
-from gateway.usecases import people
-from gateway.usecases.access_log import access_log
 
 blp = XinyongBlueprint("people", __name__, url_prefix="/api/v1", description="Catalogue and people")
 

@@ -18,14 +18,14 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from marshmallow import RAISE, Schema, fields, validate
 
-from gateway.api.base import PERSON, XinyongBlueprint, person, problems
-from gateway.context import runtime
-from gateway.errors import Forbidden
-from gateway.oauth import bearer
-from gateway.periodic import Periodic
+from gateway.errors import Forbidden, InsufficientScope
 from gateway.runtime import Runtime
-from gateway.schemas import StrictSchema
 from gateway.usecases import ledger as use
+from gateway.web.api.base import PERSON, XinyongBlueprint, person, problems
+from gateway.web.context import runtime
+from gateway.web.oauth.bearer import bearer
+from gateway.web.periodic import Periodic
+from gateway.web.schemas import StrictSchema
 
 log = logging.getLogger("xinyong.gateway.ledger")
 
@@ -84,8 +84,7 @@ def _reader() -> str | None:
         try:
             return person()
         except Forbidden:
-            raise Forbidden("proofs are for auditors (scope audit:read) and for people (scope me)",
-                            code="insufficient_scope") from None
+            raise InsufficientScope("proofs are for auditors (scope audit:read) and for people (scope me)") from None
     return person()
 
 

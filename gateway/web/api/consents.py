@@ -8,10 +8,11 @@ from flask import Response, g, jsonify
 
 from audit.clock import isoformat_z
 from consent.grants import GrantView, RequestView
-from gateway.api.base import BEARER, PERSON, XinyongBlueprint, person, problems
-from gateway.context import runtime
-from gateway.oauth import bearer
-from gateway.schemas import (
+from gateway.usecases import consents as use
+from gateway.web.api.base import BEARER, PERSON, XinyongBlueprint, person, problems
+from gateway.web.context import runtime
+from gateway.web.oauth.bearer import bearer
+from gateway.web.schemas import (
     ApproveIn,
     ConsentRequestCreatedOut,
     ConsentRequestIn,
@@ -21,7 +22,6 @@ from gateway.schemas import (
     ReceiptOut,
     SignedReportOut,
 )
-from gateway.usecases import consents as use
 
 blp = XinyongBlueprint("consents", __name__, url_prefix="/api/v1", description="Consent and authorised queries")
 

@@ -1,0 +1,217 @@
+"""The one place that knows HTTP for errors: a table from every error class to an RFC 9457 problem.
+
+Each row gives the status, the `code` and the title; where the error's own message could tell the caller more
+than they may know (that a record exists, what failed inside), a fixed `detail` replaces it. Some rows add
+extension members (the field at fault, as `field` and `errors`) and headers (WWW-Authenticate, Retry-After).
+An error is answered by the row of its class, or else of its nearest base class in the table; anything else
+is a generic 500, logged with the request id, its message never shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, g, json
+from werkzeug.exceptions import HTTPException
+
+from audit import errors as audit_errors
+from consent import errors as consent_errors
+from gateway import errors as gateway_errors
+from vault import errors as vault_errors
+
+log = logging.getLogger("xinyong.gateway")
+
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://xinyong.example/problems/"
+INTERNAL = "the request could not be completed"
+NO_SUCH_RESOURCE = "no such resource"
+
+
+def _nothing(_exc: Any) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """How one error class is answered."""
+
+    status: int
+    code: str
+    title: str
+    detail: str | Callable[[Any], str] = str  # a fixed text, or made from the error (by default its message)
+    members: Callable[[Any], dict[str, Any]] = _nothing
+    headers: Callable[[Any], dict[str, str]] = _nothing
+
+
+def _invalid(field: str, reason: str) -> dict[str, Any]:
+    return {"field": field, "errors": [{"field": field, "reason": reason}]}
+
+
+def _payload_field(exc: vault_errors.PayloadInvalid) -> str:
+    return exc.field if exc.field.startswith(("payload", "document", "decided_at")) else f"payload.{exc.field}"
+
+
+_SERVER_ERROR = Problem(500, "internal", "Internal error", INTERNAL)
+_NOT_FOUND = Problem(404, "not_found", "Not found", NO_SUCH_RESOURCE)
+
+
+def _refused(code: str) -> Problem:
+    return Problem(403, code, code.replace("_", " ").capitalize())
+
+
+PROBLEMS: dict[type[Exception], Problem] = {
+    # gateway
+    gateway_errors.GatewayError: Problem(500, "error", "Error"),
+    gateway_errors.Unauthenticated: Problem(401, "unauthenticated", "Authentication required",
+                                            headers=lambda _: {"WWW-Authenticate": 'Bearer realm="xinyong"'}),
+    gateway_errors.Forbidden: Problem(403, "forbidden", "Forbidden"),
+    gateway_errors.InsufficientScope: Problem(403, "insufficient_scope", "Forbidden"),
+    gateway_errors.WrongRole: Problem(403, "wrong_role", "Forbidden"),
+    gateway_errors.CsrfFailed: Problem(403, "csrf_failed", "Forbidden"),
+    gateway_errors.NotFound: Problem(404, "not_found", "Not found"),
+    gateway_errors.Conflict: Problem(409, "conflict", "Conflict"),
+    gateway_errors.Gone: Problem(410, "gone", "Gone"),
+    gateway_errors.RateLimited: Problem(429, "rate_limited", "Too many attempts",
+                                        members=lambda e: {"retry_after": e.retry_after},
+                                        headers=lambda e: {"Retry-After": str(e.retry_after)}),
+    gateway_errors.InvalidInput: Problem(422, "invalid_input", "Invalid input",
+                                         members=lambda e: _invalid(e.field, e.reason)),
+    gateway_errors.ExportTooLarge: Problem(422, "export_too_large", "Invalid input",
+                                           members=lambda e: _invalid(e.field, e.reason)),
+    # consent
+    consent_errors.ConsentError: _SERVER_ERROR,
+    consent_errors.PurposesInvalid: _SERVER_ERROR,
+    consent_errors.UnknownPurpose: Problem(422, "unknown_purpose", "Unknown purpose",
+                                           members=lambda _: _invalid("purpose", "not a registered purpose")),
+    consent_errors.RequestInvalid: Problem(422, "invalid_input", "Invalid input",
+                                           members=lambda e: _invalid(e.field, e.reason)),
+    consent_errors.CategoriesOutsidePurpose: Problem(
+        422, "categories_outside_purpose", "Categories outside the purpose",
+        members=lambda e: {**_invalid("categories", e.reason), "categories": e.categories}),
+    consent_errors.CeilingExceeded: Problem(422, "ceiling_exceeded", "Above the purpose's ceiling",
+                                            members=lambda e: _invalid(e.field, e.reason)),
+    consent_errors.KindNotAllowed: Problem(403, "kind_not_allowed", "Purpose not allowed for this institution"),
+    consent_errors.RequestNotFound: _NOT_FOUND,
+    consent_errors.RequestNotPending: Problem(409, "not_pending", "Already answered"),
+    consent_errors.GrantNotFound: _NOT_FOUND,
+    consent_errors.QueryRefused: _refused(consent_errors.QueryRefused.code),
+    consent_errors.ConsentMissing: _refused("consent_missing"),
+    consent_errors.ConsentPending: _refused("consent_pending"),
+    consent_errors.ConsentDenied: _refused("consent_denied"),
+    consent_errors.ConsentRevoked: _refused("consent_revoked"),
+    consent_errors.ConsentExpired: _refused("consent_expired"),
+    consent_errors.ConsentExhausted: _refused("consent_exhausted"),
+    consent_errors.WrongInstitution: _refused("wrong_institution"),
+    consent_errors.ReportNotFound: _NOT_FOUND,
+    consent_errors.ReportGone: Problem(410, "report_gone", "Report gone"),
+    # vault
+    vault_errors.VaultError: _SERVER_ERROR,
+    vault_errors.InvalidCitizenId: Problem(
+        422, "invalid_citizen_id", "Invalid citizen ID", detail=lambda e: f"{e.field}: {e.message}",
+        members=lambda e: {"field": e.field, "check": e.check,
+                           "errors": [{"field": e.field, "reason": e.message, "check": e.check}]}),
+    vault_errors.CatalogueError: _SERVER_ERROR,
+    vault_errors.CatalogueInvalid: _SERVER_ERROR,
+    vault_errors.UnknownCategory: Problem(422, "unknown_category", "Unknown category",
+                                          members=lambda _: _invalid("category", "not in the catalogue")),
+    vault_errors.PayloadInvalid: Problem(422, "invalid_field", "Invalid input",
+                                         detail=lambda e: f"{_payload_field(e)}: {e.reason}",
+                                         members=lambda e: _invalid(_payload_field(e), e.reason)),
+    vault_errors.CategoryNotAllowed: Problem(403, "category_not_allowed", "Category not allowed"),
+    vault_errors.RecordNotFound: _NOT_FOUND,
+    vault_errors.RecordConflict: Problem(409, "conflict", "Conflict"),
+    vault_errors.SubjectNotFound: _NOT_FOUND,
+    vault_errors.SubjectShredded: Problem(410, "erased", "Erased", "this person's data has been erased"),
+    vault_errors.DecryptionFailed: _SERVER_ERROR,
+    vault_errors.KeyringError: _SERVER_ERROR,
+    # audit: fail closed, the access was rolled back because it could not be recorded
+    audit_errors.AuditError: _SERVER_ERROR,
+    audit_errors.AuditAppendFailed: Problem(503, "audit_unavailable", "Service unavailable",
+                                            "the access could not be recorded, so nothing was released"),
+}
+
+
+def problem_of(exc: Exception) -> Problem:
+    """Return the row of `exc`'s class, or of its nearest base class in the table; a 500 for anything else."""
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return _SERVER_ERROR
+
+
+def problem(status: int, code: str, title: str, detail: str, **members: Any) -> Response:
+    """Return an RFC 9457 response."""
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    request_id = g.get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    body.update(members)
+    return Response(json.dumps(body), status=status, mimetype=PROBLEM)
+
+
+def _from_table(exc: Exception) -> Response:
+    row = problem_of(exc)
+    if row.status >= 500:
+        log.error("%s on request %s", type(exc).__name__, g.get("request_id"), exc_info=exc)
+    detail = row.detail if isinstance(row.detail, str) else row.detail(exc)
+    response = problem(row.status, row.code, row.title, detail, **row.members(exc))
+    response.headers.update(row.headers(exc))
+    return response
+
+
+def _from_http(exc: HTTPException) -> Response:
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if exc.code == 422 and messages:
+        errors = list(_flatten(messages))
+        first = errors[0] if errors else {"field": "body", "reason": "invalid"}
+        return problem(422, "invalid_input", "Invalid input", f"{first['field']}: {first['reason']}",
+                       field=first["field"], errors=errors)
+    status = exc.code or 500
+    name = (exc.name or "Error").lower().replace(" ", "_")
+    response = problem(status, name, exc.name or "Error", exc.description or exc.name or "")
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response
+
+
+def _flatten(messages: Any, prefix: str = "") -> Any:
+    """Turn webargs/marshmallow's nested messages into [{field, reason}] with dotted fields."""
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key in ("json", "form", "query", "headers", "files") and not prefix:
+                yield from _flatten(value, "")
+                continue
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":
+                name = prefix or "body"
+            yield from _flatten(value, name)
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        for message in messages:
+            yield {"field": prefix or "body", "reason": message}
+    elif isinstance(messages, list):
+        for item in messages:
+            yield from _flatten(item, prefix)
+    else:
+        yield {"field": prefix or "body", "reason": str(messages)}
+
+
+def register(app: Flask) -> None:
+    """Install the error table on `app`: problem details for every error, HTTP's own included."""
+    for error_class in PROBLEMS:
+        app.register_error_handler(error_class, _from_table)
+    app.register_error_handler(HTTPException, _from_http)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.error("unexpected error on request %s", g.get("request_id"), exc_info=exc)
+        return problem(500, "internal", "Internal error", INTERNAL)
