@@ -425,9 +425,9 @@ def test_expired_reports_are_purged_even_if_nobody_asks_again(
     rt = rt_of(client)
     report_id = _query(client, employer, _granted(client, employer, person)).json["report"]["report_id"]
     clock.set(NOW + timedelta(days=7) - timedelta(seconds=1))
-    assert purge_expired_reports(rt) == 0
+    assert purge_expired_reports(rt.uow) == 0
     clock.set(NOW + timedelta(days=7) + timedelta(seconds=1))
-    assert purge_expired_reports(rt) == 1
+    assert purge_expired_reports(rt.uow) == 1
     with rt.sessions() as session, session.begin():
         row = session.get(Report, report_id)
         assert row is not None
@@ -445,7 +445,7 @@ def test_records_decided_before_the_purposes_data_range_are_left_out(
     purpose = rt.purposes.purpose("employment_screening")
     assert len(_query(client, employer, _granted(client, employer, person)).json["report"]["records"]) == 2
     narrow = replace(purpose, data_range=Duration(months=6))  # 2026-05-22 and later, on 2026-11-22
-    rt.purposes = replace(rt.purposes, purposes={**rt.purposes.purposes, purpose.code: narrow})
+    rt.policy = replace(rt.policy, purposes=replace(rt.purposes, purposes={**rt.purposes.purposes, purpose.code: narrow}))
     report = _query(client, employer, _granted(client, employer, person)).json["report"]
     assert [r["decided_at"] for r in report["records"]] == ["2026-09-01"]
     assert _entries(rt, "consent:query:released")[-1].record_ids == [recent]

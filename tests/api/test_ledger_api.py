@@ -219,8 +219,7 @@ def test_before_any_head_no_proof_is_in_range(client: FlaskClient, rt: Runtime, 
 
 def _log_in_person(rt: Runtime, client: FlaskClient, people: People) -> str:
     citizen_id = people.new()
-    with rt.sessions() as session:
-        code = people_use.enroll(session, rt, citizen_id, None, "counter").activation_code
+    code = people_use.enroll(rt, citizen_id, None, "counter").activation_code
     activated = client.post("/api/v1/subjects/activate",
                             json={"citizen_id": citizen_id, "activation_code": code, "password": PASSWORD})
     assert activated.status_code == 200

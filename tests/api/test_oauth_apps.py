@@ -49,8 +49,7 @@ class Browser:
     def __init__(self, app: Flask, rt: Runtime, citizen_id: str) -> None:
         self.citizen_id = citizen_id
         self.client = app.test_client()
-        with rt.sessions() as session:
-            code = people_use.enroll(session, rt, citizen_id, "王五", "counter").activation_code
+        code = people_use.enroll(rt, citizen_id, "王五", "counter").activation_code
         activated = self.client.post("/api/v1/subjects/activate", json={
             "citizen_id": citizen_id, "activation_code": code, "password": PASSWORD})
         assert activated.status_code == 200

@@ -204,8 +204,7 @@ def _conforms(api: Any, label: str, response: Any) -> None:
 
 
 def _enrol(rt: Runtime, citizen_id: str, name: str | None) -> str:
-    with rt.sessions() as session:
-        return people_use.enroll(session, rt, citizen_id, name, "counter-7").activation_code
+    return people_use.enroll(rt, citizen_id, name, "counter-7").activation_code
 
 
 def _log_in(client: FlaskClient, rt: Runtime, citizen_id: str, name: str | None = None) -> str:

@@ -24,8 +24,7 @@ NAME = "王小明"
 
 
 def _enrol(rt: Runtime, citizen_id: str, name: str | None = NAME) -> str:
-    with rt.sessions() as session:
-        return people_use.enroll(session, rt, citizen_id, name, "counter-7").activation_code
+    return people_use.enroll(rt, citizen_id, name, "counter-7").activation_code
 
 
 def _activate(client: FlaskClient, citizen_id: str, code: str, password: str = PASSWORD,
@@ -261,8 +260,8 @@ def test_a_current_record_of_a_self_only_category_is_not_visible_to_third_partie
     client.post("/api/v1/records", json=penalty(citizen_id), headers=provider.headers)
     assert client.get("/api/v1/me/report").json["records"][0]["visible_to_third_parties"] is True
     general = rt.catalogue.category("ADMINISTRATIVE_PENALTY_GENERAL")
-    rt.catalogue = replace(rt.catalogue, categories={
-        **rt.catalogue.categories, general.code: replace(general, share_scope=ShareScope.SELF_ONLY)})
+    rt.policy = replace(rt.policy, catalogue=replace(rt.catalogue, categories={
+        **rt.catalogue.categories, general.code: replace(general, share_scope=ShareScope.SELF_ONLY)}))
     [record] = client.get("/api/v1/me/report").json["records"]
     assert record["status"] == "active"
     assert record["visible_to_third_parties"] is False

@@ -53,8 +53,7 @@ def _post_login(client: FlaskClient, citizen_id: str, password: str, query: str 
 def person(rt: Runtime, client: FlaskClient, people: People) -> str:
     """An activated person's citizen ID; the password is PASSWORD."""
     citizen_id = people.new()
-    with rt.sessions() as session:
-        code = people_use.enroll(session, rt, citizen_id, "李小红", "counter-7").activation_code
+    code = people_use.enroll(rt, citizen_id, "李小红", "counter-7").activation_code
     response = client.post("/api/v1/subjects/activate",
                            json={"citizen_id": citizen_id, "activation_code": code, "password": PASSWORD})
     assert response.status_code == 200

@@ -16,7 +16,6 @@ from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from audit.tx import AccessContext
 from consent.errors import ConsentExhausted
-from consent.grants import Institution
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import clients, consents, people
@@ -48,15 +47,13 @@ def _one_use_grant(rt: Runtime, seed: int) -> tuple[str, str]:
     employer = clients.add_client(rt, role="institution", name="employer", categories=[], kind="employer")
     access = AccessContext(actor=provider.client_id, role="provider")
     body = RecordIn().load(penalty(citizen_id, date(2026, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS"))
-    with rt.sessions() as session:
-        record_use.submit(session, rt, Provider(provider.client_id, frozenset(provider.categories)), body, None,
-                          access)
-        people.enroll(session, rt, citizen_id, None, "counter")
-        institution = Institution(employer.client_id, "employer", "employer")
-        request = consents.request_consent(session, rt, institution, {
-            "citizen_id": citizen_id, "purpose": "employment_screening", "reason": "hiring",
-            "valid_for": timedelta(days=7), "max_uses": 1})
-        grant = consents.approve(session, rt, rt.vault.subject_ref(citizen_id), request.id, {})
+    record_use.submit(rt, Provider(provider.client_id, frozenset(provider.categories)), body, None, access)
+    people.enroll(rt, citizen_id, None, "counter")
+    request = consents.request_consent(rt.uow, rt.vault, rt.policy, consents.RequestConsent(
+        institution_id=employer.client_id, kind="employer", citizen_id=citizen_id, purpose="employment_screening",
+        categories=None, reason="hiring", valid_for=timedelta(days=7), max_uses=1))
+    answer = consents.Answer(rt.vault.subject_ref(citizen_id), request.id)
+    grant = consents.approve(rt.uow, rt.vault, rt.policy, answer).views[0]
     return employer.client_id, grant.id
 
 
@@ -69,12 +66,12 @@ def test_two_concurrent_queries_on_a_one_use_grant_yield_exactly_one_report(comm
 
         def query(institution_id: str = institution_id, consent_id: str = consent_id,
                   start: threading.Barrier = start) -> str:
-            with rt.sessions() as session:
-                start.wait(timeout=10)
-                try:
-                    return consents.serve_query(session, rt, institution_id, consent_id, None).report["report_id"]
-                except ConsentExhausted:
-                    return "exhausted"
+            start.wait(timeout=10)
+            try:
+                query = consents.Query(institution_id, consent_id)
+                return str(consents.serve_query(rt.uow, rt.vault, rt.policy, query).report["report_id"])
+            except ConsentExhausted:
+                return "exhausted"
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             outcomes = sorted(pool.map(lambda _: query(), range(2)))
