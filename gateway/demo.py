@@ -14,6 +14,7 @@ from typing import Any
 
 from stdnum.cn import ric
 
+from consent import entry
 from consent.grants import Institution
 from gateway.runtime import Runtime
 from gateway.usecases import clients, consents, people
@@ -135,7 +136,7 @@ def _add_record(rt: Runtime, session: Any, rng: random.Random, providers: list[c
     )
     new = NewRecord(cid, name, category.code, decided, document, sample_payload(rt.catalogue, category, rng, decided))
     provider = records.Provider(client.client_id, frozenset(client.categories))
-    prepared = records.prepare(rt.catalogue, rt.keyring, provider, new, today)
+    prepared = entry.prepare(rt.catalogue, rt.keyring, provider, new, today)
     record_use.submit_prepared(session, rt, provider, prepared,
                                AccessContext(actor=client.client_id, role="provider", basis="demo data"))
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audit.tags import Tag
+from consent import entry
 from gateway.errors import Conflict
 from gateway.runtime import Runtime
 from gateway.schemas import RecordIn
@@ -62,7 +63,7 @@ def submit(
     """Check and store one record; a retry with the same Idempotency-Key returns the first result."""
     with denials_audited(session, rt, access, Tag.RECORD_INGEST_DENIED):
         new = to_new_record(rt, data, key)
-        prepared = records.prepare(rt.catalogue, rt.keyring, provider, new, rt.clock.now().date())
+        prepared = entry.prepare(rt.catalogue, rt.keyring, provider, new, rt.clock.now().date())
         for attempt in (1, 2):
             try:
                 with session.begin():
@@ -115,7 +116,7 @@ def _parse_line(rt: Runtime, provider: Provider, text: str) -> Prepared:
         field_name, messages = next(iter(_flat(exc.messages)))
         raise ValueError(f"{field_name}: {messages}") from None
     new = to_new_record(rt, data, None)
-    prepared = records.prepare(rt.catalogue, rt.keyring, provider, new, rt.clock.now().date())
+    prepared = entry.prepare(rt.catalogue, rt.keyring, provider, new, rt.clock.now().date())
     # The same line imported twice must not create a second record: key it by its content.
     key = "import:" + crypto.keyed_fingerprint(rt.keyring, prepared.fingerprint.encode())[:48]
     return replace(prepared, record=replace(prepared.record, idempotency_key=key))
