@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
-from vault.catalogue import Category
+from consent.catalogue import Category
 
 CST = timezone(timedelta(hours=8), "CST")
 THIRD_PARTY_SCOPES = frozenset({"authorised_query", "public"})

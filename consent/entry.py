@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from datetime import date
 
+from consent.catalogue import Catalogue, Category
+from consent.errors import CategoryNotAllowed, PayloadInvalid
 from vault import crypto
-from vault.catalogue import Catalogue, Category
-from vault.errors import CategoryNotAllowed, PayloadInvalid
 from vault.keyring import Keyring
 from vault.records import Document, NewRecord, Prepared, Provider
 

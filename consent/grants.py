@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from audit import entries as audit
 from audit.clock import Clock, isoformat_z
 from audit.tags import Tag
+from consent.catalogue import Catalogue
 from consent.display import CST, THIRD_PARTY_SCOPES
 from consent.errors import (
     CategoriesOutsidePurpose,
@@ -41,7 +42,6 @@ from consent.errors import (
 from consent.models import ConsentRequest, Grant
 from consent.purposes import Purpose, Purposes
 from vault import signing
-from vault.catalogue import Catalogue
 from vault.keyring import Keyring
 from vault.releases import Selection
 

@@ -23,16 +23,9 @@ from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
 
+from consent.catalogue import Catalogue, DocumentReader, Label, ShareScope
+from consent.durations import Duration, add_duration, parse_duration
 from consent.errors import PurposesInvalid, UnknownPurpose
-from vault.catalogue import (
-    Catalogue,
-    DocumentReader,
-    Duration,
-    Label,
-    ShareScope,
-    add_duration,
-    parse_duration,
-)
 
 __all__ = [
     "INSTITUTION_KINDS",

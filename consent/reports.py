@@ -14,11 +14,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from audit.clock import isoformat_z
+from consent.catalogue import Catalogue, Polarity
 from consent.errors import ReportGone, ReportNotFound
 from consent.grants import GrantView
 from consent.models import Report
 from consent.purposes import Purpose
-from vault.catalogue import Catalogue, Polarity
 from vault.releases import Release
 
 REPORT_TYPE = "xinyong-report+jws"

@@ -14,13 +14,13 @@ from tqdm import tqdm
 
 from audit import entries as audit_entries
 from audit.tags import Tag
+from consent.catalogue import load_default
+from consent.models import Catalogue as CatalogueRow
 from gateway.config import Settings, from_environ
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
-from vault.catalogue import load_default
 from vault.errors import KeyringError, VaultError
 from vault.keyring import Keyring, save_keyring
-from vault.models import Catalogue as CatalogueRow
 
 
 def _settings() -> Settings:

@@ -15,13 +15,14 @@ from typing import Any
 from stdnum.cn import ric
 
 from consent import entry
+from consent.catalogue import Catalogue, Category
+from consent.fields import FieldType
 from consent.grants import Institution
 from gateway.runtime import Runtime
 from gateway.usecases import clients, consents, people
 from gateway.usecases import records as record_use
 from vault import crypto, records
 from vault.access import AccessContext
-from vault.catalogue import Catalogue, Category, FieldType
 from vault.errors import InvalidCitizenId
 from vault.identity import normalise_citizen_id
 from vault.records import Document, NewRecord

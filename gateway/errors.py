@@ -92,15 +92,6 @@ def _from_vault(exc: vault_errors.VaultError) -> Response:
         return problem(422, "invalid_citizen_id", "Invalid citizen ID", f"{exc.field}: {exc.message}",
                        field=exc.field, check=exc.check,
                        errors=[{"field": exc.field, "reason": exc.message, "check": exc.check}])
-    if isinstance(exc, vault_errors.PayloadInvalid):
-        field = exc.field if exc.field.startswith(("payload", "document", "decided_at")) else f"payload.{exc.field}"
-        return problem(422, "invalid_field", "Invalid input", f"{field}: {exc.reason}", field=field,
-                       errors=[{"field": field, "reason": exc.reason}])
-    if isinstance(exc, vault_errors.UnknownCategory):
-        return problem(422, "unknown_category", "Unknown category", str(exc), field="category",
-                       errors=[{"field": "category", "reason": "not in the catalogue"}])
-    if isinstance(exc, vault_errors.CategoryNotAllowed):
-        return problem(403, "category_not_allowed", "Category not allowed", str(exc))
     if isinstance(exc, vault_errors.RecordNotFound | vault_errors.SubjectNotFound):
         return problem(404, "not_found", "Not found", "no such resource")
     if isinstance(exc, vault_errors.RecordConflict):
@@ -112,6 +103,15 @@ def _from_vault(exc: vault_errors.VaultError) -> Response:
 
 
 def _from_consent(exc: consent_errors.ConsentError) -> Response:
+    if isinstance(exc, consent_errors.PayloadInvalid):
+        field = exc.field if exc.field.startswith(("payload", "document", "decided_at")) else f"payload.{exc.field}"
+        return problem(422, "invalid_field", "Invalid input", f"{field}: {exc.reason}", field=field,
+                       errors=[{"field": field, "reason": exc.reason}])
+    if isinstance(exc, consent_errors.UnknownCategory):
+        return problem(422, "unknown_category", "Unknown category", str(exc), field="category",
+                       errors=[{"field": "category", "reason": "not in the catalogue"}])
+    if isinstance(exc, consent_errors.CategoryNotAllowed):
+        return problem(403, "category_not_allowed", "Category not allowed", str(exc))
     if isinstance(exc, consent_errors.QueryRefused):
         return problem(403, exc.code, exc.code.replace("_", " ").capitalize(), str(exc))
     if isinstance(exc, consent_errors.CategoriesOutsidePurpose):

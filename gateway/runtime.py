@@ -10,13 +10,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.clock import Clock, SystemClock
+from consent.catalogue import Catalogue, load_default
+from consent.models import Catalogue as CatalogueRow
 from consent.purposes import Purposes, load_default_purposes
 from gateway.config import Settings
 from gateway.database import make_engine
 from gateway.directory import ClientDirectory
-from vault.catalogue import Catalogue, load_default
 from vault.keyring import Keyring, load_keyring
-from vault.models import Catalogue as CatalogueRow
 
 KEYRING_CHECK_SECONDS = 2.0
 

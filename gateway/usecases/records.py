@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from audit.tags import Tag
 from consent import entry
+from consent.errors import CatalogueError, CategoryNotAllowed
 from gateway.errors import Conflict
 from gateway.runtime import Runtime
 from gateway.schemas import RecordIn
@@ -32,10 +33,14 @@ def denials_audited(
     """Record a refused request in its own transaction after the work was rolled back, then re-raise."""
     try:
         yield
-    except VaultError as exc:
+    except _REFUSED as exc:
         with session.begin():
             records.audit_denial(session, rt.clock, access, action, _reason(exc), subject_ref)
         raise
+
+
+# What a submission may be refused with: the catalogue's rules where records enter, or the vault's.
+_REFUSED = (VaultError, CatalogueError, CategoryNotAllowed)
 
 
 def _reason(exc: Exception) -> str:
@@ -147,7 +152,7 @@ def import_file(
             report.lines += 1
             try:
                 batch.append(_parse_line(rt, provider, text))
-            except (ValueError, VaultError) as exc:
+            except (ValueError, *_REFUSED) as exc:
                 report.errors.append((number, _describe(exc)))
                 continue
             if len(batch) >= rt.settings.import_batch_size:

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from consent.display import starts
+from consent.durations import Duration
 from consent.models import Report
 from gateway.runtime import Runtime
 from tests.conftest import NOW, Auth, People, Person, Registered, penalty
-from vault.catalogue import Duration
 
 
 def _submit(client: FlaskClient, provider: Registered, body: dict[str, Any]) -> str:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from consent.entry import prepare as prepare_record
+from consent.errors import CategoryNotAllowed, PayloadInvalid, UnknownCategory
 from gateway.runtime import Runtime
 from tests.conftest import NOW, People, penalty
-from vault.errors import CategoryNotAllowed, PayloadInvalid, UnknownCategory
 from vault.records import Document, NewRecord, Prepared, Provider
 
 GENERAL = "ADMINISTRATIVE_PENALTY_GENERAL"

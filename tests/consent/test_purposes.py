@@ -13,6 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from consent.catalogue import Catalogue, ShareScope, load_default, parse_catalogue
+from consent.durations import Duration
 from consent.errors import PurposesInvalid, UnknownPurpose
 from consent.purposes import (
     INSTITUTION_KINDS,
@@ -24,7 +26,6 @@ from consent.purposes import (
     purposes_from_json,
     subtract_duration,
 )
-from vault.catalogue import Catalogue, Duration, ShareScope, load_default, parse_catalogue
 
 Doc = dict[str, Any]
 
