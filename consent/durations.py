@@ -2,7 +2,8 @@
 
 A Duration is whole years, months and days, written as an ISO 8601 date duration (``P1Y6M``,
 ``P30D``). Counting one from a date is calendar arithmetic: years and months first, clamped to
-the month's end, then days.
+the month's end, then days. A period that must be a fixed number of days (a consent's validity:
+"30 days" means 30 days, never "a month") is read with `parse_days` and used as a timedelta.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ __all__ = [
     "Duration",
     "add_duration",
     "not_longer",
+    "parse_days",
     "parse_duration",
+    "subtract_duration",
 ]
 
 # Date parts only: a display period counted in hours would be a time, not a period of days.
 _DURATION = re.compile(
     r"P(?:([0-9]{1,6})Y)?(?:([0-9]{1,6})M)?(?:([0-9]{1,6})W)?(?:([0-9]{1,6})D)?"
 )
+_DAYS = re.compile(r"P([0-9]{1,6})([DW])")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,15 @@ class Duration:
         text = "".join(f"{count}{unit}" for count, unit in parts if count)
         return f"P{text}" if text else "P0D"
 
+    def as_timedelta(self) -> timedelta:
+        """Return the duration as a fixed number of days; raise ValueError if it has years or months.
+
+        Years and months have no fixed length in days, so they cannot become a timedelta.
+        """
+        if self.years or self.months:
+            raise ValueError(f"{self} has years or months, which have no fixed length in days")
+        return timedelta(days=self.days)
+
     def __str__(self) -> str:
         return self.isoformat()
 
@@ -65,6 +78,19 @@ def parse_duration(text: str) -> Duration:
     return Duration(years=years, months=months, days=7 * weeks + days)
 
 
+def parse_days(text: str) -> Duration:
+    """Return the ISO 8601 duration ``PnD`` or ``PnW`` as a duration of days; raise ValueError for anything else.
+
+    Months and years are refused because they have no fixed length in days, and time parts because
+    consents and retention are counted in whole days.
+    """
+    match = _DAYS.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"not an ISO 8601 duration in days or weeks (PnD or PnW): {text!r}")
+    count, unit = int(match.group(1)), match.group(2)
+    return Duration(days=count * 7 if unit == "W" else count)
+
+
 def add_duration(d: date, dur: Duration) -> date:
     """Return ``d`` plus ``dur``: years and months first, clamped to the month's end, then days.
 
@@ -77,6 +103,20 @@ def add_duration(d: date, dur: Duration) -> date:
         raise OverflowError(f"{d.isoformat()} + {dur} is past {date.max.isoformat()}")
     day = min(d.day, calendar.monthrange(year, month)[1])
     return date(year, month, day) + timedelta(days=dur.days)
+
+
+def subtract_duration(d: date, dur: Duration) -> date:
+    """Return ``d`` minus ``dur``: years and months first, clamped to the month's end, then days.
+
+    Mar 31 - P1M is Feb 28 (Feb 29 in a leap year); Feb 29 - P1Y is Feb 28. Raises OverflowError
+    when the result is before ``date.min``.
+    """
+    months = d.year * 12 + d.month - 1 - dur.months - 12 * dur.years
+    year, month = months // 12, months % 12 + 1
+    if year < date.min.year:
+        raise OverflowError(f"{d.isoformat()} - {dur} is before {date.min.isoformat()}")
+    day = min(d.day, calendar.monthrange(year, month)[1])
+    return date(year, month, day) - timedelta(days=dur.days)
 
 
 # Durations mixing months and days have no total order (is P1M longer than P30D?), so "not

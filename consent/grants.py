@@ -23,6 +23,7 @@ from audit.clock import Clock, isoformat_z
 from audit.tags import Tag
 from consent.catalogue import Catalogue
 from consent.display import CST, THIRD_PARTY_SCOPES
+from consent.durations import Duration
 from consent.errors import (
     CategoriesOutsidePurpose,
     CeilingExceeded,
@@ -135,7 +136,7 @@ def _audit(session: Session, clock: Clock, actor: str, role: str, action: Tag, s
 
 def check_request(
     purposes: Purposes, institution: Institution, purpose_code: str, categories: Iterable[str] | None,
-    valid_for: timedelta, max_uses: int | None,
+    valid_for: Duration, max_uses: int | None,
 ) -> tuple[Purpose, list[str], int]:
     """Return (purpose, categories, uses) after the purpose's rules; raises a ConsentError."""
     purpose = purposes.purpose(purpose_code)
@@ -147,9 +148,9 @@ def check_request(
     outside = set(chosen) - purpose.categories
     if outside:
         raise CategoriesOutsidePurpose(outside, purpose.code)
-    if valid_for <= timedelta(0):
+    if valid_for.as_timedelta() <= timedelta(0):
         raise RequestInvalid("valid_for", "must be a positive duration")
-    if valid_for > purpose.max_consent:
+    if valid_for.as_timedelta() > purpose.max_consent.as_timedelta():
         raise CeilingExceeded("valid_for", f"purpose {purpose.code} allows at most {purpose.max_consent.days} days")
     uses = 1 if max_uses is None else max_uses
     if uses < 1:
@@ -161,14 +162,15 @@ def check_request(
 
 def create_request(
     session: Session, clock: Clock, purposes: Purposes, institution: Institution, subject_ref: str,
-    purpose_code: str, categories: Iterable[str] | None, reason: str, valid_for: timedelta, max_uses: int | None,
+    purpose_code: str, categories: Iterable[str] | None, reason: str, valid_for: Duration, max_uses: int | None,
 ) -> RequestView:
     """Record a pending request. It is created whether or not the person is known, so the answer says nothing."""
     purpose, chosen, uses = check_request(purposes, institution, purpose_code, categories, valid_for, max_uses)
     now = clock.now()
     row = ConsentRequest(
         id=_new_id("cr"), institution_id=institution.client_id, subject_ref=subject_ref, purpose=purpose.code,
-        categories=chosen, reason=reason, valid_for_seconds=int(valid_for.total_seconds()), max_uses=uses,
+        categories=chosen, reason=reason, max_uses=uses,
+        valid_for_seconds=int(valid_for.as_timedelta().total_seconds()),
         status="pending", created_at=now, lapses_at=now + LAPSE_AFTER,
     )
     session.add(row)
@@ -206,7 +208,7 @@ def _pending_of(session: Session, subject_ref: str, request_id: str, now: dateti
 def approve(
     session: Session, clock: Clock, ring: Keyring, purposes: Purposes, catalogue: Catalogue,
     institution: Institution, subject_ref: str, request_id: str,
-    categories: Iterable[str] | None = None, valid_for: timedelta | None = None,
+    categories: Iterable[str] | None = None, valid_for: Duration | None = None,
 ) -> GrantView:
     """Turn the person's pending request into a grant; they may narrow categories and shorten validity."""
     now = clock.now()
@@ -219,7 +221,7 @@ def approve(
     if not chosen:
         raise RequestInvalid("categories", "at least one category is needed; deny the request instead")
     asked = timedelta(seconds=row.valid_for_seconds)
-    validity = asked if valid_for is None else valid_for
+    validity = asked if valid_for is None else valid_for.as_timedelta()
     if validity <= timedelta(0) or validity > asked:
         raise RequestInvalid("valid_for", f"may only shorten the validity asked for ({asked.days} days)")
     fields = {c: sorted(purpose.fields[c] & catalogue.category(c).third_party_fields) for c in chosen}

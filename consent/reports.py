@@ -31,7 +31,7 @@ def new_report_id() -> str:
 
 def deadline(grant: GrantView, purpose: Purpose, now: datetime) -> datetime:
     """Return when the institution loses access to the report."""
-    return min(grant.valid_until, now + purpose.data_life)
+    return min(grant.valid_until, now + purpose.data_life.as_timedelta())
 
 
 def compose(

@@ -16,6 +16,7 @@ from stdnum.cn import ric
 
 from consent import entry
 from consent.catalogue import Catalogue, Category
+from consent.durations import Duration
 from consent.fields import FieldType
 from consent.grants import Institution
 from gateway.runtime import Runtime
@@ -146,7 +147,7 @@ def _consents(rt: Runtime, ids: list[str], employer: clients.NewClient) -> None:
     """The first person has a request waiting; the second approved one, and the employer queried once."""
     institution = Institution(employer.client_id, employer.kind, employer.name)
     ask = {"purpose": "employment_screening", "reason": "应聘会计岗位 Applicant for an accountant post",
-           "valid_for": timedelta(days=7)}
+           "valid_for": Duration(days=7)}
     with rt.sessions() as session:
         consents.request_consent(session, rt, institution, {"citizen_id": ids[0], **ask})
         if len(ids) > 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
+from consent.durations import Duration
 from consent.errors import ConsentExhausted
 from consent.grants import Institution
 from gateway.database import make_engine, upgrade
@@ -56,7 +57,7 @@ def _one_use_grant(rt: Runtime, seed: int) -> tuple[str, str]:
         institution = Institution(employer.client_id, "employer", "employer")
         request = consents.request_consent(session, rt, institution, {
             "citizen_id": citizen_id, "purpose": "employment_screening", "reason": "hiring",
-            "valid_for": timedelta(days=7), "max_uses": 1})
+            "valid_for": Duration(days=7), "max_uses": 1})
         grant = consents.approve(session, rt, crypto.blind_index(rt.keyring, citizen_id), request.id, {})
     return employer.client_id, grant.id
 

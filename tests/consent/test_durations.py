@@ -1,14 +1,14 @@
-"""Calendar durations: parsed from ISO 8601, counted from a date, compared from reference dates."""
+"""Calendar durations: parsed from ISO 8601, counted forwards and backwards, as days where they must be."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consent.durations import Duration, add_duration, not_longer, parse_duration
+from consent.durations import Duration, add_duration, not_longer, parse_days, parse_duration, subtract_duration
 
 # --- durations --------------------------------------------------------------------------------
 
@@ -126,6 +126,64 @@ def test_adding_a_duration_never_goes_back(day: date, duration: Duration) -> Non
 @given(durations)
 def test_a_duration_survives_its_iso_form(duration: Duration) -> None:
     assert parse_duration(duration.isoformat()) == duration
+
+
+def test_subtracting_past_the_first_representable_date_overflows() -> None:
+    with pytest.raises(OverflowError):
+        subtract_duration(date(1, 6, 1), Duration(years=1))
+
+
+short_durations = st.builds(
+    Duration,
+    years=st.integers(0, 5),
+    months=st.integers(0, 24),
+    days=st.integers(0, 400),
+)
+
+
+@given(days, short_durations)
+def test_subtracting_a_duration_never_goes_forward(day: date, duration: Duration) -> None:
+    assert subtract_duration(day, duration) <= day
+
+
+@given(days, days, short_durations)
+def test_subtracting_a_duration_keeps_dates_in_order(a: date, b: date, duration: Duration) -> None:
+    early, late = sorted((a, b))
+    assert subtract_duration(early, duration) <= subtract_duration(late, duration)
+
+
+# --- durations in days ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("P7D", 7), ("P30D", 30), ("P2W", 14), ("P1W", 7), ("P0D", 0)],
+)
+def test_days_are_read_from_days_and_weeks(text: str, expected: int) -> None:
+    assert parse_days(text) == Duration(days=expected)
+    assert parse_days(text).as_timedelta() == timedelta(days=expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["P1M", "P1Y", "PT1H", "P1DT1H", "P1W2D", "P", "", "7D", "p7d", "P-1D", "P1.5D", " P7D", "P7D ", "seven"],
+)
+def test_days_are_refused_in_anything_but_days_or_weeks(text: str) -> None:
+    with pytest.raises(ValueError, match="days or weeks"):
+        parse_days(text)
+
+
+def test_days_are_refused_in_a_value_that_is_not_text() -> None:
+    with pytest.raises(ValueError, match="days or weeks"):
+        parse_days(7)  # type: ignore[arg-type]
+
+
+def test_only_a_duration_in_days_becomes_a_timedelta() -> None:
+    assert Duration(days=30).as_timedelta() == timedelta(days=30)
+    with pytest.raises(ValueError, match="no fixed length in days"):
+        Duration(months=1).as_timedelta()
+    with pytest.raises(ValueError, match="no fixed length in days"):
+        Duration(years=1, days=1).as_timedelta()
 
 
 @pytest.mark.parametrize(
