@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from audit.clock import CST
-from vault.catalogue import Category
+from consent.catalogue import Category
 
 THIRD_PARTY_SCOPES = frozenset({"authorised_query", "public"})
 

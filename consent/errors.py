@@ -1,6 +1,11 @@
 """Errors raised by the consent context.
 
     ConsentError
+    ├── CatalogueError
+    │   ├── CatalogueInvalid     the catalogue data file breaks its own rules
+    │   ├── UnknownCategory      a category code is not in the catalogue
+    │   └── PayloadInvalid       a payload or document field is unknown, missing or of the wrong type
+    ├── CategoryNotAllowed       a provider submits a category it is not registered for
     ├── PurposesInvalid          the purposes data file breaks its own rules
     ├── UnknownPurpose           a purpose code is not in the purposes file
     ├── RequestInvalid           a consent request breaks a rule of its purpose (field, reason)
@@ -29,6 +34,39 @@ from collections.abc import Iterable
 
 class ConsentError(Exception):
     """Base class of every consent error."""
+
+
+class CatalogueError(ConsentError):
+    """Base class of catalogue errors."""
+
+
+class CatalogueInvalid(CatalogueError):
+    """Raised when the catalogue document itself is malformed."""
+
+
+class UnknownCategory(CatalogueError):
+    """Raised when a category code is not in the catalogue."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"category {code!r} is not in the catalogue")
+        self.code = code
+
+
+class PayloadInvalid(CatalogueError):
+    """Raised when a payload field is unknown, missing or of the wrong type."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class CategoryNotAllowed(ConsentError):
+    """Raised when a provider submits a category it is not registered for."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"this provider is not registered for category {code!r}")
+        self.code = code
 
 
 class PurposesInvalid(ConsentError):

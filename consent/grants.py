@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from audit.clock import CST, isoformat_z
 from audit.tags import Tag
 from audit.tx import Tx
+from consent.catalogue import Catalogue
 from consent.display import THIRD_PARTY_SCOPES
+from consent.durations import Duration
 from consent.errors import (
     CategoriesOutsidePurpose,
     CeilingExceeded,
@@ -40,7 +42,6 @@ from consent.errors import (
 )
 from consent.models import ConsentRequest, Grant
 from consent.purposes import Purpose, Purposes
-from vault.catalogue import Catalogue
 from vault.releases import Selection
 
 LAPSE_AFTER = timedelta(days=7)
@@ -129,7 +130,7 @@ def _new_id(prefix: str) -> str:
 
 def check_request(
     purposes: Purposes, institution: Institution, purpose_code: str, categories: Iterable[str] | None,
-    valid_for: timedelta, max_uses: int | None,
+    valid_for: Duration, max_uses: int | None,
 ) -> tuple[Purpose, list[str], int]:
     """Return (purpose, categories, uses) after the purpose's rules; raises a ConsentError."""
     purpose = purposes.purpose(purpose_code)
@@ -141,9 +142,9 @@ def check_request(
     outside = set(chosen) - purpose.categories
     if outside:
         raise CategoriesOutsidePurpose(outside, purpose.code)
-    if valid_for <= timedelta(0):
+    if valid_for.as_timedelta() <= timedelta(0):
         raise RequestInvalid("valid_for", "must be a positive duration")
-    if valid_for > purpose.max_consent:
+    if valid_for.as_timedelta() > purpose.max_consent.as_timedelta():
         raise CeilingExceeded("valid_for", f"purpose {purpose.code} allows at most {purpose.max_consent.days} days")
     uses = 1 if max_uses is None else max_uses
     if uses < 1:
@@ -155,14 +156,15 @@ def check_request(
 
 def create_request(
     tx: Tx, purposes: Purposes, institution: Institution, subject_ref: str,
-    purpose_code: str, categories: Iterable[str] | None, reason: str, valid_for: timedelta, max_uses: int | None,
+    purpose_code: str, categories: Iterable[str] | None, reason: str, valid_for: Duration, max_uses: int | None,
 ) -> RequestView:
     """Record a pending request. It is created whether or not the person is known, so the answer says nothing."""
     purpose, chosen, uses = check_request(purposes, institution, purpose_code, categories, valid_for, max_uses)
     now = tx.now
     row = ConsentRequest(
         id=_new_id("cr"), institution_id=institution.client_id, subject_ref=subject_ref, purpose=purpose.code,
-        categories=chosen, reason=reason, valid_for_seconds=int(valid_for.total_seconds()), max_uses=uses,
+        categories=chosen, reason=reason, max_uses=uses,
+        valid_for_seconds=int(valid_for.as_timedelta().total_seconds()),
         status="pending", created_at=now, lapses_at=now + LAPSE_AFTER,
     )
     tx.session.add(row)
@@ -205,7 +207,7 @@ def pending_request(tx: Tx, subject_ref: str, request_id: str) -> ConsentRequest
 
 def approve(
     tx: Tx, sign: Signer, purposes: Purposes, catalogue: Catalogue, row: ConsentRequest, institution: Institution,
-    categories: Iterable[str] | None = None, valid_for: timedelta | None = None,
+    categories: Iterable[str] | None = None, valid_for: Duration | None = None,
 ) -> GrantView:
     """Turn a request from `pending_request` into a grant; the person may narrow categories and shorten validity."""
     now = tx.now
@@ -218,7 +220,7 @@ def approve(
     if not chosen:
         raise RequestInvalid("categories", "at least one category is needed; deny the request instead")
     asked = timedelta(seconds=row.valid_for_seconds)
-    validity = asked if valid_for is None else valid_for
+    validity = asked if valid_for is None else valid_for.as_timedelta()
     if validity <= timedelta(0) or validity > asked:
         raise RequestInvalid("valid_for", f"may only shorten the validity asked for ({asked.days} days)")
     fields = {c: sorted(purpose.fields[c] & catalogue.category(c).third_party_fields) for c in chosen}

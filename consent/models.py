@@ -1,4 +1,4 @@
-"""Tables of the consent context: requests, grants (with their signed receipts) and released reports."""
+"""Tables of the consent context: catalogue versions, requests, grants (with their signed receipts) and reports."""
 
 from __future__ import annotations
 
@@ -13,6 +13,16 @@ from audit.entries import NAMING
 
 class ConsentBase(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+class Catalogue(ConsentBase):
+    """Every catalogue version ever loaded; records name the version they were checked against."""
+
+    __tablename__ = "catalogues"
+
+    version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    document: Mapped[dict[str, object]] = mapped_column(JSON)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ConsentRequest(ConsentBase):

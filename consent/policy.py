@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consent.catalogue import Catalogue, load_default
 from consent.purposes import Purposes, load_default_purposes
-from vault.catalogue import Catalogue, load_default
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,27 +12,19 @@ purposes file keeps its rules and agrees with the catalogue it is loaded against
 
 from __future__ import annotations
 
-import calendar
 import copy
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
 
+from consent.catalogue import Catalogue, DocumentReader, Label, ShareScope
+from consent.durations import Duration, not_longer, parse_days, parse_duration, subtract_duration
 from consent.errors import PurposesInvalid, UnknownPurpose
-from vault.catalogue import (
-    Catalogue,
-    DocumentReader,
-    Duration,
-    Label,
-    ShareScope,
-    add_duration,
-    parse_duration,
-)
 
 __all__ = [
     "INSTITUTION_KINDS",
@@ -41,66 +33,19 @@ __all__ = [
     "MAX_DATA_RANGE",
     "Purpose",
     "Purposes",
-    "days_duration",
     "load_default_purposes",
     "parse_purposes",
     "purposes_from_json",
-    "subtract_duration",
 ]
 
 INSTITUTION_KINDS: frozenset[str] = frozenset({"employer", "landlord", "lender", "agency"})
 # AUTH-3 forbids one authorisation for life; these are the outer bounds any purpose may set.
-MAX_CONSENT = timedelta(days=90)
+MAX_CONSENT = Duration(days=90)
 # How long an institution may fetch a report it was given (PIPL Art. 19: keep no longer than needed).
-MAX_DATA_LIFE = timedelta(days=30)
+MAX_DATA_LIFE = Duration(days=30)
 # The credit reporting regulation (征信业管理条例) keeps negative information five years; no purpose
 # needs to look further back than that, and the bound keeps `decided_since` far from date.min.
 MAX_DATA_RANGE = Duration(years=5)
-
-
-# --- durations --------------------------------------------------------------------------------
-
-_DAYS = re.compile(r"P([0-9]{1,6})([DW])")
-
-
-def days_duration(text: str) -> timedelta:
-    """Return the ISO 8601 duration ``PnD`` or ``PnW`` as a timedelta; raise ValueError for anything else.
-
-    Months and years are refused because they have no fixed length in days, and time parts because
-    consents and retention are counted in whole days.
-    """
-    match = _DAYS.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"not an ISO 8601 duration in days or weeks (PnD or PnW): {text!r}")
-    count, unit = int(match.group(1)), match.group(2)
-    return timedelta(days=count * 7 if unit == "W" else count)
-
-
-def subtract_duration(d: date, dur: Duration) -> date:
-    """Return ``d`` minus ``dur``: years and months first, clamped to the month's end, then days.
-
-    Mar 31 - P1M is Feb 28 (Feb 29 in a leap year); Feb 29 - P1Y is Feb 28. Raises OverflowError
-    when the result is before ``date.min``.
-    """
-    months = d.year * 12 + d.month - 1 - dur.months - 12 * dur.years
-    year, month = months // 12, months % 12 + 1
-    if year < date.min.year:
-        raise OverflowError(f"{d.isoformat()} - {dur} is before {date.min.isoformat()}")
-    day = min(d.day, calendar.monthrange(year, month)[1])
-    return date(year, month, day) - timedelta(days=dur.days)
-
-
-def _iso_days(delta: timedelta) -> str:
-    return f"P{delta.days}D"
-
-
-# Durations mixing months and days have no total order, so "not longer" is checked from each of
-# these dates, which include month ends and both leap cases.
-_REFERENCE_DATES = (date(2023, 1, 31), date(2023, 2, 28), date(2024, 2, 29), date(2024, 12, 31))
-
-
-def _not_longer(shorter: Duration, longer: Duration) -> bool:
-    return all(add_duration(d, shorter) <= add_duration(d, longer) for d in _REFERENCE_DATES)
 
 
 # --- purposes ---------------------------------------------------------------------------------
@@ -117,10 +62,10 @@ class Purpose:
     institution_kinds: frozenset[str]
     fields: Mapping[str, frozenset[str]] = field(hash=False)
     categories_reason: str
-    max_consent: timedelta
+    max_consent: Duration
     max_uses: int
     data_range: Duration
-    data_life: timedelta
+    data_life: Duration
     incentive_score: bool
 
     @property
@@ -142,10 +87,10 @@ class Purpose:
             "institution_kinds": sorted(self.institution_kinds),
             "categories": {code: sorted(names) for code, names in self.fields.items()},
             "categories_reason": self.categories_reason,
-            "max_consent": _iso_days(self.max_consent),
+            "max_consent": self.max_consent.isoformat(),
             "max_uses": self.max_uses,
             "data_range": self.data_range.isoformat(),
-            "data_life": _iso_days(self.data_life),
+            "data_life": self.data_life.isoformat(),
             "incentive_score": self.incentive_score,
         }
 
@@ -211,19 +156,19 @@ class _Reader(DocumentReader):
         inner = _Reader(self.value[key], f"{self.where}: {key}", ("zh", "en"))
         return Label(zh=inner.text("zh"), en=inner.text("en"))
 
-    def days(self, key: str, ceiling: timedelta) -> timedelta:
+    def days(self, key: str, ceiling: Duration) -> Duration:
         value = self.value[key]
         if not isinstance(value, str):
             self.fail(key, "must be an ISO 8601 duration string such as P30D")
         try:
-            delta = days_duration(value)
+            duration = parse_days(value)
         except ValueError as exc:
             self.fail(key, str(exc))
-        if delta < timedelta(days=1):
+        if duration.days < 1:
             self.fail(key, "must be at least one day")
-        if delta > ceiling:
-            self.fail(key, f"{value} is longer than {_iso_days(ceiling)}")
-        return delta
+        if duration.as_timedelta() > ceiling.as_timedelta():
+            self.fail(key, f"{value} is longer than {ceiling}")
+        return duration
 
     def bounded_duration(self, key: str, ceiling: Duration) -> Duration:
         value = self.value[key]
@@ -235,7 +180,7 @@ class _Reader(DocumentReader):
             self.fail(key, str(exc))
         if duration == Duration():
             self.fail(key, "must be longer than zero")
-        if not _not_longer(duration, ceiling):
+        if not not_longer(duration, ceiling):
             self.fail(key, f"{value} is longer than {ceiling}")
         return duration
 

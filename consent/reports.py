@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from audit.clock import isoformat_z
 from audit.tx import Tx
+from consent.catalogue import Catalogue, Polarity
 from consent.errors import ReportGone, ReportNotFound
 from consent.grants import GrantView
 from consent.models import Report
 from consent.purposes import Purpose
-from vault.catalogue import Catalogue, Polarity
 from vault.releases import Release
 
 REPORT_TYPE = "xinyong-report+jws"
@@ -32,7 +32,7 @@ def new_report_id() -> str:
 
 def deadline(grant: GrantView, purpose: Purpose, now: datetime) -> datetime:
     """Return when the institution loses access to the report."""
-    return min(grant.valid_until, now + purpose.data_life)
+    return min(grant.valid_until, now + purpose.data_life.as_timedelta())
 
 
 def compose(

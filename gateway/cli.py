@@ -13,12 +13,12 @@ from sqlalchemy import insert, select
 from tqdm import tqdm
 
 from audit.tags import Tag
+from consent.catalogue import load_default
+from consent.models import Catalogue as CatalogueRow
 from gateway.config import Settings, from_environ
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
-from vault.catalogue import load_default
 from vault.errors import KeyringError, VaultError
-from vault.models import Catalogue as CatalogueRow
 from vault.vault import Vault
 
 

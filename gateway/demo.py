@@ -15,10 +15,13 @@ from typing import Any
 from stdnum.cn import ric
 
 from audit.tx import AccessContext
+from consent import entry
+from consent.catalogue import Catalogue, Category
+from consent.durations import Duration
+from consent.fields import FieldType
 from gateway.runtime import Runtime
 from gateway.usecases import clients, consents, people
 from vault import records
-from vault.catalogue import Catalogue, Category, FieldType
 from vault.errors import InvalidCitizenId
 from vault.identity import normalise_citizen_id
 from vault.records import Document, NewRecord
@@ -132,7 +135,7 @@ def _add_record(rt: Runtime, rng: random.Random, providers: list[clients.NewClie
     )
     new = NewRecord(cid, name, category.code, decided, document, sample_payload(rt.catalogue, category, rng, decided))
     provider = records.Provider(client.client_id, frozenset(client.categories))
-    prepared = records.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
+    prepared = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
     with rt.uow.begin(AccessContext(actor=client.client_id, role="provider", basis="demo data")) as tx:
         rt.vault.ingest(tx, provider, [prepared])
 
@@ -143,7 +146,7 @@ def _consents(rt: Runtime, ids: list[str], employer: clients.NewClient) -> None:
         return consents.RequestConsent(
             institution_id=employer.client_id, kind=employer.kind, citizen_id=citizen_id,
             purpose="employment_screening", categories=None, reason="应聘会计岗位 Applicant for an accountant post",
-            valid_for=timedelta(days=7), max_uses=None)
+            valid_for=Duration(days=7), max_uses=None)
 
     consents.request_consent(rt.uow, rt.vault, rt.policy, ask(ids[0]))
     if len(ids) > 1:

@@ -9,15 +9,15 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.clock import Clock, SystemClock
+from consent.catalogue import Catalogue
+from consent.models import Catalogue as CatalogueRow
 from consent.policy import Policy
 from consent.purposes import Purposes
 from gateway.config import Settings
 from gateway.database import make_engine, readonly_engine
 from gateway.directory import ClientDirectory
 from gateway.uow import UnitOfWork
-from vault.catalogue import Catalogue
 from vault.keyring import Keyring
-from vault.models import Catalogue as CatalogueRow
 from vault.vault import Vault
 
 

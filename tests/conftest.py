@@ -27,15 +27,15 @@ from sqlalchemy.orm import sessionmaker
 from stdnum.cn import ric
 
 from audit.clock import FrozenClock
+from consent.catalogue import load_default
+from consent.models import Catalogue as CatalogueRow
 from gateway.config import Settings
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import clients as client_use
 from gateway.usecases import people as people_use
 from gateway.web.app import create_app
-from vault.catalogue import load_default
 from vault.keyring import Keyring
-from vault.models import Catalogue as CatalogueRow
 
 CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("XINYONG_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

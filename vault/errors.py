@@ -2,11 +2,6 @@
 
     VaultError
     ├── InvalidCitizenId        a citizen ID fails a GB 11643 check (field, check)
-    ├── CatalogueError
-    │   ├── CatalogueInvalid    the catalogue data file breaks its own rules
-    │   ├── UnknownCategory     a category code is not in the catalogue
-    │   └── PayloadInvalid      a payload or document field is unknown, missing or of the wrong type
-    ├── CategoryNotAllowed      a provider submits a category it is not registered for
     ├── RecordNotFound          no record with that id (or not the caller's)
     ├── RecordConflict          an idempotency key reused with a different request, or a state clash
     ├── SubjectNotFound         no subject for that blind index
@@ -31,39 +26,6 @@ class InvalidCitizenId(VaultError):
         self.field = field
         self.check = check
         self.message = message
-
-
-class CatalogueError(VaultError):
-    """Base class of catalogue errors."""
-
-
-class CatalogueInvalid(CatalogueError):
-    """Raised when the catalogue document itself is malformed."""
-
-
-class UnknownCategory(CatalogueError):
-    """Raised when a category code is not in the catalogue."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(f"category {code!r} is not in the catalogue")
-        self.code = code
-
-
-class PayloadInvalid(CatalogueError):
-    """Raised when a payload field is unknown, missing or of the wrong type."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-class CategoryNotAllowed(VaultError):
-    """Raised when a provider submits a category it is not registered for."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(f"this provider is not registered for category {code!r}")
-        self.code = code
 
 
 class RecordNotFound(VaultError):

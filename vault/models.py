@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -43,16 +42,6 @@ class Subject(VaultBase):
     name_ct: Mapped[bytes | None] = mapped_column(LargeBinary, comment="name, encrypted")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class Catalogue(VaultBase):
-    """Every catalogue version ever loaded; records name the version they were checked against."""
-
-    __tablename__ = "catalogues"
-
-    version: Mapped[str] = mapped_column(String(40), primary_key=True)
-    document: Mapped[dict[str, object]] = mapped_column(JSON)
-    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Record(VaultBase):

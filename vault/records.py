@@ -1,10 +1,10 @@
-"""Credit records: checked against the catalogue, sealed per person, released only with an audit entry."""
+"""Credit records: sealed per person, released only with an audit entry."""
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 from audit.tags import Tag
 from audit.tx import Tx
 from vault import crypto
-from vault.catalogue import Catalogue, Category
-from vault.errors import CategoryNotAllowed, PayloadInvalid, RecordConflict, RecordNotFound
+from vault.errors import RecordConflict, RecordNotFound
 from vault.keyring import Keyring
 from vault.models import Record, Subject
 from vault.subjects import Identity, data_key, ensure_subjects, get_subject, reveal_identity
@@ -55,6 +54,8 @@ class Provider:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
+    """A record already checked against the catalogue it names, ready to be stored as it is."""
+
     record: NewRecord
     catalogue_version: str
     payload: dict[str, Any]
@@ -92,50 +93,6 @@ class RecordView:
 def new_record_id() -> str:
     """Return an unguessable record id."""
     return "rec_" + secrets.token_hex(12)
-
-
-def prepare(
-    catalogue: Catalogue, fingerprint: Callable[[bytes], str], provider: Provider, record: NewRecord, today: date
-) -> Prepared:
-    """Check a record against the catalogue; raise a CatalogueError or CategoryNotAllowed."""
-    category = catalogue.category(record.category)
-    if record.category not in provider.categories:
-        raise CategoryNotAllowed(record.category)
-    payload = category.validate_payload(record.payload)
-    if record.decided_at > today:
-        raise PayloadInvalid("decided_at", "is in the future")
-    if record.document is None:
-        if category.document_required:
-            raise PayloadInvalid(
-                "document",
-                "a negative record must rest on a legally effective document "
-                "(type, number, authority, effective_at)",
-            )
-    else:
-        _check_document(catalogue, category, record.document, today)
-    canonical = json.dumps(
-        [provider.client_id, record.citizen_id, record.name, record.category, record.decided_at.isoformat(),
-         _document_json(record.document), payload],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )
-    return Prepared(
-        record=record,
-        catalogue_version=catalogue.version,
-        payload=payload,
-        display_from=record.decided_at,
-        display_until=category.display_until(record.decided_at),
-        fingerprint=fingerprint(canonical.encode()),
-    )
-
-
-def _check_document(catalogue: Catalogue, category: Category, document: Document, today: date) -> None:
-    if document.type not in catalogue.document_type_codes:
-        raise PayloadInvalid("document.type", f"{document.type!r} is not a document type of the catalogue")
-    if category.document_types and document.type not in category.document_types:
-        allowed = ", ".join(category.document_types)
-        raise PayloadInvalid("document.type", f"a {category.code} record rests on one of: {allowed}")
-    if document.effective_at > today:
-        raise PayloadInvalid("document.effective_at", "is in the future: the document is not yet effective")
 
 
 def _document_json(document: Document | None) -> dict[str, str] | None:

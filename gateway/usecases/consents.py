@@ -18,6 +18,7 @@ from audit.clock import isoformat_z
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
 from consent import grants, reports
+from consent.durations import Duration
 from consent.errors import QueryRefused, ReportGone
 from consent.grants import GrantView, Institution, RequestView
 from consent.policy import Policy
@@ -37,7 +38,7 @@ class RequestConsent:
     purpose: str
     categories: Sequence[str] | None
     reason: str
-    valid_for: timedelta
+    valid_for: Duration
     max_uses: int | None
     request_id: str | None = None
 
@@ -49,7 +50,7 @@ class Answer:
     subject_ref: str
     request_id: str
     categories: Sequence[str] | None = None
-    valid_for: timedelta | None = None
+    valid_for: Duration | None = None
     http_request_id: str | None = None
 
 

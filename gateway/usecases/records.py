@@ -16,12 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from audit.clock import today as clock_today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext
+from consent import entry
 from consent.errors import ConsentError
 from gateway.errors import Conflict
 from gateway.runtime import Runtime
 from gateway.uow import UnitOfWork
 from gateway.web.schemas import RecordIn  # TODO(layers): the JSONL import should not need a wire schema
-from vault import records
 from vault.errors import VaultError
 from vault.identity import normalise_citizen_id
 from vault.records import Ingested, NewRecord, Prepared, Provider
@@ -37,6 +37,10 @@ def denials_audited(uow: UnitOfWork, access: AccessContext, action: Tag,
         with uow.refusal(access) as tx:
             tx.record(action, outcome=Outcome.DENIED, subject_ref=subject_ref, reason=_reason(exc))
         raise
+
+
+# What a submission may be refused with: the catalogue's rules where records enter, or the vault's.
+_REFUSED = (VaultError, ConsentError)
 
 
 def _reason(exc: Exception) -> str:
@@ -62,7 +66,7 @@ def submit(rt: Runtime, provider: Provider, data: dict[str, Any], key: str | Non
     """Check and store one record; a retry with the same Idempotency-Key returns the first result."""
     with denials_audited(rt.uow, access, Tag.RECORD_INGEST_DENIED):
         today = clock_today(rt.clock)
-        prepared = records.prepare(rt.catalogue, rt.vault.fingerprint, provider, to_new_record(data, key, today),
+        prepared = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, to_new_record(data, key, today),
                                    today)
         for attempt in (1, 2):
             try:
@@ -107,7 +111,7 @@ def _parse_line(rt: Runtime, provider: Provider, text: str) -> Prepared:
         raise ValueError(f"{field_name}: {messages}") from None
     today = clock_today(rt.clock)
     new = to_new_record(data, None, today)
-    prepared = records.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
+    prepared = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
     # The same line imported twice must not create a second record: key it by its content.
     key = "import:" + rt.vault.fingerprint(prepared.fingerprint.encode())[:48]
     return replace(prepared, record=replace(prepared.record, idempotency_key=key))
@@ -138,7 +142,7 @@ def import_file(
             report.lines += 1
             try:
                 batch.append(_parse_line(rt, provider, text))
-            except (ValueError, VaultError) as exc:
+            except (ValueError, *_REFUSED) as exc:
                 report.errors.append((number, _describe(exc)))
                 continue
             if len(batch) >= rt.settings.import_batch_size:

@@ -50,7 +50,7 @@ def _invalid(field: str, reason: str) -> dict[str, Any]:
     return {"field": field, "errors": [{"field": field, "reason": reason}]}
 
 
-def _payload_field(exc: vault_errors.PayloadInvalid) -> str:
+def _payload_field(exc: consent_errors.PayloadInvalid) -> str:
     return exc.field if exc.field.startswith(("payload", "document", "decided_at")) else f"payload.{exc.field}"
 
 
@@ -113,20 +113,21 @@ PROBLEMS: dict[type[Exception], Problem] = {
         422, "invalid_citizen_id", "Invalid citizen ID", detail=lambda e: f"{e.field}: {e.message}",
         members=lambda e: {"field": e.field, "check": e.check,
                            "errors": [{"field": e.field, "reason": e.message, "check": e.check}]}),
-    vault_errors.CatalogueError: _SERVER_ERROR,
-    vault_errors.CatalogueInvalid: _SERVER_ERROR,
-    vault_errors.UnknownCategory: Problem(422, "unknown_category", "Unknown category",
+    consent_errors.CatalogueError: _SERVER_ERROR,
+    consent_errors.CatalogueInvalid: _SERVER_ERROR,
+    consent_errors.UnknownCategory: Problem(422, "unknown_category", "Unknown category",
                                           members=lambda _: _invalid("category", "not in the catalogue")),
-    vault_errors.PayloadInvalid: Problem(422, "invalid_field", "Invalid input",
+    consent_errors.PayloadInvalid: Problem(422, "invalid_field", "Invalid input",
                                          detail=lambda e: f"{_payload_field(e)}: {e.reason}",
                                          members=lambda e: _invalid(_payload_field(e), e.reason)),
-    vault_errors.CategoryNotAllowed: Problem(403, "category_not_allowed", "Category not allowed"),
+    consent_errors.CategoryNotAllowed: Problem(403, "category_not_allowed", "Category not allowed"),
     vault_errors.RecordNotFound: _NOT_FOUND,
     vault_errors.RecordConflict: Problem(409, "conflict", "Conflict"),
     vault_errors.SubjectNotFound: _NOT_FOUND,
     vault_errors.SubjectShredded: Problem(410, "erased", "Erased", "this person's data has been erased"),
     vault_errors.DecryptionFailed: _SERVER_ERROR,
     vault_errors.KeyringError: _SERVER_ERROR,
+    vault_errors.UnknownKeyVersion: _SERVER_ERROR,
     # audit: fail closed, the access was rolled back because it could not be recorded
     audit_errors.AuditError: _SERVER_ERROR,
     audit_errors.AuditAppendFailed: Problem(503, "audit_unavailable", "Service unavailable",

@@ -6,13 +6,13 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from audit.tags import Outcome
-from consent.purposes import days_duration
+from consent.durations import Duration, parse_days
 from vault.records import Document
 
 _text = validate.Length(min=1, max=200)
@@ -181,14 +181,14 @@ class SelfReportOut(Schema):
     queries = fields.List(fields.Nested(QueryLogOut), required=True)
 
 
-class DaysDuration(fields.Field[timedelta]):
-    """An ISO 8601 duration in days or weeks (P7D, P2W), loaded as a timedelta."""
+class DaysDuration(fields.Field[Duration]):
+    """An ISO 8601 duration in days or weeks (P7D, P2W), loaded as a Duration of days."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> timedelta:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Duration:
         if not isinstance(value, str):
             raise ValidationError("must be an ISO 8601 duration such as P7D")
         try:
-            return days_duration(value)
+            return parse_days(value)
         except ValueError:
             raise ValidationError("must be an ISO 8601 duration in days or weeks, such as P7D or P2W") from None
 

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from consent.display import starts
+from consent.durations import Duration
 from consent.models import Report
 from gateway.runtime import Runtime
 from tests.conftest import NOW, Auth, People, Person, Registered, penalty
-from vault.catalogue import Duration
 
 
 def _submit(client: FlaskClient, provider: Registered, body: dict[str, Any]) -> str:
@@ -445,7 +445,8 @@ def test_records_decided_before_the_purposes_data_range_are_left_out(
     purpose = rt.purposes.purpose("employment_screening")
     assert len(_query(client, employer, _granted(client, employer, person)).json["report"]["records"]) == 2
     narrow = replace(purpose, data_range=Duration(months=6))  # 2026-05-22 and later, on 2026-11-22
-    rt.policy = replace(rt.policy, purposes=replace(rt.purposes, purposes={**rt.purposes.purposes, purpose.code: narrow}))
+    purposes = replace(rt.purposes, purposes={**rt.purposes.purposes, purpose.code: narrow})
+    rt.policy = replace(rt.policy, purposes=purposes)
     report = _query(client, employer, _granted(client, employer, person)).json["report"]
     assert [r["decided_at"] for r in report["records"]] == ["2026-09-01"]
     assert _entries(rt, "consent:query:released")[-1].record_ids == [recent]

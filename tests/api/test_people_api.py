@@ -13,11 +13,11 @@ from werkzeug.test import TestResponse
 
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
+from consent.catalogue import ShareScope
 from consent.display import starts
 from gateway.runtime import Runtime
 from gateway.usecases import people as people_use
 from tests.conftest import NOW, Auth, People, penalty
-from vault.catalogue import ShareScope
 
 PASSWORD = "correct horse battery"
 NAME = "王小明"

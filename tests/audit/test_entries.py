@@ -20,6 +20,7 @@ from audit.entries import AuditEntry, EntryDraft, canonical_json, stored_documen
 from audit.errors import AuditAppendFailed
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext
+from consent import entry
 from gateway.runtime import Runtime
 from tests.conftest import NOW, People, penalty
 from vault import records
@@ -263,7 +264,7 @@ def test_a_record_whose_audit_entry_cannot_be_written_is_not_stored(
     record = NewRecord(body["citizen_id"], body["name"], body["category"], date(2026, 10, 1),
                        Document(doc["type"], doc["number"], doc["authority"], date(2026, 10, 1)), body["payload"])
     provider = Provider("prov_a", frozenset({body["category"]}))
-    prepared = records.prepare(rt.catalogue, rt.keyring, provider, record, NOW.date())
+    prepared = entry.prepare(rt.catalogue, rt.keyring, provider, record, NOW.date())
     before = state(rt)
     with rt.sessions() as session:
         _failing_inserts(session, monkeypatch)

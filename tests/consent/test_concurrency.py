@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from audit.tx import AccessContext
+from consent.durations import Duration
 from consent.errors import ConsentExhausted
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
@@ -51,7 +52,7 @@ def _one_use_grant(rt: Runtime, seed: int) -> tuple[str, str]:
     people.enroll(rt, citizen_id, None, "counter")
     request = consents.request_consent(rt.uow, rt.vault, rt.policy, consents.RequestConsent(
         institution_id=employer.client_id, kind="employer", citizen_id=citizen_id, purpose="employment_screening",
-        categories=None, reason="hiring", valid_for=timedelta(days=7), max_uses=1))
+        categories=None, reason="hiring", valid_for=Duration(days=7), max_uses=1))
     answer = consents.Answer(rt.vault.subject_ref(citizen_id), request.id)
     grant = consents.approve(rt.uow, rt.vault, rt.policy, answer).views[0]
     return employer.client_id, grant.id

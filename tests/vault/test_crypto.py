@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from audit.entries import AuditEntry
 from audit.tags import Tag
 from audit.tx import AccessContext
+from consent import entry
 from gateway.runtime import Runtime
 from tests.conftest import People, penalty
 from vault import crypto, records, subjects
@@ -179,7 +180,7 @@ def test_record_and_subject_associated_data_name_every_binding() -> None:
 
 def _ingest(rt: Runtime, *bodies: dict[str, Any]) -> list[str]:
     provider = Provider("prov_a", frozenset(rt.catalogue.categories))
-    prepared = [records.prepare(rt.catalogue, rt.keyring, provider, _new_record(body), rt.clock.now().date())
+    prepared = [entry.prepare(rt.catalogue, rt.keyring, provider, _new_record(body), rt.clock.now().date())
                 for body in bodies]
     with rt.sessions() as session, session.begin():
         results = records.ingest(session, rt.keyring, rt.clock, provider, prepared, PROVIDER_ACCESS)

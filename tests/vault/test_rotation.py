@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from audit.tx import AccessContext
+from consent import entry
 from gateway.runtime import Runtime
 from tests.conftest import People, penalty
 from vault import crypto, records, rotation, subjects
@@ -29,7 +30,7 @@ def _ingest(rt: Runtime, people: People, count: int) -> list[str]:
         doc = body["document"]
         record = NewRecord(citizen_id, body["name"], body["category"], date(2026, 10, 1),
                            Document(doc["type"], doc["number"], doc["authority"], date(2026, 10, 1)), body["payload"])
-        batch.append(records.prepare(rt.catalogue, rt.keyring, PROVIDER, record, rt.clock.now().date()))
+        batch.append(entry.prepare(rt.catalogue, rt.keyring, PROVIDER, record, rt.clock.now().date()))
     with rt.sessions() as session, session.begin():
         records.ingest(session, rt.keyring, rt.clock, PROVIDER, batch, AccessContext(actor="prov_a", role="provider"))
     return citizen_ids

@@ -9,24 +9,20 @@ from datetime import date, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from vault.catalogue import (
+from consent.catalogue import (
     SERIOUS_DISHONESTY_FIELDS,
     Catalogue,
     Category,
-    Duration,
     Polarity,
     Severity,
     ShareScope,
-    add_duration,
     catalogue_from_json,
     load_default,
     parse_catalogue,
-    parse_duration,
 )
-from vault.errors import CatalogueInvalid, PayloadInvalid, UnknownCategory
+from consent.durations import Duration, add_duration, parse_duration
+from consent.errors import CatalogueInvalid, PayloadInvalid, UnknownCategory
 
 Doc = dict[str, Any]
 
@@ -328,124 +324,6 @@ def test_category_names_are_available_in_both_languages(catalogue: Catalogue) ->
         == (tax.name.zh, tax.name.en)
         == ("欠缴税款信息", "Tax arrears")
     )
-
-
-# --- durations --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("P0D", Duration()),
-        ("P3M", Duration(months=3)),
-        ("P1Y", Duration(years=1)),
-        ("P1Y2M3D", Duration(1, 2, 3)),
-        ("P2W", Duration(days=14)),
-        ("P1W2D", Duration(days=9)),
-        ("P10Y", Duration(years=10)),
-    ],
-)
-def test_date_durations_parse(text: str, expected: Duration) -> None:
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "P",
-        "PT1H",
-        "P1DT12H",
-        "P1D1M",
-        "P1Y1Y",
-        "P-1D",
-        "P1.5Y",
-        "P1,5Y",
-        "p1y",
-        "1Y",
-        " P1Y",
-        "P1Y ",
-        "P\uff11D",  # a full-width digit
-        "P1234567D",
-    ],
-)
-def test_anything_but_a_date_duration_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="ISO 8601"):
-        parse_duration(text)
-
-
-def test_duration_refuses_negative_or_boolean_parts() -> None:
-    with pytest.raises(ValueError, match="non-negative"):
-        Duration(months=-1)
-    with pytest.raises(ValueError, match="non-negative"):
-        Duration(years=True)
-
-
-def test_duration_prints_as_iso_8601() -> None:
-    assert str(Duration(1, 6, 0)) == "P1Y6M"
-    assert Duration().isoformat() == "P0D"
-    assert parse_duration("P2W").isoformat() == "P14D"
-
-
-@pytest.mark.parametrize(
-    ("start", "duration", "expected"),
-    [
-        (date(2023, 1, 31), "P1M", date(2023, 2, 28)),
-        (date(2024, 1, 31), "P1M", date(2024, 2, 29)),
-        (date(2024, 3, 31), "P1M", date(2024, 4, 30)),
-        (date(2024, 2, 29), "P1Y", date(2025, 2, 28)),
-        (date(2024, 2, 29), "P4Y", date(2028, 2, 29)),
-        (date(2025, 11, 30), "P3M", date(2026, 2, 28)),
-        (date(2025, 12, 15), "P1M", date(2026, 1, 15)),
-        (date(2023, 1, 31), "P1M1D", date(2023, 3, 1)),
-        (date(2024, 12, 31), "P1D", date(2025, 1, 1)),
-        (date(2024, 2, 28), "P1W", date(2024, 3, 6)),
-        (date(2026, 5, 20), "P0D", date(2026, 5, 20)),
-    ],
-)
-def test_adding_a_duration_clamps_to_the_end_of_the_month(
-    start: date, duration: str, expected: date
-) -> None:
-    assert add_duration(start, parse_duration(duration)) == expected
-
-
-def test_adding_past_the_last_representable_date_overflows() -> None:
-    with pytest.raises(OverflowError):
-        add_duration(date(9999, 6, 1), Duration(years=1))
-    with pytest.raises(OverflowError):
-        add_duration(date(9999, 12, 31), Duration(days=1))
-
-
-durations = st.builds(
-    Duration,
-    years=st.integers(0, 50),
-    months=st.integers(0, 40),
-    days=st.integers(0, 4000),
-)
-days = st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31))
-
-
-@given(days)
-def test_adding_nothing_leaves_the_date_alone(day: date) -> None:
-    assert add_duration(day, Duration()) == day
-
-
-@given(days, days, durations)
-def test_adding_a_duration_keeps_dates_in_order(
-    a: date, b: date, duration: Duration
-) -> None:
-    early, late = sorted((a, b))
-    assert add_duration(early, duration) <= add_duration(late, duration)
-
-
-@given(days, durations)
-def test_adding_a_duration_never_goes_back(day: date, duration: Duration) -> None:
-    assert add_duration(day, duration) >= day
-
-
-@given(durations)
-def test_a_duration_survives_its_iso_form(duration: Duration) -> None:
-    assert parse_duration(duration.isoformat()) == duration
 
 
 # --- payloads ---------------------------------------------------------------------------------

@@ -5,28 +5,29 @@ recorded, shared or disclosed (CAT-3, CAT-6). A category names its legal basis (
 submit it, whether and how widely it may be shared (CAT-4), how long it is displayed (DP-1) and
 whether and when it can be repaired (REP-1, REP-2).
 
-The shipped catalogue is ``vault/data/catalogue.json``. The seeds give no concrete periods (DP-6),
+The shipped catalogue is ``consent/data/catalogue.json``. The seeds give no concrete periods (DP-6),
 so every period lives in that file: changing one is a new catalogue version, never a code change.
-This module only checks that a catalogue keeps its own rules and does calendar arithmetic.
+This module only checks that a catalogue keeps its own rules; calendar arithmetic is in
+`consent.durations` and payload fields are in `consent.fields`.
 """
 
 from __future__ import annotations
 
-import calendar
 import copy
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import date
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
 from typing import NoReturn, TypeVar
 
-from vault.errors import CatalogueInvalid, PayloadInvalid, UnknownCategory
+from consent.durations import REFERENCE_DATES, Duration, add_duration, not_longer, parse_duration
+from consent.errors import CatalogueInvalid, UnknownCategory
+from consent.fields import FieldSpec, FieldType, normalise_payload
 
 __all__ = [
     "SERIOUS_DISHONESTY_FIELDS",
@@ -34,18 +35,13 @@ __all__ = [
     "Category",
     "CodeEntry",
     "DocumentReader",
-    "Duration",
-    "FieldSpec",
-    "FieldType",
     "Label",
     "Polarity",
     "Severity",
     "ShareScope",
-    "add_duration",
     "catalogue_from_json",
     "load_default",
     "parse_catalogue",
-    "parse_duration",
 ]
 
 # SD-1: the serious-dishonesty list is limited to these four fields and "no unit may add or
@@ -59,85 +55,6 @@ SERIOUS_DISHONESTY_FIELDS: frozenset[str] = frozenset(
     }
 )
 _LISTING_FIELD = "field_of_listing"
-
-
-# --- durations --------------------------------------------------------------------------------
-
-# Date parts only: a display period counted in hours would be a time, not a period of days.
-_DURATION = re.compile(
-    r"P(?:([0-9]{1,6})Y)?(?:([0-9]{1,6})M)?(?:([0-9]{1,6})W)?(?:([0-9]{1,6})D)?"
-)
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A calendar duration in whole years, months and days (weeks are folded into days)."""
-
-    years: int = 0
-    months: int = 0
-    days: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("years", "months", "days"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(
-                    f"Duration.{name} must be a non-negative integer, not {value!r}"
-                )
-
-    def isoformat(self) -> str:
-        """Return the ISO 8601 form, e.g. ``P1Y6M``; the empty duration is ``P0D``."""
-        parts = ((self.years, "Y"), (self.months, "M"), (self.days, "D"))
-        text = "".join(f"{count}{unit}" for count, unit in parts if count)
-        return f"P{text}" if text else "P0D"
-
-    def __str__(self) -> str:
-        return self.isoformat()
-
-
-def parse_duration(text: str) -> Duration:
-    """Return the duration written as an ISO 8601 date duration ``PnYnMnWnD``.
-
-    Raises ValueError for anything else: time parts (``T``), signs, fractions, lower case or an
-    empty ``P``. Each part has at most six digits.
-    """
-    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
-    if match is None or text == "P":
-        raise ValueError(f"not an ISO 8601 date duration (PnYnMnWnD): {text!r}")
-    years, months, weeks, days = (int(part) if part else 0 for part in match.groups())
-    return Duration(years=years, months=months, days=7 * weeks + days)
-
-
-def add_duration(d: date, dur: Duration) -> date:
-    """Return ``d`` plus ``dur``: years and months first, clamped to the month's end, then days.
-
-    Jan 31 + P1M is Feb 28 (Feb 29 in a leap year); Feb 29 + P1Y is Feb 28. Raises OverflowError
-    when the result is past ``date.max``.
-    """
-    months = d.month - 1 + dur.months + 12 * dur.years
-    year, month = d.year + months // 12, months % 12 + 1
-    if year > date.max.year:
-        raise OverflowError(f"{d.isoformat()} + {dur} is past {date.max.isoformat()}")
-    day = min(d.day, calendar.monthrange(year, month)[1])
-    return date(year, month, day) + timedelta(days=dur.days)
-
-
-# Durations mixing months and days have no total order (is P1M longer than P30D?), so "not
-# longer" is checked from each of these dates; they include month ends and both leap cases.
-_REFERENCE_DATES = (
-    date(2023, 1, 31),
-    date(2023, 2, 28),
-    date(2024, 1, 31),
-    date(2024, 2, 29),
-    date(2024, 4, 30),
-    date(2024, 12, 31),
-)
-
-
-def _not_longer(shorter: Duration, longer: Duration) -> bool:
-    return all(
-        add_duration(d, shorter) <= add_duration(d, longer) for d in _REFERENCE_DATES
-    )
 
 
 # --- the catalogue's vocabulary ---------------------------------------------------------------
@@ -167,18 +84,6 @@ class ShareScope(StrEnum):
     PUBLIC = "public"
 
 
-class FieldType(StrEnum):
-    """Type of a payload field; decimals travel as strings so amounts keep their cents."""
-
-    STRING = "string"
-    INTEGER = "integer"
-    DECIMAL = "decimal"
-    DATE = "date"
-    BOOLEAN = "boolean"
-    ENUM = "enum"
-    CODE = "code"
-
-
 @dataclass(frozen=True)
 class Label:
     """A name in Chinese and English."""
@@ -198,107 +103,6 @@ class CodeEntry:
     def to_public(self) -> dict[str, object]:
         """Return the entry as JSON data."""
         return {"code": self.code, "zh": self.zh, "en": self.en}
-
-
-# --- fields and payloads ----------------------------------------------------------------------
-
-_DECIMAL = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,6})?")
-_DECIMAL_INT_LIMIT = 10**18  # the 18 integer digits _DECIMAL allows
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One field of a category's payload; ``codes`` holds the resolved ``code_list`` values."""
-
-    name: str
-    type: FieldType
-    required: bool
-    third_party: bool
-    zh: str
-    en: str
-    max_length: int | None = None
-    enum: tuple[str, ...] | None = None
-    code_list: str | None = None
-    codes: frozenset[str] = field(default=frozenset(), repr=False)
-
-    def normalise(self, value: object) -> object:
-        """Return ``value`` in stored form; raise PayloadInvalid naming ``payload.<name>``."""
-        match self.type:
-            case FieldType.STRING:
-                return self._string(value)
-            case FieldType.INTEGER:
-                if isinstance(value, bool) or not isinstance(value, int):
-                    self._reject("must be an integer")
-                return value
-            case FieldType.DECIMAL:
-                return self._decimal(value)
-            case FieldType.DATE:
-                return self._date(value)
-            case FieldType.BOOLEAN:
-                if not isinstance(value, bool):
-                    self._reject("must be true or false")
-                return value
-            case FieldType.ENUM:
-                if not isinstance(value, str) or value not in (self.enum or ()):
-                    self._reject(f"must be one of: {', '.join(self.enum or ())}")
-                return value
-            case FieldType.CODE:
-                if not isinstance(value, str) or value not in self.codes:
-                    self._reject(f"must be a code from the {self.code_list} list")
-                return value
-
-    def to_public(self) -> dict[str, object]:
-        """Return the field as JSON data, leaving out options it does not use."""
-        doc: dict[str, object] = {
-            "name": self.name,
-            "type": self.type.value,
-            "required": self.required,
-            "third_party": self.third_party,
-            "zh": self.zh,
-            "en": self.en,
-        }
-        if self.max_length is not None:
-            doc["max_length"] = self.max_length
-        if self.enum is not None:
-            doc["enum"] = list(self.enum)
-        if self.code_list is not None:
-            doc["code_list"] = self.code_list
-        return doc
-
-    def _reject(self, reason: str) -> NoReturn:
-        raise PayloadInvalid(f"payload.{self.name}", reason)
-
-    def _string(self, value: object) -> str:
-        if not isinstance(value, str):
-            self._reject("must be a string")
-        if not value.strip():
-            self._reject("must not be empty")
-        if self.max_length is not None and len(value) > self.max_length:
-            self._reject(f"must be at most {self.max_length} characters")
-        return value
-
-    def _decimal(self, value: object) -> str:
-        # Floats are refused: a binary float cannot hold 0.10 exactly, and amounts must.
-        if (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and 0 <= value < _DECIMAL_INT_LIMIT
-        ):
-            return str(value)
-        if not isinstance(value, str) or _DECIMAL.fullmatch(value) is None:
-            self._reject('must be a non-negative decimal string such as "1200.00"')
-        return str(Decimal(value))
-
-    def _date(self, value: object) -> str:
-        if type(value) is date:  # a datetime is a date too, but carries a time of day
-            return value.isoformat()
-        if not isinstance(value, str) or _ISO_DATE.fullmatch(value) is None:
-            self._reject("must be a date written YYYY-MM-DD")
-        try:
-            return date.fromisoformat(value).isoformat()
-        except ValueError:
-            self._reject("must be a real calendar date (YYYY-MM-DD)")
 
 
 # --- categories and the catalogue -------------------------------------------------------------
@@ -359,23 +163,7 @@ class Category:
         Unknown fields are refused, so nothing outside the catalogue is recorded (CAT-6).
         A null value counts as absent.
         """
-        if not isinstance(payload, Mapping):
-            raise PayloadInvalid("payload", "must be an object")
-        names = {spec.name for spec in self.fields}
-        unknown = sorted(str(key) for key in payload if key not in names)
-        if unknown:
-            raise PayloadInvalid(f"payload.{unknown[0]}", "unknown field")
-        result: dict[str, object] = {}
-        for spec in self.fields:
-            value = payload.get(spec.name)
-            if value is None:
-                if spec.required:
-                    raise PayloadInvalid(
-                        f"payload.{spec.name}", "missing required field"
-                    )
-                continue
-            result[spec.name] = spec.normalise(value)
-        return result
+        return normalise_payload(self.fields, payload)
 
     def to_public(self) -> dict[str, object]:
         """Return the category as JSON data, durations as ISO 8601 strings."""
@@ -450,6 +238,7 @@ _VERSION = re.compile(r"[0-9]{4}\.[0-9]{1,2}\.[0-9]{1,4}")
 _SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 _UPPER_SNAKE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
 _GROUP_CODE = re.compile(r"KG[0-9]{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 _TOP_KEYS = (
     "version",
@@ -550,7 +339,7 @@ class DocumentReader:
             self.fail(key, "must be an ISO 8601 duration string such as P1Y")
         try:
             duration = parse_duration(value)
-            add_duration(_REFERENCE_DATES[-1], duration)
+            add_duration(REFERENCE_DATES[-1], duration)
         except ValueError as exc:
             self.fail(key, str(exc))
         except OverflowError:
@@ -765,7 +554,7 @@ def _check_negative(r: DocumentReader, category: Category) -> None:
         r.fail(
             "min_period_before_repair", "a repairable category needs a minimum period"
         )
-    if not _not_longer(minimum, category.display_period):
+    if not not_longer(minimum, category.display_period):
         r.fail(
             "min_period_before_repair", f"{minimum} is longer than the display period"
         )
@@ -834,8 +623,8 @@ def catalogue_from_json(text: str) -> Catalogue:
 
 @cache
 def load_default() -> Catalogue:
-    """Return the catalogue shipped in ``vault/data/catalogue.json`` (read once, then cached)."""
-    text = (resources.files("vault") / "data" / "catalogue.json").read_text(
+    """Return the catalogue shipped in ``consent/data/catalogue.json`` (read once, then cached)."""
+    text = (resources.files("consent") / "data" / "catalogue.json").read_text(
         encoding="utf-8"
     )
     return catalogue_from_json(text)

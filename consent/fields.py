@@ -1,0 +1,156 @@
+"""Payload fields of a catalogue category: their types, and how a submitted payload is checked.
+
+Nothing outside the catalogue may be recorded (CAT-6), so a payload holds only the fields its
+category names, each of the declared type; values are returned in the form they are stored in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import NoReturn
+
+from consent.errors import PayloadInvalid
+
+__all__ = ["FieldSpec", "FieldType", "normalise_payload"]
+
+
+class FieldType(StrEnum):
+    """Type of a payload field; decimals travel as strings so amounts keep their cents."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    DATE = "date"
+    BOOLEAN = "boolean"
+    ENUM = "enum"
+    CODE = "code"
+
+
+
+_DECIMAL = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,6})?")
+_DECIMAL_INT_LIMIT = 10**18  # the 18 integer digits _DECIMAL allows
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a category's payload; ``codes`` holds the resolved ``code_list`` values."""
+
+    name: str
+    type: FieldType
+    required: bool
+    third_party: bool
+    zh: str
+    en: str
+    max_length: int | None = None
+    enum: tuple[str, ...] | None = None
+    code_list: str | None = None
+    codes: frozenset[str] = field(default=frozenset(), repr=False)
+
+    def normalise(self, value: object) -> object:
+        """Return ``value`` in stored form; raise PayloadInvalid naming ``payload.<name>``."""
+        match self.type:
+            case FieldType.STRING:
+                return self._string(value)
+            case FieldType.INTEGER:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    self._reject("must be an integer")
+                return value
+            case FieldType.DECIMAL:
+                return self._decimal(value)
+            case FieldType.DATE:
+                return self._date(value)
+            case FieldType.BOOLEAN:
+                if not isinstance(value, bool):
+                    self._reject("must be true or false")
+                return value
+            case FieldType.ENUM:
+                if not isinstance(value, str) or value not in (self.enum or ()):
+                    self._reject(f"must be one of: {', '.join(self.enum or ())}")
+                return value
+            case FieldType.CODE:
+                if not isinstance(value, str) or value not in self.codes:
+                    self._reject(f"must be a code from the {self.code_list} list")
+                return value
+
+    def to_public(self) -> dict[str, object]:
+        """Return the field as JSON data, leaving out options it does not use."""
+        doc: dict[str, object] = {
+            "name": self.name,
+            "type": self.type.value,
+            "required": self.required,
+            "third_party": self.third_party,
+            "zh": self.zh,
+            "en": self.en,
+        }
+        if self.max_length is not None:
+            doc["max_length"] = self.max_length
+        if self.enum is not None:
+            doc["enum"] = list(self.enum)
+        if self.code_list is not None:
+            doc["code_list"] = self.code_list
+        return doc
+
+    def _reject(self, reason: str) -> NoReturn:
+        raise PayloadInvalid(f"payload.{self.name}", reason)
+
+    def _string(self, value: object) -> str:
+        if not isinstance(value, str):
+            self._reject("must be a string")
+        if not value.strip():
+            self._reject("must not be empty")
+        if self.max_length is not None and len(value) > self.max_length:
+            self._reject(f"must be at most {self.max_length} characters")
+        return value
+
+    def _decimal(self, value: object) -> str:
+        # Floats are refused: a binary float cannot hold 0.10 exactly, and amounts must.
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and 0 <= value < _DECIMAL_INT_LIMIT
+        ):
+            return str(value)
+        if not isinstance(value, str) or _DECIMAL.fullmatch(value) is None:
+            self._reject('must be a non-negative decimal string such as "1200.00"')
+        return str(Decimal(value))
+
+    def _date(self, value: object) -> str:
+        if type(value) is date:  # a datetime is a date too, but carries a time of day
+            return value.isoformat()
+        if not isinstance(value, str) or _ISO_DATE.fullmatch(value) is None:
+            self._reject("must be a date written YYYY-MM-DD")
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            self._reject("must be a real calendar date (YYYY-MM-DD)")
+
+
+def normalise_payload(specs: Sequence[FieldSpec], payload: object) -> dict[str, object]:
+    """Return the payload normalised, in field order; raise PayloadInvalid on the first fault.
+
+    Unknown fields are refused, so nothing outside the catalogue is recorded (CAT-6).
+    A null value counts as absent.
+    """
+    if not isinstance(payload, Mapping):
+        raise PayloadInvalid("payload", "must be an object")
+    names = {spec.name for spec in specs}
+    unknown = sorted(str(key) for key in payload if key not in names)
+    if unknown:
+        raise PayloadInvalid(f"payload.{unknown[0]}", "unknown field")
+    result: dict[str, object] = {}
+    for spec in specs:
+        value = payload.get(spec.name)
+        if value is None:
+            if spec.required:
+                raise PayloadInvalid(
+                    f"payload.{spec.name}", "missing required field"
+                )
+            continue
+        result[spec.name] = spec.normalise(value)
+    return result
