@@ -29,6 +29,7 @@ from audit.clock import FrozenClock
 from audit.entries import AuditEntry, EntryDraft, entry_document, leaf_hash_of, stored_document
 from audit.tags import Outcome, Tag
 from audit.verify import Report, entry_rows, fast_leaf_hash
+from audit.verify import leaves as verify_leaves
 from gateway.cli import main
 from gateway.config import from_environ
 from gateway.database import make_engine, upgrade
@@ -451,13 +452,13 @@ def test_ordinary_entries_take_the_sqlite_shortcut(
     if connection.dialect.name != "sqlite":
         pytest.skip("on PostgreSQL every leaf is built from the columns")
     exact: list[int] = []
-    real = verify._exact_leaves
+    real = verify_leaves._exact_leaves
 
     def counting(conn: Connection, seqs: list[int]) -> Any:
         exact.extend(seqs)
         return real(conn, seqs)
 
-    monkeypatch.setattr(verify, "_exact_leaves", counting)
+    monkeypatch.setattr(verify_leaves, "_exact_leaves", counting)
     assert check(log, connection, 16).ok
     assert exact == []
     sql(connection, "UPDATE audit_entries SET actor = 'edited' WHERE seq = 3")
