@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Select, Text, and_, cast, select
+from sqlalchemy import DateTime, Select, Text, and_, case, cast, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from audit.clock import isoformat_z
@@ -137,9 +137,14 @@ def rebuilt_leaves(conn: Connection, start: int, end: int, batch: int) -> Iterat
     shortcut: a leaf that does not come out equal to the stored hash is rebuilt again here, from the
     columns, exactly as stored_document does. A text the database wrote that hashes to the stored
     leaf is the very text hashed when the entry was appended, and since every part of it is a
-    faithful JSON encoding of a column, the columns are unchanged. (On PostgreSQL the same JSON
-    functions cost the server more than they save here, so the leaves are built here from the columns.)
+    faithful JSON encoding of a column, the columns are unchanged.
+
+    On PostgreSQL the same JSON functions cost the server more than they save here, so the leaves
+    are built here from the columns, exactly; the server only writes the time as isoformat_z does.
     """
+    if conn.dialect.name == "postgresql":
+        yield from _postgresql_batches(conn, start, end, batch)
+        return
     if conn.dialect.name != "sqlite":
         yield from _exact_batches(conn, start, end, batch)
         return
@@ -168,6 +173,47 @@ def _fast_batches(conn: Connection, start: int, end: int, batch: int) -> Iterato
             exact = {row[0]: row for row in _exact_leaves(conn, again)}
             out = [exact.get(row[0], row) for row in out]
         yield out
+
+
+def _postgresql_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+    """Yield the exact leaves, with the time written by the server where it writes it as isoformat_z does.
+
+    Formatting a datetime here costs several times what to_char costs the server. The tree's leaves
+    of each batch are read in one query beside it (index lookups, not a join per entry).
+    """
+    when = _SERVER_TIME if _naive_times(conn) else literal_column("NULL")
+    statement = _entry_columns().add_columns(when).where(
+        AuditEntry.seq > start, AuditEntry.seq <= end).order_by(AuditEntry.seq)
+    time_text = _time_reader(conn)
+    for part in row_batches(conn, statement, batch):
+        tree = _tree_leaves(conn, part[0][0] - 1, part[-1][0])
+        yield [_exact(row, time_text, tree.get(row[0] - 1), row[14]) for row in part]
+
+
+# isoformat_z of a naive UTC time from the year 1000 to 9999 (outside those, NULL: Python writes it).
+_SERVER_TIME = case(
+    (and_(AuditEntry.at >= literal_column("'1000-01-01'::timestamp"),
+          AuditEntry.at < literal_column("'10000-01-01'::timestamp")),
+     func.to_char(AuditEntry.at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
+    else_=None)
+
+
+def _naive_times(conn: Connection) -> bool:
+    """Return whether `at` is a timestamp without time zone, which to_char writes as stored (as UTC)."""
+    kind = conn.exec_driver_sql(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = 'audit_entries'::regclass AND attname = 'at'").scalar()
+    return kind is not None and str(kind).startswith("timestamp without time zone")
+
+
+def _tree_leaves(conn: Connection, first: int, end: int) -> dict[int, bytes]:
+    """Return the tree's leaves from index `first` to before `end`, by index."""
+    statement = select(TreeNode.index, TreeNode.hash).where(
+        TreeNode.level == 0, TreeNode.index >= first, TreeNode.index < end)
+    found: dict[int, bytes] = {}
+    for part in row_batches(conn, statement, max(end - first, 1), large=False):
+        found.update(part)
+    return found
 
 
 def _exact_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
@@ -220,10 +266,11 @@ def _exact_leaves(conn: Connection, seqs: list[int]) -> list[Leaf]:
     return found
 
 
-def _exact(row: Sequence[Any], time_text: Callable[[Any], str], tree_leaf: bytes | None) -> Leaf:
+def _exact(row: Sequence[Any], time_text: Callable[[Any], str], tree_leaf: bytes | None,
+           when: str | None = None) -> Leaf:
     stored_leaf = bytes(row[13])
     try:
-        return row[0], _leaf(row, time_text(row[1])), stored_leaf, tree_leaf, ""
+        return row[0], _leaf(row, time_text(row[1]) if when is None else when), stored_leaf, tree_leaf, ""
     except (TypeError, ValueError, KeyError) as exc:
         return row[0], stored_leaf, stored_leaf, tree_leaf, type(exc).__name__
 

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import sessionmaker
 
@@ -444,6 +444,23 @@ def test_any_stored_entries_verify_whether_the_database_or_python_writes_their_l
     ledger.checkpoint(rt)
     report = verify.verify_log(connection, ledger.head_verifier(rt), chunk_bits=2)
     assert report.ok, report.differences
+
+
+def test_times_from_the_year_1000_to_9999_and_outside_them_verify_and_an_edited_time_is_found(
+    rt: Runtime, clock: FrozenClock, connection: Connection, bits: int
+) -> None:
+    # PostgreSQL writes the time of these years itself; Python writes the others.
+    times = [datetime(999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), datetime(1000, 1, 1, tzinfo=UTC),
+             datetime(2026, 11, 22, 10, 0, 0, 5, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)]
+    with rt.sessions() as session, session.begin():
+        for n, at in enumerate(times):
+            clock.set(at)
+            audit.append(session, clock, draft(n))
+    ledger.checkpoint(rt)
+    report = check(rt, connection, bits)
+    assert report.ok, report.differences
+    connection.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(at=times[2] + timedelta(microseconds=1)))
+    assert _first(check(rt, connection, bits)) == (2, "edited")
 
 
 def test_ordinary_entries_take_the_sqlite_shortcut(
