@@ -30,6 +30,9 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 # A JSON list of strings with nothing escaped, as json.dumps writes record ids: its canonical form
 # only drops the space after each comma (no string here can hold a quote).
 _PLAIN_STRINGS = re.compile(r'\[(?:"[^"\\\x00-\x1f]*"(?:, "[^"\\\x00-\x1f]*")*)?\]')
+# An object of one string member, as json.dumps writes it with nothing to escape (most details, such
+# as a report id): its canonical form only drops the space after the colon.
+_ONE_PLAIN_PAIR = re.compile(r'\{("[^"\\\x00-\x1f]*"): ("[^"\\\x00-\x1f]*")\}')
 
 
 def fast_leaf_hash(row: Sequence[Any]) -> bytes:
@@ -52,7 +55,7 @@ def _leaf(row: Sequence[Any], when: str) -> bytes:
     text = (
         f'{{"action":{known(action) or _quote(action)},"actor":{known(actor) or _quote(actor)},"at":"{when}",'
         f'"basis":{"null" if basis is None else enc(basis)},'
-        f'"detail":{detail if detail == "{}" else _CANONICAL.encode(json.loads(detail))},'
+        f'"detail":{detail if detail == "{}" else _detail(detail)},'
         f'"outcome":{enc(_OUTCOMES[outcome])},'
         f'"purpose":{"null" if purpose is None else known(purpose) or _quote(purpose)},'
         f'"reason":{"null" if reason is None else enc(reason)},"record_ids":{_record_ids(record_ids)},'
@@ -71,6 +74,13 @@ def _quote(value: str) -> str:
         _QUOTED.clear()
     quoted = _QUOTED[value] = _encode_string(value)
     return quoted
+
+
+def _detail(text: str) -> str:
+    match = _ONE_PLAIN_PAIR.fullmatch(text)
+    if match:
+        return f"{{{match[1]}:{match[2]}}}"
+    return _CANONICAL.encode(json.loads(text))
 
 
 def _record_ids(text: str) -> str:
