@@ -35,22 +35,9 @@ from sqlalchemy.sql.selectable import TextualSelect
 
 from audit import merkle
 from audit.entries import AuditBase, AuditEntry
-from audit.errors import AuditError
+from audit.errors import TreeInconsistent, TreeSizeOutOfRange
 
 DEFAULT_BATCH = 10_000
-
-
-class TreeInconsistent(AuditError):
-    """Raised when the entries cannot extend the tree: a hole or a renumbering after the integrated size."""
-
-
-class TreeSizeOutOfRange(AuditError):
-    """Raised when a root or proof is asked of a tree larger than the integrated one, or a bad range."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 class TreeState(AuditBase):

@@ -23,9 +23,10 @@ from audit import entries as audit
 from audit import heads, merkle, tree
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry, EntryDraft
+from audit.errors import TreeInconsistent, TreeSizeOutOfRange
 from audit.heads import TreeHead
 from audit.tags import Tag
-from audit.tree import DbNodeStore, TreeInconsistent, TreeNode, TreeSizeOutOfRange
+from audit.tree import DbNodeStore, TreeNode
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import ledger

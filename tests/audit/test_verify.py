@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import sessionmaker
 
@@ -29,6 +29,7 @@ from audit.clock import FrozenClock
 from audit.entries import AuditEntry, EntryDraft, entry_document, leaf_hash_of, stored_document
 from audit.tags import Outcome, Tag
 from audit.verify import Report, entry_rows, fast_leaf_hash
+from audit.verify import leaves as verify_leaves
 from gateway.cli import main
 from gateway.config import from_environ
 from gateway.database import make_engine, upgrade
@@ -445,19 +446,36 @@ def test_any_stored_entries_verify_whether_the_database_or_python_writes_their_l
     assert report.ok, report.differences
 
 
+def test_times_from_the_year_1000_to_9999_and_outside_them_verify_and_an_edited_time_is_found(
+    rt: Runtime, clock: FrozenClock, connection: Connection, bits: int
+) -> None:
+    # PostgreSQL writes the time of these years itself; Python writes the others.
+    times = [datetime(999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), datetime(1000, 1, 1, tzinfo=UTC),
+             datetime(2026, 11, 22, 10, 0, 0, 5, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)]
+    with rt.sessions() as session, session.begin():
+        for n, at in enumerate(times):
+            clock.set(at)
+            audit.append(session, clock, draft(n))
+    ledger.checkpoint(rt)
+    report = check(rt, connection, bits)
+    assert report.ok, report.differences
+    connection.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(at=times[2] + timedelta(microseconds=1)))
+    assert _first(check(rt, connection, bits)) == (2, "edited")
+
+
 def test_ordinary_entries_take_the_sqlite_shortcut(
     log: Runtime, connection: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if connection.dialect.name != "sqlite":
         pytest.skip("on PostgreSQL every leaf is built from the columns")
     exact: list[int] = []
-    real = verify._exact_leaves
+    real = verify_leaves._exact_leaves
 
     def counting(conn: Connection, seqs: list[int]) -> Any:
         exact.extend(seqs)
         return real(conn, seqs)
 
-    monkeypatch.setattr(verify, "_exact_leaves", counting)
+    monkeypatch.setattr(verify_leaves, "_exact_leaves", counting)
     assert check(log, connection, 16).ok
     assert exact == []
     sql(connection, "UPDATE audit_entries SET actor = 'edited' WHERE seq = 3")

@@ -1,0 +1,159 @@
+"""Checking one chunk: a perfect subtree of 2**bits leaves, its entries and its stored nodes.
+
+The leaves are taken in aligned chunks, each a perfect subtree of the tree that can be checked on
+its own: in this process, or in worker processes reading the same snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from audit.tree import TreeNode
+from audit.verify.leaves import rebuilt_leaves
+from audit.verify.report import Difference, Findings, note_missing, note_node_differs
+from audit.verify.snapshot import row_batches
+
+Frontier = list[tuple[int, bytes]]
+"""Perfect subtrees (level, hash), largest first: the right edge of a tree being built."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """What a chunk's check needs to know of the whole log (as this process read it)."""
+
+    number: int
+    bits: int
+    end: int  # leaves to look at: the chunk stops here if the log does
+    counter: int
+    size: int
+    head_sizes: tuple[int, ...]
+    batch: int
+    limit: int
+
+    @property
+    def start(self) -> int:
+        """Return the chunk's first leaf index."""
+        return self.number << self.bits
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What a chunk's check found, and what the top of the tree needs of its subtree."""
+
+    number: int
+    entries: int
+    found: tuple[Difference, ...]
+    total: int
+    frontier: Frontier  # at the chunk's end, or where the rebuild broke off
+    at_heads: dict[int, Frontier]
+    broken_at: int | None  # the first leaf neither an entry nor the tree has
+
+
+def check_chunk(conn: Connection, chunk: Chunk) -> ChunkResult:
+    """Check the entries and stored nodes of one chunk; return its findings and its subtree's frontier."""
+    findings = Findings(chunk.limit)
+    start, end, size, counter = chunk.start, chunk.end, chunk.size, chunk.counter
+    stored = _interior_nodes(conn, chunk)
+    levels: list[int] = []
+    hashes: list[bytes] = []
+    at_heads: dict[int, Frontier] = {}
+    wanted = iter(chunk.head_sizes)
+    next_head = next(wanted, -1)
+    broken_at: int | None = None
+    position = start  # the next leaf the rebuild expects
+    entries = 0
+    sha256 = hashlib.sha256
+
+    def push(index: int, leaf: bytes) -> None:
+        nonlocal next_head
+        node, level = leaf, 0
+        while levels and levels[-1] == level:
+            levels.pop()
+            node = sha256(b"\x01" + hashes.pop() + node).digest()
+            level += 1
+            if index < size and stored.get((level, index >> level)) != node:
+                note_node_differs(findings, level, index >> level, stored.get((level, index >> level)) is None)
+        levels.append(level)
+        hashes.append(node)
+        if index + 1 == next_head:
+            at_heads[next_head] = list(zip(levels, hashes, strict=True))
+            next_head = next(wanted, -1)
+
+    def gone(until: int) -> None:
+        """Note the entries of leaves [position, until) missing; carry the rebuild over them with the tree's leaves."""
+        nonlocal broken_at
+        note_missing(findings, position, until, counter)
+        if broken_at is not None:
+            return
+        leaves = _stored_leaves(conn, position, min(until, size))
+        for index in range(position, until):
+            leaf = leaves.get(index)
+            if leaf is None:
+                broken_at = index
+                return
+            push(index, leaf)
+
+    for part in rebuilt_leaves(conn, start, end, chunk.batch):
+        for seq, leaf, stored_leaf, tree_leaf, failure in part:
+            index = seq - 1
+            if index != position:
+                if index < position:  # rows come ordered by a unique key: only a broken database gets here
+                    findings.add(index, "reordered", f"entry {seq} came after entry {position}")
+                    continue
+                gone(index)
+                position = index
+            position = index + 1
+            entries += 1
+            if broken_at is not None:
+                continue
+            if failure:
+                findings.add(index, "edited", f"entry {seq} cannot be read back as an entry ({failure})")
+            elif leaf != stored_leaf:
+                findings.add(index, "edited", f"entry {seq} does not match its leaf hash: edited or reordered")
+            if index < size:
+                if tree_leaf != leaf:
+                    note_node_differs(findings, 0, index, tree_leaf is None)
+                    # Go on with the tree's own leaf: its nodes and heads are then checked on their own,
+                    # and an edited entry is named once, at its index, not again by every node above it.
+                    leaf = leaf if tree_leaf is None else tree_leaf
+            elif seq > counter:
+                findings.add(index, "inserted", f"entry {seq} is numbered beyond the counter ({counter}): inserted")
+            # push(), inlined: this runs once per entry, and a call costs about as much as a hash.
+            node, level = leaf, 0
+            while levels and levels[-1] == level:
+                levels.pop()
+                node = sha256(b"\x01" + hashes.pop() + node).digest()
+                level += 1
+                if index < size and stored.get((level, index >> level)) != node:
+                    note_node_differs(findings, level, index >> level, stored.get((level, index >> level)) is None)
+            levels.append(level)
+            hashes.append(node)
+            if seq == next_head:
+                at_heads[next_head] = list(zip(levels, hashes, strict=True))
+                next_head = next(wanted, -1)
+    if position < end:
+        gone(end)
+    return ChunkResult(chunk.number, entries, findings.result(), findings.total,
+                        list(zip(levels, hashes, strict=True)), at_heads, broken_at)
+
+
+def _interior_nodes(conn: Connection, chunk: Chunk) -> dict[tuple[int, int], bytes]:
+    """Return the chunk's stored nodes of levels 1 to bits, keyed (level, index)."""
+    found: dict[tuple[int, int], bytes] = {}
+    for level in range(1, chunk.bits + 1):
+        first = chunk.start >> level
+        statement = select(TreeNode.index, TreeNode.hash).where(
+            TreeNode.level == level, TreeNode.index >= first, TreeNode.index < first + (1 << (chunk.bits - level)))
+        for part in row_batches(conn, statement, chunk.batch, large=False):
+            found.update(((level, index), bytes(node)) for index, node in part)
+    return found
+
+
+def _stored_leaves(conn: Connection, start: int, end: int) -> dict[int, bytes]:
+    rows = conn.execute(select(TreeNode.index, TreeNode.hash).where(
+        TreeNode.level == 0, TreeNode.index >= start, TreeNode.index < end))
+    return {int(index): bytes(node) for index, node in rows}

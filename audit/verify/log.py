@@ -1,0 +1,77 @@
+"""The whole log: its counters and heads read, its chunks checked in order, the top of the tree joined."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from audit.entries import AuditCounter, AuditEntry
+from audit.heads import all_heads
+from audit.tree import TreeNode, TreeState
+from audit.verify.chunks import Chunk
+from audit.verify.heads import HeadVerifier, TreeTop, ordered_heads
+from audit.verify.report import Findings, Report
+from audit.verify.snapshot import Source
+from audit.verify.workers import chunk_results
+
+CHUNK_BITS = 16
+DEFAULT_BATCH = 20_000
+DEFAULT_LIMIT = 100
+
+
+def verify_log(
+    conn: Connection,
+    verify_head: HeadVerifier,
+    progress: Callable[[int], object] | None = None,
+    *,
+    source: Source | None = None,
+    workers: int = 1,
+    chunk_bits: int = CHUNK_BITS,
+    batch: int = DEFAULT_BATCH,
+    limit: int = DEFAULT_LIMIT,
+) -> Report:
+    """Recompute every leaf, the tree and every head's root and signature; return what differs.
+
+    Give it one snapshot (see `snapshot`), so that appends and integrations committed meanwhile are
+    not mistaken for differences. With a `source` for that snapshot and workers > 1, chunks are
+    checked in that many worker processes.
+    """
+    if not 1 <= chunk_bits <= 40:
+        raise ValueError(f"chunk_bits must be from 1 to 40, not {chunk_bits}")
+    findings = Findings(limit)
+    counter = int(conn.execute(select(AuditCounter.last_seq).where(AuditCounter.id == 1)).scalar_one())
+    size = int(conn.execute(select(TreeState.size).where(TreeState.id == 1)).scalar_one())
+    last_seq = int(conn.execute(select(func.coalesce(func.max(AuditEntry.seq), 0))).scalar_one())
+    heads = ordered_heads(all_heads(conn), findings)
+    _check_level_counts(conn, size, findings)
+    top = TreeTop(conn, chunk_bits, size, heads, verify_head, findings)
+    end = max(counter, size, last_seq, heads[-1].tree_size if heads else 0)
+    chunks = [
+        Chunk(number, chunk_bits, min(end, (number + 1) << chunk_bits), counter, size,
+               tuple(sorted({h.tree_size for h in heads
+                             if number << chunk_bits < h.tree_size <= (number + 1) << chunk_bits})),
+               batch, limit)
+        for number in range(-(-end >> chunk_bits))
+    ]
+    entries = 0
+    for result in chunk_results(conn, chunks, source, workers):
+        entries += result.entries
+        findings.merge(result.found, result.total)
+        top.join(result)
+        if progress is not None:
+            progress(result.entries)
+    top.finish(last_seq)
+    return Report(entries=entries, tree_size=size, heads=len(heads), differences=findings.result(),
+                  total_differences=findings.total)
+
+
+def _check_level_counts(conn: Connection, size: int, findings: Findings) -> None:
+    """Note every level holding nodes beyond the tree of `size` leaves (missing ones show in the rebuild)."""
+    rows = conn.execute(select(TreeNode.level, func.count()).group_by(TreeNode.level)).all()
+    for level, count in rows:
+        expected = size >> level
+        if count > expected:
+            findings.add(expected << level, "tree", f"level {level} of the tree holds {count} nodes, "
+                                                    f"{count - expected} beyond a tree of {size} leaves")
