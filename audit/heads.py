@@ -78,7 +78,7 @@ def head_claims(tree_size: int, root_hash: bytes, timestamp: datetime) -> dict[s
 def checkpoint(session: Session, clock: Clock, sign: Signer, max_batch: int = tree.DEFAULT_BATCH) -> Checkpoint:
     """Integrate every committed entry, then store a signed head if the tree grew (or there is none).
 
-    Runs in the caller's transaction; returns the latest head. Raises TreeInconsistent (audit.tree)
+    Runs in the caller's transaction; returns the latest head. Raises TreeInconsistent (audit.errors)
     if the entries cannot extend the tree.
     """
     while tree.integrate(session, max_batch):

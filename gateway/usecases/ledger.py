@@ -99,7 +99,7 @@ def head_verifier(rt: Runtime) -> verify.HeadVerifier:
 def checkpoint(rt: Runtime, batch: int = INTEGRATE_BATCH) -> Checkpoint:
     """Integrate every committed entry in short transactions, then sign a head if the tree grew.
 
-    Raises audit.tree.TreeInconsistent if the entries cannot extend the tree (a hole in the numbers).
+    Raises audit.errors.TreeInconsistent if the entries cannot extend the tree (a hole in the numbers).
     """
     with rt.sessions() as session:
         while True:
@@ -164,7 +164,7 @@ def consistency(uow: UnitOfWork, first: int, second: int | None) -> ConsistencyP
 def inclusion_proof(session: Session, index: int, tree_size: int, integrated: int | None = None) -> InclusionProof:
     """Return the inclusion proof of leaf index in the caller's transaction (no access check).
 
-    Raises audit.tree.TreeSizeOutOfRange unless 0 <= index < tree_size <= the integrated size
+    Raises audit.errors.TreeSizeOutOfRange unless 0 <= index < tree_size <= the integrated size
     (`integrated`, when the caller knows it: a signed head's size, as heads are made of integrated trees).
     """
     leaf, path = tree.inclusion_proof_with_leaf(session, index, tree_size, integrated)
