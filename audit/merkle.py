@@ -153,6 +153,13 @@ def inclusion_proof(store: NodeStore, index: int, tree_size: int) -> list[bytes]
     return _hash_ranges(store, _inclusion_ranges(index, tree_size))
 
 
+def inclusion_keys(index: int, tree_size: int) -> list[Key]:
+    """Return the perfect-subtree nodes an inclusion proof of leaf index is made of, to read them in bulk."""
+    if not 0 <= index < tree_size:
+        raise ValueError(f"leaf {index} is not in a tree of {tree_size} leaves")
+    return [key for start, end in _inclusion_ranges(index, tree_size) for key in subtree_keys(start, end)]
+
+
 def consistency_proof(store: NodeStore, first: int, second: int) -> list[bytes]:
     """Return the RFC 9162 §2.1.4.1 proof that the first tree is a prefix of the second."""
     if not 0 < first <= second:

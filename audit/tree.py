@@ -191,6 +191,47 @@ def inclusion_proof_with_leaf(
     return leaf, path
 
 
+# Nodes read per query when many proofs are made at once (each node is two bound parameters).
+PROOF_BATCH_NODES = 400
+
+
+def inclusion_proofs_with_leaves(
+    session: Session | Connection, indexes: Sequence[int], tree_size: int, integrated: int | None = None
+) -> dict[int, tuple[bytes, list[bytes]]]:
+    """Return {index: (leaf hash, audit path)} in the tree of tree_size leaves, reading every node once.
+
+    Neighbouring leaves share most of their paths, so a page of proofs takes a few queries, not one
+    each. Raises TreeSizeOutOfRange as inclusion_proof does.
+    """
+    _check_size(session, "tree_size", tree_size, integrated)
+    wanted: set[merkle.Key] = set()
+    for index in indexes:
+        if not 0 <= index < tree_size:
+            raise TreeSizeOutOfRange("index", f"must be at least 0 and less than tree_size ({tree_size})")
+        wanted.add((0, index))
+        wanted.update(merkle.inclusion_keys(index, tree_size))
+    keys = sorted(wanted)
+    store = DbNodeStore(session)
+    found: dict[merkle.Key, bytes] = {}
+    for start in range(0, len(keys), PROOF_BATCH_NODES):
+        found.update(store.get_many(keys[start:start + PROOF_BATCH_NODES]))
+    read = _Read(found)
+    return {index: (read.get(0, index), merkle.inclusion_proof(read, index, tree_size)) for index in indexes}
+
+
+class _Read:
+    """A NodeStore over nodes already read."""
+
+    def __init__(self, nodes: dict[merkle.Key, bytes]) -> None:
+        self._nodes = nodes
+
+    def get(self, level: int, index: int) -> bytes:
+        return self._nodes[(level, index)]
+
+    def get_many(self, keys: Sequence[merkle.Key]) -> dict[merkle.Key, bytes]:
+        return {key: self._nodes[key] for key in keys if key in self._nodes}
+
+
 class _AlsoReading:
     """A NodeStore that reads one more node with the first batch, so a proof and its leaf take one query."""
 

@@ -56,6 +56,10 @@ class Tx:
                          basis=a.basis if basis is _SAME else basis)
         return Tx(self.session, self.clock, access, self._pending, self.now)
 
+    def acting_as(self, access: AccessContext) -> Tx:
+        """Return the same transaction recording under another author (e.g. the app whose login is cut off)."""
+        return Tx(self.session, self.clock, access, self._pending, self.now)
+
     def record(self, action: Tag, *, subject_ref: str | None = None, record_ids: Sequence[str] = (),
                outcome: Outcome = Outcome.ALLOWED, reason: str | None = None,
                detail: Mapping[str, Any] | None = None) -> None:

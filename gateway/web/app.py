@@ -113,11 +113,5 @@ def _request_hooks(app: Flask) -> None:
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    @app.teardown_request
-    def _close(_exc: BaseException | None) -> None:
-        session = g.pop("db", None)
-        if session is not None:
-            session.close()
-
 
 logging.getLogger("xinyong").addHandler(logging.NullHandler())

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import cast
 
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
+from audit.tx import AccessContext, Tx
 from gateway.runtime import Runtime
 
 
@@ -15,8 +18,22 @@ def runtime() -> Runtime:
     return cast(Runtime, current_app.extensions["xinyong"])
 
 
+@contextmanager
+def request_tx(actor: str, role: str) -> Iterator[Tx]:
+    """Open the request's unit of work for code driven by a library (Authlib) that reaches it through `db()`."""
+    with runtime().uow.begin(AccessContext(actor=actor, role=role, request_id=g.get("request_id"))) as tx:
+        g.tx = tx
+        try:
+            yield tx
+        finally:
+            g.pop("tx", None)
+
+
+def current_tx() -> Tx:
+    """Return the transaction `request_tx` opened."""
+    return cast(Tx, g.tx)
+
+
 def db() -> Session:
-    """Return the request's session (one per request, closed at teardown)."""
-    if "db" not in g:
-        g.db = runtime().sessions()
-    return cast(Session, g.db)
+    """Return the session of the transaction `request_tx` opened."""
+    return current_tx().session

@@ -12,10 +12,11 @@ from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from flask import g
 
+from audit.tx import AccessContext
 from gateway.credentials import hash_secret
 from gateway.errors import InsufficientScope, Unauthenticated, WrongRole
 from gateway.models import Client, Token
-from gateway.web.context import db, runtime
+from gateway.web.context import runtime
 from gateway.web.oauth.clients import APP_CLIENT_ID
 
 
@@ -96,10 +97,10 @@ class _Validator(BearerTokenValidator):  # type: ignore[misc]  # Authlib ships n
         if cached is not None:
             caller, expires_at = cached
             return TokenView(caller, expires_at <= now, False)
-        store = db()
-        with store.begin():
-            token = store.get(Token, key)
-            client = None if token is None or token.client_id == APP_CLIENT_ID else store.get(Client, token.client_id)
+        with runtime().uow.begin(AccessContext(actor="bearer", role="oauth"), readonly=True) as tx:
+            token = tx.session.get(Token, key)
+            client = None if token is None or token.client_id == APP_CLIENT_ID else tx.session.get(Client,
+                                                                                                token.client_id)
         if token is None:
             return None
         expired = token.expires_at <= now

@@ -7,7 +7,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Flask, Response, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from gateway.web.context import db
+from gateway.web.context import request_tx
 from gateway.web.oauth import server as oauth_server
 from gateway.web.oauth.server import authorization_server
 
@@ -18,7 +18,7 @@ bp = Blueprint("oauth", __name__)
 def issue_token() -> Response:
     """Issue a bearer token (RFC 6749 §4.1.3, §4.4, §6); errors follow RFC 6749 §5.2, as OAuth clients expect."""
     # An error answer commits too: a spent jti or a revoked token family must stick.
-    with db().begin():
+    with request_tx("oauth", "oauth"):
         response: Response = authorization_server().create_token_response()
     return response
 
@@ -27,7 +27,7 @@ def issue_token() -> Response:
 def authorize() -> BaseResponse | tuple[str, int]:
     """Send the person to log in if needed, then back to the app's loopback redirect URI with a code."""
     server = authorization_server()
-    with db().begin():
+    with request_tx("oauth", "oauth"):
         try:
             grant = server.get_consent_grant()  # client, redirect URI, response type, scope, PKCE
         except OAuth2Error as error:

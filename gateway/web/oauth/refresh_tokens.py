@@ -13,11 +13,11 @@ from authlib.oauth2.rfc6749 import TokenMixin, grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from sqlalchemy import select, update
 
-from audit import entries as audit_entries
 from audit.tags import Outcome, Tag
+from audit.tx import AccessContext
 from gateway.credentials import hash_secret
 from gateway.models import Token
-from gateway.web.context import db, runtime
+from gateway.web.context import current_tx, db, runtime
 from gateway.web.oauth.clients import APP_CLIENT_ID
 
 REFRESH_TTL = timedelta(days=30)
@@ -34,9 +34,9 @@ def revoke_family(family_id: str) -> None:
     session.execute(update(Token).where(Token.family_id == family_id).values(revoked=True)
                     .execution_options(synchronize_session=False))
     # The person should see that their app's login was cut off, and auditors why.
-    audit_entries.append(session, runtime().clock, audit_entries.EntryDraft(
-        actor=APP_CLIENT_ID, role="app", action=Tag.TOKEN_FAMILY_REVOKED, outcome=Outcome.DENIED,
-        subject_ref=subject_ref, reason="reused_credential", detail={"family": family_id[:12]}))
+    app = AccessContext(actor=APP_CLIENT_ID, role="app", request_id=current_tx().access.request_id)
+    current_tx().acting_as(app).record(Tag.TOKEN_FAMILY_REVOKED, outcome=Outcome.DENIED, subject_ref=subject_ref,
+                                       reason="reused_credential", detail={"family": family_id[:12]})
 
 
 @dataclass(frozen=True)

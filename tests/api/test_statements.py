@@ -1,0 +1,145 @@
+"""The lean hot path, counted: statements per request, and the audit counter taken last.
+
+A cursor listener records every statement the request's transaction sends (in tests a
+transaction is a savepoint of the test's connection). The gapless counter's lock is held from
+its `UPDATE ... RETURNING` to the commit, so that bump must be the last statement but the entry's
+INSERT; and the authorised query must stay within its budget of statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+
+from tests.conftest import Auth, People, Person, Registered, penalty
+
+QUERY_BUDGET = 6
+
+
+class Statements:
+    """The statements of each transaction sent while recording, savepoints as the boundaries."""
+
+    def __init__(self) -> None:
+        self.transactions: list[list[str]] = []
+        self._open: list[str] | None = None
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        text = " ".join(statement.split())
+        head = text.upper()
+        if head.startswith("SAVEPOINT"):
+            self._open = []
+        elif head.startswith("RELEASE SAVEPOINT") or head.startswith("ROLLBACK TO SAVEPOINT"):
+            if self._open is not None and head.startswith("RELEASE"):
+                self.transactions.append(self._open)
+            self._open = None
+        elif self._open is not None:
+            self._open.append(text)
+
+    def writing(self, table: str) -> list[str]:
+        """Return the one committed transaction that wrote `table`."""
+        found = [t for t in self.transactions if any(_writes(s, table) for s in t)]
+        assert len(found) == 1, found
+        return found[0]
+
+
+def _writes(statement: str, table: str) -> bool:
+    head = statement.upper()
+    return head.startswith((f"UPDATE {table.upper()} ", f"INSERT INTO {table.upper()} "))
+
+
+@pytest.fixture
+def statements(connection: Connection) -> Iterator[Any]:
+    @contextmanager
+    def record() -> Iterator[Statements]:
+        seen = Statements()
+        event.listen(connection, "before_cursor_execute", seen)
+        try:
+            yield seen
+        finally:
+            event.remove(connection, "before_cursor_execute", seen)
+
+    return record
+
+
+def _ends_with_the_audit_append(transaction: list[str]) -> None:
+    assert _writes(transaction[-2], "audit_counter"), transaction
+    assert _writes(transaction[-1], "audit_entries"), transaction
+    assert not any(_writes(s, "audit_counter") for s in transaction[:-2])
+
+
+def _grant(client: FlaskClient, employer: Registered, person: Person, uses: int = 2) -> str:
+    created = client.post("/api/v1/consent-requests", headers=employer.headers, json={
+        "citizen_id": person.citizen_id, "purpose": "employment_screening", "reason": "hiring",
+        "valid_for": "P7D", "max_uses": uses})
+    assert created.status_code == 201, created.json
+    return str(person.approve(created.json["id"])["id"])
+
+
+def test_the_authorised_query_stays_within_its_statement_budget_and_bumps_the_counter_last(
+        client: FlaskClient, auth: Auth, person: Person, employer: Registered, statements: Any) -> None:
+    provider = auth.provider()
+    serious = penalty(person.citizen_id, date(2026, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS")
+    assert client.post("/api/v1/records", json=serious, headers=provider.headers).status_code == 201
+    consent_id = _grant(client, employer, person)
+    warm = client.post("/api/v1/queries", json={"consent_id": consent_id}, headers=employer.headers)
+    assert warm.status_code == 201  # the token is cached from here on
+    with statements() as seen:
+        response = client.post("/api/v1/queries", json={"consent_id": consent_id}, headers=employer.headers)
+    assert response.status_code == 201, response.json
+    assert len(response.json["report"]["records"]) == 1
+    query = seen.writing("reports")
+    assert len(query) <= QUERY_BUDGET, "\n".join(query)
+    assert query[0].upper().startswith("UPDATE GRANTS"), "the grant is spent by its first statement"
+    _ends_with_the_audit_append(query)
+    assert len([t for t in seen.transactions if t]) == 1, "one transaction for the whole request"
+
+
+def test_the_self_report_reads_first_and_bumps_the_counter_last(
+        client: FlaskClient, auth: Auth, person: Person, statements: Any) -> None:
+    provider = auth.provider()
+    client.post("/api/v1/records", json=penalty(person.citizen_id), headers=provider.headers)
+    with statements() as seen:
+        response = person.client.get("/api/v1/me/report")
+    assert response.status_code == 200
+    _ends_with_the_audit_append(seen.writing("audit_entries"))
+    assert len([t for t in seen.transactions if t]) == 1
+
+
+def test_ingesting_a_record_bumps_the_counter_last(client: FlaskClient, auth: Auth, people: People,
+                                                   statements: Any) -> None:
+    provider = auth.provider()
+    with statements() as seen:
+        response = client.post("/api/v1/records", json=penalty(people.new()), headers=provider.headers)
+    assert response.status_code == 201
+    _ends_with_the_audit_append(seen.writing("records"))
+
+
+def test_approving_a_request_bumps_the_counter_last(client: FlaskClient, person: Person, employer: Registered,
+                                                    statements: Any) -> None:
+    created = client.post("/api/v1/consent-requests", headers=employer.headers, json={
+        "citizen_id": person.citizen_id, "purpose": "employment_screening", "reason": "hiring", "valid_for": "P7D"})
+    with statements() as seen:
+        person.approve(created.json["id"])
+    _ends_with_the_audit_append(seen.writing("grants"))
+
+
+def test_the_access_log_of_two_hundred_entries_reads_in_a_few_statements(
+        client: FlaskClient, person: Person, statements: Any, rt: Any) -> None:
+    for _ in range(200):  # each self report adds an entry about the person
+        assert person.client.get("/api/v1/me/report").status_code == 200
+    from gateway.usecases import ledger
+    ledger.checkpoint(rt)
+    with statements() as seen:
+        response = person.client.get("/api/v1/me/access-log?limit=200")
+    assert response.status_code == 200
+    assert len(response.json["entries"]) == 200
+    assert all(e["verified"] for e in response.json["entries"])
+    reads = [s for t in seen.transactions for s in t]
+    assert len(reads) <= 8, "\n".join(reads)

@@ -1,0 +1,147 @@
+"""The shape of the code, kept by a test: imports point gateway → consent → vault → audit.
+
+Read with `ast`, so a function-level import counts as much as one at the top. Also: only
+`gateway/web/` touches the web libraries; nothing outside `vault/` reaches a private vault module
+(its unit tests in tests/vault/ excepted); every audit entry is appended through `Tx`; and every
+public `Vault` method that yields or stores plaintext is called in a test that counts its entries.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vault.vault import Vault
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ["audit", "vault", "consent", "gateway"]  # each may import only those before it (and itself)
+WEB_LIBRARIES = {"flask", "werkzeug", "authlib", "flask_smorest", "flask_wtf", "marshmallow", "apispec",
+                 "webargs", "jinja2"}
+
+
+def _python_files(*tops: str) -> Iterator[Path]:
+    for top in tops:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.lineno, node.module
+            for alias in node.names:
+                yield node.lineno, f"{node.module}.{alias.name}"
+
+
+def _where(path: Path, line: int) -> str:
+    return f"{path.relative_to(ROOT)}:{line}"
+
+
+def test_imports_point_from_gateway_to_consent_to_vault_to_audit() -> None:
+    wrong = []
+    for rank, layer in enumerate(LAYERS):
+        allowed = set(LAYERS[: rank + 1])
+        for path in _python_files(layer):
+            for line, module in _imports(path):
+                top = module.split(".")[0]
+                if top in LAYERS and top not in allowed:
+                    wrong.append(f"{_where(path, line)} imports {module}")
+    assert wrong == []
+
+
+def test_only_the_web_layer_imports_web_libraries() -> None:
+    wrong = []
+    for path in _python_files("audit", "vault", "consent", "gateway"):
+        if (ROOT / "gateway" / "web") in path.parents:
+            continue
+        for line, module in _imports(path):
+            if module.split(".")[0] in WEB_LIBRARIES or module.startswith("gateway.web"):
+                wrong.append(f"{_where(path, line)} imports {module}")
+    assert wrong == []
+
+
+def _is_private_vault_module(module: str) -> bool:
+    parts = module.split(".")
+    return parts[0] == "vault" and len(parts) > 1 and parts[1].startswith("_")
+
+
+def test_nothing_outside_the_vault_reaches_its_private_modules() -> None:
+    own_tests = ROOT / "tests" / "vault"
+    wrong = []
+    for path in _python_files("audit", "consent", "gateway", "bench", "tests"):
+        if own_tests in path.parents:
+            continue  # the unit tests of the vault's own helpers
+        for line, module in _imports(path):
+            if _is_private_vault_module(module):
+                wrong.append(f"{_where(path, line)} imports {module}")
+    assert wrong == []
+
+
+def test_the_vaults_helpers_are_private() -> None:
+    public = {p.stem for p in (ROOT / "vault").glob("*.py") if not p.stem.startswith("_")}
+    assert public == {"vault", "errors", "identity", "models", "types"}
+
+
+def _entries_module_names(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "audit":
+            names |= {a.asname or a.name for a in node.names if a.name == "entries"}
+        elif isinstance(node, ast.Import):
+            names |= {a.asname for a in node.names if a.name == "audit.entries" and a.asname}
+    return names
+
+
+def test_only_tx_appends_audit_entries() -> None:
+    wrong = []
+    for path in _python_files("audit", "vault", "consent", "gateway", "bench"):
+        if path in (ROOT / "audit" / "tx.py", ROOT / "audit" / "entries.py"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = _entries_module_names(tree)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr in {"append", "append_many"}
+                    and isinstance(node.value, ast.Name) and node.value.id in modules):
+                wrong.append(f"{_where(path, node.lineno)} calls {node.value.id}.{node.attr}")
+            if (isinstance(node, ast.ImportFrom) and node.module == "audit.entries"
+                    and {a.name for a in node.names} & {"append", "append_many"}):
+                wrong.append(f"{_where(path, node.lineno)} imports the entry append")
+    assert wrong == []
+
+
+# Every Vault method that returns or stores plaintext, and the test that counts the entries it writes.
+PLAINTEXT_METHODS = {
+    "enrol": "tests/vault/test_vault.py::test_enrolling_a_person_writes_one_entry",
+    "ingest": "tests/vault/test_vault.py::test_ingesting_records_writes_an_entry_each",
+    "revoke": "tests/vault/test_vault.py::test_revoking_a_record_writes_one_entry",
+    "read_own": "tests/vault/test_vault.py::test_reading_ones_own_file_writes_one_entry",
+    "release": "tests/vault/test_vault.py::test_a_release_writes_one_entry",
+    "open_report": "tests/vault/test_vault.py::test_opening_a_sealed_report_writes_one_entry",
+    "shred": "tests/vault/test_vault.py::test_shredding_writes_one_entry",
+}
+
+
+def test_every_public_vault_method_that_takes_a_tx_is_listed_with_its_counting_test() -> None:
+    taking_tx = {name for name, member in inspect.getmembers(Vault, inspect.isfunction)
+                 if not name.startswith("_") and "tx" in inspect.signature(member).parameters}
+    # Re-wrapping and counting pending keys touch no plaintext; everything else that takes a Tx does.
+    assert taking_tx - {"pending_rewrap", "rewrap", "known"} == set(PLAINTEXT_METHODS)
+
+
+@pytest.mark.parametrize("method", sorted(PLAINTEXT_METHODS))
+def test_the_counting_test_of_each_plaintext_method_exists(method: str) -> None:
+    file, name = PLAINTEXT_METHODS[method].split("::")
+    source = (ROOT / file).read_text(encoding="utf-8")
+    assert f"def {name}(" in source
+    body = source.split(f"def {name}(", 1)[1].split("\ndef ", 1)[0]
+    assert f".{method}(" in body, f"{name} does not call Vault.{method}"
+    assert "entries_written" in body, f"{name} does not count the entries it writes"
