@@ -42,10 +42,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from audit import entries as audit
 from audit import merkle, tree
-from audit.entries import AuditEntry, EntryDraft
+from audit.clock import Clock
+from audit.entries import AuditEntry, EntryDraft, entry_document, leaf_hash_of
 from audit.tags import Tag
+from audit.tx import AccessContext, Tx
 from bench.dataset import progress_bar
 from bench.registry import Aim, BenchError, Measurement, Row
 from bench.workspace import Workspace
@@ -83,6 +84,16 @@ def run(ws: Workspace) -> list[Row]:
 
 
 # --- appends ------------------------------------------------------------------------------------
+
+
+def _append(session: Session, clock: Clock, ns: Sequence[int]) -> None:
+    """Append entries like releases through a Tx, as the unit of work does, in the caller's transaction."""
+    tx = Tx(session, clock, AccessContext(actor="bench", role="institution"))
+    for n in ns:
+        d = _draft(n)
+        tx.acting_as(AccessContext(d.actor, d.role, d.purpose, d.basis, d.request_id)).record(
+            Tag(d.action), subject_ref=d.subject_ref, record_ids=d.record_ids, detail=d.detail)
+    tx.append_recorded()
 
 
 def _draft(n: int) -> EntryDraft:
@@ -149,7 +160,7 @@ def measure_appends(ws: Workspace) -> list[Row]:
     try:
         def append_one(session: Session, n: int) -> None:
             with session.begin():
-                audit.append(session, rt.clock, _draft(n))
+                _append(session, rt.clock, [n])
 
         def insert_one(session: Session, n: int) -> None:
             with session.begin():
@@ -218,13 +229,13 @@ def _entry_rows(first: int, last: int, sqlite: bool) -> list[tuple[Any, ...]]:
     rows = []
     for seq in range(first, last + 1):
         at = start + timedelta(microseconds=seq * 2_371)
-        document = audit.entry_document(seq, at, _draft(seq))
+        document = entry_document(seq, at, _draft(seq))
         naive = at.replace(tzinfo=None)
         rows.append((
             seq, naive.isoformat(sep=" ", timespec="microseconds") if sqlite else naive, document["actor"],
             document["role"], document["action"], document["subject_ref"], document["purpose"], document["basis"],
             json.dumps(document["record_ids"]), document["outcome"], document["reason"], document["request_id"],
-            json.dumps(document["detail"]), audit.leaf_hash_of(document),
+            json.dumps(document["detail"]), leaf_hash_of(document),
         ))
     return rows
 
@@ -311,7 +322,7 @@ def measure_integration(ws: Workspace, count: int) -> Row:
     with ws.step(f"append {count:,} entries"), rt.sessions() as session:
         for start in range(0, count, 500):
             with session.begin():
-                audit.append_many(session, rt.clock, [_draft(first + i) for i in range(start, min(count, start + 500))])
+                _append(session, rt.clock, range(first + start, first + min(count, start + 500)))
     with ws.step(f"integrate {count:,} entries"):
         began = time.perf_counter()
         head = ledger.checkpoint(rt).head
@@ -372,7 +383,7 @@ def measure_checkpoint(ws: Workspace, size: int) -> Row:
 
     def one(i: int) -> None:
         with rt.sessions() as session, session.begin():
-            audit.append(session, rt.clock, _draft(size + i))
+            _append(session, rt.clock, [size + i])
         began = time.perf_counter()
         if not ledger.checkpoint(rt).created:
             raise BenchError("a checkpoint after a new entry signed no head")
