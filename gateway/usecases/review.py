@@ -8,7 +8,7 @@ recorded as the person's blind index, never as the citizen ID the auditor typed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,12 +22,27 @@ from audit.tx import AccessContext, Tx
 from gateway.errors import ExportTooLarge, InvalidInput
 from gateway.models import Client
 from gateway.runtime import Runtime
-from gateway.web.schemas import AuditSearch  # TODO(layers): a plain command dataclass, defined with its wire schema
 from vault.identity import normalise_citizen_id
 
 DEFAULT_LIMIT = 100
 EXPORT_BATCH = 1000
 REVIEW_BASIS = "query-use registration and review (查询使用登记和审查)"
+
+
+@dataclass(frozen=True)
+class AuditSearch:
+    """An auditor's filters; `person` is a citizen ID, turned into its blind index before any use."""
+
+    actor: str | None = None
+    institution: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    person: str | None = field(default=None, repr=False)
+    cursor: int | None = None
+    limit: int | None = None
+    format: str | None = None
 
 
 @dataclass(frozen=True)

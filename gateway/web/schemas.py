@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from audit.tags import Outcome
 from consent.durations import Duration, parse_days
+from gateway.usecases.review import AuditSearch
 from vault.records import Document
 
 _text = validate.Length(min=1, max=200)
@@ -400,22 +400,6 @@ def _instant(value: datetime) -> None:
     # Far years overflow when moved to UTC, and no entry is older than the service.
     if not datetime(1970, 1, 2, tzinfo=UTC) <= value <= datetime(9999, 1, 1, tzinfo=UTC):
         raise ValidationError("must be between 1970 and 9998")
-
-
-@dataclass(frozen=True)
-class AuditSearch:
-    """An auditor's filters; `person` is a citizen ID, turned into its blind index before any use."""
-
-    actor: str | None = None
-    institution: str | None = None
-    action: str | None = None
-    outcome: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    person: str | None = field(default=None, repr=False)
-    cursor: int | None = None
-    limit: int | None = None
-    format: str | None = None
 
 
 class AuditSearchIn(StrictSchema):

@@ -20,6 +20,7 @@ from audit.clock import isoformat_z
 from audit.entries import canonical_json
 from audit.review import Anomaly, EntryView
 from gateway.usecases import review as use
+from gateway.usecases.review import AuditSearch
 from gateway.web.api.base import BEARER, XinyongBlueprint, problems
 from gateway.web.context import runtime
 from gateway.web.oauth.bearer import bearer
@@ -27,7 +28,6 @@ from gateway.web.schemas import (
     AnomaliesQuery,
     AnomalyReportOut,
     AuditEntryPageOut,
-    AuditSearch,
     AuditSearchIn,
     encode_cursor,
 )
