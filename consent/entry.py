@@ -14,7 +14,7 @@ from datetime import date
 
 from consent.catalogue import Catalogue, Category
 from consent.errors import CategoryNotAllowed, PayloadInvalid
-from vault.records import Document, NewRecord, Prepared, Provider
+from vault.types import Document, NewRecord, Prepared, Provider
 
 __all__ = ["prepare"]
 

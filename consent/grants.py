@@ -42,7 +42,7 @@ from consent.errors import (
 )
 from consent.models import ConsentRequest, Grant
 from consent.purposes import Purpose, Purposes
-from vault.releases import Selection
+from vault.types import Selection
 
 LAPSE_AFTER = timedelta(days=7)
 

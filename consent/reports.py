@@ -20,7 +20,7 @@ from consent.errors import ReportGone, ReportNotFound
 from consent.grants import GrantView
 from consent.models import Report
 from consent.purposes import Purpose
-from vault.releases import Release
+from vault.types import Release
 
 REPORT_TYPE = "xinyong-report+jws"
 

@@ -21,10 +21,9 @@ from consent.durations import Duration
 from consent.fields import FieldType
 from gateway.runtime import Runtime
 from gateway.usecases import clients, consents, people
-from vault import records
 from vault.errors import InvalidCitizenId
 from vault.identity import normalise_citizen_id
-from vault.records import Document, NewRecord
+from vault.types import Document, NewRecord, Provider
 
 AGENCIES = [
     ("市市场监督管理局 Market Regulation Bureau",
@@ -134,7 +133,7 @@ def _add_record(rt: Runtime, rng: random.Random, providers: list[clients.NewClie
         effective_at=decided,
     )
     new = NewRecord(cid, name, category.code, decided, document, sample_payload(rt.catalogue, category, rng, decided))
-    provider = records.Provider(client.client_id, frozenset(client.categories))
+    provider = Provider(client.client_id, frozenset(client.categories))
     prepared = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
     with rt.uow.begin(AccessContext(actor=client.client_id, role="provider", basis="demo data")) as tx:
         rt.vault.ingest(tx, provider, [prepared])

@@ -17,7 +17,6 @@ from gateway.config import Settings
 from gateway.database import make_engine, readonly_engine
 from gateway.directory import ClientDirectory
 from gateway.uow import UnitOfWork
-from vault.keyring import Keyring
 from vault.vault import Vault
 
 
@@ -55,12 +54,11 @@ def build_runtime(
     engine: Engine | None = None,
     sessions: sessionmaker[Session] | None = None,
     readonly_sessions: sessionmaker[Session] | None = None,
-    keyring: Keyring | None = None,
     vault: Vault | None = None,
 ) -> Runtime:
     """Return a runtime; raises KeyringError (naming `xinyong init`) if there is no keyring."""
     if vault is None:
-        vault = Vault(keyring) if keyring is not None else Vault.open(settings.keyring_path)
+        vault = Vault.open(settings.keyring_path)
     engine = engine or make_engine(settings.database_url)
     clock = clock or SystemClock()
     if sessions is None:

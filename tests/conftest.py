@@ -35,7 +35,7 @@ from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import clients as client_use
 from gateway.usecases import people as people_use
 from gateway.web.app import create_app
-from vault.keyring import Keyring
+from vault.vault import Vault
 
 CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("XINYONG_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -113,8 +113,8 @@ def connection(engine: Engine) -> Iterator[Connection]:
 
 
 @pytest.fixture(scope="session")
-def keyring() -> Keyring:
-    return Keyring.generate()
+def vault() -> Vault:
+    return Vault.generate()
 
 
 @pytest.fixture
@@ -136,11 +136,11 @@ def settings_for_tests(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def rt(connection: Connection, keyring: Keyring, clock: FrozenClock, tmp_path: Path, engine: Engine) -> Runtime:
+def rt(connection: Connection, vault: Vault, clock: FrozenClock, tmp_path: Path, engine: Engine) -> Runtime:
     """A runtime whose sessions live inside the test's rolled-back transaction."""
     sessions = sessionmaker(bind=connection, autobegin=False, expire_on_commit=False,
                             join_transaction_mode="create_savepoint")
-    return build_runtime(settings_for_tests(tmp_path), clock=clock, engine=engine, sessions=sessions, keyring=keyring)
+    return build_runtime(settings_for_tests(tmp_path), clock=clock, engine=engine, sessions=sessions, vault=vault)
 
 
 @pytest.fixture

@@ -19,13 +19,11 @@ from sqlalchemy import select
 
 from audit.tags import Tag
 from audit.tx import Tx
-from vault import crypto, releases, rotation, signing, subjects
-from vault import records as _records
+from vault import _crypto, _records, _releases, _rotation, _signing, _subjects
+from vault._keyring import Keyring, load_keyring, save_keyring
 from vault.errors import UnknownKeyVersion
-from vault.keyring import Keyring, load_keyring, save_keyring
 from vault.models import Subject
-from vault.records import Ingested, OwnFile, Prepared, Provider
-from vault.releases import Release, Selection
+from vault.types import Ingested, OwnFile, Prepared, Provider, Release, Selection
 
 KEYRING_CHECK_SECONDS = 2.0
 T = TypeVar("T")
@@ -46,6 +44,11 @@ class Vault:
         """Return the vault of the keyring file at `path`; raises KeyringError naming `xinyong init`."""
         return cls(load_keyring(path), path)
 
+    @classmethod
+    def generate(cls) -> Vault:
+        """Return a vault with fresh keys held in memory only (tests, benchmarks)."""
+        return cls(Keyring.generate())
+
     @staticmethod
     def create_keyring(path: Path) -> bool:
         """Write a fresh keyring (mode 0600) at `path` unless one is there; return whether it was created."""
@@ -58,23 +61,23 @@ class Vault:
 
     def subject_ref(self, citizen_id: str) -> str:
         """Return the blind index of a (normalised) citizen ID: how the person is found and logged."""
-        return crypto.blind_index(self._ring, citizen_id)
+        return _crypto.blind_index(self._ring, citizen_id)
 
     def fingerprint(self, data: bytes) -> str:
         """Return a keyed hash of `data`, safe to store where a plain hash could be brute-forced."""
-        return crypto.keyed_fingerprint(self._ring, data)
+        return _crypto.keyed_fingerprint(self._ring, data)
 
     def sign(self, claims: dict[str, Any], typ: str) -> str:
         """Return a compact EdDSA JWS over the canonical JSON of `claims` with the current key."""
-        return signing.sign(self._ring, claims, typ)
+        return _signing.sign(self._ring, claims, typ)
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a JWS signed by any published key; raises DecryptionFailed."""
-        return signing.verify(self._ring, token)
+        return _signing.verify(self._ring, token)
 
     def jwks(self) -> dict[str, Any]:
         """Return the JWK Set of every signing key's public half."""
-        return signing.public_jwks(self._ring)
+        return _signing.public_jwks(self._ring)
 
     @property
     def session_secret(self) -> bytes:
@@ -131,7 +134,7 @@ class Vault:
 
     def enrol(self, tx: Tx, citizen_id: str, name: str | None, basis: str) -> str:
         """Store a person checked at a counter (ID and name sealed); return their blind index."""
-        ref = next(iter(subjects.ensure_subjects(tx.session, self._ring, tx.clock, [(citizen_id, name)])))
+        ref = next(iter(_subjects.ensure_subjects(tx.session, self._ring, tx.clock, [(citizen_id, name)])))
         tx.under(basis=basis).record(Tag.SUBJECT_ENROLLED, subject_ref=ref)
         return ref
 
@@ -149,24 +152,24 @@ class Vault:
 
     def release(self, tx: Tx, subject_ref: str, selection: Selection, detail: Mapping[str, Any]) -> Release:
         """Return the selected fields of the selected records, recorded as a release to a third party."""
-        return self._unwrapping(lambda: releases.release(tx, self._ring, subject_ref, selection, detail))
+        return self._unwrapping(lambda: _releases.release(tx, self._ring, subject_ref, selection, detail))
 
     def open_report(self, tx: Tx, subject_ref: str, report_id: str, sealed: bytes) -> bytes:
         """Return a report sealed at its release, recorded as a retrieval by its recipient."""
         return self._unwrapping(
-            lambda: releases.open_for_recipient(tx, self._ring, subject_ref, report_id, sealed))
+            lambda: _releases.open_for_recipient(tx, self._ring, subject_ref, report_id, sealed))
 
     def shred(self, tx: Tx, subject_ref: str) -> None:
         """Destroy the person's data key: every payload, the ID and the name become unreadable."""
-        subjects.shred(tx, subject_ref)
+        _subjects.shred(tx, subject_ref)
 
     def pending_rewrap(self, tx: Tx) -> int:
         """Return how many data keys are not yet wrapped under the current key-encryption key."""
-        return rotation.pending_count(tx.session, self._ring)
+        return _rotation.pending_count(tx.session, self._ring)
 
     def rewrap(self, tx: Tx, limit: int) -> int:
         """Re-wrap up to `limit` data keys under the current key-encryption key; return how many."""
-        return rotation.rewrap_batch(tx.session, self._ring, limit)
+        return _rotation.rewrap_batch(tx.session, self._ring, limit)
 
     def known(self, tx: Tx, subject_refs: Iterable[str]) -> set[str]:
         """Return which of these blind indexes name a person the vault holds."""

@@ -14,7 +14,7 @@ from audit.tx import AccessContext
 from gateway.credentials import ROLE_SCOPES, hash_secret, new_secret
 from gateway.models import Client
 from gateway.runtime import Runtime
-from vault.records import Provider
+from vault.types import Provider
 
 INSTITUTION_KINDS = ("employer", "landlord", "lender", "agency")
 _PREFIX = {"provider": "prov", "institution": "inst", "auditor": "aud"}

@@ -24,7 +24,7 @@ from gateway.uow import UnitOfWork
 from gateway.web.schemas import RecordIn  # TODO(layers): the JSONL import should not need a wire schema
 from vault.errors import VaultError
 from vault.identity import normalise_citizen_id
-from vault.records import Ingested, NewRecord, Prepared, Provider
+from vault.types import Ingested, NewRecord, Prepared, Provider
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 from audit.tags import Outcome
 from consent.durations import Duration, parse_days
 from gateway.usecases.review import AuditSearch
-from vault.records import Document
+from vault.types import Document
 
 _text = validate.Length(min=1, max=200)
 

@@ -25,7 +25,7 @@ from gateway.runtime import Runtime
 from tests.conftest import NOW, People, penalty
 from vault import records
 from vault.models import Record
-from vault.records import Document, NewRecord, Provider
+from vault.types import Document, NewRecord, Provider
 
 
 class Boom(Exception):

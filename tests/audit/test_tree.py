@@ -31,7 +31,7 @@ from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import ledger
 from tests.conftest import NOW, drop_pg_database, pg_database, pg_url, settings_for_tests
-from vault.keyring import Keyring
+from vault.vault import Vault
 
 
 def draft(n: int) -> EntryDraft:
@@ -325,7 +325,7 @@ def committed(tmp_path: Path) -> Iterator[tuple[Runtime, Engine]]:
     upgrade(engine)
     sessions = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
     rt = build_runtime(settings_for_tests(tmp_path), clock=FrozenClock(NOW), engine=engine, sessions=sessions,
-                       keyring=Keyring.generate())
+                       vault=Vault.generate())
     yield rt, engine
     engine.dispose()
     drop_pg_database(admin, name)

@@ -36,7 +36,7 @@ from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import ledger
 from tests.conftest import NOW, People, drop_pg_database, penalty, pg_database, pg_url, settings_for_tests
-from vault.keyring import Keyring
+from vault.vault import Vault
 
 # PostgreSQL text holds no NUL, and no string of a lone surrogate can be stored anywhere.
 _TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=12)
@@ -411,7 +411,7 @@ def committed_pg(tmp_path: Path) -> Iterator[Runtime]:
     upgrade(engine)
     sessions = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
     yield build_runtime(settings_for_tests(tmp_path), clock=FrozenClock(NOW), engine=engine, sessions=sessions,
-                        keyring=Keyring.generate())
+                        vault=Vault.generate())
     engine.dispose()
     drop_pg_database(admin, name)
 

@@ -23,8 +23,8 @@ from gateway.usecases import clients, consents, people
 from gateway.usecases import records as record_use
 from gateway.web.schemas import RecordIn
 from tests.conftest import NOW, People, drop_pg_database, penalty, pg_database, pg_url, settings_for_tests
-from vault.keyring import Keyring
-from vault.records import Provider
+from vault.types import Provider
+from vault.vault import Vault
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def committed(tmp_path: Path) -> Iterator[Runtime]:
     upgrade(engine)
     sessions = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
     rt = build_runtime(settings_for_tests(tmp_path), clock=FrozenClock(NOW), engine=engine, sessions=sessions,
-                       keyring=Keyring.generate())
+                       vault=Vault.generate())
     yield rt
     engine.dispose()
     drop_pg_database(admin, name)

@@ -12,7 +12,7 @@ from consent.entry import prepare as prepare_record
 from consent.errors import CategoryNotAllowed, PayloadInvalid, UnknownCategory
 from gateway.runtime import Runtime
 from tests.conftest import NOW, People, penalty
-from vault.records import Document, NewRecord, Prepared, Provider
+from vault.types import Document, NewRecord, Prepared, Provider
 
 GENERAL = "ADMINISTRATIVE_PENALTY_GENERAL"
 MINOR = "ADMINISTRATIVE_PENALTY_MINOR"

@@ -11,6 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from vault.keyring import Keyring
 
 from audit.entries import AuditEntry
 from audit.tags import Tag
@@ -20,9 +21,8 @@ from gateway.runtime import Runtime
 from tests.conftest import People, penalty
 from vault import crypto, records, subjects
 from vault.errors import DecryptionFailed, KeyringError, SubjectShredded
-from vault.keyring import Keyring
 from vault.models import Record, Subject
-from vault.records import Document, NewRecord, Provider, RecordView
+from vault.types import Document, NewRecord, Provider, RecordView
 
 CITIZEN_ID = "11010519491231002X"
 PROVIDER_ACCESS = AccessContext(actor="prov_a", role="provider")

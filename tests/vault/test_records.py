@@ -21,7 +21,7 @@ from tests.conftest import NOW, People, penalty
 from vault import records
 from vault.errors import RecordConflict, RecordNotFound
 from vault.models import Record
-from vault.records import Document, Ingested, NewRecord, Prepared, Provider
+from vault.types import Document, Ingested, NewRecord, Prepared, Provider
 
 GENERAL = "ADMINISTRATIVE_PENALTY_GENERAL"
 MINOR = "ADMINISTRATIVE_PENALTY_MINOR"

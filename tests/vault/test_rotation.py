@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import select
+from vault.keyring import Keyring
 
 from audit.tx import AccessContext
 from consent import entry
@@ -14,9 +15,8 @@ from gateway.runtime import Runtime
 from tests.conftest import People, penalty
 from vault import crypto, records, rotation, subjects
 from vault.errors import KeyringError
-from vault.keyring import Keyring
 from vault.models import Record, Subject
-from vault.records import Document, NewRecord, Provider
+from vault.types import Document, NewRecord, Provider
 
 PROVIDER = Provider("prov_a", frozenset({"ADMINISTRATIVE_PENALTY_GENERAL"}))
 READER = AccessContext(actor="person", role="person")

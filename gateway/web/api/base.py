@@ -18,7 +18,7 @@ from gateway.errors import CsrfFailed, Unauthenticated
 from gateway.web.oauth.bearer import bearer
 from gateway.web.problems import PROBLEM
 from gateway.web.schemas import OAuthErrorOut, ProblemSchema, TokenOut, TokenRequestIn
-from vault.records import Provider
+from vault.types import Provider
 
 F = TypeVar("F", bound=Callable[..., Any])
 

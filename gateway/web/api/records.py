@@ -14,11 +14,11 @@ from gateway.web.context import runtime
 from gateway.web.oauth.bearer import bearer
 from gateway.web.schemas import IdempotencyHeader, RecordIn, RecordOut, RevokeIn
 from vault.errors import RecordNotFound
-from vault.records import Ingested
+from vault.types import Ingested
 
 blp = XinyongBlueprint("records", __name__, url_prefix="/api/v1", description="Records from source agencies")
 
-# Record ids are short ASCII (vault.records.new_record_id, a String(32) column). Anything else names no
+# Record ids are short ASCII (the vault's new_record_id, a String(32) column). Anything else names no
 # record, and must say so: PostgreSQL refuses a NUL in a query parameter with an error, not an empty result.
 _RECORD_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vault import crypto
-from vault.keyring import Keyring
+from vault import _crypto
+from vault._keyring import Keyring
 from vault.models import Subject
 
 
@@ -36,7 +36,7 @@ def rewrap_batch(session: Session, ring: Keyring, limit: int) -> int:
     for subject in rows:
         assert subject.wrapped_dek is not None
         assert subject.kek_version is not None
-        dek = crypto.unwrap_data_key(ring, subject.kek_version, subject.wrapped_dek, subject.subject_ref)
-        subject.kek_version, subject.wrapped_dek = crypto.wrap_data_key(ring, dek, subject.subject_ref)
+        dek = _crypto.unwrap_data_key(ring, subject.kek_version, subject.wrapped_dek, subject.subject_ref)
+        subject.kek_version, subject.wrapped_dek = _crypto.wrap_data_key(ring, dek, subject.subject_ref)
     session.flush()
     return len(rows)

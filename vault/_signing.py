@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.entries import canonical_json
+from vault._keyring import Keyring
 from vault.errors import DecryptionFailed
-from vault.keyring import Keyring
 
 
 def b64url(raw: bytes) -> str:

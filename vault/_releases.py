@@ -10,56 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 
 from audit.tags import Tag
 from audit.tx import Tx
-from vault import crypto
+from vault import _crypto
+from vault._keyring import Keyring
+from vault._subjects import data_key, get_subject, reveal_identity
 from vault.identity import mask_citizen_id
-from vault.keyring import Keyring
 from vault.models import Record, Subject
-from vault.subjects import data_key, get_subject, reveal_identity
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """What may be released: per category, the fields; and which records by date."""
-
-    fields: Mapping[str, frozenset[str]]
-    shown_on: date
-    decided_since: date
-
-
-@dataclass(frozen=True, slots=True)
-class Released:
-    id: str
-    category: str
-    decided_at: date
-    display_until: date
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    """What one audited release gave out: the masked ID and the selected fields of each record."""
-
-    masked_citizen_id: str
-    records: list[Released]
-    _subject_ref: str = field(repr=False)
-    _dek: bytes = field(repr=False)
-
-    def seal_for_subject(self, report_id: str, data: bytes) -> bytes:
-        """Encrypt the report made of this release under the person's data key, bound to the report id."""
-        return crypto.seal(self._dek, data, report_aad(self._subject_ref, report_id))
-
-
-def report_aad(subject_ref: str, report_id: str) -> bytes:
-    """Return the associated data that binds a sealed report to its person and id."""
-    return f"xinyong:report:v1|{report_id}|{subject_ref}".encode()
+from vault.types import Release, Released, Selection
 
 
 def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detail: Mapping[str, Any]) -> Release:
@@ -72,7 +34,7 @@ def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detai
     rows = _selected(tx, subject, selection) if selection.fields else []
     released = []
     for record_id, category, decided_at, display_until, sealed in rows:
-        body = json.loads(crypto.unseal(dek, sealed, crypto.record_aad(record_id, subject_ref, category),
+        body = json.loads(_crypto.unseal(dek, sealed, _crypto.record_aad(record_id, subject_ref, category),
                                         f"record {record_id}"))
         allowed = selection.fields[category]
         released.append(Released(record_id, category, decided_at, display_until,
@@ -100,6 +62,6 @@ def _selected(tx: Tx, subject: Subject, selection: Selection) -> list[Any]:
 def open_for_recipient(tx: Tx, ring: Keyring, subject_ref: str, report_id: str, sealed: bytes) -> bytes:
     """Decrypt a stored report for its recipient, recorded as a retrieval in `tx`."""
     dek = data_key(ring, get_subject(tx.session, subject_ref))
-    data = crypto.unseal(dek, sealed, report_aad(subject_ref, report_id), f"report {report_id}")
+    data = _crypto.unseal(dek, sealed, _crypto.report_aad(subject_ref, report_id), f"report {report_id}")
     tx.record(Tag.REPORT_RETRIEVED, subject_ref=subject_ref, detail={"report_id": report_id})
     return data

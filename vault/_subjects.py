@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 from audit.clock import Clock
 from audit.tags import Tag
 from audit.tx import Tx
-from vault import crypto
+from vault import _crypto
+from vault._keyring import Keyring
 from vault.errors import SubjectNotFound, SubjectShredded
-from vault.keyring import Keyring
 from vault.models import Subject
+from vault.types import Identity
 
 
 def find_subject(session: Session, subject_ref: str) -> Subject | None:
@@ -36,7 +37,7 @@ def data_key(ring: Keyring, subject: Subject) -> bytes:
     """Return the subject's data key, or raise SubjectShredded."""
     if subject.wrapped_dek is None or subject.kek_version is None:
         raise SubjectShredded(subject.subject_ref)
-    return crypto.unwrap_data_key(ring, subject.kek_version, subject.wrapped_dek, subject.subject_ref)
+    return _crypto.unwrap_data_key(ring, subject.kek_version, subject.wrapped_dek, subject.subject_ref)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +50,14 @@ class KeyedSubject:
 
 
 def _new_subject_row(ring: Keyring, now: datetime, ref: str, citizen_id: str, name: str | None) -> dict[str, Any]:
-    dek = crypto.new_data_key()
-    version, wrapped = crypto.wrap_data_key(ring, dek, ref)
+    dek = _crypto.new_data_key()
+    version, wrapped = _crypto.wrap_data_key(ring, dek, ref)
     return {
         "subject_ref": ref,
         "kek_version": version,
         "wrapped_dek": wrapped,
-        "citizen_id_ct": crypto.seal(dek, citizen_id.encode(), crypto.subject_aad(ref, "citizen_id")),
-        "name_ct": crypto.seal(dek, name.encode(), crypto.subject_aad(ref, "name")) if name else None,
+        "citizen_id_ct": _crypto.seal(dek, citizen_id.encode(), _crypto.subject_aad(ref, "citizen_id")),
+        "name_ct": _crypto.seal(dek, name.encode(), _crypto.subject_aad(ref, "name")) if name else None,
         "created_at": now,
         "_dek": dek,
     }
@@ -72,7 +73,7 @@ def ensure_subjects(
     """
     wanted: dict[str, tuple[str, str | None]] = {}
     for citizen_id, name in people:
-        ref = crypto.blind_index(ring, citizen_id)
+        ref = _crypto.blind_index(ring, citizen_id)
         if ref not in wanted or (name and not wanted[ref][1]):
             wanted[ref] = (citizen_id, name)
     found = session.execute(select(Subject).where(Subject.subject_ref.in_(list(wanted)))).scalars()
@@ -81,7 +82,7 @@ def ensure_subjects(
         dek = data_key(ring, subject)
         name = wanted[subject.subject_ref][1]
         if name and subject.name_ct is None:
-            subject.name_ct = crypto.seal(dek, name.encode(), crypto.subject_aad(subject.subject_ref, "name"))
+            subject.name_ct = _crypto.seal(dek, name.encode(), _crypto.subject_aad(subject.subject_ref, "name"))
         result[subject.subject_ref] = KeyedSubject(subject.id, subject.subject_ref, dek)
     now = clock.now()
     rows = [_new_subject_row(ring, now, ref, cid, name) for ref, (cid, name) in wanted.items() if ref not in result]
@@ -94,20 +95,14 @@ def ensure_subjects(
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    citizen_id: str
-    name: str | None
-
-
 def reveal_identity(dek: bytes, subject: Subject) -> Identity:
     """Return the person's ID and name with their data key (inside an audited vault call only)."""
     ref = subject.subject_ref
     assert subject.citizen_id_ct is not None
-    citizen_id = crypto.unseal(dek, subject.citizen_id_ct, crypto.subject_aad(ref, "citizen_id"), "citizen ID")
+    citizen_id = _crypto.unseal(dek, subject.citizen_id_ct, _crypto.subject_aad(ref, "citizen_id"), "citizen ID")
     name = None
     if subject.name_ct is not None:
-        name = crypto.unseal(dek, subject.name_ct, crypto.subject_aad(ref, "name"), "name").decode()
+        name = _crypto.unseal(dek, subject.name_ct, _crypto.subject_aad(ref, "name"), "name").decode()
     return Identity(citizen_id.decode(), name)
 
 

@@ -14,8 +14,8 @@ import secrets
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from vault._keyring import Keyring
 from vault.errors import DecryptionFailed
-from vault.keyring import Keyring
 
 NONCE = 12
 
@@ -72,3 +72,8 @@ def blind_index(ring: Keyring, citizen_id: str) -> str:
 def keyed_fingerprint(ring: Keyring, data: bytes) -> str:
     """Return a keyed hash of `data`, safe to store where a plain hash could be brute-forced."""
     return hmac.new(ring.blind_index_key, b"xinyong:fp:v1|" + data, hashlib.sha256).hexdigest()
+
+
+def report_aad(subject_ref: str, report_id: str) -> bytes:
+    """Return the associated data that binds a sealed report to its person and id."""
+    return f"xinyong:report:v1|{report_id}|{subject_ref}".encode()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, tuple_
@@ -14,80 +12,12 @@ from sqlalchemy.orm import Session
 
 from audit.tags import Tag
 from audit.tx import Tx
-from vault import crypto
+from vault import _crypto
+from vault._keyring import Keyring
+from vault._subjects import data_key, ensure_subjects, get_subject, reveal_identity
 from vault.errors import RecordConflict, RecordNotFound
-from vault.keyring import Keyring
 from vault.models import Record, Subject
-from vault.subjects import Identity, data_key, ensure_subjects, get_subject, reveal_identity
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """The legally effective document a record rests on (认定失信行为必须以具有法律效力的文书为依据)."""
-
-    type: str
-    number: str
-    authority: str
-    effective_at: date
-
-
-@dataclass(frozen=True, slots=True)
-class NewRecord:
-    """A record as a provider submits it, already shape-checked by the gateway."""
-
-    citizen_id: str
-    name: str | None
-    category: str
-    decided_at: date
-    document: Document | None
-    payload: dict[str, Any]
-    idempotency_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Provider:
-    """The agency submitting records, with the categories it is registered for."""
-
-    client_id: str
-    categories: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A record already checked against the catalogue it names, ready to be stored as it is."""
-
-    record: NewRecord
-    catalogue_version: str
-    payload: dict[str, Any]
-    display_from: date
-    display_until: date
-    fingerprint: str
-
-
-@dataclass(frozen=True, slots=True)
-class Ingested:
-    id: str
-    status: str
-    display_from: date
-    display_until: date
-    created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RecordView:
-    """A record as released to someone entitled to see all of it."""
-
-    id: str
-    category: str
-    provider_id: str
-    status: str
-    decided_at: date
-    display_from: date
-    display_until: date
-    created_at: datetime
-    revoked_at: datetime | None
-    payload: dict[str, Any]
-    document: dict[str, Any] | None
+from vault.types import Document, Ingested, OwnFile, Prepared, Provider, RecordView
 
 
 def new_record_id() -> str:
@@ -172,13 +102,13 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
     stored: dict[str, Ingested] = {}
     rows: list[dict[str, Any]] = []
     for prepared in batch:
-        subject = subjects[crypto.blind_index(ring, prepared.record.citizen_id)]
+        subject = subjects[_crypto.blind_index(ring, prepared.record.citizen_id)]
         record_id = new_record_id()
         body = json.dumps(
             {"payload": prepared.payload, "document": _document_json(prepared.record.document)},
             separators=(",", ":"), ensure_ascii=False,
         ).encode()
-        aad = crypto.record_aad(record_id, subject.subject_ref, prepared.record.category)
+        aad = _crypto.record_aad(record_id, subject.subject_ref, prepared.record.category)
         rows.append({
             "id": record_id,
             "subject_id": subject.id,
@@ -189,7 +119,7 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
             "decided_at": prepared.record.decided_at,
             "display_from": prepared.display_from,
             "display_until": prepared.display_until,
-            "sealed": crypto.seal(subject.dek, body, aad),
+            "sealed": _crypto.seal(subject.dek, body, aad),
             "idempotency_key": prepared.record.idempotency_key,
             "request_fingerprint": prepared.fingerprint,
             "created_at": now,
@@ -202,8 +132,8 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
 
 
 def _view(subject: Subject, dek: bytes, record: Record) -> RecordView:
-    aad = crypto.record_aad(record.id, subject.subject_ref, record.category)
-    body = json.loads(crypto.unseal(dek, record.sealed, aad, f"record {record.id}"))
+    aad = _crypto.record_aad(record.id, subject.subject_ref, record.category)
+    body = json.loads(_crypto.unseal(dek, record.sealed, aad, f"record {record.id}"))
     return RecordView(
         id=record.id,
         category=record.category,
@@ -217,14 +147,6 @@ def _view(subject: Subject, dek: bytes, record: Record) -> RecordView:
         payload=body["payload"],
         document=body["document"],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class OwnFile:
-    """Everything the vault holds about a person, for their own eyes."""
-
-    identity: Identity
-    records: list[RecordView]
 
 
 def read_own(tx: Tx, ring: Keyring, subject_ref: str) -> OwnFile:
@@ -261,8 +183,8 @@ def revoke(tx: Tx, ring: Keyring, provider: Provider, record_id: str, reason: st
     dek = data_key(ring, subject)
     record.status = "revoked"
     record.revoked_at = tx.now
-    record.revoke_reason_ct = crypto.seal(
-        dek, reason.encode(), crypto.record_aad(record.id, subject.subject_ref, "revoke_reason")
+    record.revoke_reason_ct = _crypto.seal(
+        dek, reason.encode(), _crypto.record_aad(record.id, subject.subject_ref, "revoke_reason")
     )
     tx.session.flush()
     tx.record(Tag.RECORD_REVOKED, subject_ref=subject.subject_ref, record_ids=[record.id],

@@ -1,0 +1,131 @@
+"""The vault's data types: what callers hand it and what its audited methods give back.
+
+Plain frozen dataclasses with no key material but for `Release`, which carries the person's data
+key privately so that the report made of a release is sealed for them without a second unwrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from vault import _crypto
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """The legally effective document a record rests on (认定失信行为必须以具有法律效力的文书为依据)."""
+
+    type: str
+    number: str
+    authority: str
+    effective_at: date
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record as a provider submits it, already shape-checked by the gateway."""
+
+    citizen_id: str
+    name: str | None
+    category: str
+    decided_at: date
+    document: Document | None
+    payload: dict[str, Any]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """The agency submitting records, with the categories it is registered for."""
+
+    client_id: str
+    categories: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A record already checked against the catalogue it names, ready to be stored as it is."""
+
+    record: NewRecord
+    catalogue_version: str
+    payload: dict[str, Any]
+    display_from: date
+    display_until: date
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    id: str
+    status: str
+    display_from: date
+    display_until: date
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    """A record as released to someone entitled to see all of it."""
+
+    id: str
+    category: str
+    provider_id: str
+    status: str
+    decided_at: date
+    display_from: date
+    display_until: date
+    created_at: datetime
+    revoked_at: datetime | None
+    payload: dict[str, Any]
+    document: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A person's citizen ID and name, for their own eyes."""
+
+    citizen_id: str
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnFile:
+    """Everything the vault holds about a person, for their own eyes."""
+
+    identity: Identity
+    records: list[RecordView]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What may be released: per category, the fields; and which records by date."""
+
+    fields: Mapping[str, frozenset[str]]
+    shown_on: date
+    decided_since: date
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    id: str
+    category: str
+    decided_at: date
+    display_until: date
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """What one audited release gave out: the masked ID and the selected fields of each record."""
+
+    masked_citizen_id: str
+    records: list[Released]
+    _subject_ref: str = field(repr=False)
+    _dek: bytes = field(repr=False)
+
+    def seal_for_subject(self, report_id: str, data: bytes) -> bytes:
+        """Encrypt the report made of this release under the person's data key, bound to the report id."""
+        return _crypto.seal(self._dek, data, _crypto.report_aad(self._subject_ref, report_id))
