@@ -160,6 +160,10 @@ def leaf_hash_of(document: dict[str, Any]) -> bytes:
     return hashlib.sha256(b"\x00" + canonical_json(document)).digest()
 
 
+_BUMP = text("UPDATE audit_counter SET last_seq = last_seq + :n WHERE id = 1 RETURNING last_seq")
+_INSERT = insert(AuditEntry)
+
+
 def append(session: Session, clock: Clock, draft: EntryDraft) -> int:
     """Append one entry in the caller's transaction and return its sequence number.
 
@@ -177,10 +181,8 @@ def append_many(session: Session, clock: Clock, drafts: Sequence[EntryDraft]) ->
     if not drafts:
         return []
     try:
-        last = session.execute(
-            text("UPDATE audit_counter SET last_seq = last_seq + :n WHERE id = 1 RETURNING last_seq"),
-            {"n": len(drafts)},
-        ).scalar_one()
+        conn = session.connection()
+        last = conn.execute(_BUMP, {"n": len(drafts)}).scalar_one()
         at = clock.now()
         first = int(last) - len(drafts) + 1
         rows = []
@@ -191,7 +193,7 @@ def append_many(session: Session, clock: Clock, drafts: Sequence[EntryDraft]) ->
             document = entry_document(seq, at, draft)
             row = {key: value for key, value in document.items() if key != "at"}
             rows.append({**row, "at": at, "leaf_hash": leaf_hash_of(document)})
-        session.execute(insert(AuditEntry), rows)
+        conn.execute(_INSERT, rows)
     except SQLAlchemyError as exc:
         raise AuditAppendFailed(f"audit append failed for {drafts[0].action}") from exc
     return list(range(first, int(last) + 1))

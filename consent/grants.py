@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from audit.clock import CST, isoformat_z
@@ -300,6 +300,17 @@ class Refusal:
     purpose: str | None
 
 
+# Built once (the expression costs more to make than to run): spend a use if the grant still allows one.
+_SPEND = (
+    update(Grant)
+    .where(Grant.id == bindparam("grant"), Grant.institution_id == bindparam("institution"),
+           Grant.status == "active", Grant.valid_from <= bindparam("now"), Grant.valid_until > bindparam("now"),
+           Grant.uses < Grant.max_uses)
+    .values(uses=Grant.uses + 1)
+    .returning(*Grant.__table__.c)
+)
+
+
 def use(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
     """Spend one use of the grant for this institution, atomically, or raise the QueryRefused that says why.
 
@@ -308,14 +319,8 @@ def use(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
     not) that led to it.
     """
     now = tx.now
-    spent = tx.session.execute(
-        update(Grant)
-        .where(Grant.id == consent_id, Grant.institution_id == institution_id, Grant.status == "active",
-               Grant.valid_from <= now, Grant.valid_until > now, Grant.uses < Grant.max_uses)
-        .values(uses=Grant.uses + 1)
-        .returning(*Grant.__table__.c)
-        .execution_options(synchronize_session=False)
-    ).mappings().one_or_none()
+    spent = tx.session.connection().execute(
+        _SPEND, {"grant": consent_id, "institution": institution_id, "now": now}).mappings().one_or_none()
     if spent is not None:
         return _grant_view(Grant(**spent), now)
     row = tx.session.get(Grant, consent_id)

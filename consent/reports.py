@@ -69,11 +69,14 @@ def compose(
     return report
 
 
+_STORE = insert(Report)
+
+
 def store(tx: Tx, report_id: str, grant: GrantView, until: datetime, sealed: bytes) -> None:
     """Keep the sealed signed report for retrieval until `until`."""
-    tx.session.execute(insert(Report).values(
-        id=report_id, grant_id=grant.id, institution_id=grant.institution_id, subject_ref=grant.subject_ref,
-        generated_at=tx.now, deadline=until, sealed=sealed))
+    tx.session.connection().execute(_STORE, {
+        "id": report_id, "grant_id": grant.id, "institution_id": grant.institution_id,
+        "subject_ref": grant.subject_ref, "generated_at": tx.now, "deadline": until, "sealed": sealed})
 
 
 def get_for_institution(tx: Tx, report_id: str, institution_id: str) -> Report:

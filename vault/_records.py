@@ -7,14 +7,14 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import bindparam, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from audit.tags import Tag
 from audit.tx import Tx
 from vault import _crypto
 from vault._keyring import Keyring
-from vault._subjects import data_key, ensure_subjects, get_subject, reveal_identity
+from vault._subjects import data_key, ensure_subjects, get_sealed, reveal_identity
 from vault.errors import RecordConflict, RecordNotFound
 from vault.models import Record, Subject
 from vault.types import Document, Ingested, OwnFile, Prepared, Provider, RecordView
@@ -131,8 +131,8 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
     return stored
 
 
-def _view(subject: Subject, dek: bytes, record: Record) -> RecordView:
-    aad = _crypto.record_aad(record.id, subject.subject_ref, record.category)
+def _view(subject_ref: str, dek: bytes, record: Any) -> RecordView:
+    aad = _crypto.record_aad(record.id, subject_ref, record.category)
     body = json.loads(_crypto.unseal(dek, record.sealed, aad, f"record {record.id}"))
     return RecordView(
         id=record.id,
@@ -149,18 +149,21 @@ def _view(subject: Subject, dek: bytes, record: Record) -> RecordView:
     )
 
 
+_OWN = (select(Record.id, Record.category, Record.provider_id, Record.status, Record.decided_at, Record.display_from,
+               Record.display_until, Record.created_at, Record.revoked_at, Record.sealed)
+        .where(Record.subject_id == bindparam("subject_id")).order_by(Record.decided_at.desc(), Record.id))
+
+
 def read_own(tx: Tx, ring: Keyring, subject_ref: str) -> OwnFile:
     """Return the person's identity and every record about them, recorded as a self report in `tx`.
 
     Raises SubjectNotFound (a person enrolled with no records has a subject row, so this means
     the caller is not a known person) or SubjectShredded.
     """
-    subject = get_subject(tx.session, subject_ref)
+    subject = get_sealed(tx, subject_ref)
     dek = data_key(ring, subject)
-    rows = tx.session.execute(
-        select(Record).where(Record.subject_id == subject.id).order_by(Record.decided_at.desc(), Record.id)
-    ).scalars().all()
-    views = [_view(subject, dek, row) for row in rows]
+    rows = tx.session.connection().execute(_OWN, {"subject_id": subject.id})
+    views = [_view(subject_ref, dek, row) for row in rows]
     identity = reveal_identity(dek, subject)
     tx.record(Tag.REPORT_SELF, subject_ref=subject_ref, record_ids=[v.id for v in views])
     return OwnFile(identity, views)

@@ -12,15 +12,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from audit.tags import Tag
 from audit.tx import Tx
 from vault import _crypto
 from vault._keyring import Keyring
-from vault._subjects import data_key, get_subject, reveal_identity
+from vault._subjects import data_key, get_sealed, reveal_identity
 from vault.identity import mask_citizen_id
-from vault.models import Record, Subject
+from vault.models import Record
 from vault.types import Release, Released, Selection
 
 
@@ -29,9 +29,9 @@ def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detai
 
     Raises SubjectNotFound or SubjectShredded.
     """
-    subject = get_subject(tx.session, subject_ref)
+    subject = get_sealed(tx, subject_ref)
     dek = data_key(ring, subject)
-    rows = _selected(tx, subject, selection) if selection.fields else []
+    rows = _selected(tx, subject.id, selection) if selection.fields else []
     released = []
     for record_id, category, decided_at, display_until, sealed in rows:
         body = json.loads(_crypto.unseal(dek, sealed, _crypto.record_aad(record_id, subject_ref, category),
@@ -44,24 +44,30 @@ def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detai
     return Release(masked, released, subject_ref, dek)
 
 
-def _selected(tx: Tx, subject: Subject, selection: Selection) -> list[Any]:
-    return list(tx.session.execute(
-        select(Record.id, Record.category, Record.decided_at, Record.display_until, Record.sealed)
-        .where(
-            Record.subject_id == subject.id,
-            Record.status == "active",
-            Record.category.in_(list(selection.fields)),
-            Record.display_from <= selection.shown_on,
-            Record.display_until > selection.shown_on,
-            Record.decided_at >= selection.decided_since,
-        )
-        .order_by(Record.decided_at.desc(), Record.id)
-    ))
+# Built once: making the expression costs more than running it.
+_SELECTED = (
+    select(Record.id, Record.category, Record.decided_at, Record.display_until, Record.sealed)
+    .where(
+        Record.subject_id == bindparam("subject_id"),
+        Record.status == "active",
+        Record.category.in_(bindparam("categories", expanding=True)),
+        Record.display_from <= bindparam("shown_on"),
+        Record.display_until > bindparam("shown_on"),
+        Record.decided_at >= bindparam("decided_since"),
+    )
+    .order_by(Record.decided_at.desc(), Record.id)
+)
+
+
+def _selected(tx: Tx, subject_id: int, selection: Selection) -> list[Any]:
+    return list(tx.session.connection().execute(_SELECTED, {
+        "subject_id": subject_id, "categories": list(selection.fields), "shown_on": selection.shown_on,
+        "decided_since": selection.decided_since}))
 
 
 def open_for_recipient(tx: Tx, ring: Keyring, subject_ref: str, report_id: str, sealed: bytes) -> bytes:
     """Decrypt a stored report for its recipient, recorded as a retrieval in `tx`."""
-    dek = data_key(ring, get_subject(tx.session, subject_ref))
+    dek = data_key(ring, get_sealed(tx, subject_ref))
     data = _crypto.unseal(dek, sealed, _crypto.report_aad(subject_ref, report_id), f"report {report_id}")
     tx.record(Tag.REPORT_RETRIEVED, subject_ref=subject_ref, detail={"report_id": report_id})
     return data

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from audit.clock import Clock
@@ -33,7 +33,31 @@ def get_subject(session: Session, subject_ref: str) -> Subject:
     return subject
 
 
-def data_key(ring: Keyring, subject: Subject) -> bytes:
+@dataclass(frozen=True, slots=True)
+class SealedSubject:
+    """A subject's columns as read for one request: its keys and sealed identity, no ORM object."""
+
+    id: int
+    subject_ref: str
+    kek_version: int | None
+    wrapped_dek: bytes | None
+    citizen_id_ct: bytes | None
+    name_ct: bytes | None
+
+
+_SEALED = select(Subject.id, Subject.subject_ref, Subject.kek_version, Subject.wrapped_dek, Subject.citizen_id_ct,
+                 Subject.name_ct).where(Subject.subject_ref == bindparam("ref"))
+
+
+def get_sealed(tx: Tx, subject_ref: str) -> SealedSubject:
+    """Return the subject's keys and sealed identity in one Core read; raise SubjectNotFound."""
+    row = tx.session.connection().execute(_SEALED, {"ref": subject_ref}).first()
+    if row is None:
+        raise SubjectNotFound(subject_ref)
+    return SealedSubject(*row)
+
+
+def data_key(ring: Keyring, subject: Subject | SealedSubject) -> bytes:
     """Return the subject's data key, or raise SubjectShredded."""
     if subject.wrapped_dek is None or subject.kek_version is None:
         raise SubjectShredded(subject.subject_ref)
@@ -95,7 +119,7 @@ def ensure_subjects(
     return result
 
 
-def reveal_identity(dek: bytes, subject: Subject) -> Identity:
+def reveal_identity(dek: bytes, subject: Subject | SealedSubject) -> Identity:
     """Return the person's ID and name with their data key (inside an audited vault call only)."""
     ref = subject.subject_ref
     assert subject.citizen_id_ct is not None
