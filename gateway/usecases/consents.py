@@ -22,6 +22,7 @@ from consent.durations import Duration
 from consent.errors import QueryRefused, ReportGone
 from consent.grants import GrantView, Institution, RequestView
 from consent.policy import Policy
+from gateway.directory import ClientDirectory
 from gateway.models import Client
 from gateway.uow import UnitOfWork
 from vault.identity import normalise_citizen_id
@@ -219,11 +220,11 @@ def get_report(uow: UnitOfWork, vault: Vault, institution_id: str, report_id: st
     return SignedReport(vault.verify(jws), jws)
 
 
-def who_looked(tx: Tx, subject_ref: str) -> list[dict[str, Any]]:
-    """Return every query of the person's records in the last two years, newest first."""
+def who_looked(tx: Tx, directory: ClientDirectory, subject_ref: str) -> list[dict[str, Any]]:
+    """Return every query of the person's records in the last two years, newest first (names from the cache)."""
     since = tx.now - WHO_LOOKED_WINDOW
     entries = audit.for_subject(tx.session, subject_ref, [Tag.QUERY_RELEASED, Tag.QUERY_DENIED], since)
-    names = {i: v["name"] for i, v in institutions(tx, {e.actor for e in entries}).items()}
+    names = directory.names(tx.session, {e.actor for e in entries}) if entries else {}
     return [{
         "institution": names.get(e.actor, e.actor),
         "institution_id": e.actor,

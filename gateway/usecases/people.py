@@ -179,7 +179,7 @@ def _refusal_recorded(rt: Runtime, access: AccessContext) -> Iterator[None]:
 
 def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     """Return the person's own report in `tx`: who looked (reads first), then the vault's audited read."""
-    queries = who_looked(tx, subject_ref)
+    queries = who_looked(tx, rt.directory, subject_ref)
     own = rt.vault.read_own(tx, subject_ref)
     providers = rt.directory.names(tx.session, {v.provider_id for v in own.records})
     now = tx.now

@@ -1,0 +1,134 @@
+"""The unit of work: one transaction, entries appended last, refusals kept, read-only ones deferred on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.orm import sessionmaker
+
+from audit.clock import FrozenClock
+from audit.entries import AuditEntry
+from audit.errors import AuditAppendFailed
+from audit.tags import Outcome, Tag
+from audit.tx import AccessContext
+from gateway.database import make_engine, readonly_engine, upgrade
+from gateway.uow import ReadOnlyViolation, UnitOfWork
+from tests.conftest import NOW
+
+WHO = AccessContext(actor="inst_1", role="institution", request_id="req-7")
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'uow.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _uow(engine: Engine) -> UnitOfWork:
+    make = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
+    ro = sessionmaker(bind=readonly_engine(engine), autobegin=False, expire_on_commit=False)
+    return UnitOfWork(make, FrozenClock(NOW), ro)
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one())
+
+
+def _begins(engine: Engine) -> list[str]:
+    seen: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.upper().startswith("BEGIN"):
+            seen.append(statement.upper())
+
+    event.listen(engine, "before_cursor_execute", listen)
+    return seen
+
+
+def _record(uow: UnitOfWork) -> None:
+    with uow.begin(WHO) as tx:
+        tx.record(Tag.QUERY_RELEASED, subject_ref="ref")
+
+
+def _record_then_fail(uow: UnitOfWork) -> None:
+    with uow.begin(WHO) as tx:
+        tx.record(Tag.QUERY_RELEASED, subject_ref="ref")
+        raise RuntimeError("the use case failed")
+
+
+def test_recorded_entries_are_appended_at_commit_with_the_access_context(sqlite_file: Engine) -> None:
+    uow = _uow(sqlite_file)
+    with uow.begin(WHO) as tx:
+        tx.under(purpose="lending", basis="cn_1").record(Tag.QUERY_RELEASED, subject_ref="ref", record_ids=["r1"])
+        assert _count(sqlite_file) == 0  # not yet: the append is the transaction's last statement
+    with sqlite_file.connect() as conn:
+        entry = conn.execute(select(AuditEntry)).one()
+    assert (entry.actor, entry.role, entry.purpose, entry.basis, entry.request_id) == (
+        "inst_1", "institution", "lending", "cn_1", "req-7")
+
+
+def test_an_error_in_the_block_rolls_back_the_entries_too(sqlite_file: Engine) -> None:
+    uow = _uow(sqlite_file)
+    with pytest.raises(RuntimeError):
+        _record_then_fail(uow)
+    assert _count(sqlite_file) == 0
+
+
+def test_a_refusal_is_kept_after_the_work_was_rolled_back(sqlite_file: Engine) -> None:
+    uow = _uow(sqlite_file)
+    with pytest.raises(RuntimeError):
+        _record_then_fail(uow)
+    with uow.refusal(WHO) as tx:
+        tx.record(Tag.QUERY_DENIED, outcome=Outcome.DENIED, subject_ref="ref", reason="consent_expired")
+    with sqlite_file.connect() as conn:
+        assert [e.action for e in conn.execute(select(AuditEntry))] == [Tag.QUERY_DENIED]
+
+
+def test_when_the_append_fails_the_whole_transaction_fails(sqlite_file: Engine,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit import entries
+
+    def broken(*_: Any) -> None:
+        raise AuditAppendFailed("the log is not writable")
+
+    monkeypatch.setattr(entries, "append_many", broken)
+    uow = _uow(sqlite_file)
+    with pytest.raises(AuditAppendFailed):
+        _record(uow)
+
+
+def test_a_read_only_unit_of_work_begins_deferred_and_a_writing_one_immediate(sqlite_file: Engine) -> None:
+    begins = _begins(sqlite_file)
+    uow = _uow(sqlite_file)
+    with uow.begin(WHO, readonly=True) as tx:
+        tx.session.execute(select(func.count()).select_from(AuditEntry))
+    with uow.begin(WHO) as tx:
+        tx.session.execute(select(func.count()).select_from(AuditEntry))
+    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]
+
+
+def test_a_read_only_unit_of_work_reads_while_a_writer_holds_the_lock(sqlite_file: Engine) -> None:
+    writer = sqlite_file.connect()
+    held = writer.begin()  # BEGIN IMMEDIATE, and a write: "another request" holds the lock
+    writer.exec_driver_sql("UPDATE audit_counter SET last_seq = last_seq WHERE id = 1")
+    try:
+        # A BEGIN IMMEDIATE here would wait out the busy timeout and fail; a deferred one reads at once.
+        with _uow(sqlite_file).begin(WHO, readonly=True) as tx:
+            assert tx.session.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == 0
+    finally:
+        held.rollback()
+        writer.close()
+
+
+def test_recording_in_a_read_only_unit_of_work_is_refused(sqlite_file: Engine) -> None:
+    uow = _uow(sqlite_file)
+    with pytest.raises(ReadOnlyViolation), uow.begin(WHO, readonly=True) as tx:
+        tx.record(Tag.AUDIT_READ)
+    assert _count(sqlite_file) == 0
