@@ -35,14 +35,17 @@ class Vault:
     def __init__(self, ring: Keyring, path: Path | None = None) -> None:
         self._ring = ring
         self._path = path
-        self._stamp = _mtime(path)
+        self._stamp = _stamp(path)
         self._checked = time.monotonic()
         self._lock = threading.Lock()
 
     @classmethod
     def open(cls, path: Path) -> Vault:
         """Return the vault of the keyring file at `path`; raises KeyringError naming `xinyong init`."""
-        return cls(load_keyring(path), path)
+        stamp = _stamp(path)  # before reading: a file replaced meanwhile is then seen as changed
+        vault = cls(load_keyring(path), path)
+        vault._stamp = stamp
+        return vault
 
     @classmethod
     def generate(cls) -> Vault:
@@ -107,7 +110,7 @@ class Vault:
             return
         with self._lock:
             self._checked = now
-            stamp = _mtime(self._path)
+            stamp = _stamp(self._path)
             if stamp is None or stamp == self._stamp:
                 return  # a file briefly absent: keep what we have
             self._ring.replace_with(load_keyring(self._path))
@@ -128,13 +131,14 @@ class Vault:
     def _save(self) -> None:
         if self._path is not None:
             save_keyring(self._ring, self._path)
-            self._stamp = _mtime(self._path)
+            self._stamp = _stamp(self._path)
 
     # --- plaintext in or out: each takes the transaction and records its entry -----------------
 
     def enrol(self, tx: Tx, citizen_id: str, name: str | None, basis: str) -> str:
         """Store a person checked at a counter (ID and name sealed); return their blind index."""
-        ref = next(iter(_subjects.ensure_subjects(tx.session, self._ring, tx.clock, [(citizen_id, name)])))
+        ref = next(iter(self._unwrapping(
+            lambda: _subjects.ensure_subjects(tx.session, self._ring, tx.clock, [(citizen_id, name)]))))
         tx.under(basis=basis).record(Tag.SUBJECT_ENROLLED, subject_ref=ref)
         return ref
 
@@ -191,8 +195,12 @@ class Vault:
             return call()
 
 
-def _mtime(path: Path | None) -> float | None:
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    # The keyring is saved by replacing the file, so a new inode says "changed" even within one mtime tick.
     try:
-        return None if path is None else path.stat().st_mtime
+        if path is None:
+            return None
+        found = path.stat()
     except OSError:
         return None
+    return found.st_ino, found.st_mtime_ns

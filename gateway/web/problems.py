@@ -132,6 +132,11 @@ PROBLEMS: dict[type[Exception], Problem] = {
     audit_errors.AuditError: _SERVER_ERROR,
     audit_errors.AuditAppendFailed: Problem(503, "audit_unavailable", "Service unavailable",
                                             "the access could not be recorded, so nothing was released"),
+    # The ledger's use cases check sizes and ranges first; one that still slips through is the caller's.
+    audit_errors.TreeSizeOutOfRange: Problem(422, "invalid_input", "Invalid input",
+                                             detail=lambda e: f"{e.field}: {e.reason}",
+                                             members=lambda e: _invalid(e.field, e.reason)),
+    audit_errors.TreeInconsistent: _SERVER_ERROR,
 }
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Insert, func, select, text
+from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -23,9 +26,8 @@ from audit.tx import AccessContext
 from consent import entry
 from gateway.runtime import Runtime
 from tests.conftest import NOW, People, penalty
-from vault import records
 from vault.models import Record
-from vault.types import Document, NewRecord, Provider
+from vault.types import Document, NewRecord, Prepared, Provider
 
 
 class Boom(Exception):
@@ -199,40 +201,41 @@ def test_canonical_json_depends_on_content_not_key_order_and_parses_back(value: 
 # --- failures -----------------------------------------------------------------------------------
 
 
-def _failing_inserts(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = session.execute
+@contextmanager
+def _failing(connection: Connection, statement: str, error: str) -> Iterator[None]:
+    """Make every statement on the test's connection that contains `statement` fail as the database would.
 
-    def execute(statement: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(statement, Insert) and statement.table.name == "audit_entries":
-            raise OperationalError("INSERT INTO audit_entries", {}, Exception("disk I/O error"))
-        return real(statement, *args, **kwargs)
+    At the connection, not the session: the append may execute through either.
+    """
+    def fail(conn: Connection, cursor: Any, sql: str, *args: Any) -> None:
+        if statement in sql:
+            raise OperationalError(sql, {}, Exception(error))
 
-    monkeypatch.setattr(session, "execute", execute)
+    event.listen(connection, "before_cursor_execute", fail)
+    try:
+        yield
+    finally:
+        event.remove(connection, "before_cursor_execute", fail)
 
 
-def test_a_failing_insert_raises_append_failed_and_nothing_is_written(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _failing_inserts(connection: Connection) -> AbstractContextManager[None]:
+    return _failing(connection, "INSERT INTO audit_entries", "disk I/O error")
+
+
+def test_a_failing_insert_raises_append_failed_and_nothing_is_written(rt: Runtime, connection: Connection) -> None:
     before = state(rt)
-    with rt.sessions() as session:
-        _failing_inserts(session, monkeypatch)
-        with pytest.raises(AuditAppendFailed) as caught, session.begin():
-            audit.append(session, rt.clock, draft())
+    with (_failing_inserts(connection), rt.sessions() as session,
+          pytest.raises(AuditAppendFailed) as caught, session.begin()):
+        audit.append(session, rt.clock, draft())
     assert isinstance(caught.value.__cause__, SQLAlchemyError)
     assert state(rt) == before
 
 
-def test_any_database_error_from_the_session_raises_append_failed(
-    rt: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_any_database_error_from_the_session_raises_append_failed(rt: Runtime, connection: Connection) -> None:
     before = state(rt)
-    with rt.sessions() as session:
-        def broken(*args: Any, **kwargs: Any) -> Any:
-            raise OperationalError("UPDATE audit_counter", {}, Exception("database is locked"))
-
-        monkeypatch.setattr(session, "execute", broken)
-        with pytest.raises(AuditAppendFailed), session.begin():
-            audit.append_many(session, rt.clock, [draft(), draft()])
+    with (_failing(connection, "audit_", "database is locked"), rt.sessions() as session,
+          pytest.raises(AuditAppendFailed), session.begin()):
+        audit.append_many(session, rt.clock, [draft(), draft()])
     assert state(rt) == before
 
 
@@ -256,21 +259,23 @@ def test_a_missing_counter_row_raises_append_failed_and_nothing_is_written(rt: R
     assert state(rt) == before
 
 
+def _ingest(rt: Runtime, provider: Provider, prepared: Prepared) -> None:
+    with rt.uow.begin(AccessContext(actor=provider.client_id, role="provider")) as tx:
+        rt.vault.ingest(tx, provider, [prepared])
+
+
 def test_a_record_whose_audit_entry_cannot_be_written_is_not_stored(
-    rt: Runtime, people: People, monkeypatch: pytest.MonkeyPatch
+    rt: Runtime, people: People, connection: Connection
 ) -> None:
     body = penalty(people.new())
     doc = body["document"]
     record = NewRecord(body["citizen_id"], body["name"], body["category"], date(2026, 10, 1),
                        Document(doc["type"], doc["number"], doc["authority"], date(2026, 10, 1)), body["payload"])
     provider = Provider("prov_a", frozenset({body["category"]}))
-    prepared = entry.prepare(rt.catalogue, rt.keyring, provider, record, NOW.date())
+    prepared = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, record, NOW.date())
     before = state(rt)
-    with rt.sessions() as session:
-        _failing_inserts(session, monkeypatch)
-        with pytest.raises(AuditAppendFailed), session.begin():
-            records.ingest(session, rt.keyring, rt.clock, provider, [prepared],
-                           AccessContext(actor="prov_a", role="provider"))
+    with _failing_inserts(connection), pytest.raises(AuditAppendFailed):
+        _ingest(rt, provider, prepared)
     assert state(rt) == before
     with rt.sessions() as session, session.begin():
         assert session.execute(select(func.count()).select_from(Record)).scalar_one() == 0

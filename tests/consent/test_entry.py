@@ -38,7 +38,7 @@ def new_record(citizen_id: str, category: str = GENERAL, decided: date = date(20
 
 
 def prepare(rt: Runtime, record: NewRecord, provider: Provider = PROVIDER, today: date = TODAY) -> Prepared:
-    return prepare_record(rt.catalogue, rt.keyring, provider, record, today)
+    return prepare_record(rt.catalogue, rt.vault.fingerprint, provider, record, today)
 
 
 # --- prepare ------------------------------------------------------------------------------------

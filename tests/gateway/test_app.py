@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from gateway.runtime import Runtime
 from gateway.web.app import create_app
-from vault.keyring import Keyring, save_keyring
+from vault.vault import Vault
 
 PROBLEM = "application/problem+json"
 
@@ -33,7 +33,7 @@ def test_the_app_refuses_to_start_without_a_keyring_and_names_xinyong_init(home:
 
 
 def test_the_app_refuses_to_start_on_an_uninitialised_database_and_names_xinyong_init(home: Path) -> None:
-    save_keyring(Keyring.generate(), home / "keyring.json")
+    assert Vault.create_keyring(home / "keyring.json")
     with pytest.raises(Exception, match="xinyong init"):
         create_app()
 

@@ -21,11 +21,11 @@ from gateway.cli import main
 from gateway.config import from_environ
 from gateway.runtime import Runtime, build_runtime
 from tests.conftest import People, penalty
-from vault import records, rotation
-from vault.keyring import load_keyring, save_keyring
 from vault.models import Subject
+from vault.vault import Vault
 
 READER = AccessContext(actor="person", role="person", purpose="self_report")
+OPERATOR = AccessContext(actor="operator", role="operator")
 
 
 @dataclass
@@ -50,6 +50,11 @@ class Home:
 
     def runtime(self) -> Runtime:
         return build_runtime(from_environ({"XINYONG_HOME": str(self.path)}))
+
+    def keks(self) -> tuple[int, list[int]]:
+        """Return (current version, every version) of the key-encryption keys in the keyring file."""
+        kek = json.loads(self.keyring_path.read_text())["kek"]
+        return int(kek["current"]), sorted(int(v) for v in kek["versions"])
 
 
 @pytest.fixture
@@ -83,12 +88,9 @@ def violations(home: Home) -> dict[str, list[str]]:
     """Return each person's decrypted records, read with the keyring on disk."""
     rt = home.runtime()
     try:
-        with rt.sessions() as session, session.begin():
-            return {
-                cid: sorted(view.payload["violation"] for view in records.read_own(
-                    session, rt.keyring, rt.clock, rt.vault.subject_ref(cid), READER)[1])
-                for cid in home.citizen_ids
-            }
+        with rt.uow.begin(READER) as tx:
+            files = {cid: rt.vault.read_own(tx, rt.vault.subject_ref(cid)) for cid in home.citizen_ids}
+        return {cid: sorted(view.payload["violation"] for view in own.records) for cid, own in files.items()}
     finally:
         rt.engine.dispose()
 
@@ -105,27 +107,24 @@ def test_rotating_rewraps_every_data_key_under_a_new_version_and_every_record_st
     before = violations(home)
     assert home.run_json("keys", "rotate", "--batch-size", "2") == {"kek_version": 2, "rewrapped": 5}
     assert kek_versions(home) == [2] * 5
-    ring = load_keyring(home.keyring_path)
-    assert (ring.current_kek, sorted(ring.keks)) == (2, [1, 2])
+    assert home.keks() == (2, [1, 2])
     assert violations(home) == before
 
 
 def test_a_second_rotation_keeps_every_old_version_in_the_keyring(home: Home) -> None:
     home.run_json("keys", "rotate")
     assert home.run_json("keys", "rotate") == {"kek_version": 3, "rewrapped": 5}
-    assert sorted(load_keyring(home.keyring_path).keks) == [1, 2, 3]
+    assert home.keks()[1] == [1, 2, 3]
     assert kek_versions(home) == [3] * 5
 
 
 def test_a_rotation_killed_half_way_reads_everything_and_resume_finishes_it_without_a_new_key(home: Home) -> None:
     before = violations(home)
-    ring = load_keyring(home.keyring_path)
-    ring.add_kek()
-    save_keyring(ring, home.keyring_path)
+    assert Vault.open(home.keyring_path).add_kek() == 2
     rt = home.runtime()
     try:
-        with rt.sessions() as session, session.begin():
-            assert rotation.rewrap_batch(session, rt.keyring, 2) == 2
+        with rt.uow.begin(OPERATOR) as tx:
+            assert rt.vault.rewrap(tx, 2) == 2
     finally:
         rt.engine.dispose()
     # Killed here: the keyring has version 2, two rows use it and three still use version 1.
@@ -133,14 +132,14 @@ def test_a_rotation_killed_half_way_reads_everything_and_resume_finishes_it_with
     assert violations(home) == before
 
     assert home.run_json("keys", "rotate", "--resume") == {"kek_version": 2, "rewrapped": 3}
-    assert sorted(load_keyring(home.keyring_path).keks) == [1, 2]
+    assert home.keks()[1] == [1, 2]
     assert kek_versions(home) == [2] * 5
     assert violations(home) == before
 
 
 def test_resuming_with_nothing_pending_adds_no_key_and_rewraps_nothing(home: Home) -> None:
     assert home.run_json("keys", "rotate", "--resume") == {"kek_version": 1, "rewrapped": 0}
-    assert sorted(load_keyring(home.keyring_path).keks) == [1]
+    assert home.keks()[1] == [1]
 
 
 def test_the_keyring_file_stays_readable_by_its_owner_only_after_rotation(home: Home) -> None:

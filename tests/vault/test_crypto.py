@@ -11,7 +11,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from vault.keyring import Keyring
 
 from audit.entries import AuditEntry
 from audit.tags import Tag
@@ -19,10 +18,13 @@ from audit.tx import AccessContext
 from consent import entry
 from gateway.runtime import Runtime
 from tests.conftest import People, penalty
-from vault import crypto, records, subjects
-from vault.errors import DecryptionFailed, KeyringError, SubjectShredded
+from vault import _crypto as crypto
+from vault import _subjects as subjects
+from vault._keyring import Keyring
+from vault.errors import DecryptionFailed, KeyringError, SubjectShredded, UnknownKeyVersion
 from vault.models import Record, Subject
 from vault.types import Document, NewRecord, Provider, RecordView
+from vault.vault import Vault
 
 CITIZEN_ID = "11010519491231002X"
 PROVIDER_ACCESS = AccessContext(actor="prov_a", role="provider")
@@ -127,8 +129,9 @@ def test_a_data_key_wraps_under_the_newest_kek_and_old_wraps_still_open() -> Non
 def test_a_data_key_wrapped_under_a_version_the_keyring_lacks_raises_keyring_error() -> None:
     ring = Keyring.generate()
     _, wrapped = crypto.wrap_data_key(ring, crypto.new_data_key(), "ref-a")
-    with pytest.raises(KeyringError, match="version 7"):
+    with pytest.raises(KeyringError, match="version 7") as caught:
         crypto.unwrap_data_key(ring, 7, wrapped, "ref-a")
+    assert isinstance(caught.value, UnknownKeyVersion)  # what makes the Vault reload its keyring file
 
 
 def test_a_data_key_wrapped_by_another_keyring_does_not_unwrap() -> None:
@@ -178,12 +181,23 @@ def test_record_and_subject_associated_data_name_every_binding() -> None:
 # --- ciphertexts in the database: bound to their row, and gone with their person's key --------------
 
 
+@pytest.fixture
+def ring() -> Keyring:
+    """The keyring of this module's vault, so that a test can try every key in it."""
+    return Keyring.generate()
+
+
+@pytest.fixture
+def vault(ring: Keyring) -> Vault:
+    return Vault(ring)
+
+
 def _ingest(rt: Runtime, *bodies: dict[str, Any]) -> list[str]:
     provider = Provider("prov_a", frozenset(rt.catalogue.categories))
-    prepared = [entry.prepare(rt.catalogue, rt.keyring, provider, _new_record(body), rt.clock.now().date())
+    prepared = [entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, _new_record(body), rt.clock.now().date())
                 for body in bodies]
-    with rt.sessions() as session, session.begin():
-        results = records.ingest(session, rt.keyring, rt.clock, provider, prepared, PROVIDER_ACCESS)
+    with rt.uow.begin(PROVIDER_ACCESS) as tx:
+        results = rt.vault.ingest(tx, provider, prepared)
     return [r.id for r in results]
 
 
@@ -198,9 +212,8 @@ def _new_record(body: dict[str, Any]) -> NewRecord:
 
 
 def _read_own(rt: Runtime, citizen_id: str) -> list[RecordView]:
-    with rt.sessions() as session, session.begin():
-        ref = rt.vault.subject_ref(citizen_id)
-        return records.read_own(session, rt.keyring, rt.clock, ref, PERSON_ACCESS)[1]
+    with rt.uow.begin(PERSON_ACCESS) as tx:
+        return rt.vault.read_own(tx, rt.vault.subject_ref(citizen_id)).records
 
 
 def _sealed(rt: Runtime, record_id: str) -> bytes:
@@ -271,9 +284,8 @@ def _subject(session: Session, rt: Runtime, citizen_id: str) -> Subject:
 
 
 def _shred(rt: Runtime, citizen_id: str) -> None:
-    with rt.sessions() as session, session.begin():
-        subjects.shred(session, rt.clock, rt.vault.subject_ref(citizen_id),
-                       AccessContext(actor="operator-1", role="operator", basis="erasure request 42"))
+    with rt.uow.begin(AccessContext(actor="operator-1", role="operator", basis="erasure request 42")) as tx:
+        rt.vault.shred(tx, rt.vault.subject_ref(citizen_id))
 
 
 def test_after_shredding_the_persons_records_raise_subject_shredded(rt: Runtime, people: People) -> None:
@@ -284,18 +296,22 @@ def test_after_shredding_the_persons_records_raise_subject_shredded(rt: Runtime,
         _read_own(rt, alice)
 
 
-def test_after_shredding_the_persons_identity_cannot_be_revealed(rt: Runtime, people: People) -> None:
+def test_after_shredding_the_persons_identity_cannot_be_revealed(rt: Runtime, ring: Keyring, people: People) -> None:
     alice = people.new()
     _ingest(rt, penalty(alice))
     with rt.sessions() as session, session.begin():
-        assert subjects.reveal_identity(rt.keyring, _subject(session, rt, alice)).citizen_id == alice
+        subject = _subject(session, rt, alice)
+        assert subjects.reveal_identity(subjects.data_key(ring, subject), subject).citizen_id == alice
     _shred(rt, alice)
-    with rt.sessions() as session, session.begin(), pytest.raises(SubjectShredded):
-        subjects.reveal_identity(rt.keyring, _subject(session, rt, alice))
+    with rt.sessions() as session, session.begin():
+        subject = _subject(session, rt, alice)
+        # No data key is left to reveal it with: the only way to one says the person is shredded.
+        with pytest.raises(SubjectShredded):
+            subjects.data_key(ring, subject)
 
 
 def test_after_shredding_the_ciphertexts_remain_but_no_key_in_the_keyring_opens_them(
-    rt: Runtime, people: People
+    rt: Runtime, ring: Keyring, people: People
 ) -> None:
     alice = people.new()
     [record_id] = _ingest(rt, penalty(alice))
@@ -309,7 +325,6 @@ def test_after_shredding_the_ciphertexts_remain_but_no_key_in_the_keyring_opens_
         assert subject.shredded_at == rt.clock.now()
         assert subject.citizen_id_ct is not None
         ref, citizen_id_ct = subject.subject_ref, subject.citizen_id_ct
-    ring = rt.keyring
     every_key = [*ring.keks.values(), ring.blind_index_key, ring.session_secret, *ring.signing_keys.values()]
     for key in every_key:
         with pytest.raises(DecryptionFailed):

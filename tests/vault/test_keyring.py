@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from vault import keyring as keyring_module
-from vault.errors import KeyringError
-from vault.keyring import Keyring, load_keyring, save_keyring
+from vault import _keyring as keyring_module
+from vault._keyring import Keyring, load_keyring, save_keyring
+from vault.errors import KeyringError, UnknownKeyVersion
 
 
 def _mode(path: Path) -> int:
@@ -56,8 +56,9 @@ def test_a_new_kek_version_becomes_current_and_the_old_one_stays() -> None:
 
 
 def test_a_missing_kek_version_raises_keyring_error() -> None:
-    with pytest.raises(KeyringError, match="version 9"):
+    with pytest.raises(KeyringError, match="version 9") as caught:
         Keyring.generate().kek(9)
+    assert isinstance(caught.value, UnknownKeyVersion)
 
 
 def test_the_keyring_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from audit.tx import AccessContext
 from consent import entry
 from gateway.runtime import Runtime
 from tests.conftest import NOW, People, penalty
-from vault import records
 from vault.errors import RecordConflict, RecordNotFound
 from vault.models import Record
 from vault.types import Document, Ingested, NewRecord, Prepared, Provider
@@ -51,12 +50,12 @@ def new_record(citizen_id: str, category: str = GENERAL, decided: date = date(20
 
 
 def prepare(rt: Runtime, record: NewRecord, provider: Provider = PROVIDER, today: date = TODAY) -> Prepared:
-    return entry.prepare(rt.catalogue, rt.keyring, provider, record, today)
+    return entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, record, today)
 
 
 def ingest(rt: Runtime, batch: Sequence[Prepared], provider: Provider = PROVIDER) -> list[Ingested]:
-    with rt.sessions() as session, session.begin():
-        return records.ingest(session, rt.keyring, rt.clock, provider, batch, access(provider))
+    with rt.uow.begin(access(provider)) as tx:
+        return rt.vault.ingest(tx, provider, batch)
 
 
 def stored(rt: Runtime) -> list[Record]:
@@ -107,10 +106,8 @@ def test_an_ingested_record_is_sealed_and_reads_back_for_its_person(rt: Runtime,
     assert row.provider_id == PROVIDER.client_id
     assert "未按规定明码标价".encode() not in row.sealed
     assert citizen_id.encode() not in row.sealed
-    with rt.sessions() as session, session.begin():
-        _, views = records.read_own(session, rt.keyring, rt.clock, rt.vault.subject_ref(citizen_id),
-                                    AccessContext(actor="person", role="person"))
-    [view] = views
+    with rt.uow.begin(AccessContext(actor="person", role="person")) as tx:
+        [view] = rt.vault.read_own(tx, rt.vault.subject_ref(citizen_id)).records
     assert view.id == result.id
     assert view.payload["violation"] == "未按规定明码标价"
     assert view.payload["fine_amount"] == "2000.00"
@@ -190,8 +187,8 @@ def test_every_ingested_record_is_audited_with_its_provider_and_the_blind_index(
 
 
 def revoke(rt: Runtime, record_id: str, provider: Provider = PROVIDER) -> Ingested:
-    with rt.sessions() as session, session.begin():
-        return records.revoke(session, rt.keyring, rt.clock, provider, record_id, "复议撤销", access(provider))
+    with rt.uow.begin(access(provider)) as tx:
+        return rt.vault.revoke(tx, provider, record_id, "复议撤销")
 
 
 def test_a_provider_revokes_its_own_record_which_stays_in_history(rt: Runtime, people: People) -> None:
