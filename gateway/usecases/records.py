@@ -135,12 +135,16 @@ def import_file(
     rt: Runtime, provider: Provider, path: Path, access: AccessContext,
     progress: Callable[[int], object] = lambda n: None,
 ) -> ImportReport:
-    """Import a JSONL file: bad lines are reported by number, good ones committed in batches."""
+    """Import a JSONL file: bad lines are reported by number, good ones committed in batches.
+
+    `progress` is called with the bytes of the lines done (a batch committed, or lines rejected).
+    """
     report = ImportReport()
     batch: list[Prepared] = []
+    pending = 0
     with rt.sessions() as session, path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
-            progress(len(text.encode()))
+            pending += len(text.encode())
             if not text.strip():
                 continue
             report.lines += 1
@@ -151,8 +155,10 @@ def import_file(
                 continue
             if len(batch) >= rt.settings.import_batch_size:
                 _commit_batch(session, rt, provider, batch, access, report)
-                batch = []
+                progress(pending)
+                batch, pending = [], 0
         _commit_batch(session, rt, provider, batch, access, report)
+        progress(pending)
     return report
 
 
