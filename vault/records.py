@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import Select, String, any_, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from audit import entries as audit
@@ -151,13 +152,35 @@ def _document_json(document: Document | None) -> dict[str, str] | None:
     }
 
 
-def _existing(session: Session, provider_id: str, keys: list[str]) -> dict[str, Record]:
+def _existing_query(dialect: str, provider_id: str, keys: list[str]) -> Select[*tuple[Any, ...]]:
+    # Equality on the provider and a list of keys, so the unique index is searched once per key; a
+    # (provider_id, key) IN (pairs) is planned as a scan of the provider's records on both backends,
+    # which made the import's cost per batch grow with the table (111 ms on SQLite, 174 ms on
+    # PostgreSQL per 500 keys at 200 k records, against 4-5 ms).
+    wanted = (Record.idempotency_key == any_(bindparam("keys", keys, type_=ARRAY(String)))
+              if dialect == "postgresql" else Record.idempotency_key.in_(keys))
+    return select(
+        Record.idempotency_key, Record.id, Record.status, Record.display_from, Record.display_until,
+        Record.request_fingerprint,
+    ).where(Record.provider_id == provider_id, wanted)
+
+
+def _existing(session: Session, provider_id: str, keys: list[str]) -> dict[str, _Earlier]:
     if not keys:
         return {}
-    rows = session.execute(
-        select(Record).where(tuple_(Record.provider_id, Record.idempotency_key).in_([(provider_id, k) for k in keys]))
-    ).scalars()
-    return {row.idempotency_key: row for row in rows if row.idempotency_key is not None}
+    query = _existing_query(session.get_bind().dialect.name, provider_id, keys)
+    return {row[0]: _Earlier(*row[1:]) for row in session.execute(query)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Earlier:
+    """The columns of an earlier record that an import or a retry with its idempotency key needs."""
+
+    id: str
+    status: str
+    display_from: date
+    display_until: date
+    request_fingerprint: str | None
 
 
 def ingest(
