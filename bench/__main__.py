@@ -10,9 +10,11 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from bench import load, table
@@ -84,6 +86,30 @@ def describe(opts: Options) -> str:
             f"numbers; compare ratios), Python {platform.python_version()}")
 
 
+class Stopped(BaseException):
+    """Raised in the main thread when the bench is sent SIGTERM, SIGINT or SIGHUP.
+
+    A BaseException, so that no `except Exception` in a measurement swallows it: it unwinds through
+    every `finally`, which stop the servers, drop the PostgreSQL database and delete the workspace.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_on_signals() -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        # A second signal must not cut the clean-up short (a 5 GB workspace, a database left behind).
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        print(f"stopping on {signal.Signals(signum).name}: cleaning up", file=sys.stderr, flush=True)
+        raise Stopped(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the bench and print the table; return the exit status."""
     args = parser().parse_args(argv)
@@ -98,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(header, file=sys.stderr, flush=True)
-    outcome = run(opts)
+    _stop_on_signals()
+    try:
+        outcome = run(opts)
+    except Stopped as exc:
+        return 128 + exc.signum
     print(header)
     print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print()

@@ -11,7 +11,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -150,25 +150,79 @@ def ensure_dataset(ws: Workspace) -> Dataset:
     return ws.dataset
 
 
-def import_dataset(ws: Workspace, dataset: Dataset, desc: str = "import") -> float:
-    """Import the file through `records import`'s use case; return the seconds it took.
+@dataclass
+class Curve:
+    """Records per second over each tenth of the file, to show whether the import slows as data grows.
+
+    Tenths are counted in bytes of the file as `import_file` reports them done (lines are of
+    about the same size), so a tenth ends when the batch holding its last line is committed.
+    """
+
+    size: int
+    records: int
+    started: float = field(default_factory=time.perf_counter)
+    done: int = 0
+    marks: list[float] = field(default_factory=list)
+
+    last: float = 0.0
+
+    def advance(self, size: int) -> None:
+        """Count bytes reported done; note the time whenever another tenth is done.
+
+        A batch larger than a tenth (tiny files) ends several at once: their ends are spread over the
+        batch's time in proportion to bytes.
+        """
+        now = time.perf_counter()
+        before, since = self.done, self.last or self.started
+        self.done += size
+        while len(self.marks) < TENTHS and self.done >= (bound := self.size * (len(self.marks) + 1) / TENTHS):
+            self.marks.append(since + (now - since) * (bound - before) / max(size, 1))
+        self.last = now
+
+    @property
+    def seconds(self) -> float:
+        """Return the seconds from the start to the end of the last tenth done."""
+        return self.marks[-1] - self.started if self.marks else 0.0
+
+    @property
+    def rates(self) -> list[float]:
+        """Return records per second for each tenth done so far."""
+        times = [self.started, *self.marks]
+        return [self.records / TENTHS / max(times[i + 1] - times[i], 1e-9) for i in range(len(self.marks))]
+
+    def describe(self) -> str:
+        """Return the rates per tenth, as `a / b / ... rec/s`."""
+        return " / ".join(f"{r:,.0f}" for r in self.rates) + " rec/s"
+
+
+TENTHS = 10
+
+
+def import_dataset(ws: Workspace, dataset: Dataset, desc: str = "import") -> Curve:
+    """Import the file through `records import`'s use case; return its rate per tenth of the file.
 
     Raises BenchError unless every line was created.
     """
     rt = ws.runtime
     provider = client_use.provider(rt, dataset.provider_id)
     access = AccessContext(actor=dataset.provider_id, role="provider", basis="bulk import")
+    curve = Curve(dataset.path.stat().st_size, dataset.records)
+
+    def progress(size: int) -> None:
+        curve.advance(size)
+        bar.update(size)
+
     with progress_bar(dataset.path.stat().st_size, desc, "B", ws.options.progress) as bar:
-        started = time.perf_counter()
-        report = record_use.import_file(rt, provider, dataset.path, access, progress=bar.update)
-        elapsed = time.perf_counter() - started
+        curve.started = time.perf_counter()
+        report = record_use.import_file(rt, provider, dataset.path, access, progress=progress)
     if report.errors:
         line, reason = report.errors[0]
         raise BenchError(f"import rejected {len(report.errors)} lines; first: line {line}: {reason}")
     if report.created != dataset.records:
         raise BenchError(f"import created {report.created} of {dataset.records} records")
+    ws.say(f"{desc} per tenth of the file: {curve.describe()}")
     dataset.imported = True
-    return elapsed
+    return curve
 
 
 def ensure_imported(ws: Workspace) -> Dataset:

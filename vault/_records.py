@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_
+from sqlalchemy import Select, String, any_, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from audit.tags import Tag
@@ -36,13 +39,35 @@ def _document_json(document: Document | None) -> dict[str, str] | None:
     }
 
 
-def _existing(session: Session, provider_id: str, keys: list[str]) -> dict[str, Record]:
+def _existing_query(dialect: str, provider_id: str, keys: list[str]) -> Select[*tuple[Any, ...]]:
+    # Equality on the provider and a list of keys, so the unique index is searched once per key; a
+    # (provider_id, key) IN (pairs) is planned as a scan of the provider's records on both backends,
+    # which made the import's cost per batch grow with the table (111 ms on SQLite, 174 ms on
+    # PostgreSQL per 500 keys at 200 k records, against 4-5 ms).
+    wanted = (Record.idempotency_key == any_(bindparam("keys", keys, type_=ARRAY(String)))
+              if dialect == "postgresql" else Record.idempotency_key.in_(keys))
+    return select(
+        Record.idempotency_key, Record.id, Record.status, Record.display_from, Record.display_until,
+        Record.request_fingerprint,
+    ).where(Record.provider_id == provider_id, wanted)
+
+
+def _existing(session: Session, provider_id: str, keys: list[str]) -> dict[str, _Earlier]:
     if not keys:
         return {}
-    rows = session.execute(
-        select(Record).where(tuple_(Record.provider_id, Record.idempotency_key).in_([(provider_id, k) for k in keys]))
-    ).scalars()
-    return {row.idempotency_key: row for row in rows if row.idempotency_key is not None}
+    query = _existing_query(session.get_bind().dialect.name, provider_id, keys)
+    return {row[0]: _Earlier(*row[1:]) for row in session.execute(query)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Earlier:
+    """The columns of an earlier record that an import or a retry with its idempotency key needs."""
+
+    id: str
+    status: str
+    display_from: date
+    display_until: date
+    request_fingerprint: str | None
 
 
 def ingest(tx: Tx, ring: Keyring, provider: Provider, batch: Sequence[Prepared]) -> list[Ingested]:
@@ -98,11 +123,12 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
         return {}
     session = tx.session
     subjects = ensure_subjects(session, ring, tx.clock, [(p.record.citizen_id, p.record.name) for p in batch])
+    refs = {cid: _crypto.blind_index(ring, cid) for cid in {p.record.citizen_id for p in batch}}
     now = tx.now
     stored: dict[str, Ingested] = {}
     rows: list[dict[str, Any]] = []
     for prepared in batch:
-        subject = subjects[_crypto.blind_index(ring, prepared.record.citizen_id)]
+        subject = subjects[refs[prepared.record.citizen_id]]
         record_id = new_record_id()
         body = json.dumps(
             {"payload": prepared.payload, "document": _document_json(prepared.record.document)},
@@ -127,8 +153,12 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
         stored[_slot(prepared)] = Ingested(record_id, "active", prepared.display_from, prepared.display_until, True)
         tx.record(Tag.RECORD_INGESTED, subject_ref=subject.subject_ref, record_ids=[record_id],
                   detail={"category": prepared.record.category})
-    session.execute(insert(Record), rows)
+    # Core executemany: the ORM's bulk path costs more than the insert itself, and nothing here needs objects.
+    session.connection().execute(_INSERT_RECORDS, rows)
     return stored
+
+
+_INSERT_RECORDS = insert(Record)
 
 
 def _view(subject_ref: str, dek: bytes, record: Any) -> RecordView:

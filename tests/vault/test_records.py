@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from audit.clock import FrozenClock
@@ -18,6 +19,7 @@ from audit.tx import AccessContext
 from consent import entry
 from gateway.runtime import Runtime
 from tests.conftest import NOW, People, penalty
+from vault import _records
 from vault.errors import RecordConflict, RecordNotFound
 from vault.models import Record
 from vault.types import Document, Ingested, NewRecord, Prepared, Provider
@@ -232,3 +234,23 @@ def test_a_revocation_is_audited(rt: Runtime, people: People) -> None:
     assert entry.record_ids == [result.id]
     assert entry.actor == PROVIDER.client_id
     assert count == 1
+
+
+def test_a_batch_looks_its_idempotency_keys_up_in_the_unique_index_not_by_scanning(connection: Connection) -> None:
+    # A scan made each batch cost more as the table grew: the import slowed from 3,770 to 523 records/s.
+    keys = [f"import:{n:048x}" for n in range(500)]
+    query = _records._existing_query(connection.dialect.name, "prov_a", keys)
+    compiled = query.compile(connection, compile_kwargs={"render_postcompile": True})
+    if connection.dialect.name == "sqlite":
+        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params).all()
+        assert [row[3] for row in plan] == [
+            "SEARCH records USING INDEX sqlite_autoindex_records_2 (provider_id=? AND idempotency_key=?)"]
+    else:
+        # On a near-empty table the planner may filter the keys rather than search them; on 200 k rows
+        # it searches them. What matters here is one index scan with one array, not an OR of 500 pairs.
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(connection.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).scalars())
+        assert plan.startswith("Index Scan using uq_records_provider_idempotency"), plan
+        assert "idempotency_key)::text = ANY" in plan, plan
+        assert " OR " not in plan, plan
