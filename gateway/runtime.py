@@ -14,7 +14,7 @@ from consent.models import Catalogue as CatalogueRow
 from consent.policy import Policy
 from consent.purposes import Purposes
 from gateway.config import Settings
-from gateway.database import make_engine, readonly_engine
+from gateway.database import WriterGate, make_engine, readonly_engine, writer_gate
 from gateway.directory import ClientDirectory
 from gateway.uow import UnitOfWork
 from vault.vault import Vault
@@ -61,14 +61,16 @@ def build_runtime(
         vault = Vault.open(settings.keyring_path)
     engine = engine or make_engine(settings.database_url)
     clock = clock or SystemClock()
+    writers: WriterGate = WriterGate(None)
     if sessions is None:
         sessions = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
         readonly_sessions = sessionmaker(bind=readonly_engine(engine), autobegin=False, expire_on_commit=False)
+        writers = writer_gate(engine)
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        uow=UnitOfWork(sessions, clock, readonly_sessions),
+        uow=UnitOfWork(sessions, clock, readonly_sessions, writers),
         vault=vault,
         policy=Policy.load_default(),
         clock=clock,

@@ -12,8 +12,8 @@ that record nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,15 +29,18 @@ class UnitOfWork:
     """Opens the transactions of use cases: writing, read-only, and the refusal after a rollback."""
 
     def __init__(self, sessions: sessionmaker[Session], clock: Clock,
-                 readonly_sessions: sessionmaker[Session] | None = None) -> None:
+                 readonly_sessions: sessionmaker[Session] | None = None,
+                 writers: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
         self.sessions = sessions
         self.readonly_sessions = readonly_sessions or sessions
         self.clock = clock
+        self.writers = writers
 
     @contextmanager
     def begin(self, access: AccessContext, *, readonly: bool = False) -> Iterator[Tx]:
         """Yield the request's transaction; on leaving, append its entries last and commit."""
-        with (self.readonly_sessions if readonly else self.sessions)() as session, session.begin():
+        gate = nullcontext() if readonly else self.writers()
+        with gate, (self.readonly_sessions if readonly else self.sessions)() as session, session.begin():
             tx = Tx(session, self.clock, access)
             yield tx
             if tx.recorded:

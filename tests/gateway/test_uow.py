@@ -132,3 +132,57 @@ def test_recording_in_a_read_only_unit_of_work_is_refused(sqlite_file: Engine) -
     with pytest.raises(ReadOnlyViolation), uow.begin(WHO, readonly=True) as tx:
         tx.record(Tag.AUDIT_READ)
     assert _count(sqlite_file) == 0
+
+
+def test_the_writer_gate_lets_one_writer_in_at_a_time_and_the_next_in_when_it_leaves(tmp_path: Path) -> None:
+    import threading
+
+    from gateway.database import WriterGate
+
+    gate = WriterGate(tmp_path / "xinyong.db.writers")
+    order: list[str] = []
+    inside, leave = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with gate():
+            order.append("first in")
+            inside.set()
+            leave.wait(timeout=10)
+            order.append("first out")
+
+    def second() -> None:
+        inside.wait(timeout=10)
+        with gate():
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    inside.wait(timeout=10)
+    assert order == ["first in"]
+    leave.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert order == ["first in", "first out", "second in"]
+    assert (tmp_path / "xinyong.db.writers").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_writing_unit_of_work_on_a_sqlite_file_goes_through_the_gate(sqlite_file: Engine) -> None:
+    from gateway.database import writer_gate
+
+    gate = writer_gate(sqlite_file)
+    make = sessionmaker(bind=sqlite_file, autobegin=False, expire_on_commit=False)
+    entered: list[bool] = []
+
+    class Watched:
+        def __call__(self) -> Any:
+            entered.append(True)
+            return gate()
+
+    uow = UnitOfWork(make, FrozenClock(NOW), writers=Watched())
+    with uow.begin(WHO) as tx:
+        tx.record(Tag.AUDIT_READ)
+    with uow.begin(WHO, readonly=True) as tx:
+        tx.session.execute(select(1))
+    assert entered == [True]
+    assert Path(str(sqlite_file.url.database) + ".writers").exists()
