@@ -101,12 +101,13 @@ def checkpoint(rt: Runtime, batch: int = INTEGRATE_BATCH) -> Checkpoint:
 
     Raises audit.errors.TreeInconsistent if the entries cannot extend the tree (a hole in the numbers).
     """
+    # Tree maintenance writes no audit entry, so it opens its transactions itself, through the writers' gate.
     with rt.sessions() as session:
         while True:
-            with session.begin():
+            with rt.uow.writers(), session.begin():
                 if tree.integrate(session, batch) < batch:
                     break
-        with session.begin():
+        with rt.uow.writers(), session.begin():
             return heads.checkpoint(session, rt.clock, head_signer(rt), batch)
 
 
