@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-
-from sqlalchemy import select
 
 from audit.tags import Tag
 from audit.tx import Tx
 from vault import _crypto, _records, _releases, _rotation, _signing, _subjects
 from vault._keyring import Keyring, load_keyring, save_keyring
 from vault.errors import UnknownKeyVersion
-from vault.models import Subject
 from vault.types import Ingested, OwnFile, Prepared, Provider, Release, Selection
 
 KEYRING_CHECK_SECONDS = 2.0
@@ -175,13 +172,6 @@ class Vault:
         """Re-wrap up to `limit` data keys under the current key-encryption key; return how many."""
         return _rotation.rewrap_batch(tx.session, self._ring, limit)
 
-    def known(self, tx: Tx, subject_refs: Iterable[str]) -> set[str]:
-        """Return which of these blind indexes name a person the vault holds."""
-        refs = list(subject_refs)
-        if not refs:
-            return set()
-        return set(tx.session.execute(select(Subject.subject_ref).where(Subject.subject_ref.in_(refs))).scalars())
-
     def _unwrapping(self, call: Callable[[], T]) -> T:
         """Run `call`; if it meets a key version this process has not loaded, reload the keyring and retry.
 
@@ -191,6 +181,7 @@ class Vault:
         try:
             return call()
         except UnknownKeyVersion:
+            # Keys are unwrapped before anything is written or recorded, so running the call again is safe.
             self.refresh(force=True)
             return call()
 
