@@ -97,6 +97,7 @@ def test_the_authorised_query_stays_within_its_statement_budget_and_bumps_the_co
     query = seen.writing("reports")
     assert len(query) <= QUERY_BUDGET, "\n".join(query)
     assert query[0].upper().startswith("UPDATE GRANTS"), "the grant is spent by its first statement"
+    assert len([s for s in query if " FROM SUBJECTS" in s.upper()]) == 1, "the person is read once"
     _ends_with_the_audit_append(query)
     assert len([t for t in seen.transactions if t]) == 1, "one transaction for the whole request"
 
@@ -108,7 +109,9 @@ def test_the_self_report_reads_first_and_bumps_the_counter_last(
     with statements() as seen:
         response = person.client.get("/api/v1/me/report")
     assert response.status_code == 200
-    _ends_with_the_audit_append(seen.writing("audit_entries"))
+    report = seen.writing("audit_entries")
+    _ends_with_the_audit_append(report)
+    assert len([s for s in report if " FROM SUBJECTS" in s.upper()]) == 1, "the person is read once"
     assert len([t for t in seen.transactions if t]) == 1
 
 
