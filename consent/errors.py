@@ -14,6 +14,7 @@
     ├── KindNotAllowed           the institution's kind may not use this purpose
     ├── RequestNotFound          no consent request with that id for this caller
     ├── RequestNotPending        the request was already answered or has lapsed
+    │   └── RequestAlreadyDecided      approved or denied already (two answers at once: the second)
     ├── GrantNotFound            no grant with that id for this person
     ├── QueryRefused             a query is refused; `code` is the problem code
     │   ├── ConsentMissing       consent_missing
@@ -113,6 +114,10 @@ class RequestNotFound(ConsentError):
 
 class RequestNotPending(ConsentError):
     """Raised when a request was already answered or has lapsed."""
+
+
+class RequestAlreadyDecided(RequestNotPending):
+    """Raised when a request was already approved or denied: a second answer changes nothing."""
 
 
 class GrantNotFound(ConsentError):

@@ -35,6 +35,7 @@ from consent.errors import (
     ConsentRevoked,
     GrantNotFound,
     KindNotAllowed,
+    RequestAlreadyDecided,
     RequestInvalid,
     RequestNotFound,
     RequestNotPending,
@@ -200,8 +201,11 @@ def pending_request(tx: Tx, subject_ref: str, request_id: str) -> ConsentRequest
     row = tx.session.get(ConsentRequest, request_id, with_for_update=True, populate_existing=True)
     if row is None or row.subject_ref != subject_ref:
         raise RequestNotFound(request_id)
-    if _request_status(row, now) != "pending":
-        raise RequestNotPending(f"request {request_id} is {_request_status(row, now)}")
+    status = _request_status(row, now)
+    if status in ("approved", "denied"):
+        raise RequestAlreadyDecided(f"request {request_id} was already {status}")
+    if status != "pending":
+        raise RequestNotPending(f"request {request_id} is {status}")
     return row
 
 

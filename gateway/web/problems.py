@@ -96,6 +96,7 @@ PROBLEMS: dict[type[Exception], Problem] = {
     consent_errors.KindNotAllowed: Problem(403, "kind_not_allowed", "Purpose not allowed for this institution"),
     consent_errors.RequestNotFound: _NOT_FOUND,
     consent_errors.RequestNotPending: Problem(409, "not_pending", "Already answered"),
+    consent_errors.RequestAlreadyDecided: Problem(409, "request_already_decided", "Already decided"),
     consent_errors.GrantNotFound: _NOT_FOUND,
     consent_errors.QueryRefused: _refused(consent_errors.QueryRefused.code),
     consent_errors.ConsentMissing: _refused("consent_missing"),

@@ -16,7 +16,8 @@ from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from audit.tx import AccessContext
 from consent.durations import Duration
-from consent.errors import ConsentExhausted
+from consent.errors import ConsentExhausted, RequestAlreadyDecided
+from consent.models import ConsentRequest, Grant
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import clients, consents, people
@@ -84,3 +85,60 @@ def test_two_concurrent_queries_on_a_one_use_grant_yield_exactly_one_report(comm
             AuditEntry.action == "consent:query:released")).scalar_one()
     assert released == rounds
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def _pending_request(rt: Runtime, seed: int) -> tuple[str, str]:
+    citizen_id = People(seed).new()
+    employer = clients.add_client(rt, role="institution", name="employer", categories=[], kind="employer")
+    people.enroll(rt, citizen_id, None, "counter")
+    request = consents.request_consent(rt.uow, rt.vault, rt.policy, consents.RequestConsent(
+        institution_id=employer.client_id, kind="employer", citizen_id=citizen_id, purpose="employment_screening",
+        categories=None, reason="hiring", valid_for=Duration(days=7), max_uses=1))
+    return rt.vault.subject_ref(citizen_id), request.id
+
+
+def _answer_at_once(rt: Runtime, ref: str, request_id: str, answers: tuple[str, str]) -> list[str]:
+    start = threading.Barrier(2)
+
+    def answer(how: str) -> str:
+        start.wait(timeout=10)
+        try:
+            if how == "approve":
+                consents.approve(rt.uow, rt.vault, rt.policy, consents.Answer(ref, request_id))
+            else:
+                consents.deny(rt.uow, consents.Answer(ref, request_id))
+        except RequestAlreadyDecided:
+            return f"{how}: already decided"
+        return f"{how}: done"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(answer, answers))
+
+
+def _state(rt: Runtime, request_id: str) -> tuple[str, int]:
+    with rt.sessions() as session, session.begin():
+        status = session.execute(select(ConsentRequest.status).where(ConsentRequest.id == request_id)).scalar_one()
+        grants = session.execute(select(func.count()).select_from(Grant)
+                                 .where(Grant.request_id == request_id)).scalar_one()
+    return status, int(grants)
+
+
+def test_an_approval_and_a_denial_at_once_end_one_way_and_the_loser_is_told(committed: Runtime) -> None:
+    rt = committed
+    for round_ in range(6):
+        ref, request_id = _pending_request(rt, seed=200 + round_)
+        outcomes = _answer_at_once(rt, ref, request_id, ("approve", "deny"))
+        done = [o for o in outcomes if o.endswith(": done")]
+        assert len(done) == 1, outcomes
+        status, grant_count = _state(rt, request_id)
+        winner = done[0].split(":")[0]
+        assert (status, grant_count) == (("approved", 1) if winner == "approve" else ("denied", 0)), outcomes
+
+
+def test_two_approvals_at_once_make_one_grant_and_a_conflict(committed: Runtime) -> None:
+    rt = committed
+    for round_ in range(4):
+        ref, request_id = _pending_request(rt, seed=300 + round_)
+        outcomes = sorted(_answer_at_once(rt, ref, request_id, ("approve", "approve")))
+        assert outcomes == ["approve: already decided", "approve: done"]
+        assert _state(rt, request_id) == ("approved", 1)
