@@ -36,9 +36,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Return an engine; SQLite gets WAL, full sync, foreign keys and eager write locks."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
+        _owner_only(engine.url.database)
         _sqlite_setup(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+
+
+def _owner_only(database: str | None) -> None:
+    """Make the database file readable by its owner only, before SQLite creates it.
+
+    SQLite gives its -wal and -shm files the database file's permissions, so they follow. The files hold
+    only ciphertexts and blind indexes, but who could copy them could copy them with the keyring too.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # SQLite will say that it cannot open the file
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
 
 
 def _sqlite_setup(engine: Engine) -> None:

@@ -186,3 +186,20 @@ def test_a_writing_unit_of_work_on_a_sqlite_file_goes_through_the_gate(sqlite_fi
         tx.session.execute(select(1))
     assert entered == [True]
     assert Path(str(sqlite_file.url.database) + ".writers").exists()
+
+
+def test_the_sqlite_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    old.write_bytes(b"")
+    old.chmod(0o644)  # made by an earlier version
+    for path in (tmp_path / "new.db", old):
+        engine = make_engine(f"sqlite:///{path}")
+        try:
+            upgrade(engine)
+            with engine.connect() as conn:  # the connection keeps -wal and -shm open
+                conn.exec_driver_sql("SELECT count(*) FROM audit_entries").scalar()
+                made = [p for p in tmp_path.iterdir() if p.name.startswith(path.name)]
+                assert {p.name for p in made} >= {path.name, path.name + "-wal", path.name + "-shm"}
+                assert {p.name: oct(p.stat().st_mode & 0o777) for p in made} == {p.name: "0o600" for p in made}
+        finally:
+            engine.dispose()
