@@ -120,3 +120,27 @@ def test_the_public_url_fixes_the_audience_of_client_assertions(rt: Runtime) -> 
     rt.settings = replace(rt.settings, public_url="https://credit.example.gov.cn")
     app = create_app({"TESTING": True}, runtime=rt)
     assert app.config["XINYONG_TOKEN_ENDPOINT"] == "https://credit.example.gov.cn/oauth/token"
+
+
+def test_pages_forbid_framing_and_scripts_and_allow_their_style_by_nonce(client: FlaskClient) -> None:
+    import re
+
+    page = client.get("/login")
+    policy = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "default-src 'none'" in policy
+    assert "script-src" not in policy  # so no script runs at all
+    nonce = re.search(r"'nonce-([^']+)'", policy)
+    assert nonce is not None
+    assert f'<style nonce="{nonce.group(1)}">' in page.get_data(as_text=True)
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Strict-Transport-Security" not in page.headers  # plain http: HSTS would be ignored
+    other = client.get("/login")
+    assert other.headers["Content-Security-Policy"] != policy  # a nonce per response
+
+
+def test_over_https_browsers_are_told_to_stay_on_https(client: FlaskClient) -> None:
+    response = client.get("/login", base_url="https://localhost")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
