@@ -11,6 +11,7 @@ from typing import Any, cast
 from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFProtect
 
+from gateway import logs
 from gateway.config import from_environ
 from gateway.errors import NotFound
 from gateway.runtime import Runtime, build_runtime, check_initialised
@@ -33,6 +34,7 @@ csrf = CSRFProtect()
 def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | None = None) -> Flask:
     """Return the Flask app; refuses to start without a keyring or an initialised database."""
     app = Flask(__name__)
+    logs.install()
     if runtime is None:
         runtime = build_runtime(from_environ())
         check_initialised(runtime)
@@ -120,6 +122,10 @@ def _request_hooks(app: Flask) -> None:
         response.headers["Referrer-Policy"] = "no-referrer"
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if response.status_code >= 500:
+            # The path only: a query string can carry a citizen ID (an auditor's `person` filter).
+            _responses.error("server error", extra={"request_id": g.get("request_id"), "method": request.method,
+                                                    "path": request.path, "status": response.status_code})
         return response
 
     app.jinja_env.globals["csp_nonce"] = csp_nonce
@@ -133,3 +139,4 @@ def csp_nonce() -> str:
 
 
 logging.getLogger("xinyong").addHandler(logging.NullHandler())
+_responses = logging.getLogger("xinyong.responses")

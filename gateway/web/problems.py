@@ -168,7 +168,8 @@ def problem(status: int, code: str, title: str, detail: str, **members: Any) -> 
 def _from_table(exc: Exception) -> Response:
     row = problem_of(exc)
     if row.status >= 500:
-        log.error("%s on request %s", type(exc).__name__, g.get("request_id"), exc_info=exc)
+        log.error("%s on request %s", type(exc).__name__, g.get("request_id"), exc_info=exc,
+                  extra={"request_id": g.get("request_id")})
     detail = row.detail if isinstance(row.detail, str) else row.detail(exc)
     response = problem(row.status, row.code, row.title, detail, **row.members(exc))
     response.headers.update(row.headers(exc))
@@ -220,5 +221,6 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        log.error("unexpected error on request %s", g.get("request_id"), exc_info=exc)
+        log.error("unexpected error on request %s", g.get("request_id"), exc_info=exc,
+                  extra={"request_id": g.get("request_id")})
         return problem(500, "internal", "Internal error", INTERNAL)

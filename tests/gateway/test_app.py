@@ -144,3 +144,32 @@ def test_pages_forbid_framing_and_scripts_and_allow_their_style_by_nonce(client:
 def test_over_https_browsers_are_told_to_stay_on_https(client: FlaskClient) -> None:
     response = client.get("/login", base_url="https://localhost")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_a_server_error_is_logged_as_a_json_line_with_its_request_id_and_no_personal_data(
+        rt: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tests.conftest import People
+
+    citizen_id = People(11).new()
+    app = create_app({"TESTING": True}, runtime=rt)
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError(f"failed for {citizen_id} 张三 payload=罚款人民币2000元")
+
+    response = app.test_client().get(f"/boom?person={citizen_id}", headers={"X-Request-ID": "req-log-1"})
+    assert response.status_code == 500
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("request_id") == "req-log-1"]
+    assert {line["logger"] for line in mine} == {"xinyong.gateway", "xinyong.responses"}
+    [failure] = [line for line in mine if line["logger"] == "xinyong.gateway"]
+    assert failure["level"] == "error"
+    assert failure["error"] == "RuntimeError"
+    assert any("in boom" in frame for frame in failure["frames"])
+    [served] = [line for line in mine if line["logger"] == "xinyong.responses"]
+    assert (served["status"], served["method"], served["path"]) == (500, "GET", "/boom")
+    for leak in (citizen_id, "张三", "罚款"):
+        assert leak not in err
