@@ -106,6 +106,8 @@ class FieldSpec:
             self._reject("must not be empty")
         if self.max_length is not None and len(value) > self.max_length:
             self._reject(f"must be at most {self.max_length} characters")
+        if hidden_characters(value):
+            self._reject(HIDDEN_CHARACTERS_REASON)
         return value
 
     def _decimal(self, value: object) -> str:
@@ -129,6 +131,17 @@ class FieldSpec:
             return date.fromisoformat(value).isoformat()
         except ValueError:
             self._reject("must be a real calendar date (YYYY-MM-DD)")
+
+
+# Control characters (NUL cannot even be stored in PostgreSQL text) and the bidirectional overrides
+# and isolates, which make a text read differently from what it holds (Trojan Source, CVE-2021-42574).
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+HIDDEN_CHARACTERS_REASON = "must not contain control characters or bidirectional formatting characters"
+
+
+def hidden_characters(value: str) -> bool:
+    """Return whether a text holds a control or bidirectional formatting character (tab and newline allowed)."""
+    return _HIDDEN.search(value) is not None
 
 
 def normalise_payload(specs: Sequence[FieldSpec], payload: object) -> dict[str, object]:

@@ -18,6 +18,7 @@ from audit.tags import Outcome, Tag
 from audit.tx import AccessContext
 from consent import entry
 from consent.errors import ConsentError
+from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
 from gateway.errors import Conflict
 from gateway.runtime import Runtime
 from gateway.uow import UnitOfWork
@@ -148,10 +149,10 @@ def record_shape(raw: dict[str, Any]) -> dict[str, Any]:
         if name not in raw:
             raise ShapeInvalid(name, "Missing data for required field.")
     data = dict(raw)
-    _text("citizen_id", raw["citizen_id"], 40)
+    _text("citizen_id", raw["citizen_id"], 40, plain=False)  # its own checks name what is wrong
     if "name" in raw:
         _text("name", raw["name"], 100)
-    _text("category", raw["category"], 60)
+    _text("category", raw["category"], 60, plain=False)  # the catalogue refuses an unknown code
     data["decided_at"] = _date("decided_at", raw["decided_at"])
     if "document" in raw:
         data["document"] = _document(raw["document"])
@@ -178,11 +179,13 @@ def _document(raw: object) -> Document:
     return Document(raw["type"], raw["number"], raw["authority"], _date("document.effective_at", raw["effective_at"]))
 
 
-def _text(field: str, value: object, longest: int) -> None:
+def _text(field: str, value: object, longest: int, plain: bool = True) -> None:
     if type(value) is not str:
         raise ShapeInvalid(field, "Not a valid string.")
     if not 1 <= len(value) <= longest:
         raise ShapeInvalid(field, f"Length must be between 1 and {longest}.")
+    if plain and hidden_characters(value):
+        raise ShapeInvalid(field, HIDDEN_CHARACTERS_REASON)
 
 
 def _date(field: str, value: object) -> date:

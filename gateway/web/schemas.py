@@ -12,6 +12,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from audit.tags import Outcome
 from consent.durations import Duration, parse_days
+from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
 from gateway.usecases.review import AuditSearch
 from vault.types import Document
 
@@ -23,6 +24,12 @@ def _no_control_characters(value: str) -> None:
     # PostgreSQL text cannot hold NUL; no key or field name needs a control character.
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise ValidationError("must not contain control characters")
+
+
+def _no_hidden_characters(value: str) -> None:
+    # Names and document texts are shown to people and officials: nothing invisible, nothing that reorders.
+    if hidden_characters(value):
+        raise ValidationError(HIDDEN_CHARACTERS_REASON)
 
 
 def _printable_text(value: str) -> None:
@@ -69,9 +76,9 @@ class ProblemSchema(Schema):
 
 
 class DocumentIn(StrictSchema):
-    type = fields.String(required=True, validate=validate.Length(min=1, max=60))
-    number = fields.String(required=True, validate=_text)
-    authority = fields.String(required=True, validate=_text)
+    type = fields.String(required=True, validate=[validate.Length(min=1, max=60), _no_hidden_characters])
+    number = fields.String(required=True, validate=[_text, _no_hidden_characters])
+    authority = fields.String(required=True, validate=[_text, _no_hidden_characters])
     effective_at = fields.Date(required=True)
 
     @post_load
@@ -82,7 +89,7 @@ class DocumentIn(StrictSchema):
 class RecordIn(StrictSchema):
     citizen_id = fields.String(required=True, validate=validate.Length(min=1, max=40),
                                metadata={"description": "18-character resident ID (GB 11643-1999)"})
-    name = fields.String(validate=validate.Length(min=1, max=100))
+    name = fields.String(validate=[validate.Length(min=1, max=100), _no_hidden_characters])
     category = fields.String(required=True, validate=validate.Length(min=1, max=60))
     decided_at = fields.Date(required=True)
     document = fields.Nested(DocumentIn)
@@ -204,7 +211,8 @@ class ConsentRequestIn(StrictSchema):
     categories = fields.List(_code(), validate=validate.Length(min=1, max=50))
     reason = fields.String(required=True, validate=[validate.Length(min=1, max=500), _printable_text])
     valid_for = DaysDuration(required=True, metadata={"type": "string", "example": "P7D"})
-    max_uses = fields.Integer(validate=validate.Range(min=1, max=1000), metadata={"description": "default 1"})
+    max_uses = fields.Integer(strict=True, validate=validate.Range(min=1, max=1000),
+                              metadata={"description": "default 1; a whole number, not a string"})
 
 
 class ConsentRequestCreatedOut(Schema):

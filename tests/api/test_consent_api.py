@@ -464,3 +464,11 @@ def test_a_portal_form_that_cannot_be_done_returns_to_the_page_with_a_notice(
     assert "already answered" in page
     missing = person.client.post("/me/consents/cn_nothing/revoke", data={"csrf_token": person.csrf})
     assert "notice=not_found" in missing.headers["Location"]
+
+
+@pytest.mark.parametrize("uses", [1.5, "2", True])
+def test_max_uses_must_be_a_whole_number_not_a_string_or_a_fraction(
+        client: FlaskClient, employer: Registered, people: People, uses: Any) -> None:
+    response = _request(client, employer, people.new(), max_uses=uses)
+    assert response.status_code == 422, response.json
+    assert response.json["field"] == "max_uses"

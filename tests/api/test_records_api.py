@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -139,3 +141,24 @@ def test_records_need_a_provider_token(client: FlaskClient, auth: Auth, people: 
     institution = auth.register("institution", kind="employer")
     forbidden = client.post("/api/v1/records", json=penalty(people.new()), headers=institution.headers)
     assert forbidden.status_code == 403
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"name": "张\u202e三"}, "name"),
+    ({"name": "张\x00三"}, "name"),
+    ({"document": {"type": "administrative_penalty_decision", "number": "常市监罚\u2066〔2026〕12号",
+                   "authority": "常州市市场监督管理局", "effective_at": "2026-10-01"}}, "document.number"),
+    ({"payload_violation": "未按规定\x00明码标价"}, "payload.violation"),
+    ({"payload_violation": "未按规定\u202e明码标价"}, "payload.violation"),
+])
+def test_hidden_characters_in_names_documents_and_payloads_are_refused_naming_the_field(
+        client: FlaskClient, auth: Auth, people: People, change: dict[str, Any], field: str) -> None:
+    provider = auth.provider()
+    body = penalty(people.new())
+    if "payload_violation" in change:
+        body["payload"]["violation"] = change["payload_violation"]
+    else:
+        body.update(change)
+    response = client.post("/api/v1/records", json=body, headers=provider.headers)
+    assert response.status_code == 422, response.json
+    assert response.json["field"] == field
