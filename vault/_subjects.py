@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from audit.clock import Clock
@@ -103,6 +105,29 @@ def ensure_subjects(
     # Columns, not objects: an import asks for 500 people a batch, and loading them as objects cost more
     # than the query.
     table = Subject.metadata.tables[Subject.__tablename__]
+    result = _existing_subjects(session, ring, table, wanted)
+    now = clock.now()
+    rows = [_new_subject_row(ring, now, ref, cid, name) for ref, (cid, name) in wanted.items() if ref not in result]
+    if rows:
+        deks = {row["subject_ref"]: row.pop("_dek") for row in rows}
+        # Two requests may bring the same new person at once: the second insert skips the row the first
+        # made (on PostgreSQL it waits for the first to commit), and the person is read back instead.
+        dialect = session.get_bind().dialect.name
+        make = pg_insert if dialect == "postgresql" else sqlite_insert
+        inserted = session.execute(
+            make(table).on_conflict_do_nothing(index_elements=["subject_ref"])
+            .returning(table.c.id, table.c.subject_ref), rows)
+        for subject_id, ref in inserted:
+            result[ref] = KeyedSubject(subject_id, ref, deks[ref])
+        raced = {ref: wanted[ref] for ref in deks if ref not in result}
+        if raced:
+            result.update(_existing_subjects(session, ring, table, raced))
+    session.flush()
+    return result
+
+
+def _existing_subjects(session: Session, ring: Keyring, table: Any,
+                       wanted: dict[str, tuple[str, str | None]]) -> dict[str, KeyedSubject]:
     found = session.execute(
         select(table.c.id, table.c.subject_ref, table.c.kek_version, table.c.wrapped_dek, table.c.name_ct.is_(None))
         .where(table.c.subject_ref.in_(list(wanted)))
@@ -120,14 +145,6 @@ def ensure_subjects(
         result[ref] = KeyedSubject(subject_id, ref, dek)
     if names:
         session.execute(update(table).where(table.c.id == bindparam("row")).values(name_ct=bindparam("name_ct")), names)
-    now = clock.now()
-    rows = [_new_subject_row(ring, now, ref, cid, name) for ref, (cid, name) in wanted.items() if ref not in result]
-    if rows:
-        deks = {row["subject_ref"]: row.pop("_dek") for row in rows}
-        inserted = session.execute(insert(table).returning(table.c.id, table.c.subject_ref), rows)
-        for subject_id, ref in inserted:
-            result[ref] = KeyedSubject(subject_id, ref, deks[ref])
-    session.flush()
     return result
 
 

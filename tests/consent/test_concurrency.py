@@ -24,6 +24,7 @@ from gateway.usecases import clients, consents, people
 from gateway.usecases import records as record_use
 from gateway.web.schemas import RecordIn
 from tests.conftest import NOW, People, drop_pg_database, penalty, pg_database, pg_url, settings_for_tests
+from vault.models import Record, Subject
 from vault.types import Provider
 from vault.vault import Vault
 
@@ -142,3 +143,29 @@ def test_two_approvals_at_once_make_one_grant_and_a_conflict(committed: Runtime)
         outcomes = sorted(_answer_at_once(rt, ref, request_id, ("approve", "approve")))
         assert outcomes == ["approve: already decided", "approve: done"]
         assert _state(rt, request_id) == ("approved", 1)
+
+
+def test_two_records_for_the_same_new_person_at_once_are_both_stored_under_one_person(committed: Runtime) -> None:
+    rt = committed
+    provider = clients.add_client(rt, role="provider", name="court", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"],
+                                  kind=None)
+    who = Provider(provider.client_id, frozenset(provider.categories))
+    access = AccessContext(actor=provider.client_id, role="provider")
+    for round_ in range(8):
+        citizen_id = People(400 + round_).new()
+        start = threading.Barrier(2)
+
+        def submit(day: int, citizen_id: str = citizen_id, start: threading.Barrier = start) -> str:
+            body = RecordIn().load(penalty(citizen_id, date(2026, 6, day), category="ADMINISTRATIVE_PENALTY_SERIOUS"))
+            start.wait(timeout=10)
+            return record_use.submit(rt, who, body, None, access).id
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            ids = list(pool.map(submit, (1, 2)))
+        assert len(set(ids)) == 2
+        with rt.sessions() as session, session.begin():
+            people_rows = session.execute(select(func.count()).select_from(Subject)
+                                          .where(Subject.subject_ref == rt.vault.subject_ref(citizen_id))).scalar()
+            owners = set(session.execute(select(Record.subject_id).where(Record.id.in_(ids))).scalars())
+        assert people_rows == 1
+        assert len(owners) == 1
