@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 
@@ -62,21 +63,24 @@ def activate(rt: Runtime, raw_id: str, code: str, password: str, address: str) -
     citizen_id = normalise_citizen_id(raw_id, today(rt.clock))
     ref = rt.vault.subject_ref(citizen_id)
     _check_rate(rt, ref, address)
-    with rt.uow.begin(_person(ref)) as tx:
-        account = tx.session.get(Account, ref, with_for_update=True)
-        ok = (
-            account is not None
-            and account.activation_code_hash is not None
-            and account.activation_expires_at is not None
-            and account.activation_expires_at > tx.now
-            and _verify(rt, account.activation_code_hash, code.strip().upper())
-        )
-        if ok and account is not None:
-            account.password_hash = rt.hasher.hash(password)
-            account.activation_code_hash = None
-            account.activation_expires_at = None
-            account.activated_at = tx.now
-            tx.record(Tag.SUBJECT_ACTIVATED, subject_ref=ref)
+    with rt.uow.begin(_person(ref), readonly=True) as tx:
+        account = tx.session.get(Account, ref)
+        pending = (account.activation_code_hash if account is not None and account.activation_expires_at is not None
+                   and account.activation_expires_at > tx.now else None)
+    # The slow hashing runs outside any transaction, so no lock waits on it.
+    ok = _verify(rt, pending, code.strip().upper())
+    if ok:
+        new_hash = rt.hasher.hash(password)
+        with rt.uow.begin(_person(ref)) as tx:
+            account = tx.session.get(Account, ref, with_for_update=True, populate_existing=True)
+            # The same code must still be pending: two activations at once succeed once.
+            ok = account is not None and account.activation_code_hash == pending
+            if ok and account is not None:
+                account.password_hash = new_hash
+                account.activation_code_hash = None
+                account.activation_expires_at = None
+                account.activated_at = tx.now
+                tx.record(Tag.SUBJECT_ACTIVATED, subject_ref=ref)
     if not ok:
         _fail(rt, ref, address, Tag.SUBJECT_LOGIN_DENIED, "bad_activation")
         raise Unauthenticated("the citizen ID and activation code do not match a pending activation")
@@ -90,11 +94,12 @@ def login(rt: Runtime, raw_id: str, password: str, address: str) -> str:
         citizen_id = raw_id.strip().upper()
     ref = rt.vault.subject_ref(citizen_id)
     _check_rate(rt, ref, address)
-    with rt.uow.begin(_person(ref)) as tx:
+    with rt.uow.begin(_person(ref), readonly=True) as tx:
         account = tx.session.get(Account, ref)
-        ok = account is not None and account.password_hash is not None and _verify(
-            rt, account.password_hash, password)
-        if ok:
+        stored = account.password_hash if account is not None else None
+    ok = _verify(rt, stored, password)
+    if ok:
+        with rt.uow.begin(_person(ref)) as tx:
             tx.session.execute(delete(LoginFailure).where(LoginFailure.account_key == ref))
             tx.record(Tag.SUBJECT_LOGIN, subject_ref=ref)
     if not ok:
@@ -103,11 +108,27 @@ def login(rt: Runtime, raw_id: str, password: str, address: str) -> str:
     return ref
 
 
-def _verify(rt: Runtime, stored: str, given: str) -> bool:
+def _verify(rt: Runtime, stored: str | None, given: str) -> bool:
+    """Return whether `given` matches the stored hash; with none stored, hash anyway against a stand-in.
+
+    An unknown ID, an account never activated and a wrong password then all take one argon2 verification,
+    so the time of the answer does not tell whether the ID is known.
+    """
     try:
-        return bool(rt.hasher.verify(stored, given))
+        return bool(rt.hasher.verify(stored or _stand_in(rt.hasher), given)) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+_STAND_INS: dict[tuple[int, int, int], str] = {}
+
+
+def _stand_in(hasher: PasswordHasher) -> str:
+    """Return a hash of a random secret made with the hasher's own costs, made once per process."""
+    key = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+    if key not in _STAND_INS:
+        _STAND_INS[key] = hasher.hash(secrets.token_urlsafe(32))
+    return _STAND_INS[key]
 
 
 def _check_rate(rt: Runtime, ref: str, address: str) -> None:

@@ -314,3 +314,52 @@ def test_the_report_shows_the_masked_id_and_the_name(client: FlaskClient, rt: Ru
     assert body["subject"] == {"citizen_id_masked": citizen_id[:4] + "*" * 10 + citizen_id[-4:], "name": NAME}
     assert citizen_id not in client.get("/api/v1/me/report").get_data(as_text=True)
     assert body["generated_at"].startswith(NOW.date().isoformat())
+
+
+class _CountingHasher:
+    """The runtime's hasher, counting the verifications (each one costs the same argon2 time)."""
+
+    def __init__(self, hasher: Any) -> None:
+        self._hasher = hasher
+        self.verified = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._hasher, name)
+
+    def verify(self, stored: str, given: str) -> bool:
+        self.verified += 1
+        return bool(self._hasher.verify(stored, given))
+
+
+def test_an_unknown_id_costs_the_same_password_check_as_a_known_one_and_gets_the_same_answer(
+        client: FlaskClient, rt: Runtime, people: People) -> None:
+    known = people.new()
+    _activate(client, known, _enrol(rt, known))
+    counting = _CountingHasher(rt.hasher)
+    rt.hasher = counting  # type: ignore[assignment]
+    answers = []
+    for citizen_id in (known, people.new()):
+        page = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token is not None
+        before = counting.verified
+        response = client.post("/login", data={"citizen_id": citizen_id, "password": "not the password",
+                                               "csrf_token": token.group(1)})
+        answers.append((response.status_code, counting.verified - before))
+    assert answers[0] == answers[1] == (401, 1)
+
+
+def test_an_activation_for_an_unknown_id_costs_the_same_check_and_gets_the_same_answer(
+        client: FlaskClient, rt: Runtime, people: People) -> None:
+    pending = people.new()
+    _enrol(rt, pending)
+    counting = _CountingHasher(rt.hasher)
+    rt.hasher = counting  # type: ignore[assignment]
+    answers = []
+    for citizen_id in (pending, people.new()):
+        before = counting.verified
+        response = client.post("/api/v1/subjects/activate", json={
+            "citizen_id": citizen_id, "activation_code": "AAAA-BBBB-CCCC", "password": PASSWORD})
+        answers.append((response.status_code, response.json["code"], counting.verified - before))
+    assert answers[0] == answers[1]
+    assert answers[0][2] == 1
