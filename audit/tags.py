@@ -18,6 +18,7 @@ class Tag(StrEnum):
     REPORT_SELF_DENIED = "vault:report:self-denied"
     KEYS_ROTATED = "vault:keyring:rotated"
     CLIENT_ADDED = "gateway:client:added"
+    CLIENT_DISABLED = "gateway:client:disabled"
     TOKEN_FAMILY_REVOKED = "gateway:token:family-revoked"  # noqa: S105 - an action tag, not a secret
     CONSENT_REQUESTED = "consent:request:created"
     CONSENT_APPROVED = "consent:grant:approved"

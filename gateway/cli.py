@@ -123,6 +123,22 @@ def clients_add(role: str, name: str, categories: str, kind: str | None, jwks_fi
           f"scope:         {created.scope}\n" + ("(the secret is shown only now)" if created.client_secret else ""))
 
 
+@clients.command("disable")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+def clients_disable(client_id: str, as_json: bool) -> None:
+    """Disable a client: it gets no new token and its tokens are revoked (workers that cached one: within 30 s)."""
+    from gateway.usecases import clients as use
+
+    rt = _runtime()
+    try:
+        revoked = use.disable_client(rt, client_id)
+    except use.ClientInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(as_json, {"client_id": client_id, "disabled": True, "tokens_revoked": revoked},
+          f"{client_id} disabled; {revoked} tokens revoked (a worker may honour a cached one for up to 30 s)")
+
+
 def _read_jwks(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

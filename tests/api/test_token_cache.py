@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 from flask.testing import FlaskClient
@@ -51,3 +52,19 @@ def test_the_cache_forgets_entries_when_the_clock_goes_back(auth: Auth, clock: F
     CLIENT_TOKENS.put(key, caller, clock.now() + timedelta(hours=1), clock.now())
     assert CLIENT_TOKENS.get(key, clock.now()) is not None
     assert CLIENT_TOKENS.get(key, clock.now() - timedelta(seconds=1)) is None
+
+
+def test_a_disabled_clients_token_is_refused_once_no_worker_holds_it_in_its_cache(
+        client: FlaskClient, auth: Auth, rt: Runtime, people: People) -> None:
+    from gateway.usecases import clients as client_use
+
+    provider = auth.provider()
+    body = penalty(people.new())
+    assert client.post("/api/v1/records", json=body, headers=provider.headers).status_code == 201
+    assert client_use.disable_client(rt, provider.client_id) == 1
+    CLIENT_TOKENS.clear()  # another worker, or this one 30 s later
+    assert client.post("/api/v1/records", json=body, headers=provider.headers).status_code == 401
+    basic = base64.b64encode(f"{provider.client_id}:{provider.secret}".encode()).decode()
+    again = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                        headers={"Authorization": f"Basic {basic}"})
+    assert again.status_code == 401

@@ -248,3 +248,13 @@ def test_demo_seed_runs_once_and_then_prints_the_same_logins(initialised: Invoke
     again = _json(initialised("demo", "seed", "--people", "3", "--json"))
     assert again == first
     assert (_count(home, "clients"), _count(home, "records"), _count(home, "subjects")) == (clients, records, subjects)
+
+
+def test_disabling_a_client_revokes_its_tokens_and_is_audited(initialised: Invoke, home: Path) -> None:
+    client_id = _provider(initialised)
+    out = _json(initialised("clients", "disable", client_id, "--json"))
+    assert out == {"client_id": client_id, "disabled": True, "tokens_revoked": 0}
+    assert _count(home, "audit_entries WHERE action = 'gateway:client:disabled'") == 1
+    unknown = initialised("clients", "disable", "prov_nobody")
+    assert unknown.exit_code == 1
+    assert "prov_nobody is not a registered client" in unknown.output
