@@ -16,7 +16,7 @@ from gateway.config import from_environ
 from gateway.errors import NotFound
 from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
-from gateway.web import portal, problems, wellknown
+from gateway.web import health, portal, problems, wellknown
 from gateway.web.api import auditors as auditors_api
 from gateway.web.api import consents as consents_api
 from gateway.web.api import ledger as ledger_api
@@ -83,6 +83,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     document_token_endpoint(app, api)
     app.register_blueprint(portal.bp)
     app.register_blueprint(wellknown.bp)
+    app.register_blueprint(health.bp)
     problems.register(app)
     # Reports past their deadline are purged even if nobody asks for them again.
     Periodic("report purge", REPORT_PURGE_SECONDS, lambda: consents_use.purge_expired_reports(runtime.uow)).install(app)

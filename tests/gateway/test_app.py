@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -173,3 +174,40 @@ def test_a_server_error_is_logged_as_a_json_line_with_its_request_id_and_no_pers
     assert (served["status"], served["method"], served["path"]) == (500, "GET", "/boom")
     for leak in (citizen_id, "张三", "罚款"):
         assert leak not in err
+
+
+def test_healthz_answers_while_the_process_runs(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert (response.status_code, response.json) == (200, {"status": "ok"})
+
+
+def test_readyz_is_200_with_every_check_ok(client: FlaskClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ready", "checks": {"database": "ok", "schema": "ok", "keyring": "ok"}}
+
+
+def test_readyz_is_503_naming_a_schema_behind_the_code(client: FlaskClient, rt: Runtime) -> None:
+    from sqlalchemy import text
+
+    with rt.sessions() as session, session.begin():
+        session.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "run `xinyong init`" in response.json["checks"]["schema"]
+    assert response.json["checks"]["database"] == "ok"
+
+
+def test_readyz_is_503_when_the_database_does_not_answer(client: FlaskClient, rt: Runtime,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(rt.uow, "begin", down)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["database"] == "the database does not answer (OperationalError)"
+    assert "connection refused" not in response.get_data(as_text=True)

@@ -1,0 +1,57 @@
+"""Whether the service can serve: its database answers, its schema is the newest, its keyring is loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from audit.tx import AccessContext
+from gateway.database import alembic_config
+from gateway.runtime import Runtime
+
+_PROBE = AccessContext(actor="readiness", role="system")
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Each check by name, `ok` or what is wrong (never a secret or a connection string)."""
+
+    checks: dict[str, str]
+
+    @property
+    def ready(self) -> bool:
+        """Return whether every check passed."""
+        return all(result == "ok" for result in self.checks.values())
+
+
+@cache
+def schema_head() -> str:
+    """Return the newest migration this code knows."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def readiness(rt: Runtime) -> Readiness:
+    """Return the checks: the database answers, its schema is at the newest migration, the keyring is loaded."""
+    checks = {"database": "ok", "schema": "ok", "keyring": "ok"}
+    try:
+        with rt.uow.begin(_PROBE, readonly=True) as tx:
+            found = tx.session.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except SQLAlchemyError as exc:
+        checks["database"] = f"the database does not answer ({type(exc).__name__})"
+        checks["schema"] = "unknown: the database does not answer"
+    else:
+        if found != [schema_head()]:
+            checks["schema"] = (f"the schema is at {', '.join(found) or 'nothing'}, not {schema_head()}: "
+                                "run `xinyong init`")
+    try:
+        rt.vault.refresh()
+        rt.vault.jwks()
+    except Exception as exc:  # noqa: BLE001 - any failure here means the keys cannot be used
+        checks["keyring"] = f"the keyring cannot be used ({type(exc).__name__})"
+    return Readiness(checks)
