@@ -83,7 +83,12 @@ ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the API and the portal with gunicorn."""
-    _runtime()  # fail here, with the message naming `xinyong init`, rather than in every worker
+    rt = _runtime()  # fail here, with the message naming `xinyong init`, rather than in every worker
+    if not rt.settings.development and not rt.settings.public_url:
+        # Client assertions name the token endpoint they are for; without the public URL the service cannot
+        # tell one minted for it from one minted for another server (RFC 7523 §3).
+        raise click.ClickException("set XINYONG_PUBLIC_URL to the service's public base URL (for example "
+                                   "https://credit.example.gov.cn), or XINYONG_ENV=development on your own machine")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers),
             "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "gateway.web.app:create_app()"]

@@ -145,7 +145,7 @@ def rt(connection: Connection, vault: Vault, clock: FrozenClock, tmp_path: Path,
 
 @pytest.fixture
 def app(rt: Runtime) -> Flask:
-    return create_app({"TESTING": True}, runtime=rt)
+    return create_app({"TESTING": True, "XINYONG_TOKEN_ENDPOINT": "http://localhost/oauth/token"}, runtime=rt)
 
 
 @pytest.fixture

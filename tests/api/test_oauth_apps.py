@@ -511,3 +511,15 @@ def test_only_institutions_are_registered_with_keys(rt: Runtime) -> None:
     with pytest.raises(client_use.ClientInvalid):
         client_use.add_client(rt, role="auditor", name="a", categories=[], kind=None,
                               jwks={"keys": [ECKey.generate_key("P-256").as_dict(private=False)]})
+
+
+def test_in_production_without_a_public_url_no_assertion_is_accepted(
+    rt: Any, keyed: tuple[str, Any, str], clock: FrozenClock
+) -> None:
+    from gateway.web.app import create_app
+
+    client = create_app({"TESTING": True}, runtime=rt).test_client()  # no XINYONG_TOKEN_ENDPOINT
+    client_id, key, alg = keyed
+    # Minted for this very Host: still refused, since the Host is whatever the sender chose.
+    _oauth_error(_with_assertion(client, _assertion(client_id, key, alg, clock.now().timestamp())),
+                 "invalid_client", 401)

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from gateway import cli
 
 
-def _runner(home: Path) -> CliRunner:
-    return CliRunner(env={"XINYONG_HOME": str(home), "XINYONG_DATABASE_URL": None, "XINYONG_KEYRING": None})
+def _runner(home: Path, **env: str | None) -> CliRunner:
+    return CliRunner(env={"XINYONG_HOME": str(home), "XINYONG_DATABASE_URL": None, "XINYONG_KEYRING": None,
+                          "XINYONG_ENV": None, "XINYONG_PUBLIC_URL": "https://credit.example.gov.cn", **env})
 
 
 def test_serve_without_init_names_xinyong_init(tmp_path: Path) -> None:
@@ -43,3 +44,19 @@ def test_serve_execs_gunicorn_with_a_log_format_that_omits_query_strings(
     assert "%(U)s" in log_format
     assert "%(r)s" not in log_format
     assert "%(q)s" not in log_format
+
+
+@pytest.mark.parametrize(("env", "starts"), [
+    ({"XINYONG_PUBLIC_URL": None}, False),
+    ({"XINYONG_PUBLIC_URL": None, "XINYONG_ENV": "development"}, True),
+    ({}, True),
+])
+def test_serve_in_production_needs_the_public_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  env: dict[str, str | None], starts: bool) -> None:
+    runner = _runner(tmp_path, **env)
+    assert runner.invoke(cli.main, ["init"], catch_exceptions=False).exit_code == 0
+    monkeypatch.setattr(cli.os, "execv", lambda *_: None)
+    result = runner.invoke(cli.main, ["serve"])
+    assert (result.exit_code == 0) is starts
+    if not starts:
+        assert "XINYONG_PUBLIC_URL" in result.output

@@ -50,7 +50,13 @@ class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]  # Authlib 
             raise
 
     def get_audiences(self) -> list[str]:
-        return [token_endpoint_url()]
+        # No configured URL in production: no audience is right, so every assertion is refused rather than
+        # one minted for another server being taken because of the Host it was sent with.
+        url = token_endpoint_url()
+        if url is None:
+            raise InvalidClientError(description="This service takes no client assertion until its public URL "
+                                                 "is configured.", status_code=401)
+        return [url]
 
     def resolve_client_public_key(self, client: Any) -> KeySet:
         if not client.jwks:
@@ -98,8 +104,12 @@ class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]  # Authlib 
         return True
 
 
-def token_endpoint_url() -> str:
-    """Return the URL a client assertion's `aud` must name: XINYONG_TOKEN_ENDPOINT if configured (do so
-    behind a proxy), else this server's token endpoint as the request reached it."""
+def token_endpoint_url() -> str | None:
+    """Return the URL a client assertion's `aud` must name: XINYONG_PUBLIC_URL + /oauth/token; in development
+    without it, the token endpoint as the request reached it; in production without it, None (none is right)."""
     configured = current_app.config.get("XINYONG_TOKEN_ENDPOINT")
-    return str(configured or url_for("oauth.issue_token", _external=True))
+    if configured:
+        return str(configured)
+    if runtime().settings.development:
+        return str(url_for("oauth.issue_token", _external=True))
+    return None
