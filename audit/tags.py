@@ -14,6 +14,7 @@ class Tag(StrEnum):
     SUBJECT_SHREDDED = "vault:subject:shredded"
     SUBJECT_LOGIN = "gateway:subject:login"
     SUBJECT_LOGIN_DENIED = "gateway:subject:login-denied"
+    SUBJECT_LOGOUT = "gateway:subject:logout"
     REPORT_SELF = "vault:report:self"
     REPORT_SELF_DENIED = "vault:report:self-denied"
     KEYS_ROTATED = "vault:keyring:rotated"

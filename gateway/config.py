@@ -22,6 +22,7 @@ class Settings:
     public_url: str | None = None
     activation_ttl_days: int = 14
     login_window_seconds: int = 900
+    session_max_hours: int = 12
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
     argon2_time_cost: int = 3
@@ -51,6 +52,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         keyring_path=Path(env.get("XINYONG_KEYRING") or home / "keyring.json").resolve(),
         development=env.get("XINYONG_ENV", "production") == "development",
         token_ttl_seconds=int(env.get("XINYONG_TOKEN_TTL", "3600")),
+        session_max_hours=_number(env, "XINYONG_SESSION_MAX_HOURS", "12", int, low=1),
         public_url=(env.get("XINYONG_PUBLIC_URL") or "").rstrip("/") or None,
         argon2_time_cost=int(env.get("XINYONG_ARGON2_TIME_COST", "3")),
         argon2_memory_kib=int(env.get("XINYONG_ARGON2_MEMORY_KIB", "65536")),

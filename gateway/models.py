@@ -127,3 +127,20 @@ class LoginFailure(GatewayBase):
     account_key: Mapped[str] = mapped_column(String(64), comment="blind index of the ID typed, never the ID")
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PortalSession(GatewayBase):
+    """A person's login to the portal: the cookie holds a random token, this row its hash and its life.
+
+    Logging out ends it here, so a copy of the cookie is worth nothing afterwards; and however often it is
+    used, it ends `XINYONG_SESSION_MAX_HOURS` after the login (the cookie's own idle limit is 30 minutes).
+    """
+
+    __tablename__ = "portal_sessions"
+    __table_args__ = (Index("ix_portal_sessions_subject_ref", "subject_ref"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True, comment="SHA-256 of the cookie's token")
+    subject_ref: Mapped[str] = mapped_column(String(64), comment="blind index of the person")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="absolute end, however active the session")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="when the person logged out")

@@ -132,6 +132,7 @@ def settings_for_tests(tmp_path: Path) -> Settings:
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         import_batch_size=7,
+        session_max_hours=5 * 366 * 24,  # tests move the clock by months while a person stays logged in
     )
 
 

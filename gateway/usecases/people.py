@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from consent import grants
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
 from gateway.errors import RateLimited, Unauthenticated
-from gateway.models import Account, LoginFailure
+from gateway.models import Account, LoginFailure, PortalSession
 from gateway.runtime import Runtime
 from gateway.usecases.access_log import entries_with_proofs
 from gateway.usecases.consents import institutions, who_looked
@@ -86,8 +87,16 @@ def activate(rt: Runtime, raw_id: str, code: str, password: str, address: str) -
         raise Unauthenticated("the citizen ID and activation code do not match a pending activation")
 
 
-def login(rt: Runtime, raw_id: str, password: str, address: str) -> str:
-    """Return the person's blind index if the password is right; rate-limited per account and address."""
+@dataclass(frozen=True)
+class Login:
+    """A person logged in: their blind index, and the token of their portal session (for the cookie only)."""
+
+    subject_ref: str
+    session_token: str = field(repr=False)
+
+
+def login(rt: Runtime, raw_id: str, password: str, address: str) -> Login:
+    """Log the person in if the password is right, starting a portal session; rate-limited per account and address."""
     try:
         citizen_id = normalise_citizen_id(raw_id, today(rt.clock))
     except InvalidCitizenId:  # a malformed ID is a failed login like any other
@@ -98,14 +107,38 @@ def login(rt: Runtime, raw_id: str, password: str, address: str) -> str:
         account = tx.session.get(Account, ref)
         stored = account.password_hash if account is not None else None
     ok = _verify(rt, stored, password)
-    if ok:
-        with rt.uow.begin(_person(ref)) as tx:
-            tx.session.execute(delete(LoginFailure).where(LoginFailure.account_key == ref))
-            tx.record(Tag.SUBJECT_LOGIN, subject_ref=ref)
     if not ok:
         _fail(rt, ref, address, Tag.SUBJECT_LOGIN_DENIED, "bad_credentials")
         raise Unauthenticated("the citizen ID or password is wrong")
-    return ref
+    token = secrets.token_urlsafe(32)
+    with rt.uow.begin(_person(ref)) as tx:
+        tx.session.execute(delete(LoginFailure).where(LoginFailure.account_key == ref))
+        tx.session.add(PortalSession(token_hash=_hash(token), subject_ref=ref, created_at=tx.now,
+                                     ends_at=tx.now + timedelta(hours=rt.settings.session_max_hours)))
+        tx.record(Tag.SUBJECT_LOGIN, subject_ref=ref)
+    return Login(ref, token)
+
+
+def session_person(rt: Runtime, token: str) -> str | None:
+    """Return the blind index of a live portal session's person; None if it ended, ran out or never was."""
+    with rt.uow.begin(AccessContext(actor="portal", role="system"), readonly=True) as tx:
+        row = tx.session.get(PortalSession, _hash(token))
+        if row is None or row.ended_at is not None or row.ends_at <= tx.now:
+            return None
+        return row.subject_ref
+
+
+def logout(rt: Runtime, token: str) -> None:
+    """End the portal session at once: its cookie, or any copy of it, opens nothing afterwards."""
+    with rt.uow.begin(AccessContext(actor="portal", role="system")) as tx:
+        row = tx.session.get(PortalSession, _hash(token), with_for_update=True)
+        if row is not None and row.ended_at is None:
+            row.ended_at = tx.now
+            tx.acting_as(_person(row.subject_ref)).record(Tag.SUBJECT_LOGOUT, subject_ref=row.subject_ref)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _verify(rt: Runtime, stored: str | None, given: str) -> bool:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from consent.errors import GrantNotFound, RequestNotFound, RequestNotPending
 from gateway.errors import RateLimited, Unauthenticated
 from gateway.usecases import consents, people
+from gateway.web import sessions
 from gateway.web.api.base import client_address
 from gateway.web.context import runtime
 
@@ -18,7 +19,7 @@ bp = Blueprint("portal", __name__)
 
 @bp.get("/")
 def index() -> BaseResponse:
-    return redirect(url_for("portal.me" if session.get("subject_ref") else "portal.login_form"))
+    return redirect(url_for("portal.me" if sessions.person() else "portal.login_form"))
 
 
 @bp.get("/login")
@@ -31,14 +32,12 @@ def login() -> BaseResponse | tuple[str, int]:
     citizen_id = request.form.get("citizen_id", "")
     password = request.form.get("password", "")
     try:
-        ref = people.login(runtime(), citizen_id, password, client_address())
+        done = people.login(runtime(), citizen_id, password, client_address())
     except RateLimited:
         return render_template("login.html", error="rate_limited"), 429
     except Unauthenticated:
         return render_template("login.html", error="bad_credentials"), 401
-    session.clear()
-    session["subject_ref"] = ref
-    session.permanent = True
+    sessions.begin(done)
     return redirect(_safe_next(request.args.get("next")) or url_for("portal.me"))
 
 
@@ -55,14 +54,14 @@ def _safe_next(target: str | None) -> str | None:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
-    session.clear()
+    sessions.end()
     return redirect(url_for("portal.login_form"))
 
 
 @bp.get("/me")
 def me() -> BaseResponse | str:
-    ref = session.get("subject_ref")
-    if not isinstance(ref, str):
+    ref = sessions.person()
+    if ref is None:
         return redirect(url_for("portal.login_form", next="/me"))
     rt = runtime()
     page = people.me_page(rt, ref, g.get("request_id"))
@@ -73,8 +72,7 @@ def me() -> BaseResponse | str:
 
 
 def _person_or_login() -> str | None:
-    ref = session.get("subject_ref")
-    return ref if isinstance(ref, str) else None
+    return sessions.person()
 
 
 @bp.post("/me/consent-requests/<string:request_id>/approve")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -187,3 +188,33 @@ def test_a_login_is_audited_without_the_citizen_id(client: FlaskClient, person: 
         assert entry is not None
         assert entry.role == "person"
         assert person not in str(entry.subject_ref)
+
+
+def test_a_copy_of_the_cookie_opens_nothing_after_logout(app: Any, client: FlaskClient, person: str,
+                                                         rt: Runtime) -> None:
+    _post_login(client, person, PASSWORD)
+    cookie = client.get_cookie("xinyong_session")
+    assert cookie is not None
+    thief = app.test_client()
+    thief.set_cookie("xinyong_session", cookie.value)
+    assert thief.get("/api/v1/me/report").status_code == 200  # a copy works while the session lives
+    client.post("/logout", data={"csrf_token": _csrf(client, "/me")})
+    assert thief.get("/api/v1/me/report").status_code == 401
+    assert thief.get("/me").status_code == 302
+    with rt.sessions() as session, session.begin():
+        logouts = session.execute(select(AuditEntry).where(AuditEntry.action == "gateway:subject:logout")).all()
+    assert len(logouts) == 1
+
+
+def test_a_session_ends_at_its_absolute_end_however_active(client: FlaskClient, person: str, rt: Runtime,
+                                                           clock: Any) -> None:
+    from dataclasses import replace
+
+    rt.settings = replace(rt.settings, session_max_hours=12)
+    _post_login(client, person, PASSWORD)
+    for _ in range(23):  # a request every half hour keeps the cookie's idle limit from ever running out
+        clock.advance(minutes=30)
+        assert client.get("/api/v1/me/report").status_code == 200
+    clock.advance(minutes=30, seconds=1)
+    assert client.get("/api/v1/me/report").status_code == 401
+    assert client.get("/me").status_code == 302

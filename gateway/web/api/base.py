@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from apispec import BasePlugin
-from flask import Flask, g, request, session
+from flask import Flask, g, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from flask_wtf.csrf import ValidationError, validate_csrf  # WTForms' error, re-exported (WTForms has no hints)
@@ -15,6 +15,7 @@ from webargs.flaskparser import FlaskParser, abort
 
 from audit.tx import AccessContext
 from gateway.errors import CsrfFailed, Unauthenticated
+from gateway.web import sessions
 from gateway.web.oauth.bearer import bearer
 from gateway.web.problems import PROBLEM
 from gateway.web.schemas import OAuthErrorOut, ProblemSchema, TokenOut, TokenRequestIn
@@ -162,8 +163,8 @@ def person(write: bool = False) -> str:
         caller = bearer("me", ("person",))
         assert caller.subject_ref is not None
         return caller.subject_ref
-    ref = session.get("subject_ref")
-    if not isinstance(ref, str):
+    ref = sessions.person()
+    if ref is None:
         raise Unauthenticated("log in at /login, or use a bearer token with scope 'me'")
     if write:
         try:

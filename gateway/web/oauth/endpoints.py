@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Flask, Response, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from gateway.web import sessions
 from gateway.web.context import request_tx
 from gateway.web.oauth import server as oauth_server
 from gateway.web.oauth.server import authorization_server
@@ -32,8 +33,8 @@ def authorize() -> BaseResponse | tuple[str, int]:
             grant = server.get_consent_grant()  # client, redirect URI, response type, scope, PKCE
         except OAuth2Error as error:
             return _authorize_error(server, error)
-        ref = session.get("subject_ref")
-        if not isinstance(ref, str):
+        ref = sessions.person()
+        if ref is None:
             return redirect(url_for("portal.login_form", next=request.full_path))
         # The app is first-party and asks only for the person's own data (scope `me`): logging in is the
         # consent, so there is no consent screen.
