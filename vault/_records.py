@@ -122,7 +122,8 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
     if not batch:
         return {}
     session = tx.session
-    subjects = ensure_subjects(session, ring, tx.clock, [(p.record.citizen_id, p.record.name) for p in batch])
+    # A provider's name for the person stays with its record: the person's name is the one checked at a counter.
+    subjects = ensure_subjects(session, ring, tx.clock, [(p.record.citizen_id, None) for p in batch])
     refs = {cid: _crypto.blind_index(ring, cid) for cid in {p.record.citizen_id for p in batch}}
     now = tx.now
     stored: dict[str, Ingested] = {}
@@ -131,7 +132,8 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
         subject = subjects[refs[prepared.record.citizen_id]]
         record_id = new_record_id()
         body = json.dumps(
-            {"payload": prepared.payload, "document": _document_json(prepared.record.document)},
+            {"payload": prepared.payload, "document": _document_json(prepared.record.document),
+             "name": prepared.record.name},
             separators=(",", ":"), ensure_ascii=False,
         ).encode()
         aad = _crypto.record_aad(record_id, subject.subject_ref, prepared.record.category)

@@ -90,12 +90,13 @@ def _new_subject_row(ring: Keyring, now: datetime, ref: str, citizen_id: str, na
 
 
 def ensure_subjects(
-    session: Session, ring: Keyring, clock: Clock, people: Iterable[tuple[str, str | None]]
+    session: Session, ring: Keyring, clock: Clock, people: Iterable[tuple[str, str | None]],
+    checked: bool = False,
 ) -> dict[str, KeyedSubject]:
     """Return {blind index: KeyedSubject} for every (citizen ID, name), creating the missing ones.
 
-    A name given for a person who has none yet is stored; an existing name is kept, since the
-    name of record comes from the identity check at enrolment, not from any one provider.
+    The name of record comes from the identity check at a counter (`checked`): it replaces whatever
+    was there. Callers without such a check (providers) pass no name; theirs stays with their record.
     """
     wanted: dict[str, tuple[str, str | None]] = {}
     for citizen_id, name in people:
@@ -105,7 +106,7 @@ def ensure_subjects(
     # Columns, not objects: an import asks for 500 people a batch, and loading them as objects cost more
     # than the query.
     table = Subject.metadata.tables[Subject.__tablename__]
-    result = _existing_subjects(session, ring, table, wanted)
+    result = _existing_subjects(session, ring, table, wanted, checked)
     now = clock.now()
     rows = [_new_subject_row(ring, now, ref, cid, name) for ref, (cid, name) in wanted.items() if ref not in result]
     if rows:
@@ -121,13 +122,13 @@ def ensure_subjects(
             result[ref] = KeyedSubject(subject_id, ref, deks[ref])
         raced = {ref: wanted[ref] for ref in deks if ref not in result}
         if raced:
-            result.update(_existing_subjects(session, ring, table, raced))
+            result.update(_existing_subjects(session, ring, table, raced, checked))
     session.flush()
     return result
 
 
 def _existing_subjects(session: Session, ring: Keyring, table: Any,
-                       wanted: dict[str, tuple[str, str | None]]) -> dict[str, KeyedSubject]:
+                       wanted: dict[str, tuple[str, str | None]], checked: bool) -> dict[str, KeyedSubject]:
     found = session.execute(
         select(table.c.id, table.c.subject_ref, table.c.kek_version, table.c.wrapped_dek, table.c.name_ct.is_(None))
         .where(table.c.subject_ref.in_(list(wanted)))
@@ -139,7 +140,7 @@ def _existing_subjects(session: Session, ring: Keyring, table: Any,
             raise SubjectShredded(ref)
         dek = _crypto.unwrap_data_key(ring, version, wrapped, ref)
         name = wanted[ref][1]
-        if name and nameless:
+        if name and (nameless or checked):
             sealed = _crypto.seal(dek, name.encode(), _crypto.subject_aad(ref, "name"))
             names.append({"row": subject_id, "name_ct": sealed})
         result[ref] = KeyedSubject(subject_id, ref, dek)

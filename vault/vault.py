@@ -135,7 +135,7 @@ class Vault:
     def enrol(self, tx: Tx, citizen_id: str, name: str | None, basis: str) -> str:
         """Store a person checked at a counter (ID and name sealed); return their blind index."""
         ref = next(iter(self._unwrapping(
-            lambda: _subjects.ensure_subjects(tx.session, self._ring, tx.clock, [(citizen_id, name)]))))
+            lambda: _subjects.ensure_subjects(tx.session, self._ring, tx.clock, [(citizen_id, name)], checked=True))))
         tx.under(basis=basis).record(Tag.SUBJECT_ENROLLED, subject_ref=ref)
         return ref
 

@@ -363,3 +363,26 @@ def test_an_activation_for_an_unknown_id_costs_the_same_check_and_gets_the_same_
         answers.append((response.status_code, response.json["code"], counting.verified - before))
     assert answers[0] == answers[1]
     assert answers[0][2] == 1
+
+
+def test_the_name_checked_at_the_counter_is_the_persons_name_whatever_a_provider_wrote(
+        client: FlaskClient, rt: Runtime, auth: Auth, people: People) -> None:
+    citizen_id = people.new()
+    provider = auth.provider()
+    assert client.post("/api/v1/records", json={**penalty(citizen_id), "name": "王五"},
+                       headers=provider.headers).status_code == 201
+    _activate(client, citizen_id, _enrol(rt, citizen_id, "王伍"))  # the identity document says 王伍
+    assert client.post("/api/v1/records", json={**penalty(citizen_id, date(2026, 9, 1)), "name": "王武"},
+                       headers=provider.headers).status_code == 201
+    _log_in(client, citizen_id)
+    assert client.get("/api/v1/me/report").json["subject"]["name"] == "王伍"
+
+
+def test_a_providers_name_for_an_unenrolled_person_is_not_taken_as_theirs(
+        client: FlaskClient, rt: Runtime, auth: Auth, people: People) -> None:
+    citizen_id = people.new()
+    provider = auth.provider()
+    client.post("/api/v1/records", json={**penalty(citizen_id), "name": "王五"}, headers=provider.headers)
+    _activate(client, citizen_id, _enrol(rt, citizen_id, None))
+    _log_in(client, citizen_id)
+    assert client.get("/api/v1/me/report").json["subject"]["name"] is None
