@@ -133,9 +133,10 @@ class FieldSpec:
             self._reject("must be a real calendar date (YYYY-MM-DD)")
 
 
-# Control characters (NUL cannot even be stored in PostgreSQL text) and the bidirectional overrides
-# and isolates, which make a text read differently from what it holds (Trojan Source, CVE-2021-42574).
-_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters (NUL cannot even be stored in PostgreSQL text), the bidirectional overrides and
+# isolates, which make a text read differently from what it holds (Trojan Source, CVE-2021-42574), and lone
+# surrogates, which are no characters at all and cannot be encoded.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 HIDDEN_CHARACTERS_REASON = "must not contain control characters or bidirectional formatting characters"
 
 

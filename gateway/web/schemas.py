@@ -509,7 +509,8 @@ class AnomalyReportOut(Schema):
 
 
 class AccessLogQuery(StrictSchema):
-    before = fields.Integer(validate=validate.Range(min=1), metadata={"description": "entries older than this seq"})
+    before = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1),
+                            metadata={"description": "entries older than this seq"})
     limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=200)
 
 

@@ -131,3 +131,9 @@ def test_the_access_log_is_in_the_page_body_once_and_not_in_its_title(person: Pe
     title = page[page.index("<title>") + len("<title>"):page.index("</title>")]
     assert title == "我的信用报告 My report · 信用 Xinyong"
     assert page.count('id="access-log"') == 1
+
+
+def test_a_cursor_beyond_any_sequence_number_is_a_422_not_a_500(person: Any) -> None:
+    response = person.client.get(f"/api/v1/me/access-log?before={2**63}")
+    assert response.status_code == 422
+    assert response.json["field"] == "before"

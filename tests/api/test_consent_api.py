@@ -472,3 +472,13 @@ def test_max_uses_must_be_a_whole_number_not_a_string_or_a_fraction(
     response = _request(client, employer, people.new(), max_uses=uses)
     assert response.status_code == 422, response.json
     assert response.json["field"] == "max_uses"
+
+
+def test_a_lone_surrogate_in_free_text_is_a_4xx_not_a_500(client: FlaskClient, employer: Registered,
+                                                         people: People) -> None:
+    body = json.dumps({"citizen_id": people.new(), "purpose": "employment_screening", "reason": "应聘\ud800",
+                       "valid_for": "P7D"})  # ASCII JSON with the escape \ud800
+    response = client.post("/api/v1/consent-requests", data=body,
+                           headers={**employer.headers, "Content-Type": "application/json"})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"

@@ -523,3 +523,22 @@ def test_in_production_without_a_public_url_no_assertion_is_accepted(
     # Minted for this very Host: still refused, since the Host is whatever the sender chose.
     _oauth_error(_with_assertion(client, _assertion(client_id, key, alg, clock.now().timestamp())),
                  "invalid_client", 401)
+
+
+@pytest.mark.parametrize("redirect_uri", [
+    "http://127.0.0.1:53682/callback\r\nSet-Cookie: x=1", "http://127.0.0.1:53682/callback\n",
+    "http://127.0.0.1:53682\\callback", "http://127.0.0.1:53682/call\\back", "\\\\evil.example/callback",
+])
+def test_a_redirect_uri_with_line_breaks_or_backslashes_is_a_400_page_not_a_500(
+        browser: Browser, redirect_uri: str) -> None:
+    browser.log_in()
+    response = browser.authorize(redirect_uri=redirect_uri)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+
+
+def test_the_token_endpoint_over_plain_http_on_another_host_is_an_oauth_error_not_a_500(app: Any) -> None:
+    response = app.test_client().post("/oauth/token", data={"grant_type": "client_credentials"},
+                                      base_url="http://credit.example.gov.cn")
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_request"

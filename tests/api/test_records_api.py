@@ -162,3 +162,17 @@ def test_hidden_characters_in_names_documents_and_payloads_are_refused_naming_th
     response = client.post("/api/v1/records", json=body, headers=provider.headers)
     assert response.status_code == 422, response.json
     assert response.json["field"] == field
+
+
+def test_a_lone_surrogate_in_a_payload_is_a_4xx_not_a_500(client: FlaskClient, auth: Auth, people: People) -> None:
+    import json
+
+    provider = auth.provider()
+    record = penalty(people.new())
+    record["payload"]["violation"] = "未按规定\ud800明码标价"
+    body = json.dumps(record)  # ASCII JSON with the escape \ud800, as an attacker sends it
+    assert "\\ud800" in body
+    response = client.post("/api/v1/records", data=body, headers={**provider.headers,
+                                                                   "Content-Type": "application/json"})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"

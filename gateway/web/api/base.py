@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -68,14 +69,32 @@ class XinyongApi(Api):  # type: ignore[misc]  # flask-smorest ships partial hint
         self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """Return whether any string (key or value) in parsed JSON holds a lone surrogate."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_lone_surrogate(v) for v in value)
+    return False
+
+
 class _Parser(FlaskParser):
     def load_json(self, req: Any, schema: Any) -> Any:
         try:
-            return super().load_json(req, schema)
+            found = super().load_json(req, schema)
         except (RecursionError, ValueError) as exc:
             # Well-formed JSON that json.loads still refuses (nesting deeper than the recursion limit,
             # an integer longer than sys.get_int_max_str_digits()) is a bad body, not a server fault.
             abort(400, exc=exc, messages={"json": ["Invalid JSON body."]})
+        if has_lone_surrogate(found):
+            # An escaped lone surrogate ("\ud800") parses, but is no character: nothing can encode or store it.
+            abort(400, messages={"json": ["The body holds a lone surrogate (\\ud800-\\udfff): not a character."]})
+        return found
 
 
 class XinyongBlueprint(Blueprint):  # type: ignore[misc]  # flask-smorest ships partial hints

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
+from flask import Blueprint, Flask, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from gateway.web import sessions
@@ -19,8 +22,16 @@ bp = Blueprint("oauth", __name__)
 def issue_token() -> Response:
     """Issue a bearer token (RFC 6749 §4.1.3, §4.4, §6); errors follow RFC 6749 §5.2, as OAuth clients expect."""
     # An error answer commits too: a spent jti or a revoked token family must stick.
-    with request_tx("oauth", "oauth"):
-        response: Response = authorization_server().create_token_response()
+    try:
+        with request_tx("oauth", "oauth"):
+            response: Response = authorization_server().create_token_response()
+    except InsecureTransportError:
+        # Plain http to another host than this machine: behind a TLS proxy, set XINYONG_TRUSTED_PROXIES.
+        refused = jsonify({"error": "invalid_request",
+                           "error_description": "The token endpoint is served over https only."})
+        refused.status_code = 400
+        refused.headers["Cache-Control"] = "no-store"
+        return refused
     return response
 
 
@@ -28,6 +39,11 @@ def issue_token() -> Response:
 def authorize() -> BaseResponse | tuple[str, int]:
     """Send the person to log in if needed, then back to the app's loopback redirect URI with a code."""
     server = authorization_server()
+    if _UNSAFE_URI.search(request.args.get("redirect_uri", "")):
+        # Line breaks would split a Location header, and browsers read a backslash as a slash: no such URI
+        # is a loopback callback, and Authlib would fail to even word the error.
+        return render_template("oauth_error.html", error="invalid_request",
+                               description=_AUTHORIZE_PAGE_TEXT["invalid_request"]), 400
     with request_tx("oauth", "oauth"):
         try:
             grant = server.get_consent_grant()  # client, redirect URI, response type, scope, PKCE
@@ -53,6 +69,7 @@ def _authorize_error(server: AuthorizationServer, error: OAuth2Error) -> BaseRes
     return render_template("oauth_error.html", error=error.error, description=explanation), 400
 
 
+_UNSAFE_URI = re.compile(r"[\x00-\x1f\x7f\\]")
 _AUTHORIZE_PAGE_TEXT = {
     "invalid_client": "The client_id is missing or names no app that may use this endpoint.",
     "invalid_request": "The redirect_uri is missing or is not http://127.0.0.1:<port>/callback or "
