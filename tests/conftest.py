@@ -12,7 +12,7 @@ import os
 import random
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import clients as client_use
 from gateway.usecases import people as people_use
 from gateway.web.app import create_app
+from vault.types import Document, NewRecord
 from vault.vault import Vault
 
 CI = os.environ.get("CI") == "true"
@@ -246,6 +247,23 @@ def penalty(citizen_id: str, decided: date = date(2026, 10, 1), **overrides: Any
     }
     body.update(overrides)
     return body
+
+
+def new_record(citizen_id: str, category: str = "ADMINISTRATIVE_PENALTY_GENERAL", decided: date = date(2026, 10, 1),
+               key: str | None = None, **changes: Any) -> NewRecord:
+    """A general penalty as the vault's NewRecord (the `penalty` body, with its document parsed)."""
+    body = penalty(citizen_id, decided)
+    doc = body["document"]
+    record = NewRecord(
+        citizen_id=citizen_id,
+        name=body["name"],
+        category=category,
+        decided_at=decided,
+        document=Document(doc["type"], doc["number"], doc["authority"], date.fromisoformat(doc["effective_at"])),
+        payload=body["payload"],
+        idempotency_key=key,
+    )
+    return replace(record, **changes)
 
 
 PASSWORD = "a long enough passphrase"

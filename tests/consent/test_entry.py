@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import Any
 
 import pytest
 
 from consent.entry import prepare as prepare_record
 from consent.errors import CategoryNotAllowed, PayloadInvalid, UnknownCategory
 from gateway.runtime import Runtime
-from tests.conftest import NOW, People, penalty
+from tests.conftest import NOW, People, new_record
 from vault.types import Document, NewRecord, Prepared, Provider
 
 GENERAL = "ADMINISTRATIVE_PENALTY_GENERAL"
@@ -19,22 +18,6 @@ MINOR = "ADMINISTRATIVE_PENALTY_MINOR"
 TODAY = NOW.date()
 PROVIDER = Provider("prov_a", frozenset({GENERAL, MINOR}))
 OTHER = Provider("prov_b", frozenset({GENERAL, MINOR}))
-
-
-def new_record(citizen_id: str, category: str = GENERAL, decided: date = date(2026, 10, 1),
-               key: str | None = None, **changes: Any) -> NewRecord:
-    body = penalty(citizen_id, decided)
-    doc = body["document"]
-    record = NewRecord(
-        citizen_id=citizen_id,
-        name=body["name"],
-        category=category,
-        decided_at=decided,
-        document=Document(doc["type"], doc["number"], doc["authority"], date.fromisoformat(doc["effective_at"])),
-        payload=body["payload"],
-        idempotency_key=key,
-    )
-    return replace(record, **changes)
 
 
 def prepare(rt: Runtime, record: NewRecord, provider: Provider = PROVIDER, today: date = TODAY) -> Prepared:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -18,11 +16,11 @@ from audit.tags import Tag
 from audit.tx import AccessContext
 from consent import entry
 from gateway.runtime import Runtime
-from tests.conftest import NOW, People, penalty
+from tests.conftest import NOW, People, new_record, penalty
 from vault import _records
 from vault.errors import RecordConflict, RecordNotFound
 from vault.models import Record
-from vault.types import Document, Ingested, NewRecord, Prepared, Provider
+from vault.types import Ingested, NewRecord, Prepared, Provider
 
 GENERAL = "ADMINISTRATIVE_PENALTY_GENERAL"
 MINOR = "ADMINISTRATIVE_PENALTY_MINOR"
@@ -33,22 +31,6 @@ OTHER = Provider("prov_b", frozenset({GENERAL, MINOR}))
 
 def access(provider: Provider = PROVIDER) -> AccessContext:
     return AccessContext(actor=provider.client_id, role="provider", request_id="req-1")
-
-
-def new_record(citizen_id: str, category: str = GENERAL, decided: date = date(2026, 10, 1),
-               key: str | None = None, **changes: Any) -> NewRecord:
-    body = penalty(citizen_id, decided)
-    doc = body["document"]
-    record = NewRecord(
-        citizen_id=citizen_id,
-        name=body["name"],
-        category=category,
-        decided_at=decided,
-        document=Document(doc["type"], doc["number"], doc["authority"], date.fromisoformat(doc["effective_at"])),
-        payload=body["payload"],
-        idempotency_key=key,
-    )
-    return replace(record, **changes)
 
 
 def prepare(rt: Runtime, record: NewRecord, provider: Provider = PROVIDER, today: date = TODAY) -> Prepared:
