@@ -176,3 +176,16 @@ def test_a_lone_surrogate_in_a_payload_is_a_4xx_not_a_500(client: FlaskClient, a
                                                                    "Content-Type": "application/json"})
     assert response.status_code == 400, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
+
+
+def test_a_decision_of_today_in_china_is_accepted_at_half_past_midnight_cst(
+        client: FlaskClient, auth: Auth, people: People, clock: Any) -> None:
+    from datetime import UTC, datetime
+
+    clock.set(datetime(2026, 11, 22, 16, 30, tzinfo=UTC))  # 2026-11-23 00:30 in Beijing, still the 22nd in UTC
+    provider = auth.provider()
+    today = client.post("/api/v1/records", json=penalty(people.new(), date(2026, 11, 23)), headers=provider.headers)
+    assert today.status_code == 201, today.json
+    tomorrow = client.post("/api/v1/records", json=penalty(people.new(), date(2026, 11, 24)), headers=provider.headers)
+    assert tomorrow.status_code == 422
+    assert tomorrow.json["field"] == "decided_at"
