@@ -9,6 +9,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway import limits
+from gateway.limits import Limits
+
 N = TypeVar("N", int, float)
 
 
@@ -21,10 +24,11 @@ class Settings:
     token_ttl_seconds: int = 3600
     public_url: str | None = None
     activation_ttl_days: int = 14
-    login_window_seconds: int = 900
     session_max_hours: int = 12
-    login_max_failures_per_account: int = 5
-    login_max_failures_per_address: int = 20
+    # Failed logins and client authentications: counts and windows with their reasons (gateway/data/limits.json).
+    failure_limits: Limits = field(default_factory=limits.shipped)
+    # How many reverse proxies in front of the service to believe about the client's address, scheme and host.
+    trusted_proxies: int = 0
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     import_batch_size: int = 500
@@ -53,6 +57,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         development=env.get("XINYONG_ENV", "production") == "development",
         token_ttl_seconds=int(env.get("XINYONG_TOKEN_TTL", "3600")),
         session_max_hours=_number(env, "XINYONG_SESSION_MAX_HOURS", "12", int, low=1),
+        trusted_proxies=_number(env, "XINYONG_TRUSTED_PROXIES", "0", int, low=0, high=10),
         public_url=(env.get("XINYONG_PUBLIC_URL") or "").rstrip("/") or None,
         argon2_time_cost=int(env.get("XINYONG_ARGON2_TIME_COST", "3")),
         argon2_memory_kib=int(env.get("XINYONG_ARGON2_MEMORY_KIB", "65536")),

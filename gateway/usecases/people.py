@@ -12,7 +12,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 
 from audit.clock import today
 from audit.tags import Outcome, Tag
@@ -21,6 +21,7 @@ from consent import grants
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
 from gateway.errors import RateLimited, Unauthenticated
+from gateway.limits import FailureLog, wait_seconds
 from gateway.models import Account, LoginFailure, PortalSession
 from gateway.runtime import Runtime
 from gateway.usecases.access_log import entries_with_proofs
@@ -96,7 +97,10 @@ class Login:
 
 
 def login(rt: Runtime, raw_id: str, password: str, address: str) -> Login:
-    """Log the person in if the password is right, starting a portal session; rate-limited per account and address."""
+    """Log the person in if the password is right, starting a portal session.
+
+    Raises RateLimited when failures from this address (gateway/data/limits.json) hold it back.
+    """
     try:
         citizen_id = normalise_citizen_id(raw_id, today(rt.clock))
     except InvalidCitizenId:  # a malformed ID is a failed login like any other
@@ -112,7 +116,9 @@ def login(rt: Runtime, raw_id: str, password: str, address: str) -> Login:
         raise Unauthenticated("the citizen ID or password is wrong")
     token = secrets.token_urlsafe(32)
     with rt.uow.begin(_person(ref)) as tx:
-        tx.session.execute(delete(LoginFailure).where(LoginFailure.account_key == ref))
+        # The person's own slips from this address are forgiven; failures from elsewhere still count.
+        tx.session.execute(delete(LoginFailure).where(LoginFailure.account_key == ref,
+                                                      LoginFailure.address == address))
         tx.session.add(PortalSession(token_hash=_hash(token), subject_ref=ref, created_at=tx.now,
                                      ends_at=tx.now + timedelta(hours=rt.settings.session_max_hours)))
         tx.record(Tag.SUBJECT_LOGIN, subject_ref=ref)
@@ -164,17 +170,15 @@ def _stand_in(hasher: PasswordHasher) -> str:
     return _STAND_INS[key]
 
 
+LOGIN_FAILURES = FailureLog(LoginFailure.account_key, LoginFailure.address, LoginFailure.at)
+
+
 def _check_rate(rt: Runtime, ref: str, address: str) -> None:
+    """Raise RateLimited, with the seconds to wait, if `address` may not try this account now."""
     with rt.uow.begin(_person(ref), readonly=True) as tx:
-        since = tx.now - timedelta(seconds=rt.settings.login_window_seconds)
-        per_account = tx.session.execute(select(func.count()).select_from(LoginFailure).where(
-            LoginFailure.account_key == ref, LoginFailure.at > since)).scalar_one()
-        per_address = tx.session.execute(select(func.count()).select_from(LoginFailure).where(
-            LoginFailure.address == address, LoginFailure.at > since)).scalar_one()
-    if (per_account >= rt.settings.login_max_failures_per_account
-            or per_address >= rt.settings.login_max_failures_per_address):
-        raise RateLimited("too many failed attempts; try again later",
-                          retry_after=rt.settings.login_window_seconds)
+        wait = wait_seconds(tx.session, LOGIN_FAILURES, rt.settings.failure_limits.login, ref, address, tx.now)
+    if wait:
+        raise RateLimited(f"too many failed attempts; try again in {wait} seconds", retry_after=wait)
 
 
 def _fail(rt: Runtime, ref: str, address: str, action: Tag, reason: str) -> None:

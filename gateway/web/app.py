@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from flask import Flask, Response, g, request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import logs
 from gateway.config import from_environ
@@ -59,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
         # Behind a proxy the request's Host is not the public name that client assertions are addressed to.
         app.config["XINYONG_TOKEN_ENDPOINT"] = runtime.settings.public_url + "/oauth/token"
     app.config.update(test_config or {})
+    _trust_proxies(app, runtime.settings.trusted_proxies)
     csrf.init_app(app)
     api = XinyongApi(app, spec_kwargs={
         "info": {"description": "Personal public credit information service (信用)."},
@@ -89,6 +91,15 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     Periodic("report purge", REPORT_PURGE_SECONDS, lambda: consents_use.purge_expired_reports(runtime.uow)).install(app)
     _request_hooks(app)
     return app
+
+
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Behind `hops` reverse proxies, take the client's address, the scheme and the host from what they
+    forwarded (X-Forwarded-For, -Proto, -Host): failures are then counted per client, not per proxy, and the
+    token endpoint knows a request reached the proxy over https. With 0, forwarded headers are ignored, as
+    anyone can send them."""
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def _request_hooks(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
@@ -28,13 +29,15 @@ def login_form() -> str:
 
 
 @bp.post("/login")
-def login() -> BaseResponse | tuple[str, int]:
+def login() -> BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
     citizen_id = request.form.get("citizen_id", "")
     password = request.form.get("password", "")
     try:
         done = people.login(runtime(), citizen_id, password, client_address())
-    except RateLimited:
-        return render_template("login.html", error="rate_limited"), 429
+    except RateLimited as limited:
+        wait = limited.retry_after
+        return (render_template("login.html", error="rate_limited", minutes=math.ceil(wait / 60), seconds=wait),
+                429, {"Retry-After": str(wait)})
     except Unauthenticated:
         return render_template("login.html", error="bad_credentials"), 401
     sessions.begin(done)

@@ -15,6 +15,7 @@ from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from consent.catalogue import ShareScope
 from consent.display import starts
+from gateway.limits import Limit
 from gateway.runtime import Runtime
 from gateway.usecases import people as people_use
 from tests.conftest import NOW, Auth, People, penalty
@@ -155,32 +156,43 @@ def test_an_unknown_activation_field_is_refused(client: FlaskClient, people: Peo
     assert response.json["field"] == "admin"
 
 
-def test_five_failures_lock_the_account_even_against_the_right_code(
+def _limit(rt: Runtime, scope: str) -> Limit:
+    return next(limit for limit in rt.settings.failure_limits.login if limit.scope == scope)
+
+
+def test_five_failures_hold_that_address_back_even_with_the_right_code(
     client: FlaskClient, rt: Runtime, people: People
 ) -> None:
+    limit = _limit(rt, "account_at_address")
     citizen_id = people.new()
     code = _enrol(rt, citizen_id)
-    for _ in range(rt.settings.login_max_failures_per_account):
+    for _ in range(limit.failures):
         assert _activate(client, citizen_id, "AAAA-BBBB-CCCC").status_code == 401
     locked = _activate(client, citizen_id, code)
     assert locked.status_code == 429
     assert locked.mimetype == "application/problem+json"
-    assert locked.headers["Retry-After"] == str(rt.settings.login_window_seconds)
+    wait = int(limit.window.total_seconds())
+    assert locked.headers["Retry-After"] == str(wait)
+    assert locked.json["retry_after"] == wait
+    assert f"try again in {wait} seconds" in locked.json["detail"]
 
 
-def test_the_account_lock_lifts_after_the_window(
+def test_the_hold_lifts_after_the_window(
     client: FlaskClient, rt: Runtime, people: People, clock: FrozenClock
 ) -> None:
+    limit = _limit(rt, "account_at_address")
     citizen_id = people.new()
     code = _enrol(rt, citizen_id)
-    for _ in range(rt.settings.login_max_failures_per_account):
+    for _ in range(limit.failures):
         _activate(client, citizen_id, "AAAA-BBBB-CCCC")
-    clock.advance(seconds=rt.settings.login_window_seconds + 1)
+    clock.advance(seconds=limit.window.total_seconds() + 1)
     assert _activate(client, citizen_id, code).status_code == 200
 
 
-def test_twenty_failures_from_one_address_lock_that_address(client: FlaskClient, rt: Runtime, people: People) -> None:
-    for _ in range(rt.settings.login_max_failures_per_address):
+def test_twenty_failures_from_one_address_hold_that_address_back(
+    client: FlaskClient, rt: Runtime, people: People
+) -> None:
+    for _ in range(_limit(rt, "address").failures):
         assert _activate(client, people.new(), "AAAA-BBBB-CCCC").status_code == 401
     citizen_id = people.new()
     code = _enrol(rt, citizen_id)

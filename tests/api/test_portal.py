@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from gateway.runtime import Runtime
 from gateway.usecases import people as people_use
@@ -171,13 +173,27 @@ def test_login_follows_a_same_site_next_path(client: FlaskClient, person: str) -
     assert response.headers["Location"] == "/me?tab=records"
 
 
-def test_too_many_wrong_passwords_lock_the_account_with_a_429(client: FlaskClient, person: str, rt: Runtime) -> None:
-    for _ in range(rt.settings.login_max_failures_per_account):
+def test_too_many_wrong_passwords_answer_a_429_page_saying_how_long_to_wait(
+        client: FlaskClient, person: str, rt: Runtime, clock: FrozenClock) -> None:
+    limit = next(limit for limit in rt.settings.failure_limits.login if limit.scope == "account_at_address")
+    assert limit.window == timedelta(minutes=15)
+    for _ in range(limit.failures):
         assert _post_login(client, person, "not the password").status_code == 401
     locked = _post_login(client, person, PASSWORD)
     assert locked.status_code == 429
-    assert re.search(r'role="alert"', locked.get_data(as_text=True))
+    assert locked.mimetype == "text/html"
+    assert locked.headers["Retry-After"] == "900"
+    alert = re.search(r'role="alert">(.*?)</p>', locked.get_data(as_text=True), re.S)
+    assert alert is not None
+    assert "请 15 分钟后再试" in alert.group(1)
+    assert "try again in 15 minutes" in alert.group(1)
     assert client.get("/me").status_code == 302
+    clock.advance(seconds=14 * 60 + 30)
+    later = _post_login(client, person, PASSWORD)
+    assert later.headers["Retry-After"] == "30"
+    assert "try again in 30 seconds" in later.get_data(as_text=True)
+    clock.advance(seconds=30)
+    assert _post_login(client, person, PASSWORD).status_code == 302
 
 
 def test_a_login_is_audited_without_the_citizen_id(client: FlaskClient, person: str, rt: Runtime) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -166,8 +167,22 @@ def provider_of(caller: Any) -> Provider:
 
 
 def client_address() -> str:
-    """Return the peer address (behind a proxy, configure ProxyFix so this is the real one)."""
-    return request.remote_addr or "unknown"
+    """Return the client's address, as failures are counted by it.
+
+    Behind reverse proxies this is the address the nearest trusted proxy saw (`XINYONG_TRUSTED_PROXIES`,
+    werkzeug's ProxyFix); without it, the peer's. An IPv6 client is its /64 network: one subscriber gets at
+    least that many addresses, and could otherwise start afresh from each.
+    """
+    raw = request.remote_addr or "unknown"
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw[:64]  # not an address (a misconfigured proxy): still counted, and it fits its column
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
