@@ -20,6 +20,7 @@ class Tag(StrEnum):
     KEYS_ROTATED = "vault:keyring:rotated"
     CLIENT_ADDED = "gateway:client:added"
     CLIENT_DISABLED = "gateway:client:disabled"
+    CLIENT_AUTH_DENIED = "gateway:client:auth-denied"
     TOKEN_FAMILY_REVOKED = "gateway:token:family-revoked"  # noqa: S105 - an action tag, not a secret
     CONSENT_REQUESTED = "consent:request:created"
     CONSENT_APPROVED = "consent:grant:approved"

@@ -129,6 +129,22 @@ class LoginFailure(GatewayBase):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ClientAuthFailure(GatewayBase):
+    """A failed client authentication (a wrong secret or assertion), for rate limiting per client and address."""
+
+    __tablename__ = "client_auth_failures"
+    __table_args__ = (
+        Index("ix_client_auth_failures_client_id_at", "client_id", "at"),
+        Index("ix_client_auth_failures_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str | None] = mapped_column(
+        String(40), comment="the registered client named; NULL when the name was nobody's (never stored as sent)")
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class PortalSession(GatewayBase):
     """A person's login to the portal: the cookie holds a random token, this row its hash and its life.
 

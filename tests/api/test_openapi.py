@@ -164,9 +164,10 @@ def test_the_token_endpoint_is_described_with_basic_auth_and_rfc_6749_errors(spe
     assert "client_credentials" in grant_type["enum"]
     token = _component(spec, "TokenOut")
     assert set(token["required"]) == {"access_token", "token_type", "expires_in"}
-    for code in ("400", "401"):
+    for code in ("400", "401", "429"):
         assert op["responses"][code]["content"] == {
             "application/json": {"schema": {"$ref": "#/components/schemas/OAuthErrorOut"}}}
+    assert op["responses"]["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
     error = _component(spec, "OAuthErrorOut")
     assert error["required"] == ["error"]
     assert {"error", "error_description"} <= set(error["properties"])
@@ -247,6 +248,17 @@ def test_token_responses_conform(client: FlaskClient, auth: Auth, api: Any) -> N
                               auth=(provider.client_id, provider.secret))
     assert wrong_grant.json["error"] == "unsupported_grant_type"  # type: ignore[index]
     _conforms(api, "POST /oauth/token", wrong_grant)
+    limited = [client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                           auth=(provider.client_id, "nope"))
+               for _ in range(_client_limit(client) + 1)][-1]
+    assert limited.status_code == 429
+    _conforms(api, "POST /oauth/token", limited)
+
+
+def _client_limit(client: FlaskClient) -> int:
+    rt: Runtime = client.application.extensions["xinyong"]
+    return max(limit.failures for limit in rt.settings.failure_limits.client_authentication
+               if limit.scope == "account_at_address")
 
 
 def test_a_report_with_null_name_and_null_document_conforms(

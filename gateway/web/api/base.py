@@ -151,6 +151,9 @@ def document_token_endpoint(app: Flask, api: XinyongApi) -> None:
             "200": {"description": "A bearer token", "content": {"application/json": {"schema": TokenOut}}},
             "400": oauth_error("invalid_request, unsupported_grant_type, unauthorized_client or invalid_scope"),
             "401": oauth_error("invalid_client: unknown or disabled client, or a wrong secret"),
+            "429": {**oauth_error("invalid_client: too many failed client authentications from this address "
+                                  "(gateway/data/limits.json); the secret was not checked"),
+                    "headers": _PROBLEM_HEADERS[429]},
             SERVER_ERROR: {"description": "Server error", "content": {PROBLEM: {"schema": ProblemSchema}}},
         },
     }})

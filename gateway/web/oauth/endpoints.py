@@ -26,8 +26,8 @@ def issue_token() -> Response:
         with request_tx("oauth", "oauth"):
             response: Response = authorization_server().create_token_response()
     except InsecureTransportError:
-        # Plain http to another host than this machine. (Behind a TLS proxy the app must learn the forwarded
-        # scheme: XINYONG_TRUSTED_PROXIES, issue 8, is still to come.)
+        # Plain http to another host than this machine. (Behind a TLS-terminating proxy, XINYONG_TRUSTED_PROXIES
+        # lets the app take the scheme the proxy was reached with.)
         refused = jsonify({"error": "invalid_request",
                            "error_description": "The token endpoint is served over https only."})
         refused.status_code = 400

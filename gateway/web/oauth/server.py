@@ -15,6 +15,7 @@ from gateway.models import Token
 from gateway.web.context import db, runtime
 from gateway.web.oauth.authorization_code import AppAuthorizationCodeGrant, S256CodeChallenge
 from gateway.web.oauth.clients import query_client
+from gateway.web.oauth.failures import LimitedAuthorizationServer
 from gateway.web.oauth.private_key_jwt import PrivateKeyJWT
 from gateway.web.oauth.refresh_tokens import REFRESH_TTL, RotatingRefreshTokenGrant
 
@@ -51,7 +52,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN",
                           {"client_credentials": ttl, "authorization_code": ttl, "refresh_token": ttl})
     app.config.setdefault("OAUTH2_REFRESH_TOKEN_GENERATOR", True)
-    server = AuthorizationServer(query_client=query_client, save_token=_save_token)
+    server = LimitedAuthorizationServer(query_client=query_client, save_token=_save_token)
     server.init_app(app)
     server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
     server.register_grant(ClientCredentialsGrant)
