@@ -16,6 +16,7 @@ enough of them are older than the window; that moment is the Retry-After of the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal, cast, get_args
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import QueryableAttribute, Session
 
 Scope = Literal["account_at_address", "address", "account_across_addresses"]
@@ -88,6 +89,21 @@ def _limits(doc: dict[str, Any], kind: str) -> tuple[Limit, ...]:
 def shipped() -> Limits:
     """Return the limits shipped in ``gateway/data/limits.json``."""
     return load((resources.files("gateway") / "data" / "limits.json").read_text(encoding="utf-8"))
+
+
+def serialise(session: Session, *keys: str) -> None:
+    """Make concurrent checks of the same `keys` take turns until this transaction ends.
+
+    The check and the counting of an attempt must be one step, or parallel attempts would all pass the check
+    before any is counted. On PostgreSQL each key takes a transaction-scoped advisory lock, always in the
+    order given (accounts before addresses), so two checks never wait on each other in a circle. On SQLite a
+    writing transaction holds the database's write lock from its start, which already serialises them.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in keys:
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        session.execute(select(func.pg_advisory_xact_lock(number)))
 
 
 def wait_seconds(session: Session, log: FailureLog, limits: tuple[Limit, ...], account: str | None,

@@ -21,7 +21,7 @@ from consent import grants
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
 from gateway.errors import RateLimited, Unauthenticated
-from gateway.limits import FailureLog, wait_seconds
+from gateway.limits import FailureLog, serialise, wait_seconds
 from gateway.models import Account, LoginFailure, PortalSession
 from gateway.runtime import Runtime
 from gateway.usecases.access_log import entries_with_proofs
@@ -64,7 +64,7 @@ def activate(rt: Runtime, raw_id: str, code: str, password: str, address: str) -
     """Set the password with the one-time code; a wrong or used code is the same 401 as an unknown ID."""
     citizen_id = normalise_citizen_id(raw_id, today(rt.clock))
     ref = rt.vault.subject_ref(citizen_id)
-    _check_rate(rt, ref, address)
+    _admit(rt, ref, address)
     with rt.uow.begin(_person(ref), readonly=True) as tx:
         account = tx.session.get(Account, ref)
         pending = (account.activation_code_hash if account is not None and account.activation_expires_at is not None
@@ -82,9 +82,10 @@ def activate(rt: Runtime, raw_id: str, code: str, password: str, address: str) -
                 account.activation_code_hash = None
                 account.activation_expires_at = None
                 account.activated_at = tx.now
+                _forgive(tx, ref, address)
                 tx.record(Tag.SUBJECT_ACTIVATED, subject_ref=ref)
     if not ok:
-        _fail(rt, ref, address, Tag.SUBJECT_LOGIN_DENIED, "bad_activation")
+        _fail(rt, ref, Tag.SUBJECT_LOGIN_DENIED, "bad_activation")
         raise Unauthenticated("the citizen ID and activation code do not match a pending activation")
 
 
@@ -106,19 +107,17 @@ def login(rt: Runtime, raw_id: str, password: str, address: str) -> Login:
     except InvalidCitizenId:  # a malformed ID is a failed login like any other
         citizen_id = raw_id.strip().upper()
     ref = rt.vault.subject_ref(citizen_id)
-    _check_rate(rt, ref, address)
+    _admit(rt, ref, address)
     with rt.uow.begin(_person(ref), readonly=True) as tx:
         account = tx.session.get(Account, ref)
         stored = account.password_hash if account is not None else None
     ok = _verify(rt, stored, password)
     if not ok:
-        _fail(rt, ref, address, Tag.SUBJECT_LOGIN_DENIED, "bad_credentials")
+        _fail(rt, ref, Tag.SUBJECT_LOGIN_DENIED, "bad_credentials")
         raise Unauthenticated("the citizen ID or password is wrong")
     token = secrets.token_urlsafe(32)
     with rt.uow.begin(_person(ref)) as tx:
-        # The person's own slips from this address are forgiven; failures from elsewhere still count.
-        tx.session.execute(delete(LoginFailure).where(LoginFailure.account_key == ref,
-                                                      LoginFailure.address == address))
+        _forgive(tx, ref, address)
         tx.session.add(PortalSession(token_hash=_hash(token), subject_ref=ref, created_at=tx.now,
                                      ends_at=tx.now + timedelta(hours=rt.settings.session_max_hours)))
         tx.record(Tag.SUBJECT_LOGIN, subject_ref=ref)
@@ -173,17 +172,30 @@ def _stand_in(hasher: PasswordHasher) -> str:
 LOGIN_FAILURES = FailureLog(LoginFailure.account_key, LoginFailure.address, LoginFailure.at)
 
 
-def _check_rate(rt: Runtime, ref: str, address: str) -> None:
-    """Raise RateLimited, with the seconds to wait, if `address` may not try this account now."""
+def _admit(rt: Runtime, ref: str, address: str) -> None:
+    """Let this attempt go ahead if the limits allow it from `address`, counting it as a failure until it
+    succeeds (so that parallel attempts cannot all pass the check first); raise RateLimited with the wait."""
+    limits = rt.settings.failure_limits.login
+    # A quick look first: an address held back is turned away without queueing for the write lock.
     with rt.uow.begin(_person(ref), readonly=True) as tx:
-        wait = wait_seconds(tx.session, LOGIN_FAILURES, rt.settings.failure_limits.login, ref, address, tx.now)
+        wait = wait_seconds(tx.session, LOGIN_FAILURES, limits, ref, address, tx.now)
+    if not wait:
+        with rt.uow.begin(_person(ref)) as tx:
+            serialise(tx.session, f"login:account:{ref}", f"login:address:{address}")
+            wait = wait_seconds(tx.session, LOGIN_FAILURES, limits, ref, address, tx.now)
+            if not wait:
+                tx.session.add(LoginFailure(account_key=ref, address=address, at=tx.now))
     if wait:
         raise RateLimited(f"too many failed attempts; try again in {wait} seconds", retry_after=wait)
 
 
-def _fail(rt: Runtime, ref: str, address: str, action: Tag, reason: str) -> None:
+def _forgive(tx: Tx, ref: str, address: str) -> None:
+    # The person's own slips from this address (and this attempt) are forgiven; failures from elsewhere count on.
+    tx.session.execute(delete(LoginFailure).where(LoginFailure.account_key == ref, LoginFailure.address == address))
+
+
+def _fail(rt: Runtime, ref: str, action: Tag, reason: str) -> None:
     with rt.uow.refusal(_person(ref)) as tx:
-        tx.session.add(LoginFailure(account_key=ref, address=address, at=tx.now))
         tx.record(action, outcome=Outcome.DENIED, subject_ref=ref, reason=reason)
 
 

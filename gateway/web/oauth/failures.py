@@ -19,7 +19,7 @@ from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from audit.tags import Outcome, Tag
-from gateway.limits import FailureLog, wait_seconds
+from gateway.limits import FailureLog, serialise, wait_seconds
 from gateway.models import Client, ClientAuthFailure
 from gateway.web.api.base import client_address
 from gateway.web.context import current_tx, runtime
@@ -48,6 +48,8 @@ class LimitedAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         named, role = _named_client(request)
         address = client_address()
         tx = current_tx()
+        # Held until the request's transaction ends, so that the check and the counting of a failure are one step.
+        serialise(tx.session, *([f"client:account:{named}"] if named else []), f"client:address:{address}")
         wait = wait_seconds(tx.session, CLIENT_FAILURES, runtime().settings.failure_limits.client_authentication,
                             named, address, tx.now)
         if wait:
