@@ -17,6 +17,7 @@ from gateway.config import from_environ
 from gateway.errors import NotFound
 from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
+from gateway.usecases.failures import purge_failures
 from gateway.web import health, portal, problems, wellknown
 from gateway.web.api import auditors as auditors_api
 from gateway.web.api import consents as consents_api
@@ -28,6 +29,7 @@ from gateway.web.oauth import endpoints as oauth
 from gateway.web.periodic import Periodic
 
 REPORT_PURGE_SECONDS = 60.0
+FAILURE_PURGE_SECONDS = 600.0
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 csrf = CSRFProtect()
 
@@ -89,6 +91,8 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     problems.register(app)
     # Reports past their deadline are purged even if nobody asks for them again.
     Periodic("report purge", REPORT_PURGE_SECONDS, lambda: consents_use.purge_expired_reports(runtime.uow)).install(app)
+    Periodic("failure purge", FAILURE_PURGE_SECONDS,
+             lambda: purge_failures(runtime.uow, runtime.settings.failure_limits)).install(app)
     _request_hooks(app)
     return app
 

@@ -13,15 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from audit.clock import FrozenClock
 from gateway.database import make_engine, upgrade
 from gateway.errors import RateLimited, Unauthenticated
 from gateway.limits import load, shipped
+from gateway.models import ClientAuthFailure, LoginFailure
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import clients as client_use
 from gateway.usecases import people
+from gateway.usecases.failures import purge_failures
 from gateway.web.app import create_app
 from tests.conftest import NOW, People, drop_pg_database, pg_database, pg_url, settings_for_tests
 from vault.vault import Vault
@@ -56,6 +59,20 @@ def test_a_limit_without_a_known_scope_a_count_a_window_or_a_reason_is_refused(
     doc["login"]["limits"][0].update(change)
     with pytest.raises(ValueError, match=message):
         load(json.dumps(doc))
+
+
+
+def test_failures_are_forgotten_once_no_window_counts_them(rt: Runtime, clock: FrozenClock) -> None:
+    limits = rt.settings.failure_limits
+    longest = max(limit.window for limit in limits.login)
+    with rt.sessions() as session, session.begin():
+        session.add_all([LoginFailure(account_key="old", address="203.0.113.1", at=NOW - longest),
+                         LoginFailure(account_key="new", address="203.0.113.1", at=NOW - timedelta(seconds=1)),
+                         ClientAuthFailure(client_id=None, address="203.0.113.1", at=NOW - timedelta(days=1))])
+    assert purge_failures(rt.uow, limits) == 2
+    with rt.sessions() as session, session.begin():
+        assert session.execute(select(LoginFailure.account_key)).scalars().all() == ["new"]
+        assert session.execute(select(ClientAuthFailure)).first() is None
 
 
 # --- real concurrency on PostgreSQL ------------------------------------------------------------------------
