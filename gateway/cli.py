@@ -90,7 +90,9 @@ def serve(host: str, port: int, workers: int) -> None:
         raise click.ClickException("set XINYONG_PUBLIC_URL to the service's public base URL (for example "
                                    "https://credit.example.gov.cn), or XINYONG_ENV=development on your own machine")
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers),
+    # Forwarded headers are believed only as XINYONG_TRUSTED_PROXIES says (the app's ProxyFix), never because
+    # gunicorn trusts a proxy on this machine by default: one setting decides.
+    args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers), "--forwarded-allow-ips", "",
             "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "gateway.web.app:create_app()"]
     os.execv(args[0], args)  # noqa: S606 - replaces this process with gunicorn; no shell, fixed argv
 

@@ -40,6 +40,7 @@ def test_serve_execs_gunicorn_with_a_log_format_that_omits_query_strings(
     assert args[args.index("--bind") + 1] == "127.0.0.1:8123"
     assert args[args.index("--workers") + 1] == "3"
     assert args[-1] == "gateway.web.app:create_app()"
+    assert args[args.index("--forwarded-allow-ips") + 1] == ""  # only XINYONG_TRUSTED_PROXIES decides
     log_format = args[args.index("--access-logformat") + 1]
     assert "%(U)s" in log_format
     assert "%(r)s" not in log_format
