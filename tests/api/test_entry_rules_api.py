@@ -6,12 +6,15 @@ Each refusal is a 422 problem naming the field and the reason; the import refuse
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from gateway.runtime import Runtime
 from tests.conftest import Auth, People, penalty
 
 
@@ -228,3 +231,32 @@ def test_the_catalogue_publishes_the_four_grades_with_their_responses_and_period
     listing_category = next(c for c in catalogue["categories"] if c["code"] == "SERIOUS_DISHONESTY_LIST")
     assert listing_category["notice_before_decision"]["working_days"] == 5
     assert catalogue["dates"]["earliest"] == "1949-10-01"
+
+
+# --- item 10: the public catalogue's text ---------------------------------------------------------
+
+# What only the maintainers read: seed line references ("seeds 002:16-18", "003:186"), policy item ids
+# ("RPT-3", "DISC-1"), pointers into POLICY.md, and notes of what is still to check.
+_INTERNAL = re.compile(r"\bseeds?\b|\b\d{3}:\d+|\b[A-Z]{2,6}-[0-9]+\b|POLICY\.md|outside-the-seeds|\bverify\b"
+                       r"|internal_notes", re.IGNORECASE)
+
+
+def test_the_public_catalogue_shows_no_internal_references(client: FlaskClient) -> None:
+    text = client.get("/api/v1/catalogue").get_data(as_text=True)
+    assert _INTERNAL.findall(json.dumps(json.loads(text), ensure_ascii=False)) == []
+
+
+def test_the_internal_references_are_kept_with_the_data(rt: Runtime) -> None:
+    raw = rt.catalogue.raw
+    assert "002:16-18" in str(raw["internal_notes"])
+    notes = {str(c["code"]): str(c["internal_notes"]) for c in raw["categories"]}  # type: ignore[attr-defined]
+    assert "RPT-3" in notes["OCCUPATIONAL_MISCONDUCT"]
+    assert "verify" in notes["ADMINISTRATIVE_PENALTY_MINOR"]
+
+
+def test_public_texts_cite_the_source_documents_by_name(client: FlaskClient) -> None:
+    catalogue = client.get("/api/v1/catalogue").json
+    bases = {c["code"]: c["legal_basis"] for c in catalogue["categories"]}
+    assert "常信用办〔2019〕10号" in bases["OCCUPATIONAL_MISCONDUCT"]
+    assert "桂政发〔2018〕3号" in bases["ACADEMIC_MISCONDUCT"]
+    assert "国办发〔2020〕49号" in catalogue["basis"]
