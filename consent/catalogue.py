@@ -28,7 +28,7 @@ from typing import NoReturn, TypeVar
 
 from consent.durations import REFERENCE_DATES, Duration, add_duration, not_longer, parse_duration
 from consent.errors import CatalogueInvalid, UnknownCategory
-from consent.fields import FieldFormat, FieldSpec, FieldType, normalise_payload
+from consent.fields import DateLimit, FieldFormat, FieldSpec, FieldType, normalise_payload
 
 __all__ = [
     "SERIOUS_DISHONESTY_FIELDS",
@@ -157,10 +157,12 @@ class Grade:
 
 @dataclass(frozen=True)
 class DateRules:
-    """The dates a record may carry: none before ``earliest``, and each document type's order, with reasons."""
+    """The dates a record may carry, with reasons: none before ``earliest``, a past fact not after its limit
+    (a field's ``not_after``), and each document type's order."""
 
     earliest: date
     earliest_reason: str
+    not_after_reason: str
     order_reasons: Mapping[DocumentOrder, str] = field(hash=False)
 
     def to_public(self) -> dict[str, object]:
@@ -168,6 +170,7 @@ class DateRules:
         return {
             "earliest": self.earliest.isoformat(),
             "earliest_reason": self.earliest_reason,
+            "not_after_reason": self.not_after_reason,
             "document_order": {order.value: reason for order, reason in self.order_reasons.items()},
         }
 
@@ -392,7 +395,7 @@ _CATEGORY_KEYS = (
     "fields",
 )
 _FIELD_KEYS = ("name", "type", "required", "third_party", "zh", "en")
-_FIELD_OPTIONAL_KEYS = ("max_length", "enum", "code_list", "format")
+_FIELD_OPTIONAL_KEYS = ("max_length", "enum", "code_list", "format", "not_after")
 _GRADE_KEYS = ("code", "zh", "en", "response", "display_period_min", "display_period_max", "reason")
 _LONGEST_AGE = 150
 _LONGEST_NOTICE = 365
@@ -521,14 +524,15 @@ class _Context:
 
 
 def _dates(top: DocumentReader) -> DateRules:
-    r = DocumentReader(top.value["dates"], "catalogue: dates", ("earliest", "earliest_reason", "document_order"),
-                       (_NOTES,))
+    r = DocumentReader(top.value["dates"], "catalogue: dates",
+                       ("earliest", "earliest_reason", "not_after_reason", "document_order"), (_NOTES,))
     r.notes()
     orders = DocumentReader(r.value["document_order"], "catalogue: dates: document_order",
                             [order.value for order in DocumentOrder])
     return DateRules(
         earliest=r.day("earliest"),
         earliest_reason=r.text("earliest_reason"),
+        not_after_reason=r.text("not_after_reason"),
         order_reasons=MappingProxyType({order: orders.text(order.value) for order in DocumentOrder}),
     )
 
@@ -605,6 +609,9 @@ def _parse_field(value: object, owner: str, index: int, context: _Context) -> Fi
     text_format = r.choice("format", FieldFormat) if "format" in r.value else None
     if text_format is not None and kind is not FieldType.STRING:
         r.fail("format", "only a string field has a format")
+    not_after = r.choice("not_after", DateLimit) if "not_after" in r.value else None
+    if not_after is not None and kind is not FieldType.DATE:
+        r.fail("not_after", "only a date field has a not_after")
     if name == _LISTING_FIELD and not (enum and set(enum) <= SERIOUS_DISHONESTY_FIELDS):
         # SD-1: no catalogue may widen the serious-dishonesty list beyond its four fields.
         r.fail(
@@ -623,6 +630,7 @@ def _parse_field(value: object, owner: str, index: int, context: _Context) -> Fi
         code_list=code_list,
         codes=context.code_lists.get(code_list or "", frozenset()),
         format=text_format,
+        not_after=not_after,
     )
 
 

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from audit.review import is_working_day
 from consent.catalogue import Catalogue, Category, DocumentOrder, NoticeRule
 from consent.errors import CategoryNotAllowed, PayloadInvalid
-from consent.fields import FieldType
+from consent.fields import DateLimit, FieldType
 from vault.identity import birth_date
 from vault.types import Document, NewRecord, Prepared, Provider
 
@@ -44,7 +44,7 @@ def prepare(
             )
     else:
         _check_document(catalogue, category, record, record.document, today)
-    _check_payload_dates(catalogue, category, payload)
+    _check_payload_dates(catalogue, category, payload, record.decided_at, today)
     if category.notice is not None:
         _check_notice(category.notice, payload, record.decided_at)
     return Prepared(
@@ -99,13 +99,22 @@ def _check_document(
                                                       f"force when the record is decided: {reason}")
 
 
-def _check_payload_dates(catalogue: Catalogue, category: Category, payload: dict[str, object]) -> None:
-    earliest = catalogue.dates.earliest
+def _check_payload_dates(
+    catalogue: Catalogue, category: Category, payload: dict[str, object], decided: date, today: date
+) -> None:
+    rules = catalogue.dates
     for spec in category.fields:
         value = payload.get(spec.name)
-        if spec.type is FieldType.DATE and isinstance(value, str) and date.fromisoformat(value) < earliest:
-            raise PayloadInvalid(f"payload.{spec.name}",
-                                 f"is before {earliest.isoformat()}: {catalogue.dates.earliest_reason}")
+        if spec.type is not FieldType.DATE or not isinstance(value, str):
+            continue
+        day, field = date.fromisoformat(value), f"payload.{spec.name}"
+        if day < rules.earliest:
+            raise PayloadInvalid(field, f"is before {rules.earliest.isoformat()}: {rules.earliest_reason}")
+        if spec.not_after is DateLimit.TODAY and day > today:
+            raise PayloadInvalid(field, f"is after today ({today.isoformat()}, China Standard Time): "
+                                        f"{rules.not_after_reason}")
+        if spec.not_after is DateLimit.DECIDED_AT and day > decided:
+            raise PayloadInvalid(field, f"is after decided_at ({decided.isoformat()}): {rules.not_after_reason}")
 
 
 def _check_notice(rule: NoticeRule, payload: dict[str, object], decided: date) -> None:

@@ -19,7 +19,7 @@ from stdnum.cn import uscc
 
 from consent.errors import PayloadInvalid
 
-__all__ = ["FieldFormat", "FieldSpec", "FieldType", "normalise_payload"]
+__all__ = ["DateLimit", "FieldFormat", "FieldSpec", "FieldType", "normalise_payload"]
 
 
 class FieldType(StrEnum):
@@ -32,6 +32,13 @@ class FieldType(StrEnum):
     BOOLEAN = "boolean"
     ENUM = "enum"
     CODE = "code"
+
+
+class DateLimit(StrEnum):
+    """The latest a date field may be: a past fact is not after today, or not after the record's decision."""
+
+    TODAY = "today"
+    DECIDED_AT = "decided_at"
 
 
 class FieldFormat(StrEnum):
@@ -61,6 +68,7 @@ class FieldSpec:
     code_list: str | None = None
     codes: frozenset[str] = field(default=frozenset(), repr=False)
     format: FieldFormat | None = None
+    not_after: DateLimit | None = None
 
     def normalise(self, value: object) -> object:
         """Return ``value`` in stored form; raise PayloadInvalid naming ``payload.<name>``."""
@@ -106,6 +114,8 @@ class FieldSpec:
             doc["code_list"] = self.code_list
         if self.format is not None:
             doc["format"] = self.format.value
+        if self.not_after is not None:
+            doc["not_after"] = self.not_after.value
         return doc
 
     def _reject(self, reason: str) -> NoReturn:

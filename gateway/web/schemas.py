@@ -294,6 +294,7 @@ class DocumentOrderOut(Schema):
 class DatesOut(Schema):
     earliest = fields.Date(required=True, metadata={"description": "no record, document or payload date before it"})
     earliest_reason = fields.String(required=True)
+    not_after_reason = fields.String(required=True)
     document_order = fields.Nested(DocumentOrderOut, required=True,
                                    metadata={"description": "the reason for each order of a document type"})
 
@@ -336,6 +337,8 @@ class FieldSpecOut(Schema):
     code_list = fields.String(metadata={"description": "the catalogue code list the value comes from"})
     format = fields.String(validate=validate.OneOf(["unified_social_credit_code"]),
                            metadata={"description": "a checked format of a string field"})
+    not_after = fields.String(validate=validate.OneOf(["today", "decided_at"]),
+                              metadata={"description": "the latest a date field may be"})
 
 
 class CategoryOut(Schema):

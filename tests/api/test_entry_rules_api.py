@@ -168,6 +168,21 @@ def test_a_judgment_not_yet_in_force_on_the_decision_date_is_a_422(
     assert _accepted(client, auth, body)
 
 
+def test_arrears_dated_after_the_decision_about_them_are_a_422(
+    client: FlaskClient, auth: Auth, people: People
+) -> None:
+    body = {
+        "citizen_id": people.new(), "category": "TAX_ARREARS", "decided_at": "2026-10-08",
+        "document": {"type": "tax_decision", "number": "常税欠〔2026〕1号", "authority": "国家税务总局常州市税务局",
+                     "effective_at": "2026-10-08"},
+        "payload": {"tax_type": "individual_income_tax", "arrears_since": "2026-11-01", "arrears_amount": "100.00",
+                    "subject_role": "natural_person"},
+    }
+    problem = _refused(client, auth, body)
+    assert problem["field"] == "payload.arrears_since"
+    assert "is after decided_at" in problem["detail"]
+
+
 # --- item 5: notice before listing (LIST-4) -----------------------------------------------------
 
 

@@ -11,7 +11,7 @@ import pytest
 from consent.catalogue import DocumentOrder, Severity, load_default, parse_catalogue
 from consent.durations import Duration, not_longer
 from consent.errors import CatalogueInvalid
-from consent.fields import FieldFormat
+from consent.fields import DateLimit, FieldFormat
 from tests.consent.test_catalogue import category_doc, field_doc
 
 Doc = dict[str, Any]
@@ -181,3 +181,22 @@ def test_an_unknown_format_is_rejected() -> None:
 def test_internal_notes_must_be_text() -> None:
     message = broken(lambda d: category_doc(d, "TAX_ARREARS").update(internal_notes=""))
     assert "category TAX_ARREARS: internal_notes: must be a non-empty string" in message
+
+
+def test_a_not_after_on_a_field_that_is_not_a_date_is_rejected() -> None:
+    message = broken(lambda d: field_doc(d, "TAX_ARREARS", "arrears_amount").update(not_after="today"))
+    assert "field arrears_amount: not_after: only a date field has a not_after" in message
+
+
+def test_an_unknown_not_after_is_rejected() -> None:
+    message = broken(lambda d: field_doc(d, "TAX_ARREARS", "arrears_since").update(not_after="tomorrow"))
+    assert "field arrears_since: not_after: must be one of: today, decided_at" in message
+
+
+def test_past_facts_are_dated_no_later_than_today_or_the_decision() -> None:
+    limits = {(code, spec.name): spec.not_after for code, category in load_default().categories.items()
+              for spec in category.fields if spec.not_after is not None}
+    assert limits[("TAX_ARREARS", "arrears_since")] is DateLimit.DECIDED_AT
+    assert limits[("STUDENT_LOAN_DEFAULT", "overdue_since")] is DateLimit.DECIDED_AT
+    assert limits[("VOLUNTEER_SERVICE", "period_end")] is DateLimit.TODAY
+    assert ("ADMINISTRATIVE_LICENCE", "valid_until") not in limits  # a licence runs into the future

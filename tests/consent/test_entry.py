@@ -217,6 +217,46 @@ def test_a_payload_date_before_the_first_of_october_1949_is_refused(rt: Runtime,
     assert caught.value.field == "payload.arrears_since"
 
 
+def _tax_arrears(citizen_id: str, since: str) -> NewRecord:
+    return new_record(citizen_id, category="TAX_ARREARS", decided=date(2026, 10, 8),
+                      document=Document("tax_decision", "1", "税务局", date(2026, 10, 8)),
+                      payload={"tax_type": "individual_income_tax", "arrears_since": since,
+                               "arrears_amount": "100.00", "subject_role": "natural_person"})
+
+
+def test_arrears_that_began_after_the_decision_about_them_are_refused(rt: Runtime, people: People) -> None:
+    tax = Provider("prov_tax", frozenset({"TAX_ARREARS"}))
+    with pytest.raises(PayloadInvalid) as caught:
+        prepare(rt, _tax_arrears(people.new(), "2026-10-09"), tax)
+    assert caught.value.field == "payload.arrears_since"
+    assert caught.value.reason.startswith("is after decided_at (2026-10-08)")
+    assert prepare(rt, _tax_arrears(people.new(), "2026-10-08"), tax)
+
+
+def test_volunteer_service_that_ends_after_today_is_refused(rt: Runtime, people: People) -> None:
+    volunteer = Provider("prov_civil", frozenset({"VOLUNTEER_SERVICE"}))
+
+    def service(end: date) -> NewRecord:
+        return new_record(people.new(), category="VOLUNTEER_SERVICE", decided=date(2026, 10, 8),
+                          document=Document("volunteer_service_certificate", "1", "志愿服务联合会", date(2026, 10, 8)),
+                          payload={"organisation": "常州市志愿服务联合会", "service_hours": "12.5",
+                                   "period_start": "2026-09-01", "period_end": end.isoformat()})
+
+    with pytest.raises(PayloadInvalid) as caught:
+        prepare(rt, service(TODAY + timedelta(days=1)), volunteer)
+    assert caught.value.field == "payload.period_end"
+    assert "after today" in caught.value.reason
+    assert prepare(rt, service(TODAY), volunteer)
+
+
+def test_a_date_that_may_lie_ahead_is_accepted_after_today(rt: Runtime, people: People) -> None:
+    licence = new_record(people.new(), category="ADMINISTRATIVE_LICENCE", decided=date(2026, 10, 8),
+                         document=Document("licence", "JY1", "市场监督管理局", date(2026, 10, 8)),
+                         payload={"licence_name": "食品经营许可证", "licence_number": "JY1",
+                                  "valid_from": "2026-10-08", "valid_until": "2031-10-07"})
+    assert prepare(rt, licence, Provider("prov_a", frozenset({"ADMINISTRATIVE_LICENCE"})))
+
+
 def test_the_first_of_october_1949_itself_is_accepted(rt: Runtime, people: People) -> None:
     record = new_record(people.new(born=date(1930, 1, 1)), decided=date(1949, 10, 1))
     assert prepare(rt, record).display_from == date(1949, 10, 1)
