@@ -22,7 +22,7 @@ from consent.fields import DateLimit, FieldType
 from vault.identity import birth_date
 from vault.types import Document, NewRecord, Prepared, Provider
 
-__all__ = ["prepare"]
+__all__ = ["prepare", "window_end"]
 
 
 def prepare(
