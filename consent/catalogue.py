@@ -22,20 +22,27 @@ from datetime import date
 from enum import StrEnum
 from functools import cache
 from importlib import resources
+from itertools import pairwise
 from types import MappingProxyType
 from typing import NoReturn, TypeVar
 
 from consent.durations import REFERENCE_DATES, Duration, add_duration, not_longer, parse_duration
 from consent.errors import CatalogueInvalid, UnknownCategory
-from consent.fields import FieldSpec, FieldType, normalise_payload
+from consent.fields import DateLimit, FieldFormat, FieldSpec, FieldType, normalise_payload
 
 __all__ = [
     "SERIOUS_DISHONESTY_FIELDS",
     "Catalogue",
     "Category",
     "CodeEntry",
+    "DateRules",
+    "DocumentOrder",
     "DocumentReader",
+    "DocumentType",
+    "Grade",
     "Label",
+    "MinimumAge",
+    "NoticeRule",
     "Polarity",
     "Severity",
     "ShareScope",
@@ -74,6 +81,7 @@ class Severity(StrEnum):
     MINOR = "minor"
     GENERAL = "general"
     SERIOUS = "serious"
+    ESPECIALLY_SERIOUS = "especially_serious"
 
 
 class ShareScope(StrEnum):
@@ -105,6 +113,101 @@ class CodeEntry:
         return {"code": self.code, "zh": self.zh, "en": self.en}
 
 
+class DocumentOrder(StrEnum):
+    """Which comes first for a document type: the record's decision or the document's effect."""
+
+    DECIDED_THEN_EFFECTIVE = "decided_then_effective"
+    EFFECTIVE_THEN_DECIDED = "effective_then_decided"
+
+
+@dataclass(frozen=True)
+class DocumentType(CodeEntry):
+    """A document type a record may rest on, and the order of its dates (``effective_at`` vs ``decided_at``)."""
+
+    order: DocumentOrder = DocumentOrder.DECIDED_THEN_EFFECTIVE
+
+    def to_public(self) -> dict[str, object]:
+        """Return the entry as JSON data."""
+        return {**super().to_public(), "order": self.order.value}
+
+
+@dataclass(frozen=True)
+class Grade:
+    """One grade of the four-level grading of dishonesty (DET-5): its response and display period bounds."""
+
+    severity: Severity
+    name: Label
+    response: Label
+    display_period_min: Duration
+    display_period_max: Duration
+    reason: str
+
+    def to_public(self) -> dict[str, object]:
+        """Return the grade as JSON data, durations as ISO 8601 strings."""
+        return {
+            "code": self.severity.value,
+            "zh": self.name.zh,
+            "en": self.name.en,
+            "response": {"zh": self.response.zh, "en": self.response.en},
+            "display_period_min": self.display_period_min.isoformat(),
+            "display_period_max": self.display_period_max.isoformat(),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class DateRules:
+    """The dates a record may carry, with reasons: none before ``earliest``, a past fact not after its limit
+    (a field's ``not_after``), and each document type's order."""
+
+    earliest: date
+    earliest_reason: str
+    not_after_reason: str
+    order_reasons: Mapping[DocumentOrder, str] = field(hash=False)
+
+    def to_public(self) -> dict[str, object]:
+        """Return the rules as JSON data."""
+        return {
+            "earliest": self.earliest.isoformat(),
+            "earliest_reason": self.earliest_reason,
+            "not_after_reason": self.not_after_reason,
+            "document_order": {order.value: reason for order, reason in self.order_reasons.items()},
+        }
+
+
+@dataclass(frozen=True)
+class MinimumAge:
+    """The age a person must have reached on the decision date for a record of the category (DATA-8)."""
+
+    years: int
+    reason: str
+
+    def reached_on(self, born: date) -> date:
+        """Return the first day on which someone born on ``born`` counts as ``years`` old.
+
+        Age in full years counts from the day after the birthday (周岁从生日的第二天起算), so a finding on
+        the birthday itself still concerns a minor; a birthday on 29 February falls on 28 February.
+        """
+        return add_duration(born, Duration(years=self.years, days=1))
+
+    def to_public(self) -> dict[str, object]:
+        """Return the rule as JSON data."""
+        return {"years": self.years, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class NoticeRule:
+    """The person is told before the decision (LIST-4): the date field and the working days it must precede by."""
+
+    field: str
+    working_days: int
+    reason: str
+
+    def to_public(self) -> dict[str, object]:
+        """Return the rule as JSON data."""
+        return {"field": self.field, "working_days": self.working_days, "reason": self.reason}
+
+
 # --- categories and the catalogue -------------------------------------------------------------
 
 
@@ -128,6 +231,8 @@ class Category:
     document_required: bool
     document_types: tuple[str, ...]
     fields: tuple[FieldSpec, ...]
+    minimum_age: MinimumAge | None = None
+    notice: NoticeRule | None = None
 
     @property
     def name_zh(self) -> str:
@@ -185,6 +290,8 @@ class Category:
             "document_required": self.document_required,
             "document_types": list(self.document_types),
             "fields": [spec.to_public() for spec in self.fields],
+            "minimum_age": None if self.minimum_age is None else self.minimum_age.to_public(),
+            "notice_before_decision": None if self.notice is None else self.notice.to_public(),
         }
 
 
@@ -196,16 +303,26 @@ class Catalogue:
     published: date
     categories: Mapping[str, Category] = field(hash=False)
     occupational_groups: tuple[CodeEntry, ...]
-    document_types: tuple[CodeEntry, ...]
+    document_types: tuple[DocumentType, ...]
     raw: dict[str, object] = field(repr=False, compare=False, hash=False)
     basis: str
     domains: tuple[CodeEntry, ...]
     provider_roles: tuple[CodeEntry, ...]
+    dates: DateRules
+    grades: tuple[Grade, ...]
 
     @property
     def document_type_codes(self) -> frozenset[str]:
         """Return the codes of the document types a record may rest on."""
         return frozenset(entry.code for entry in self.document_types)
+
+    def document_type(self, code: str) -> DocumentType | None:
+        """Return the document type with this code, or None if the catalogue has none."""
+        return next((entry for entry in self.document_types if entry.code == code), None)
+
+    def grade(self, severity: Severity) -> Grade:
+        """Return the grade of this severity (every severity has one: the parser checks it)."""
+        return next(grade for grade in self.grades if grade.severity is severity)
 
     def category(self, code: str) -> Category:
         """Return the category with this code; raise UnknownCategory if there is none."""
@@ -220,6 +337,8 @@ class Catalogue:
             "version": self.version,
             "published": self.published.isoformat(),
             "basis": self.basis,
+            "dates": self.dates.to_public(),
+            "severities": [grade.to_public() for grade in self.grades],
             "domains": [entry.to_public() for entry in self.domains],
             "provider_roles": [entry.to_public() for entry in self.provider_roles],
             "occupational_groups": [
@@ -244,6 +363,8 @@ _TOP_KEYS = (
     "version",
     "published",
     "basis",
+    "dates",
+    "severities",
     "domains",
     "provider_roles",
     "occupational_groups",
@@ -251,6 +372,10 @@ _TOP_KEYS = (
     "categories",
 )
 _CODE_LISTS = ("domains", "provider_roles", "occupational_groups", "document_types")
+# Internal cross-references (policy item ids, seed lines, what is still to verify): kept with the data,
+# never published (GET /api/v1/catalogue shows laws and documents by name only).
+_NOTES = "internal_notes"
+_CATEGORY_OPTIONAL_KEYS = ("minimum_age", "notice_before_decision", _NOTES)
 _CATEGORY_KEYS = (
     "code",
     "name",
@@ -270,7 +395,10 @@ _CATEGORY_KEYS = (
     "fields",
 )
 _FIELD_KEYS = ("name", "type", "required", "third_party", "zh", "en")
-_FIELD_OPTIONAL_KEYS = ("max_length", "enum", "code_list")
+_FIELD_OPTIONAL_KEYS = ("max_length", "enum", "code_list", "format", "not_after")
+_GRADE_KEYS = ("code", "zh", "en", "response", "display_period_min", "display_period_max", "reason")
+_LONGEST_AGE = 150
+_LONGEST_NOTICE = 365
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -346,6 +474,17 @@ class DocumentReader:
             self.fail(key, f"{value} is too long to count from today")
         return duration
 
+    def integer(self, key: str, lowest: int, highest: int) -> int:
+        value = self.value[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+            self.fail(key, f"must be a whole number from {lowest} to {highest}")
+        return value
+
+    def notes(self) -> None:
+        """Check the optional internal notes: text for maintainers, never published."""
+        if _NOTES in self.value:
+            self.text(_NOTES)
+
     def optional_duration(self, key: str) -> Duration | None:
         return None if self.value[key] is None else self.duration(key)
 
@@ -381,12 +520,60 @@ class _Context:
     provider_roles: frozenset[str]
     document_types: frozenset[str]
     code_lists: Mapping[str, frozenset[str]]
+    grades: Mapping[Severity, Grade]
+
+
+def _dates(top: DocumentReader) -> DateRules:
+    r = DocumentReader(top.value["dates"], "catalogue: dates",
+                       ("earliest", "earliest_reason", "not_after_reason", "document_order"), (_NOTES,))
+    r.notes()
+    orders = DocumentReader(r.value["document_order"], "catalogue: dates: document_order",
+                            [order.value for order in DocumentOrder])
+    return DateRules(
+        earliest=r.day("earliest"),
+        earliest_reason=r.text("earliest_reason"),
+        not_after_reason=r.text("not_after_reason"),
+        order_reasons=MappingProxyType({order: orders.text(order.value) for order in DocumentOrder}),
+    )
+
+
+def _grades(top: DocumentReader) -> tuple[Grade, ...]:
+    grades: list[Grade] = []
+    for index, item in enumerate(top.items("severities")):
+        where = _named(item, "code", "catalogue: severities: {}", f"catalogue: severities[{index}]")
+        r = DocumentReader(item, where, _GRADE_KEYS, (_NOTES,))
+        r.notes()
+        response = DocumentReader(r.value["response"], f"{where}: response", ("zh", "en"))
+        grade = Grade(
+            severity=r.choice("code", Severity),
+            name=Label(zh=r.text("zh"), en=r.text("en")),
+            response=Label(zh=response.text("zh"), en=response.text("en")),
+            display_period_min=r.duration("display_period_min"),
+            display_period_max=r.duration("display_period_max"),
+            reason=r.text("reason"),
+        )
+        if not not_longer(grade.display_period_min, grade.display_period_max):
+            r.fail("display_period_max", "is shorter than display_period_min")
+        grades.append(grade)
+    # The four grades (DET-5) each once, from the lightest to the heaviest, and a heavier one never shown
+    # for less time than a lighter one may be.
+    if [grade.severity for grade in grades] != list(Severity):
+        top.fail("severities", f"must list each grade once, in order: {', '.join(Severity)}")
+    for lighter, heavier in pairwise(grades):
+        if not not_longer(lighter.display_period_min, heavier.display_period_min):
+            top.fail("severities", f"{heavier.severity} has a shorter display_period_min than {lighter.severity}")
+    return tuple(grades)
 
 
 def _code_entries(top: DocumentReader, key: str) -> tuple[CodeEntry, ...]:
     pattern = _GROUP_CODE if key == "occupational_groups" else _SNAKE
     entries: list[CodeEntry] = []
     for index, item in enumerate(top.items(key)):
+        if key == "document_types":
+            entry = DocumentReader(item, f"catalogue: {key}[{index}]", ("code", "zh", "en", "order"))
+            entries.append(DocumentType(entry.text("code", pattern), entry.text("zh"), entry.text("en"),
+                                        entry.choice("order", DocumentOrder)))
+            continue
         entry = DocumentReader(item, f"catalogue: {key}[{index}]", ("code", "zh", "en"))
         entries.append(
             CodeEntry(entry.text("code", pattern), entry.text("zh"), entry.text("en"))
@@ -419,6 +606,12 @@ def _parse_field(value: object, owner: str, index: int, context: _Context) -> Fi
         )
     if code_list is not None and code_list not in context.code_lists:
         r.fail("code_list", f"{code_list!r} is not one of: {', '.join(_CODE_LISTS)}")
+    text_format = r.choice("format", FieldFormat) if "format" in r.value else None
+    if text_format is not None and kind is not FieldType.STRING:
+        r.fail("format", "only a string field has a format")
+    not_after = r.choice("not_after", DateLimit) if "not_after" in r.value else None
+    if not_after is not None and kind is not FieldType.DATE:
+        r.fail("not_after", "only a date field has a not_after")
     if name == _LISTING_FIELD and not (enum and set(enum) <= SERIOUS_DISHONESTY_FIELDS):
         # SD-1: no catalogue may widen the serious-dishonesty list beyond its four fields.
         r.fail(
@@ -436,6 +629,8 @@ def _parse_field(value: object, owner: str, index: int, context: _Context) -> Fi
         enum=enum,
         code_list=code_list,
         codes=context.code_lists.get(code_list or "", frozenset()),
+        format=text_format,
+        not_after=not_after,
     )
 
 
@@ -463,7 +658,8 @@ def _named(value: object, key: str, named: str, unnamed: str) -> str:
 
 def _parse_category(value: object, index: int, context: _Context) -> Category:
     where = _named(value, "code", "category {}", f"categories[{index}]")
-    r = DocumentReader(value, where, _CATEGORY_KEYS)
+    r = DocumentReader(value, where, _CATEGORY_KEYS, _CATEGORY_OPTIONAL_KEYS)
+    r.notes()
     code = r.text("code", _UPPER_SNAKE)
     name = DocumentReader(r.value["name"], f"category {code}: name", ("zh", "en"))
     domain = r.text("domain")
@@ -497,12 +693,32 @@ def _parse_category(value: object, index: int, context: _Context) -> Category:
             "document_types", context.document_types, allow_empty=True
         ),
         fields=fields,
+        minimum_age=None if r.value.get("minimum_age") is None else _minimum_age(r),
+        notice=None if r.value.get("notice_before_decision") is None else _notice(r, fields),
     )
-    _check_category(r, category)
+    _check_category(r, category, context)
     return category
 
 
-def _check_category(r: DocumentReader, category: Category) -> None:
+def _minimum_age(r: DocumentReader) -> MinimumAge:
+    rule = DocumentReader(r.value["minimum_age"], f"{r.where}: minimum_age", ("years", "reason"), (_NOTES,))
+    rule.notes()
+    return MinimumAge(years=rule.integer("years", 1, _LONGEST_AGE), reason=rule.text("reason"))
+
+
+def _notice(r: DocumentReader, fields: tuple[FieldSpec, ...]) -> NoticeRule:
+    rule = DocumentReader(r.value["notice_before_decision"], f"{r.where}: notice_before_decision",
+                          ("field", "working_days", "reason"), (_NOTES,))
+    rule.notes()
+    name = rule.text("field")
+    spec = next((spec for spec in fields if spec.name == name), None)
+    if spec is None or spec.type is not FieldType.DATE or not spec.required:
+        rule.fail("field", f"{name!r} is not a required date field of the category")
+    return NoticeRule(field=name, working_days=rule.integer("working_days", 0, _LONGEST_NOTICE),
+                      reason=rule.text("reason"))
+
+
+def _check_category(r: DocumentReader, category: Category, context: _Context) -> None:
     """Enforce the rules that tie a category's attributes together."""
     if category.display_period == Duration():
         r.fail(
@@ -514,7 +730,7 @@ def _check_category(r: DocumentReader, category: Category) -> None:
             "document_types", "a category that requires a document must name its types"
         )
     if category.polarity is Polarity.NEGATIVE:
-        _check_negative(r, category)
+        _check_negative(r, category, context)
         return
     if category.severity is not None:
         r.fail("severity", f"must be null for a {category.polarity} category")
@@ -530,11 +746,20 @@ def _check_category(r: DocumentReader, category: Category) -> None:
         )
 
 
-def _check_negative(r: DocumentReader, category: Category) -> None:
+def _check_negative(r: DocumentReader, category: Category, context: _Context) -> None:
     if category.severity is None:
         r.fail(
             "severity",
-            "a negative category needs a severity (minor, general or serious)",
+            "a negative category needs a severity (minor, general, serious or especially_serious)",
+        )
+    grade = context.grades[category.severity]
+    if not (not_longer(grade.display_period_min, category.display_period)
+            and not_longer(category.display_period, grade.display_period_max)):
+        # DET-5: the grade sets the display period's bounds; a category states where within them it sits.
+        r.fail(
+            "display_period",
+            f"{category.display_period} is outside the {grade.severity} grade's "
+            f"{grade.display_period_min} to {grade.display_period_max}",
         )
     if not category.document_required:
         # DET-1: dishonesty may only be determined on a legally effective document.
@@ -567,12 +792,14 @@ def parse_catalogue(doc: Mapping[str, object]) -> Catalogue:
     unknown or missing keys, values outside their enumerations, duplicate codes, unknown code
     references, inconsistent polarity/severity/repair settings or out-of-order periods.
     """
-    top = DocumentReader(doc, "catalogue", _TOP_KEYS)
+    top = DocumentReader(doc, "catalogue", _TOP_KEYS, (_NOTES,))
+    top.notes()
     version, published, basis = (
         top.text("version", _VERSION),
         top.day("published"),
         top.text("basis"),
     )
+    dates, grades = _dates(top), _grades(top)
     lists = {key: _code_entries(top, key) for key in _CODE_LISTS}
     code_lists = {
         key: frozenset(entry.code for entry in lists[key]) for key in _CODE_LISTS
@@ -582,6 +809,7 @@ def parse_catalogue(doc: Mapping[str, object]) -> Catalogue:
         provider_roles=code_lists["provider_roles"],
         document_types=code_lists["document_types"],
         code_lists=MappingProxyType(code_lists),
+        grades=MappingProxyType({grade.severity: grade for grade in grades}),
     )
     categories: dict[str, Category] = {}
     for index, item in enumerate(top.items("categories")):
@@ -594,11 +822,13 @@ def parse_catalogue(doc: Mapping[str, object]) -> Catalogue:
         published=published,
         categories=MappingProxyType(categories),
         occupational_groups=lists["occupational_groups"],
-        document_types=lists["document_types"],
+        document_types=tuple(entry for entry in lists["document_types"] if isinstance(entry, DocumentType)),
         raw=copy.deepcopy(dict(doc)),
         basis=basis,
         domains=lists["domains"],
         provider_roles=lists["provider_roles"],
+        dates=dates,
+        grades=grades,
     )
 
 

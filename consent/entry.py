@@ -2,21 +2,27 @@
 
 A record is stored only if its provider is registered for its category, its payload holds the
 category's fields and nothing else (CAT-6), and a negative record rests on a legally effective
-document (DET-1). Its display period (DP-1) is fixed here, from the catalogue version it was
-checked against.
+document (DET-1). Its dates must be possible: none before the catalogue's earliest date, no decision or
+document in force after today (CST), no decision before the person was born or before the age the category
+requires (DATA-8), the document's date in the order its type states, and a notice the category requires
+far enough before the decision (LIST-4). Its display period (DP-1) is fixed here, from the catalogue
+version it was checked against.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
-from consent.catalogue import Catalogue, Category
+from audit.review import is_working_day
+from consent.catalogue import Catalogue, Category, DocumentOrder, NoticeRule
 from consent.errors import CategoryNotAllowed, PayloadInvalid
+from consent.fields import DateLimit, FieldType
+from vault.identity import birth_date
 from vault.types import Document, NewRecord, Prepared, Provider
 
-__all__ = ["prepare"]
+__all__ = ["prepare", "window_end"]
 
 
 def prepare(
@@ -27,8 +33,8 @@ def prepare(
     if record.category not in provider.categories:
         raise CategoryNotAllowed(record.category)
     payload = category.validate_payload(record.payload)
-    if record.decided_at > today:
-        raise PayloadInvalid("decided_at", "is in the future")
+    _check_day(catalogue, "decided_at", record.decided_at, today)
+    _check_person(category, record)
     if record.document is None:
         if category.document_required:
             raise PayloadInvalid(
@@ -37,7 +43,10 @@ def prepare(
                 "(type, number, authority, effective_at)",
             )
     else:
-        _check_document(catalogue, category, record.document, today)
+        _check_document(catalogue, category, record, record.document, today)
+    _check_payload_dates(catalogue, category, payload, record.decided_at, today)
+    if category.notice is not None:
+        _check_notice(category.notice, payload, record.decided_at)
     return Prepared(
         record=record,
         catalogue_version=catalogue.version,
@@ -48,14 +57,86 @@ def prepare(
     )
 
 
-def _check_document(catalogue: Catalogue, category: Category, document: Document, today: date) -> None:
-    if document.type not in catalogue.document_type_codes:
+def _check_day(catalogue: Catalogue, field: str, day: date, today: date) -> None:
+    earliest = catalogue.dates.earliest
+    if day < earliest:
+        raise PayloadInvalid(field, f"is before {earliest.isoformat()}: {catalogue.dates.earliest_reason}")
+    if day > today:
+        raise PayloadInvalid(field, f"is after today ({today.isoformat()}, China Standard Time)")
+
+
+def _check_person(category: Category, record: NewRecord) -> None:
+    born = birth_date(record.citizen_id)
+    if record.decided_at < born:
+        raise PayloadInvalid("decided_at", "is before the person's birth date (in citizen_id)")
+    rule = category.minimum_age
+    if rule is not None and record.decided_at < rule.reached_on(born):
+        raise PayloadInvalid(
+            "decided_at",
+            f"the person was under {rule.years} on this date (by the birth date in citizen_id), and a "
+            f"{category.code} record is only for people aged {rule.years} or over: {rule.reason}",
+        )
+
+
+def _check_document(
+    catalogue: Catalogue, category: Category, record: NewRecord, document: Document, today: date
+) -> None:
+    kind = catalogue.document_type(document.type)
+    if kind is None:
         raise PayloadInvalid("document.type", f"{document.type!r} is not a document type of the catalogue")
     if category.document_types and document.type not in category.document_types:
         allowed = ", ".join(category.document_types)
         raise PayloadInvalid("document.type", f"a {category.code} record rests on one of: {allowed}")
     if document.effective_at > today:
         raise PayloadInvalid("document.effective_at", "is in the future: the document is not yet effective")
+    _check_day(catalogue, "document.effective_at", document.effective_at, today)
+    reason = catalogue.dates.order_reasons[kind.order]
+    if kind.order is DocumentOrder.DECIDED_THEN_EFFECTIVE and document.effective_at < record.decided_at:
+        raise PayloadInvalid("document.effective_at", f"is before decided_at, but a {kind.code} takes effect "
+                                                      f"on or after its decision: {reason}")
+    if kind.order is DocumentOrder.EFFECTIVE_THEN_DECIDED and document.effective_at > record.decided_at:
+        raise PayloadInvalid("document.effective_at", f"is after decided_at, but a {kind.code} must be in "
+                                                      f"force when the record is decided: {reason}")
+
+
+def _check_payload_dates(
+    catalogue: Catalogue, category: Category, payload: dict[str, object], decided: date, today: date
+) -> None:
+    rules = catalogue.dates
+    for spec in category.fields:
+        value = payload.get(spec.name)
+        if spec.type is not FieldType.DATE or not isinstance(value, str):
+            continue
+        day, field = date.fromisoformat(value), f"payload.{spec.name}"
+        if day < rules.earliest:
+            raise PayloadInvalid(field, f"is before {rules.earliest.isoformat()}: {rules.earliest_reason}")
+        if spec.not_after is DateLimit.TODAY and day > today:
+            raise PayloadInvalid(field, f"is after today ({today.isoformat()}, China Standard Time): "
+                                        f"{rules.not_after_reason}")
+        if spec.not_after is DateLimit.DECIDED_AT and day > decided:
+            raise PayloadInvalid(field, f"is after decided_at ({decided.isoformat()}): {rules.not_after_reason}")
+
+
+def _check_notice(rule: NoticeRule, payload: dict[str, object], decided: date) -> None:
+    notified = date.fromisoformat(str(payload[rule.field]))  # a required date field: the parser checked it
+    field = f"payload.{rule.field}"
+    if notified >= decided:
+        raise PayloadInvalid(field, f"is not before decided_at: the person must be told before the decision "
+                                    f"({rule.reason})")
+    closes = window_end(notified, rule.working_days)
+    if decided <= closes:
+        raise PayloadInvalid(
+            field, f"the {rule.working_days} working days after this notice run until {closes.isoformat()}, "
+                   f"so the decision may be taken from the next day, not on {decided.isoformat()}: {rule.reason}")
+
+
+def window_end(notified: date, working_days: int) -> date:
+    """Return the last day of a window of ``working_days`` working days after ``notified`` (itself if none)."""
+    day, left = notified, working_days
+    while left:
+        day += timedelta(days=1)
+        left -= is_working_day(day)
+    return day
 
 
 def _canonical(provider: Provider, record: NewRecord, payload: dict[str, object]) -> str:

@@ -14,9 +14,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NoReturn
 
+from stdnum import exceptions as stdnum_errors
+from stdnum.cn import uscc
+
 from consent.errors import PayloadInvalid
 
-__all__ = ["FieldSpec", "FieldType", "normalise_payload"]
+__all__ = ["DateLimit", "FieldFormat", "FieldSpec", "FieldType", "normalise_payload"]
 
 
 class FieldType(StrEnum):
@@ -30,6 +33,19 @@ class FieldType(StrEnum):
     ENUM = "enum"
     CODE = "code"
 
+
+class DateLimit(StrEnum):
+    """The latest a date field may be: a past fact is not after today, or not after the record's decision."""
+
+    TODAY = "today"
+    DECIDED_AT = "decided_at"
+
+
+class FieldFormat(StrEnum):
+    """A checked format of a string field."""
+
+    # GB 32100-2015: the 18-character code of an organisation, checked with python-stdnum's cn.uscc.
+    UNIFIED_SOCIAL_CREDIT_CODE = "unified_social_credit_code"
 
 
 _DECIMAL = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,6})?")
@@ -51,6 +67,8 @@ class FieldSpec:
     enum: tuple[str, ...] | None = None
     code_list: str | None = None
     codes: frozenset[str] = field(default=frozenset(), repr=False)
+    format: FieldFormat | None = None
+    not_after: DateLimit | None = None
 
     def normalise(self, value: object) -> object:
         """Return ``value`` in stored form; raise PayloadInvalid naming ``payload.<name>``."""
@@ -94,6 +112,10 @@ class FieldSpec:
             doc["enum"] = list(self.enum)
         if self.code_list is not None:
             doc["code_list"] = self.code_list
+        if self.format is not None:
+            doc["format"] = self.format.value
+        if self.not_after is not None:
+            doc["not_after"] = self.not_after.value
         return doc
 
     def _reject(self, reason: str) -> NoReturn:
@@ -108,7 +130,20 @@ class FieldSpec:
             self._reject(f"must be at most {self.max_length} characters")
         if hidden_characters(value):
             self._reject(HIDDEN_CHARACTERS_REASON)
+        if self.format is FieldFormat.UNIFIED_SOCIAL_CREDIT_CODE:
+            return self._credit_code(value)
         return value
+
+    def _credit_code(self, value: str) -> str:
+        try:
+            return str(uscc.validate(value))  # stored compact and upper-case
+        except stdnum_errors.InvalidLength:
+            self._reject("a unified social credit code (GB 32100-2015) has 18 characters")
+        except stdnum_errors.InvalidChecksum:
+            self._reject("not a unified social credit code (GB 32100-2015): the check character is wrong")
+        except stdnum_errors.ValidationError:
+            self._reject("not a unified social credit code (GB 32100-2015): 8 digits, then digits and "
+                         "capital letters other than I, O, S, V and Z")
 
     def _decimal(self, value: object) -> str:
         # Floats are refused: a binary float cannot hold 0.10 exactly, and amounts must.

@@ -12,17 +12,17 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from stdnum.cn import ric
+from stdnum.cn import ric, uscc
 
 from audit.tx import AccessContext
 from consent import entry
 from consent.catalogue import Catalogue, Category
 from consent.durations import Duration
-from consent.fields import FieldType
+from consent.fields import FieldFormat, FieldType
 from gateway.runtime import Runtime
 from gateway.usecases import clients, consents, people
 from vault.errors import InvalidCitizenId
-from vault.identity import normalise_citizen_id
+from vault.identity import birth_date, normalise_citizen_id
 from vault.types import Document, NewRecord, Provider
 
 AGENCIES = [
@@ -64,10 +64,17 @@ def citizen_id(rng: random.Random, today: date) -> str:
 def sample_payload(catalogue: Catalogue, category: Category, rng: random.Random, decided: date) -> dict[str, Any]:
     """Return a payload that satisfies the category's fields, built from their types."""
     payload: dict[str, Any] = {}
+    notice = category.notice
     for spec in category.fields:
         if not spec.required and rng.random() < 0.4:
             continue
-        if spec.type is FieldType.ENUM:
+        if notice is not None and spec.name == notice.field:
+            # Told well before the decision: the window's working days, with every day off between them.
+            payload[spec.name] = (decided - timedelta(days=3 * notice.working_days + rng.randint(10, 60))).isoformat()
+        elif spec.format is FieldFormat.UNIFIED_SOCIAL_CREDIT_CODE:
+            body = f"9132{rng.choice(DIVISIONS)[2:]}{rng.randint(0, 10**9 - 1):09d}"
+            payload[spec.name] = body + uscc.calc_check_digit(body)
+        elif spec.type is FieldType.ENUM:
             payload[spec.name] = rng.choice(list(spec.enum or ()))
         elif spec.type is FieldType.CODE:
             payload[spec.name] = rng.choice([g.code for g in catalogue.occupational_groups])
@@ -126,6 +133,8 @@ def _add_record(rt: Runtime, rng: random.Random, providers: list[clients.NewClie
     client = rng.choice(providers)
     category = rt.catalogue.category(rng.choice(client.categories))
     decided = today - timedelta(days=rng.randint(0, 4 * 365))
+    if category.minimum_age is not None:  # a student-integrity record only from the day the person is of age
+        decided = max(decided, category.minimum_age.reached_on(birth_date(cid)))
     document = Document(
         type=category.document_types[0] if category.document_types else "administrative_penalty_decision",
         number=f"示例〔{decided.year}〕{rng.randint(1, 999)}号",

@@ -50,3 +50,8 @@ def _known_division(division: str, year: int) -> bool:
 def mask_citizen_id(citizen_id: str) -> str:
     """Return the ID with only the first four and last four characters shown."""
     return citizen_id[:4] + "*" * 10 + citizen_id[-4:]
+
+
+def birth_date(citizen_id: str) -> date:
+    """Return the birth date written in a normalised citizen ID (characters 7 to 14)."""
+    return ric.get_birth_date(citizen_id)

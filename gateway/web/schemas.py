@@ -280,6 +280,50 @@ class CodeEntryOut(Schema):
     en = fields.String(required=True)
 
 
+class DocumentTypeOut(CodeEntryOut):
+    order = fields.String(required=True, validate=validate.OneOf(["decided_then_effective", "effective_then_decided"]),
+                          metadata={"description": "whether the document takes effect on or after the record's "
+                                                   "decision, or must be in force by then"})
+
+
+class DocumentOrderOut(Schema):
+    decided_then_effective = fields.String(required=True)
+    effective_then_decided = fields.String(required=True)
+
+
+class DatesOut(Schema):
+    earliest = fields.Date(required=True, metadata={"description": "no record, document or payload date before it"})
+    earliest_reason = fields.String(required=True)
+    not_after_reason = fields.String(required=True)
+    document_order = fields.Nested(DocumentOrderOut, required=True,
+                                   metadata={"description": "the reason for each order of a document type"})
+
+
+_SEVERITIES = ["minor", "general", "serious", "especially_serious"]
+
+
+class GradeOut(Schema):
+    code = fields.String(required=True, validate=validate.OneOf(_SEVERITIES))
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+    response = fields.Nested(NameOut, required=True)
+    display_period_min = fields.String(required=True, metadata={"description": "ISO 8601 duration"})
+    display_period_max = fields.String(required=True, metadata={"description": "ISO 8601 duration"})
+    reason = fields.String(required=True)
+
+
+class MinimumAgeOut(Schema):
+    years = fields.Integer(required=True, metadata={"description": "age in full years on the decision date"})
+    reason = fields.String(required=True)
+
+
+class NoticeRuleOut(Schema):
+    field = fields.String(required=True, metadata={"description": "the payload date field of the notice"})
+    working_days = fields.Integer(required=True,
+                                  metadata={"description": "working days between the notice and the decision"})
+    reason = fields.String(required=True)
+
+
 class FieldSpecOut(Schema):
     name = fields.String(required=True)
     type = fields.String(required=True, validate=validate.OneOf(
@@ -291,6 +335,10 @@ class FieldSpecOut(Schema):
     max_length = fields.Integer()
     enum = fields.List(fields.String())
     code_list = fields.String(metadata={"description": "the catalogue code list the value comes from"})
+    format = fields.String(validate=validate.OneOf(["unified_social_credit_code"]),
+                           metadata={"description": "a checked format of a string field"})
+    not_after = fields.String(validate=validate.OneOf(["today", "decided_at"]),
+                              metadata={"description": "the latest a date field may be"})
 
 
 class CategoryOut(Schema):
@@ -299,7 +347,7 @@ class CategoryOut(Schema):
     domain = fields.String(required=True)
     polarity = fields.String(required=True, validate=validate.OneOf(["basic", "positive", "negative"]))
     severity = fields.String(required=True, allow_none=True,
-                             validate=validate.OneOf(["minor", "general", "serious"]),
+                             validate=validate.OneOf(_SEVERITIES),
                              metadata={"description": "null for basic and positive categories"})
     legal_basis = fields.String(required=True)
     share_scope = fields.String(required=True,
@@ -314,16 +362,23 @@ class CategoryOut(Schema):
     document_required = fields.Boolean(required=True)
     document_types = fields.List(fields.String(), required=True)
     fields_ = fields.List(fields.Nested(FieldSpecOut), required=True, attribute="fields", data_key="fields")
+    minimum_age = fields.Nested(MinimumAgeOut, required=True, allow_none=True,
+                                metadata={"description": "null if the category has no minimum age"})
+    notice_before_decision = fields.Nested(NoticeRuleOut, required=True, allow_none=True,
+                                           metadata={"description": "null if no notice is required"})
 
 
 class CatalogueOut(Schema):
     version = fields.String(required=True)
     published = fields.Date(required=True)
     basis = fields.String(required=True)
+    dates = fields.Nested(DatesOut, required=True)
+    severities = fields.List(fields.Nested(GradeOut), required=True,
+                             metadata={"description": "the four grades of dishonesty records, lightest first"})
     domains = fields.List(fields.Nested(CodeEntryOut), required=True)
     provider_roles = fields.List(fields.Nested(CodeEntryOut), required=True)
     occupational_groups = fields.List(fields.Nested(CodeEntryOut), required=True)
-    document_types = fields.List(fields.Nested(CodeEntryOut), required=True)
+    document_types = fields.List(fields.Nested(DocumentTypeOut), required=True)
     categories = fields.List(fields.Nested(CategoryOut), required=True)
 
 
