@@ -22,6 +22,10 @@ class Tag(StrEnum):
     CLIENT_DISABLED = "gateway:client:disabled"
     CLIENT_AUTH_DENIED = "gateway:client:auth-denied"
     TOKEN_FAMILY_REVOKED = "gateway:token:family-revoked"  # noqa: S105 - an action tag, not a secret
+    TOKEN_REVOKED = "gateway:token:revoked"  # noqa: S105 - an action tag, not a secret
+    APP_CONSENT_GRANTED = "gateway:app-consent:granted"
+    APP_CONSENT_DENIED = "gateway:app-consent:denied"
+    APP_CONSENT_REVOKED = "gateway:app-consent:revoked"
     CONSENT_REQUESTED = "consent:request:created"
     CONSENT_APPROVED = "consent:grant:approved"
     CONSENT_DENIED = "consent:request:denied"

@@ -49,6 +49,8 @@ class Token(GatewayBase):
     """
 
     __tablename__ = "tokens"
+    # A person's list of app logins reads their tokens.
+    __table_args__ = (Index("ix_tokens_subject_ref", "subject_ref"),)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True, comment="SHA-256 of the token")
     client_id: Mapped[str] = mapped_column(String(40), index=True)
@@ -63,6 +65,24 @@ class Token(GatewayBase):
     refresh_used_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, comment="set when the refresh token is spent; a later use is a replay")
     family_id: Mapped[str | None] = mapped_column(String(32), index=True, comment="one per authorization code")
+    last_used_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="an app token's last use on the API, to within a few minutes; shown to its person")
+
+
+class AppConsent(GatewayBase):
+    """A person's answer "allow" to an app asking for a scope, remembered until they revoke the app.
+
+    The first authorization request of an app for a person shows a consent screen; later ones with a scope
+    within `scope` go straight back to the app. Revoking the app deletes the row (the audit log keeps the
+    history), so the next request asks again.
+    """
+
+    __tablename__ = "app_consents"
+
+    subject_ref: Mapped[str] = mapped_column(String(64), primary_key=True, comment="blind index of the person")
+    client_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(500), comment="the scopes the person allowed, space-separated")
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AuthorizationCode(GatewayBase):

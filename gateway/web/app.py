@@ -19,6 +19,7 @@ from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
 from gateway.usecases.failures import purge_failures
 from gateway.web import health, portal, problems, wellknown
+from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
 from gateway.web.api import consents as consents_api
 from gateway.web.api import ledger as ledger_api
@@ -75,12 +76,14 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     api.register_blueprint(consents_api.blp)
     api.register_blueprint(auditors_api.blp)
     api.register_blueprint(ledger_api.blp)
+    api.register_blueprint(apps_api.blp)
     # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
     csrf.exempt(records_api.blp)
     csrf.exempt(people_api.blp)
     csrf.exempt(consents_api.blp)
     csrf.exempt(auditors_api.blp)
     csrf.exempt(ledger_api.blp)
+    csrf.exempt(apps_api.blp)
     ledger_api.init_app(app, runtime)
     oauth.init_app(app)
     csrf.exempt(oauth.bp)

@@ -1,16 +1,18 @@
-"""HTML pages for people: log in, see your own report, log out."""
+"""HTML pages for people: log in, see your own report, see and revoke the apps acting for you, log out."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import datetime
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from audit.clock import CST
 from consent.errors import GrantNotFound, RequestNotFound, RequestNotPending
-from gateway.errors import RateLimited, Unauthenticated
-from gateway.usecases import consents, people
+from gateway.errors import NotFound, RateLimited, Unauthenticated
+from gateway.usecases import apps, consents, people
 from gateway.web import sessions
 from gateway.web.api.base import client_address
 from gateway.web.context import runtime
@@ -121,3 +123,39 @@ def _back_to_consents(action: Callable[[], object]) -> BaseResponse:
     except (RequestNotFound, GrantNotFound):
         return redirect(url_for("portal.me", notice="not_found") + "#consents")
     return redirect(url_for("portal.me") + "#consents")
+
+
+@bp.get("/me/apps")
+def my_apps() -> BaseResponse | str:
+    """The apps acting for the person: what each may see, since when, last used, and a revoke button."""
+    ref = sessions.person()
+    if ref is None:
+        return redirect(url_for("portal.login_form", next="/me/apps"))
+    return render_template("my_apps.html", logins=apps.app_logins(runtime().uow, ref),
+                           notice=APP_NOTICES.get(request.args.get("notice", "")))
+
+
+@bp.post("/me/apps/<string:client_id>/revoke")
+def revoke_app(client_id: str) -> BaseResponse:
+    """Revoke an app (the form is CSRF-protected by CSRFProtect); back to the list with what happened."""
+    ref = sessions.person()
+    if ref is None:
+        return redirect(url_for("portal.login_form", next="/me/apps"))
+    try:
+        apps.revoke_app(runtime().uow, ref, client_id, g.get("request_id"))
+    except NotFound:
+        return redirect(url_for("portal.my_apps", notice="app_not_found"))
+    return redirect(url_for("portal.my_apps", notice="app_revoked"))
+
+
+APP_NOTICES = {
+    "app_revoked": {"kind": "pos", "text": "已撤销：该应用持有的凭证已全部失效，下次使用须重新授权。Revoked: "
+                                           "everything the app held stopped working, and it must ask you again."},
+    "app_not_found": {"kind": "err", "text": "这个应用已不能代表你。That app can no longer act for you."},
+}
+
+
+@bp.app_template_filter("cst")
+def cst(at: datetime) -> str:
+    """Return a moment as a person reads it: Beijing time to the minute."""
+    return at.astimezone(CST).strftime("%Y-%m-%d %H:%M") + " 北京时间"

@@ -593,3 +593,20 @@ class AccessLogOut(Schema):
     tree_head_signature_valid = fields.Boolean(required=True)
     entries = fields.List(fields.Nested(AccessLogEntryOut), required=True)
     next_before = fields.Integer(allow_none=True, required=True)
+
+
+class AppLoginOut(Schema):
+    client_id = fields.String(required=True)
+    name = fields.Nested(NameOut, required=True)
+    scope = fields.String(required=True, metadata={"description": "the scopes the app holds, space-separated"})
+    may = fields.List(fields.Nested(NameOut), required=True,
+                      metadata={"description": "what the scopes let the app see and do, in Chinese and English"})
+    since = fields.String(required=True, metadata={"description": "when the person allowed it (RFC 3339)"})
+    last_used_at = fields.String(required=True, allow_none=True,
+                                 metadata={"description": "its last use of the API, to within 5 minutes"})
+    logins = fields.Integer(required=True, metadata={"description": "live sign-ins (one per authorization code)"})
+
+
+class AppRevokedOut(Schema):
+    client_id = fields.String(required=True)
+    tokens_revoked = fields.Integer(required=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import re
 import secrets
@@ -68,8 +69,20 @@ class Browser:
         query.update(params)  # type: ignore[arg-type]
         return self.client.get("/oauth/authorize", query_string={k: v for k, v in query.items() if v is not None})
 
+    def answer_consent(self, decision: str = "allow", **params: str | None) -> TestResponse:
+        """Answer the consent screen that an authorization request shows (the browser must be logged in)."""
+        screen = self.authorize(**params)
+        assert screen.status_code == 200, screen.headers
+        page = screen.get_data(as_text=True)
+        action = re.search(r'<form method="post" action="([^"]+)"', page)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert action is not None
+        assert csrf is not None
+        return self.client.post(html.unescape(action.group(1)),
+                                data={"csrf_token": csrf.group(1), "decision": decision})
+
     def code(self) -> str:
-        """Return a fresh code (the browser must be logged in)."""
+        """Return a fresh code (the browser must be logged in, and the app allowed)."""
         return _callback(self.authorize())["code"]
 
 
@@ -80,7 +93,9 @@ def browser(app: Flask, rt: Runtime, people: People) -> Browser:
 
 @pytest.fixture
 def logged_in(browser: Browser) -> Browser:
+    """A browser logged in, whose person allowed the app once already."""
     assert browser.log_in().status_code == 302
+    assert "code" in _callback(browser.answer_consent("allow"))
     return browser
 
 
@@ -136,7 +151,8 @@ def test_the_app_logs_the_person_in_gets_a_code_and_a_token_and_reads_their_repo
     assert logged_in.status_code == 302
     back = logged_in.headers["Location"]
     assert back.startswith("/oauth/authorize?")
-    answer = _callback(browser.client.get(back))
+    assert "允许" in browser.client.get(back).get_data(as_text=True)  # the consent screen, the first time
+    answer = _callback(browser.answer_consent("allow"))
     assert set(answer) == {"code", "state"}
     assert answer["state"] == "xyz-state"
 
@@ -155,7 +171,9 @@ def test_the_app_logs_the_person_in_gets_a_code_and_a_token_and_reads_their_repo
     assert [r["id"] for r in report.json["records"]] == [record.json["id"]]
 
 
-def test_a_logged_in_person_is_sent_straight_back_with_a_code_and_no_consent_screen(logged_in: Browser) -> None:
+def test_a_person_who_allowed_the_app_is_sent_straight_back_with_a_code_and_no_consent_screen(
+    logged_in: Browser
+) -> None:
     response = logged_in.authorize()
     assert response.headers["Cache-Control"] == "no-store"
     assert len(_callback(response)["code"]) >= 40

@@ -16,6 +16,7 @@ from audit.tx import AccessContext
 from gateway.credentials import hash_secret
 from gateway.errors import InsufficientScope, Unauthenticated, WrongRole
 from gateway.models import Client, Token
+from gateway.usecases import apps
 from gateway.web.context import runtime
 from gateway.web.oauth.clients import APP_CLIENT_ID
 
@@ -81,6 +82,10 @@ class ClientTokenCache:
             self._entries.clear()  # simple bound; a refill costs one lookup per token
         self._entries[key] = (caller, expires_at, min(expires_at, now + self.ttl))
 
+    def forget(self, key: str) -> None:
+        """Stop honouring one token in this process (it was revoked here)."""
+        self._entries.pop(key, None)
+
     def clear(self) -> None:
         """Forget every token (tests that move the clock backwards, or disable a client)."""
         self._entries.clear()
@@ -109,6 +114,8 @@ class _Validator(BearerTokenValidator):  # type: ignore[misc]  # Authlib ships n
                 return None
             person = Caller(actor=token.subject_ref, role="person", scope=frozenset(token.scope.split()),
                             client_id=APP_CLIENT_ID, subject_ref=token.subject_ref)
+            if not token.revoked and not expired:  # shown to the person in their list of app logins
+                apps.note_use(runtime().uow, key, token.last_used_at, now)
             return TokenView(person, expired, token.revoked)
         if client is None:
             return None

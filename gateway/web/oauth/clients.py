@@ -21,6 +21,8 @@ from gateway.web.oauth.private_key_jwt import PrivateKeyJWT
 APP_CLIENT_ID = "xinyong-app"
 PERSON_SCOPE = "me"
 # RFC 8252 §7.3: any port, fixed path; `localhost` is not accepted (§8.3: it may resolve off the machine).
+# Where clients authenticate: the token endpoint, and the revocation endpoint (gateway/web/oauth/revocation.py).
+_CLIENT_ENDPOINTS = ("token", "revocation")
 _LOOPBACK_CALLBACK = re.compile(r"http://(?:127\.0\.0\.1|\[::1\]):([1-9][0-9]{0,4})/callback")
 
 
@@ -61,8 +63,9 @@ class ClientView(ClientMixin):  # type: ignore[misc]  # Authlib ships no type hi
         return hmac.compare_digest(hash_secret(client_secret), self.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        # A client registered with keys has no secret: one credential, the stronger one.
-        if endpoint != "token":
+        # A client registered with keys has no secret: one credential, the stronger one. It authenticates
+        # the same way to revoke a token (RFC 7009 §2.1) as to get one.
+        if endpoint not in _CLIENT_ENDPOINTS:
             return False
         if method == "client_secret_basic":
             return self.secret_hash is not None
@@ -100,7 +103,7 @@ class AppClient(ClientMixin):  # type: ignore[misc]  # Authlib ships no type hin
         return False
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return endpoint == "token" and method == "none"
+        return endpoint in _CLIENT_ENDPOINTS and method == "none"
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code"

@@ -18,6 +18,7 @@ from gateway.web.oauth.clients import query_client
 from gateway.web.oauth.failures import LimitedAuthorizationServer
 from gateway.web.oauth.private_key_jwt import PrivateKeyJWT
 from gateway.web.oauth.refresh_tokens import REFRESH_TTL, RotatingRefreshTokenGrant
+from gateway.web.oauth.revocation import TokenRevocation
 
 _EXTENSION = "xinyong.oauth"
 
@@ -58,6 +59,7 @@ def init_app(app: Flask) -> None:
     server.register_grant(ClientCredentialsGrant)
     server.register_grant(AppAuthorizationCodeGrant, [S256CodeChallenge(required=True)])
     server.register_grant(RotatingRefreshTokenGrant)
+    server.register_endpoint(TokenRevocation)
     app.extensions[_EXTENSION] = server
 
 
