@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
@@ -100,16 +101,30 @@ def revoke_app(uow: UnitOfWork, subject_ref: str, client_id: str, request_id: st
     with uow.begin(person_access(subject_ref, request_id)) as tx:
         forgot = tx.session.execute(delete(AppConsent).where(
             AppConsent.subject_ref == subject_ref, AppConsent.client_id == client_id))
-        revoked = tx.session.execute(
-            update(Token).where(Token.subject_ref == subject_ref, Token.client_id == client_id,
-                                Token.revoked.is_(False), _live(tx.now))
-            .values(revoked=True).execution_options(synchronize_session=False))
-        count = _rowcount(revoked)
+        count = revoke_all(tx.session, (Token.subject_ref == subject_ref) & (Token.client_id == client_id)
+                           & _live(tx.now))
         if _rowcount(forgot) == 0 and count == 0:
             raise NotFound("no app login of yours has that client_id")
         tx.record(Tag.APP_CONSENT_REVOKED, subject_ref=subject_ref,
                   detail={"client_id": client_id, "tokens_revoked": count})
     return count
+
+
+def revoke_all(session: Session, which: ColumnElement[bool]) -> int:
+    """Mark every token `which` selects revoked, including any that a refresh in flight is making; return how many.
+
+    A refresh spends the old row (locking it) and inserts the new one in its own transaction. On PostgreSQL an
+    UPDATE waits for that lock, but its snapshot, taken before the refresh committed, misses the new row; so
+    update again, each statement with a fresh snapshot, until one finds nothing. A refresh that starts later
+    waits on these rows' locks and then finds them revoked.
+    """
+    total = 0
+    while True:
+        revoked = session.execute(update(Token).where(which, Token.revoked.is_(False)).values(revoked=True)
+                                  .execution_options(synchronize_session=False))
+        if _rowcount(revoked) == 0:
+            return total
+        total += _rowcount(revoked)
 
 
 def _rowcount(result: object) -> int:

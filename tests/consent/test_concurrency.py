@@ -19,10 +19,14 @@ from consent.durations import Duration
 from consent.errors import ConsentExhausted, RequestAlreadyDecided
 from consent.models import ConsentRequest, Grant
 from gateway.database import make_engine, upgrade
+from gateway.models import Token
 from gateway.runtime import Runtime, build_runtime
-from gateway.usecases import clients, consents, people
+from gateway.usecases import apps, clients, consents, people
 from gateway.usecases import records as record_use
+from gateway.web.app import create_app
+from gateway.web.oauth.bearer import CLIENT_TOKENS
 from gateway.web.schemas import RecordIn
+from tests.api.test_oauth_apps import Browser, _refresh, _tokens
 from tests.conftest import NOW, People, drop_pg_database, penalty, pg_database, pg_url, settings_for_tests
 from vault.models import Record, Subject
 from vault.types import Provider
@@ -169,3 +173,38 @@ def test_two_records_for_the_same_new_person_at_once_are_both_stored_under_one_p
             owners = set(session.execute(select(Record.subject_id).where(Record.id.in_(ids))).scalars())
         assert people_rows == 1
         assert len(owners) == 1
+
+
+def test_revoking_an_app_while_it_refreshes_leaves_no_token_alive(committed: Runtime) -> None:
+    # The refresh spends its old row and inserts the new one in one transaction; a revocation that waited on
+    # the old row must still catch the new one, or the app keeps a login the person ended.
+    rt = committed
+    app = create_app({"TESTING": True}, runtime=rt)
+    CLIENT_TOKENS.clear()
+    for round_ in range(10):  # several races, as above
+        browser = Browser(app, rt, People(200 + round_).new())
+        assert browser.log_in().status_code == 302
+        browser.answer_consent("allow")
+        tokens = _tokens(app.test_client(), browser)
+        ref = rt.vault.subject_ref(browser.citizen_id)
+        start = threading.Barrier(2)
+
+        def refresh(refresh_token: str = tokens["refresh_token"], start: threading.Barrier = start) -> str | None:
+            start.wait(timeout=10)
+            response = _refresh(app.test_client(), refresh_token)
+            return str(response.json["access_token"]) if response.status_code == 200 else None  # type: ignore[index]
+
+        def revoke(ref: str = ref, start: threading.Barrier = start) -> None:
+            start.wait(timeout=10)
+            apps.revoke_app(rt.uow, ref, "xinyong-app")
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            refreshed, _ = pool.submit(refresh), pool.submit(revoke)
+            new_access = refreshed.result()
+        with rt.sessions() as session, session.begin():
+            alive = session.scalar(select(func.count()).select_from(Token).where(
+                Token.subject_ref == ref, Token.revoked.is_(False)))
+        assert alive == 0, f"round {round_}: a token outlived the revocation"
+        if new_access is not None:
+            report = app.test_client().get("/api/v1/me/report", headers={"Authorization": f"Bearer {new_access}"})
+            assert report.status_code == 401

@@ -16,12 +16,13 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import TokenMixin
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from audit.tags import Tag
 from audit.tx import AccessContext
 from gateway.credentials import hash_secret
 from gateway.models import Token
+from gateway.usecases import apps
 from gateway.web.context import current_tx, db
 from gateway.web.oauth.bearer import CLIENT_TOKENS
 from gateway.web.oauth.private_key_jwt import PrivateKeyJWT
@@ -80,9 +81,7 @@ class TokenRevocation(RevocationEndpoint):  # type: ignore[misc]  # Authlib ship
 
     def revoke_token(self, token: RevocableToken, request: Any) -> None:
         whole_login = Token.family_id == token.family_id if token.family_id else Token.token_hash == token.token_hash
-        revoked = db().execute(update(Token).where(whole_login, Token.revoked.is_(False)).values(revoked=True)
-                               .execution_options(synchronize_session=False))
-        count = int(getattr(revoked, "rowcount", 0) or 0)
+        count = apps.revoke_all(db(), whole_login)
         # This worker stops honouring a cached client token at once; others within the cache's time (30 s).
         CLIENT_TOKENS.forget(token.token_hash)
         if count:
