@@ -25,7 +25,7 @@ from gateway.web.api import consents as consents_api
 from gateway.web.api import ledger as ledger_api
 from gateway.web.api import people as people_api
 from gateway.web.api import records as records_api
-from gateway.web.api.base import XinyongApi, document_token_endpoint
+from gateway.web.api.base import XinyongApi, document_revocation_endpoint, document_token_endpoint
 from gateway.web.oauth import endpoints as oauth
 from gateway.web.periodic import Periodic
 
@@ -88,6 +88,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     oauth.init_app(app)
     csrf.exempt(oauth.bp)
     document_token_endpoint(app, api)
+    document_revocation_endpoint(app, api)
     app.register_blueprint(portal.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(health.bp)

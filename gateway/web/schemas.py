@@ -403,6 +403,17 @@ class TokenRequestIn(StrictSchema):
     client_assertion = fields.String(metadata={"description": "private_key_jwt: the signed assertion"})
 
 
+class RevocationRequestIn(StrictSchema):
+    """The form body of POST /oauth/revoke (RFC 7009 §2.1); the client authenticates as at /oauth/token."""
+
+    token = fields.String(required=True, metadata={"description": "the access or refresh token to revoke"})
+    token_type_hint = fields.String(validate=validate.OneOf(["access_token", "refresh_token"]))
+    client_id = fields.String(metadata={"description": "the public app's client id"})
+    client_assertion_type = fields.String(metadata={
+        "description": "private_key_jwt: urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+    client_assertion = fields.String(metadata={"description": "private_key_jwt: the signed assertion"})
+
+
 class TokenOut(Schema):
     """A bearer token (RFC 6749 §5.1)."""
 

@@ -17,8 +17,21 @@ from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from gateway.runtime import Runtime
 from gateway.usecases import apps
+from gateway.usecases import clients as client_use
 from gateway.web.oauth.bearer import CLIENT_TOKENS
-from tests.api.test_oauth_apps import APP, Browser, _bearer, _callback, _oauth_error, _refresh, _tokens
+from tests.api.test_oauth_apps import (
+    APP,
+    ASSERTION_TYPE,
+    Browser,
+    _assertion,
+    _bearer,
+    _callback,
+    _key,
+    _oauth_error,
+    _refresh,
+    _tokens,
+    _with_assertion,
+)
 from tests.conftest import Auth, People, Registered, penalty
 
 REPORT = "/api/v1/me/report"
@@ -146,6 +159,27 @@ def test_a_revocation_needs_client_authentication(client: FlaskClient, auth: Aut
     _oauth_error(client.post("/oauth/revoke", data={"token": provider.token}), "invalid_client", 401)
     # A registered client cannot pass as a public one by naming itself without its secret.
     _oauth_error(_revoke(client, provider.token, client_id=provider.client_id), "invalid_client", 401)
+
+
+def test_a_private_key_jwt_client_revokes_with_an_assertion_as_at_the_token_endpoint(
+    client: FlaskClient, rt: Runtime, clock: FrozenClock, people: People
+) -> None:
+    CLIENT_TOKENS.clear()
+    key, alg = _key("P-256")
+    made = client_use.add_client(rt, role="institution", name="keyed employer", categories=[], kind="employer",
+                                 jwks={"keys": [key.as_dict(private=False)]})
+    issued = _with_assertion(client, _assertion(made.client_id, key, alg, clock.now().timestamp()))
+    token = issued.json["access_token"]  # type: ignore[index]
+    ask = {"citizen_id": people.new(), "purpose": "employment_screening", "reason": "applicant", "valid_for": "P7D"}
+    assert client.post("/api/v1/consent-requests", headers=_bearer(token), json=ask).status_code == 201
+    assertion = _assertion(made.client_id, key, alg, clock.now().timestamp())
+    revoked = client.post("/oauth/revoke", data={"token": token, "client_assertion_type": ASSERTION_TYPE,
+                                                 "client_assertion": assertion})
+    assert revoked.status_code == 200, revoked.get_data(as_text=True)
+    _problem(client.post("/api/v1/consent-requests", headers=_bearer(token), json=ask), 401, "unauthenticated")
+    again = client.post("/oauth/revoke", data={"token": token, "client_assertion_type": ASSERTION_TYPE,
+                                               "client_assertion": assertion})
+    _oauth_error(again, "invalid_client", 401)  # each assertion once, here too
 
 
 def test_a_revocation_without_a_token_or_with_an_unknown_hint_is_refused(client: FlaskClient) -> None:

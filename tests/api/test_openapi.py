@@ -48,6 +48,7 @@ ERRORS = {
     "GET /api/v1/catalogue": set(),
     "POST /api/v1/subjects/activate": {400, 401, 413, 422, 429},
     "GET /api/v1/me/report": {401, 403, 404, 410},
+    "DELETE /api/v1/me/apps/{client_id}": {401, 403, 404},
 }
 SUCCESS = {
     "POST /api/v1/records": ("201", "RecordOut"),
@@ -55,8 +56,9 @@ SUCCESS = {
     "GET /api/v1/catalogue": ("200", "CatalogueOut"),
     "POST /api/v1/subjects/activate": ("200", "ActivateOut"),
     "GET /api/v1/me/report": ("200", "SelfReportOut"),
+    "DELETE /api/v1/me/apps/{client_id}": ("200", "AppRevokedOut"),
 }
-FUZZED = [*SUCCESS, "GET /api/v1/me/report/signed"]
+FUZZED = [*SUCCESS, "GET /api/v1/me/report/signed", "GET /api/v1/me/apps"]
 
 
 def _operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -89,7 +91,8 @@ def test_the_description_is_openapi_3_1(spec: dict[str, Any]) -> None:
 def test_every_api_route_and_the_token_endpoint_are_described(app: Flask, spec: dict[str, Any]) -> None:
     described = set(_operations(spec))
     for rule in app.url_map.iter_rules():
-        if not (rule.rule.startswith("/api/v1/") or rule.rule == "/oauth/token") or rule.rule == SPEC_URL:
+        if not (rule.rule.startswith("/api/v1/") or rule.rule in ("/oauth/token", "/oauth/revoke")) \
+                or rule.rule == SPEC_URL:
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
@@ -259,6 +262,19 @@ def _client_limit(client: FlaskClient) -> int:
     rt: Runtime = client.application.extensions["xinyong"]
     return max(limit.failures for limit in rt.settings.failure_limits.client_authentication
                if limit.scope == "account_at_address")
+
+
+def test_revocation_responses_conform(client: FlaskClient, auth: Auth, api: Any) -> None:
+    provider = auth.provider()
+    ok = client.post("/oauth/revoke", data={"token": provider.token}, auth=(provider.client_id, provider.secret))
+    assert ok.status_code == 200
+    _conforms(api, "POST /oauth/revoke", ok)
+    wrong_secret = client.post("/oauth/revoke", data={"token": "x"}, auth=(provider.client_id, "nope"))
+    assert wrong_secret.json["error"] == "invalid_client"  # type: ignore[index]
+    _conforms(api, "POST /oauth/revoke", wrong_secret)
+    no_token = client.post("/oauth/revoke", data={}, auth=(provider.client_id, provider.secret))
+    assert no_token.json["error"] == "invalid_request"  # type: ignore[index]
+    _conforms(api, "POST /oauth/revoke", no_token)
 
 
 def test_a_report_with_null_name_and_null_document_conforms(

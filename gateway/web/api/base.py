@@ -20,7 +20,7 @@ from gateway.errors import CsrfFailed, Unauthenticated
 from gateway.web import sessions
 from gateway.web.oauth.bearer import bearer
 from gateway.web.problems import PROBLEM
-from gateway.web.schemas import OAuthErrorOut, ProblemSchema, TokenOut, TokenRequestIn
+from gateway.web.schemas import OAuthErrorOut, ProblemSchema, RevocationRequestIn, TokenOut, TokenRequestIn
 from vault.types import Provider
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -154,6 +154,30 @@ def document_token_endpoint(app: Flask, api: XinyongApi) -> None:
             "429": {**oauth_error("invalid_client: too many failed client authentications from this address "
                                   "(gateway/data/limits.json); the secret was not checked"),
                     "headers": _PROBLEM_HEADERS[429]},
+            SERVER_ERROR: {"description": "Server error", "content": {PROBLEM: {"schema": ProblemSchema}}},
+        },
+    }})
+
+
+def document_revocation_endpoint(app: Flask, api: XinyongApi) -> None:
+    """Describe POST /oauth/revoke (RFC 7009), a plain Flask view (Authlib answers it), in the OpenAPI document."""
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == "oauth.revoke_token")
+
+    def oauth_error(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": OAuthErrorOut}}}
+
+    api.spec.path(rule=rule, operations={"post": {
+        "tags": ["oauth"],
+        "operationId": "revoke_token",
+        "summary": "Revoke an access or refresh token (RFC 7009), authenticated as at the token endpoint.",
+        "security": [{"client_basic": []}, {}],
+        "requestBody": {"required": True,
+                        "content": {"application/x-www-form-urlencoded": {"schema": RevocationRequestIn}}},
+        "responses": {
+            "200": {"description": "Revoked, or no such token (RFC 7009 §2.2): an empty JSON object",
+                    "content": {"application/json": {"schema": {"type": "object", "maxProperties": 0}}}},
+            "400": oauth_error("invalid_request, unsupported_token_type, or invalid_grant (another client's token)"),
+            "401": oauth_error("invalid_client: unknown or disabled client, or a wrong secret or assertion"),
             SERVER_ERROR: {"description": "Server error", "content": {PROBLEM: {"schema": ProblemSchema}}},
         },
     }})
