@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
 from gateway.errors import NotFound
-from gateway.models import AppConsent, Token
+from gateway.models import AppConsent, AuthorizationCode, Token
 from gateway.uow import UnitOfWork
 from gateway.usecases.consents import person_access
 
@@ -101,6 +101,11 @@ def revoke_app(uow: UnitOfWork, subject_ref: str, client_id: str, request_id: st
     with uow.begin(person_access(subject_ref, request_id)) as tx:
         forgot = tx.session.execute(delete(AppConsent).where(
             AppConsent.subject_ref == subject_ref, AppConsent.client_id == client_id))
+        # A code not yet exchanged would become a token after the revocation: spend it now. First, so that
+        # an exchange in flight holds its code's lock until its token is committed and then found below.
+        tx.session.execute(update(AuthorizationCode).where(
+            AuthorizationCode.subject_ref == subject_ref, AuthorizationCode.client_id == client_id,
+            AuthorizationCode.used_at.is_(None)).values(used_at=tx.now).execution_options(synchronize_session=False))
         count = revoke_all(tx.session, (Token.subject_ref == subject_ref) & (Token.client_id == client_id)
                            & _live(tx.now))
         if _rowcount(forgot) == 0 and count == 0:

@@ -26,6 +26,7 @@ from tests.api.test_oauth_apps import (
     _assertion,
     _bearer,
     _callback,
+    _exchange,
     _key,
     _oauth_error,
     _refresh,
@@ -314,6 +315,17 @@ def test_revoking_the_app_through_the_api_ends_its_tokens_at_once_and_asks_conse
     assert entry.actor == entry.subject_ref
     assert entry.detail == {"client_id": APP, "tokens_revoked": 1}
     _problem(logged_in.client.delete(f"/api/v1/me/apps/{APP}", headers={"X-CSRF-Token": csrf}), 404, "not_found")
+
+
+def test_a_code_issued_before_the_revocation_cannot_be_exchanged_after_it(
+    client: FlaskClient, logged_in: Browser
+) -> None:
+    code = logged_in.code()
+    response = logged_in.client.delete(f"/api/v1/me/apps/{APP}",
+                                       headers={"X-CSRF-Token": _csrf(logged_in.client, "/me/apps")})
+    assert response.status_code == 200
+    _oauth_error(_exchange(client, code), "invalid_grant")
+    assert logged_in.client.get("/api/v1/me/apps").json == []
 
 
 def test_an_app_token_may_revoke_its_own_app(client: FlaskClient, logged_in: Browser) -> None:
