@@ -222,6 +222,12 @@ def test_deny_returns_access_denied_to_the_app_and_asks_again_next_time(browser:
     assert (entry.action, entry.outcome) == ("gateway:app-consent:denied", "denied")
 
 
+def test_a_state_in_any_script_comes_back_unchanged_after_the_consent_screen(browser: Browser) -> None:
+    assert browser.log_in().status_code == 302
+    answer = _callback(browser.answer_consent("allow", state="状态 a&b=c"))
+    assert answer["state"] == "状态 a&b=c"
+
+
 def test_an_answer_without_the_csrf_token_is_refused_and_nothing_remembered(browser: Browser) -> None:
     assert browser.log_in().status_code == 302
     action = browser.authorize().request.full_path

@@ -4,6 +4,7 @@ consent screen, and token revocation (RFC 7009)."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
@@ -92,8 +93,9 @@ def authorize() -> BaseResponse | tuple[str, int]:
 
 
 def _authorize_path() -> str:
-    # The authorization request travels in the query string, on the consent form's action too.
-    return f"{request.path}?{request.query_string.decode('latin-1')}"
+    # The authorization request travels in the query string, on the consent form's action too (re-encoded as
+    # UTF-8, whatever bytes it came in, and with any repeated parameter still repeated for Authlib to refuse).
+    return f"{request.path}?{urlencode(list(request.args.items(multi=True)))}"
 
 
 def _no_store(response: BaseResponse) -> BaseResponse:
