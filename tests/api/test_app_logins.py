@@ -183,6 +183,21 @@ def test_a_private_key_jwt_client_revokes_with_an_assertion_as_at_the_token_endp
     _oauth_error(again, "invalid_client", 401)  # each assertion once, here too
 
 
+def test_failed_client_authentication_at_revocation_is_audited_and_limited_as_at_the_token_endpoint(
+    client: FlaskClient, auth: Auth, rt: Runtime
+) -> None:
+    provider = auth.provider()
+    limit = next(x for x in rt.settings.failure_limits.client_authentication if x.scope == "account_at_address")
+    for _ in range(limit.failures):
+        _oauth_error(_revoke(client, provider.token, basic=(provider.client_id, "wrong")), "invalid_client", 401)
+    held = _revoke(client, provider.token, basic=(provider.client_id, provider.secret))
+    assert held.status_code == 429
+    assert int(held.headers["Retry-After"]) > 0
+    denials = _actions(rt, "gateway:client:auth-denied")
+    assert len(denials) == limit.failures
+    assert denials[0].detail["endpoint"] == "revocation"
+
+
 def test_a_revocation_without_a_token_or_with_an_unknown_hint_is_refused(client: FlaskClient) -> None:
     _oauth_error(client.post("/oauth/revoke", data={"client_id": APP}), "invalid_request")
     _oauth_error(client.post("/oauth/revoke", data={"client_id": APP, "token": ""}), "invalid_request")

@@ -1,7 +1,7 @@
 """apps: a person's remembered consent to an app, and when an app token was last used
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-27 12:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import audit.clock
 
 revision: str = '0007'
-down_revision: str | None = '0005'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -178,6 +178,8 @@ def document_revocation_endpoint(app: Flask, api: XinyongApi) -> None:
                     "content": {"application/json": {"schema": {"type": "object", "maxProperties": 0}}}},
             "400": oauth_error("invalid_request, unsupported_token_type, or invalid_grant (another client's token)"),
             "401": oauth_error("invalid_client: unknown or disabled client, or a wrong secret or assertion"),
+            "429": {**oauth_error("invalid_client: too many failed client authentications from this address "
+                                  "(as at the token endpoint)"), "headers": _PROBLEM_HEADERS[429]},
             SERVER_ERROR: {"description": "Server error", "content": {PROBLEM: {"schema": ProblemSchema}}},
         },
     }})
