@@ -8,6 +8,7 @@ from enum import StrEnum
 class Tag(StrEnum):
     RECORD_INGESTED = "vault:record:ingested"
     RECORD_REVOKED = "vault:record:revoked"
+    RECORD_PERIOD_CHANGED = "vault:record:period-changed"
     RECORD_INGEST_DENIED = "vault:record:ingest-denied"
     SUBJECT_ENROLLED = "vault:subject:enrolled"
     SUBJECT_ACTIVATED = "vault:subject:activated"

@@ -24,11 +24,13 @@ from functools import cache
 from importlib import resources
 from itertools import pairwise
 from types import MappingProxyType
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from consent.durations import REFERENCE_DATES, Duration, add_duration, not_longer, parse_duration
 from consent.errors import CatalogueInvalid, UnknownCategory
 from consent.fields import DateLimit, FieldFormat, FieldSpec, FieldType, normalise_payload
+from consent.periods import DisplayRule, PeriodBounds, parse_bounds, parse_rules
+from consent.timeliness import PublicationDeadline, parse_deadline
 
 __all__ = [
     "SERIOUS_DISHONESTY_FIELDS",
@@ -233,6 +235,11 @@ class Category:
     fields: tuple[FieldSpec, ...]
     minimum_age: MinimumAge | None = None
     notice: NoticeRule | None = None
+    # Optional: the period by case, an end the document may set, extensions, publication deadline.
+    display_rules: tuple[DisplayRule, ...] = ()
+    document_display_until: PeriodBounds | None = None
+    display_extension: PeriodBounds | None = None
+    publication_deadline: PublicationDeadline | None = None
 
     @property
     def name_zh(self) -> str:
@@ -292,6 +299,18 @@ class Category:
             "fields": [spec.to_public() for spec in self.fields],
             "minimum_age": None if self.minimum_age is None else self.minimum_age.to_public(),
             "notice_before_decision": None if self.notice is None else self.notice.to_public(),
+            **self._periods_public(),
+        }
+
+    def _periods_public(self) -> dict[str, object]:
+        def public(rule: PeriodBounds | PublicationDeadline | None) -> dict[str, object] | None:
+            return None if rule is None else rule.to_public()
+
+        return {
+            "display_rules": [rule.to_public() for rule in self.display_rules],
+            "document_display_until": public(self.document_display_until),
+            "display_extension": public(self.display_extension),
+            "publication_deadline": public(self.publication_deadline),
         }
 
 
@@ -394,6 +413,8 @@ _CATEGORY_KEYS = (
     "document_types",
     "fields",
 )
+# Optional keys of a category (consent.periods, consent.timeliness).
+_CATEGORY_PERIOD_KEYS = ("display_rules", "document_display_until", "display_extension", "publication_deadline")
 _FIELD_KEYS = ("name", "type", "required", "third_party", "zh", "en")
 _FIELD_OPTIONAL_KEYS = ("max_length", "enum", "code_list", "format", "not_after")
 _GRADE_KEYS = ("code", "zh", "en", "response", "display_period_min", "display_period_max", "reason")
@@ -658,7 +679,7 @@ def _named(value: object, key: str, named: str, unnamed: str) -> str:
 
 def _parse_category(value: object, index: int, context: _Context) -> Category:
     where = _named(value, "code", "category {}", f"categories[{index}]")
-    r = DocumentReader(value, where, _CATEGORY_KEYS, _CATEGORY_OPTIONAL_KEYS)
+    r = DocumentReader(value, where, _CATEGORY_KEYS, (*_CATEGORY_OPTIONAL_KEYS, *_CATEGORY_PERIOD_KEYS))
     r.notes()
     code = r.text("code", _UPPER_SNAKE)
     name = DocumentReader(r.value["name"], f"category {code}: name", ("zh", "en"))
@@ -695,9 +716,23 @@ def _parse_category(value: object, index: int, context: _Context) -> Category:
         fields=fields,
         minimum_age=None if r.value.get("minimum_age") is None else _minimum_age(r),
         notice=None if r.value.get("notice_before_decision") is None else _notice(r, fields),
+        **_period_keys(r, fields),
     )
     _check_category(r, category, context)
     return category
+
+
+def _period_keys(r: DocumentReader, fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
+    # Absent, null or (for the rules) an empty list all mean "none", as the public catalogue writes it.
+    found: dict[str, Any] = {}
+    if r.value.get("display_rules"):
+        found["display_rules"] = parse_rules(r, "display_rules", {spec.name: spec for spec in fields})
+    for key in ("document_display_until", "display_extension"):
+        if r.value.get(key) is not None:
+            found[key] = parse_bounds(r, key)
+    if r.value.get("publication_deadline") is not None:
+        found["publication_deadline"] = parse_deadline(r, "publication_deadline")
+    return found
 
 
 def _minimum_age(r: DocumentReader) -> MinimumAge:

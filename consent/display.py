@@ -1,6 +1,7 @@
 """Display periods (展示期限): a record past its period is no longer shown or used.
 
-A record's `display_until` is the first day it is no longer shown. Days are counted in China
+A record's `display_until` is the first day it is no longer shown; None means it is shown until the
+agency that filed it ends it (consent.periods). Days are counted in China
 Standard Time, where the decisions are made, so a record stops being shown at 00:00 CST of that
 day, whatever the server's clock zone.
 """
@@ -20,13 +21,13 @@ def starts(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=CST)
 
 
-def in_display_period(display_from: date, display_until: date, now: datetime) -> bool:
-    """Return whether `now` lies inside [display_from, display_until) in CST days."""
-    return starts(display_from) <= now < starts(display_until)
+def in_display_period(display_from: date, display_until: date | None, now: datetime) -> bool:
+    """Return whether `now` lies inside [display_from, display_until) in CST days; None: no end yet."""
+    return starts(display_from) <= now and (display_until is None or now < starts(display_until))
 
 
 def visible_to_third_parties(
-    category: Category, status: str, display_from: date, display_until: date, now: datetime
+    category: Category, status: str, display_from: date, display_until: date | None, now: datetime
 ) -> bool:
     """Return whether anyone but the person may see this record now (with consent, per its scope)."""
     return (

@@ -6,23 +6,28 @@ document (DET-1). Its dates must be possible: none before the catalogue's earlie
 document in force after today (CST), no decision before the person was born or before the age the category
 requires (DATA-8), the document's date in the order its type states, and a notice the category requires
 far enough before the decision (LIST-4). Its display period (DP-1) is fixed here, from the catalogue
-version it was checked against.
+version it was checked against: the category's, its case's (consent.periods) or the one its document
+sets. A category with a publication deadline (DISC-4) flags a record filed after it; it is still stored.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 
-from audit.review import is_working_day
 from consent.catalogue import Catalogue, Category, DocumentOrder, NoticeRule
 from consent.errors import CategoryNotAllowed, PayloadInvalid
 from consent.fields import DateLimit, FieldType
+from consent.periods import display_end
+from consent.timeliness import due_date
 from vault.identity import birth_date
 from vault.types import Document, NewRecord, Prepared, Provider
 
-__all__ = ["prepare", "window_end"]
+__all__ = ["CHANGE_DOCUMENT", "check_change_document", "prepare", "window_end"]
+
+# The document type of a decision that extends a record's display or ends it early (a catalogue code).
+CHANGE_DOCUMENT = "display_period_decision"
 
 
 def prepare(
@@ -47,13 +52,21 @@ def prepare(
     _check_payload_dates(catalogue, category, payload, record.decided_at, today)
     if category.notice is not None:
         _check_notice(category.notice, payload, record.decided_at)
+    if record.display_until is not None and record.document is None:
+        raise PayloadInvalid("display_until", "only a document can set a record's own end: add the document")
+    end = display_end(category, record.decided_at, payload, record.display_until)
+    deadline = category.publication_deadline
+    due = None if deadline is None else deadline.due(record.decided_at)
     return Prepared(
         record=record,
         catalogue_version=catalogue.version,
         payload=payload,
         display_from=record.decided_at,
-        display_until=category.display_until(record.decided_at),
+        display_until=end.until,
         fingerprint=fingerprint(_canonical(provider, record, payload).encode()),
+        period_source=end.source,
+        publication_due=due,
+        filed_late=due is not None and today > due,
     )
 
 
@@ -132,11 +145,24 @@ def _check_notice(rule: NoticeRule, payload: dict[str, object], decided: date) -
 
 def window_end(notified: date, working_days: int) -> date:
     """Return the last day of a window of ``working_days`` working days after ``notified`` (itself if none)."""
-    day, left = notified, working_days
-    while left:
-        day += timedelta(days=1)
-        left -= is_working_day(day)
-    return day
+    return due_date(notified, working_days)
+
+
+def check_change_document(catalogue: Catalogue, category: Category, document: Document, decided: date,
+                          today: date) -> None:
+    """Check the document a change of a record's period rests on; raise PayloadInvalid naming its field.
+
+    It is a decision on the period itself, or a document of a type the category's records rest on, made
+    on or after the record's decision and already effective.
+    """
+    allowed = (*category.document_types, CHANGE_DOCUMENT)
+    if document.type not in allowed:
+        raise PayloadInvalid("document.type", f"a change of a {category.code} record rests on one of: "
+                                              f"{', '.join(allowed)}")
+    if document.effective_at > today:
+        raise PayloadInvalid("document.effective_at", "is in the future: the document is not yet effective")
+    if document.effective_at < decided:
+        raise PayloadInvalid("document.effective_at", f"is before the record's decision ({decided.isoformat()})")
 
 
 def _canonical(provider: Provider, record: NewRecord, payload: dict[str, object]) -> str:
@@ -148,8 +174,8 @@ def _canonical(provider: Provider, record: NewRecord, payload: dict[str, object]
         "authority": record.document.authority,
         "effective_at": record.document.effective_at.isoformat(),
     }
-    return json.dumps(
-        [provider.client_id, record.citizen_id, record.name, record.category, record.decided_at.isoformat(),
-         document, payload],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )
+    fields: list[object] = [provider.client_id, record.citizen_id, record.name, record.category,
+                            record.decided_at.isoformat(), document, payload]
+    if record.display_until is not None:
+        fields.append({"display_until": record.display_until.isoformat()})
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

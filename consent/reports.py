@@ -49,7 +49,7 @@ def compose(
             "category": item.category,
             "category_name": {"zh": category.name_zh, "en": category.name_en},
             "decided_at": item.decided_at.isoformat(),
-            "display_until": item.display_until.isoformat(),
+            "display_until": None if item.display_until is None else item.display_until.isoformat(),
             "fields": item.fields,
         })
     report: dict[str, Any] = {

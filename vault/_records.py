@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -19,8 +19,17 @@ from vault import _crypto
 from vault._keyring import Keyring
 from vault._subjects import data_key, ensure_subjects, get_sealed, reveal_identity
 from vault.errors import RecordConflict, RecordNotFound
-from vault.models import Record, Subject
-from vault.types import Document, Ingested, OwnFile, Prepared, Provider, RecordView
+from vault.models import Record, RecordPeriodChange, Subject
+from vault.types import (
+    Document,
+    Ingested,
+    OwnFile,
+    PeriodChangeView,
+    PeriodState,
+    Prepared,
+    Provider,
+    RecordView,
+)
 
 
 def new_record_id() -> str:
@@ -48,7 +57,7 @@ def _existing_query(dialect: str, provider_id: str, keys: list[str]) -> Select[*
               if dialect == "postgresql" else Record.idempotency_key.in_(keys))
     return select(
         Record.idempotency_key, Record.id, Record.status, Record.display_from, Record.display_until,
-        Record.request_fingerprint,
+        Record.request_fingerprint, Record.filed_late, Record.version,
     ).where(Record.provider_id == provider_id, wanted)
 
 
@@ -66,8 +75,10 @@ class _Earlier:
     id: str
     status: str
     display_from: date
-    display_until: date
+    display_until: date | None
     request_fingerprint: str | None
+    filed_late: bool
+    version: int
 
 
 def ingest(tx: Tx, ring: Keyring, provider: Provider, batch: Sequence[Prepared]) -> list[Ingested]:
@@ -86,7 +97,8 @@ def ingest(tx: Tx, ring: Keyring, provider: Provider, batch: Sequence[Prepared])
         if earlier is not None:
             if earlier.request_fingerprint != prepared.fingerprint:
                 raise RecordConflict(f"idempotency key {key!r} was used for a different request")
-            results.append(Ingested(earlier.id, earlier.status, earlier.display_from, earlier.display_until, False))
+            results.append(Ingested(earlier.id, earlier.status, earlier.display_from, earlier.display_until, False,
+                                    earlier.filed_late, earlier.version))
         else:
             fresh.append(prepared)
             results.append(prepared)
@@ -98,8 +110,7 @@ def ingest(tx: Tx, ring: Keyring, provider: Provider, batch: Sequence[Prepared])
             out.append(item)
             continue
         record = stored[_slot(item)]
-        out.append(Ingested(record.id, record.status, record.display_from, record.display_until,
-                            record.id not in created))
+        out.append(replace(record, created=record.id not in created))
         created.add(record.id)
     return out
 
@@ -147,14 +158,23 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
             "decided_at": prepared.record.decided_at,
             "display_from": prepared.display_from,
             "display_until": prepared.display_until,
+            "period_source": prepared.period_source,
+            "version": 1,
+            "publication_due": prepared.publication_due,
+            "filed_late": prepared.filed_late,
             "sealed": _crypto.seal(subject.dek, body, aad),
             "idempotency_key": prepared.record.idempotency_key,
             "request_fingerprint": prepared.fingerprint,
             "created_at": now,
         })
-        stored[_slot(prepared)] = Ingested(record_id, "active", prepared.display_from, prepared.display_until, True)
-        tx.record(Tag.RECORD_INGESTED, subject_ref=subject.subject_ref, record_ids=[record_id],
-                  detail={"category": prepared.record.category})
+        stored[_slot(prepared)] = Ingested(record_id, "active", prepared.display_from, prepared.display_until, True,
+                                           prepared.filed_late)
+        detail: dict[str, Any] = {"category": prepared.record.category}
+        if prepared.publication_due is not None:
+            # DISC-4: auditors see whether it was filed on time; third parties never see this entry.
+            detail["publication_due"] = prepared.publication_due.isoformat()
+            detail["filed_late"] = prepared.filed_late
+        tx.record(Tag.RECORD_INGESTED, subject_ref=subject.subject_ref, record_ids=[record_id], detail=detail)
     # Core executemany: the ORM's bulk path costs more than the insert itself, and nothing here needs objects.
     session.connection().execute(_INSERT_RECORDS, rows)
     return stored
@@ -163,7 +183,7 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
 _INSERT_RECORDS = insert(Record)
 
 
-def _view(subject_ref: str, dek: bytes, record: Any) -> RecordView:
+def _view(subject_ref: str, dek: bytes, record: Any, changes: Sequence[PeriodChangeView] = ()) -> RecordView:
     aad = _crypto.record_aad(record.id, subject_ref, record.category)
     body = json.loads(_crypto.unseal(dek, record.sealed, aad, f"record {record.id}"))
     return RecordView(
@@ -178,12 +198,28 @@ def _view(subject_ref: str, dek: bytes, record: Any) -> RecordView:
         revoked_at=record.revoked_at,
         payload=body["payload"],
         document=body["document"],
+        version=record.version,
+        period_changes=tuple(changes),
     )
 
 
 _OWN = (select(Record.id, Record.category, Record.provider_id, Record.status, Record.decided_at, Record.display_from,
-               Record.display_until, Record.created_at, Record.revoked_at, Record.sealed)
+               Record.display_until, Record.created_at, Record.revoked_at, Record.sealed, Record.version)
         .where(Record.subject_id == bindparam("subject_id")).order_by(Record.decided_at.desc(), Record.id))
+_OWN_CHANGES = (select(RecordPeriodChange).join(Record, Record.id == RecordPeriodChange.record_id)
+                .where(Record.subject_id == bindparam("subject_id"))
+                .order_by(RecordPeriodChange.record_id, RecordPeriodChange.version))
+
+
+def _change_view(subject_ref: str, dek: bytes, change: RecordPeriodChange) -> PeriodChangeView:
+    sealed = _crypto.unseal(dek, change.sealed, _change_aad(change.record_id, subject_ref, change.version),
+                            f"record {change.record_id} version {change.version}")
+    return PeriodChangeView(change.version, change.kind, change.previous_until, change.display_until,
+                            json.loads(sealed)["document"], change.created_at)
+
+
+def _change_aad(record_id: str, subject_ref: str, version: int) -> bytes:
+    return _crypto.record_aad(record_id, subject_ref, f"period_change:{version}")
 
 
 def read_own(tx: Tx, ring: Keyring, subject_ref: str) -> OwnFile:
@@ -195,7 +231,10 @@ def read_own(tx: Tx, ring: Keyring, subject_ref: str) -> OwnFile:
     subject = get_sealed(tx, subject_ref)
     dek = data_key(ring, subject)
     rows = tx.session.connection().execute(_OWN, {"subject_id": subject.id})
-    views = [_view(subject_ref, dek, row) for row in rows]
+    changes: dict[str, list[PeriodChangeView]] = {}
+    for change in tx.session.execute(_OWN_CHANGES, {"subject_id": subject.id}).scalars():
+        changes.setdefault(change.record_id, []).append(_change_view(subject_ref, dek, change))
+    views = [_view(subject_ref, dek, row, changes.get(row.id, ())) for row in rows]
     identity = reveal_identity(dek, subject)
     tx.record(Tag.REPORT_SELF, subject_ref=subject_ref, record_ids=[v.id for v in views])
     return OwnFile(identity, views)
@@ -207,12 +246,7 @@ def revoke(tx: Tx, ring: Keyring, provider: Provider, record_id: str, reason: st
     Raises RecordNotFound (also for another provider's record, which it must not learn about)
     or RecordConflict if it is already revoked.
     """
-    found = tx.session.execute(
-        select(Record, Subject).join(Subject, Subject.id == Record.subject_id).where(Record.id == record_id)
-    ).one_or_none()
-    if found is None or found[0].provider_id != provider.client_id:
-        raise RecordNotFound(record_id)
-    record, subject = found
+    record, subject = _own_record(tx, provider, record_id, lock=False)
     if record.status == "revoked":
         raise RecordConflict(f"record {record_id} is already revoked")
     dek = data_key(ring, subject)
@@ -224,4 +258,56 @@ def revoke(tx: Tx, ring: Keyring, provider: Provider, record_id: str, reason: st
     tx.session.flush()
     tx.record(Tag.RECORD_REVOKED, subject_ref=subject.subject_ref, record_ids=[record.id],
               detail={"category": record.category})
-    return Ingested(record.id, record.status, record.display_from, record.display_until, False)
+    return Ingested(record.id, record.status, record.display_from, record.display_until, False, record.filed_late,
+                    record.version)
+
+
+def _own_record(tx: Tx, provider: Provider, record_id: str, *, lock: bool) -> tuple[Record, Subject]:
+    query = select(Record, Subject).join(Subject, Subject.id == Record.subject_id).where(Record.id == record_id)
+    found = tx.session.execute(query.with_for_update(of=Record) if lock else query).one_or_none()
+    if found is None or found[0].provider_id != provider.client_id:
+        raise RecordNotFound(record_id)
+    return found[0], found[1]
+
+
+def period_state(tx: Tx, provider: Provider, record_id: str) -> PeriodState:
+    """Return the period of one of this provider's records, locked for a change in `tx`.
+
+    Raises RecordNotFound (also for another provider's record, which it must not learn about).
+    """
+    record, _ = _own_record(tx, provider, record_id, lock=True)
+    first = tx.session.execute(
+        select(RecordPeriodChange.previous_until).where(RecordPeriodChange.record_id == record.id)
+        .order_by(RecordPeriodChange.version).limit(1)
+    ).first()
+    entry_until = record.display_until if first is None else first[0]
+    return PeriodState(record.id, record.category, record.status, record.decided_at, record.display_until,
+                       entry_until, record.version)
+
+
+def change_period(tx: Tx, ring: Keyring, provider: Provider, state: PeriodState, kind: str, until: date,
+                  document: Document) -> Ingested:
+    """Set a new end of a record of this provider's, read as `state` in this `tx`: a new version, audited.
+
+    Raises RecordNotFound, or RecordConflict if it is revoked or changed since `state` was read.
+    """
+    record, subject = _own_record(tx, provider, state.id, lock=False)
+    if record.status == "revoked":
+        raise RecordConflict(f"record {record.id} is revoked")
+    if record.version != state.version:
+        raise RecordConflict(f"record {record.id} changed meanwhile: read it again")
+    version = record.version + 1
+    body = json.dumps({"document": _document_json(document)}, separators=(",", ":"), ensure_ascii=False).encode()
+    tx.session.add(RecordPeriodChange(
+        record_id=record.id, version=version, kind=kind, previous_until=record.display_until, display_until=until,
+        provider_id=provider.client_id, created_at=tx.now,
+        sealed=_crypto.seal(data_key(ring, subject), body, _change_aad(record.id, subject.subject_ref, version)),
+    ))
+    record.display_until, record.period_source, record.version = until, kind, version
+    tx.session.flush()
+    tx.record(Tag.RECORD_PERIOD_CHANGED, subject_ref=subject.subject_ref, record_ids=[record.id],
+              detail={"category": record.category, "change": kind, "version": version,
+                      "display_until": until.isoformat(),
+                      "previous_until": None if state.display_until is None else state.display_until.isoformat()})
+    return Ingested(record.id, record.status, record.display_from, record.display_until, False, record.filed_late,
+                    version)

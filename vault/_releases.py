@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 
 from audit.tags import Tag
 from audit.tx import Tx
@@ -52,8 +52,11 @@ _SELECTED = (
         Record.status == "active",
         Record.category.in_(bindparam("categories", expanding=True)),
         Record.display_from <= bindparam("shown_on"),
-        Record.display_until > bindparam("shown_on"),
-        Record.decided_at >= bindparam("decided_since"),
+        # NULL: shown until the producing agency ends it.
+        or_(Record.display_until.is_(None), Record.display_until > bindparam("shown_on")),
+        # A purpose's data range limits how old a record shown for the catalogue's period may be; a record
+        # with its own period (a listing until performance, a ban in force, an extension) is current while shown.
+        or_(Record.decided_at >= bindparam("decided_since"), Record.period_source != "catalogue"),
     )
     .order_by(Record.decided_at.desc(), Record.id)
 )

@@ -35,6 +35,7 @@ class NewRecord:
     document: Document | None
     payload: dict[str, Any]
     idempotency_key: str | None = None
+    display_until: date | None = None  # the record's own end, where its document sets one
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,11 @@ class Prepared:
     catalogue_version: str
     payload: dict[str, Any]
     display_from: date
-    display_until: date
+    display_until: date | None  # None: shown until the producing agency ends it
     fingerprint: str
+    period_source: str = "catalogue"
+    publication_due: date | None = None
+    filed_late: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +66,35 @@ class Ingested:
     id: str
     status: str
     display_from: date
-    display_until: date
+    display_until: date | None
     created: bool
+    filed_late: bool = False
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodState:
+    """What a change of a record's end needs to know: no personal data, only its category and dates."""
+
+    id: str
+    category: str
+    status: str
+    decided_at: date
+    display_until: date | None
+    entry_until: date | None  # the end set on entry, before any change
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodChangeView:
+    """One change of a record's end, as its person sees it."""
+
+    version: int
+    kind: str
+    previous_until: date | None
+    display_until: date | None
+    document: dict[str, Any]
+    changed_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +107,13 @@ class RecordView:
     status: str
     decided_at: date
     display_from: date
-    display_until: date
+    display_until: date | None
     created_at: datetime
     revoked_at: datetime | None
     payload: dict[str, Any]
     document: dict[str, Any] | None
+    version: int = 1
+    period_changes: tuple[PeriodChangeView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +146,7 @@ class Released:
     id: str
     category: str
     decided_at: date
-    display_until: date
+    display_until: date | None
     fields: dict[str, Any]
 
 

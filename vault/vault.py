@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from audit.tx import Tx
 from vault import _crypto, _records, _releases, _rotation, _signing, _subjects
 from vault._keyring import Keyring, load_keyring, save_keyring
 from vault.errors import UnknownKeyVersion
-from vault.types import Ingested, OwnFile, Prepared, Provider, Release, Selection
+from vault.types import Document, Ingested, OwnFile, PeriodState, Prepared, Provider, Release, Selection
 
 KEYRING_CHECK_SECONDS = 2.0
 T = TypeVar("T")
@@ -146,6 +147,18 @@ class Vault:
     def revoke(self, tx: Tx, provider: Provider, record_id: str, reason: str) -> Ingested:
         """Revoke one of the provider's records, the reason sealed; raises RecordNotFound, RecordConflict."""
         return self._unwrapping(lambda: _records.revoke(tx, self._ring, provider, record_id, reason))
+
+    def period_state(self, tx: Tx, provider: Provider, record_id: str) -> PeriodState:
+        """Return the period of one of the provider's records, locked for a change; raises RecordNotFound."""
+        return _records.period_state(tx, provider, record_id)
+
+    def change_period(self, tx: Tx, provider: Provider, state: PeriodState, kind: str, until: date,
+                      document: Document) -> Ingested:
+        """Give the record read as `state` a new end (a new version, its document sealed, audited).
+
+        Raises RecordNotFound, RecordConflict.
+        """
+        return self._unwrapping(lambda: _records.change_period(tx, self._ring, provider, state, kind, until, document))
 
     def read_own(self, tx: Tx, subject_ref: str) -> OwnFile:
         """Return the person's identity and every record, recorded as a self report."""

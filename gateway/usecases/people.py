@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 
-from audit.clock import today
+from audit.clock import isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
 from consent import grants
@@ -266,11 +266,18 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
             "status": view.status,
             "decided_at": view.decided_at.isoformat(),
             "display_from": view.display_from.isoformat(),
-            "display_until": view.display_until.isoformat(),
+            "display_until": None if view.display_until is None else view.display_until.isoformat(),
             "visible_to_third_parties": visible_to_third_parties(category, view.status, view.display_from,
                                                                  view.display_until, now),
             "payload": view.payload,
             "document": view.document,
+            "version": view.version,
+            "period_changes": [{
+                "version": change.version, "change": change.kind,
+                "previous_until": None if change.previous_until is None else change.previous_until.isoformat(),
+                "display_until": None if change.display_until is None else change.display_until.isoformat(),
+                "document": change.document, "changed_at": isoformat_z(change.changed_at),
+            } for change in view.period_changes],
         })
     return {
         "generated_at": now.isoformat().replace("+00:00", "Z"),

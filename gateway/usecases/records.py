@@ -16,15 +16,16 @@ from sqlalchemy.exc import IntegrityError
 from audit.clock import today as clock_today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext
-from consent import entry
+from consent import entry, periods
+from consent.catalogue import Category
 from consent.errors import ConsentError
 from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
 from gateway.errors import Conflict
 from gateway.runtime import Runtime
 from gateway.uow import UnitOfWork
-from vault.errors import VaultError
+from vault.errors import RecordConflict, VaultError
 from vault.identity import normalise_citizen_id
-from vault.types import Document, Ingested, NewRecord, Prepared, Provider
+from vault.types import Document, Ingested, NewRecord, PeriodState, Prepared, Provider
 
 
 @contextmanager
@@ -59,6 +60,7 @@ def to_new_record(data: dict[str, Any], idempotency_key: str | None, today: date
         document=data.get("document"),
         payload=data["payload"],
         idempotency_key=idempotency_key,
+        display_until=data.get("display_until"),
     )
 
 
@@ -85,6 +87,35 @@ def revoke(rt: Runtime, provider: Provider, record_id: str, reason: str, access:
         return rt.vault.revoke(tx, provider, record_id, reason)
 
 
+def extend(rt: Runtime, provider: Provider, record_id: str, document: Document, until: date,
+           access: AccessContext) -> Ingested:
+    """Extend the display of one of this provider's records to `until`, by `document`: a new version."""
+    with denials_audited(rt.uow, access, Tag.RECORD_INGEST_DENIED), rt.uow.begin(access) as tx:
+        state = rt.vault.period_state(tx, provider, record_id)
+        category = _checked_change(rt, state, document, tx.today)
+        change = periods.plan_extension(category, state.display_until, state.entry_until, until, tx.today)
+        return rt.vault.change_period(tx, provider, state, change.kind, change.until, document)
+    raise AssertionError("unreachable")
+
+
+def end(rt: Runtime, provider: Provider, record_id: str, document: Document, access: AccessContext) -> Ingested:
+    """End the display of one of this provider's records today (CST), by `document`: a new version."""
+    with denials_audited(rt.uow, access, Tag.RECORD_INGEST_DENIED), rt.uow.begin(access) as tx:
+        state = rt.vault.period_state(tx, provider, record_id)
+        _checked_change(rt, state, document, tx.today)
+        change = periods.plan_end(state.display_until, tx.today)
+        return rt.vault.change_period(tx, provider, state, change.kind, change.until, document)
+    raise AssertionError("unreachable")
+
+
+def _checked_change(rt: Runtime, state: PeriodState, document: Document, today: date) -> Category:
+    if state.status == "revoked":
+        raise RecordConflict(f"record {state.id} is revoked")
+    category = rt.catalogue.category(state.category)
+    entry.check_change_document(rt.catalogue, category, document, state.decided_at, today)
+    return category
+
+
 @dataclass
 class ImportReport:
     lines: int = 0
@@ -107,6 +138,7 @@ def _parse_line(rt: Runtime, provider: Provider, text: str, seen: dict[tuple[str
     new = NewRecord(
         citizen_id=_citizen_id(data["citizen_id"], today, seen), name=data.get("name"), category=data["category"],
         decided_at=data["decided_at"], document=data.get("document"), payload=data["payload"],
+        display_until=data.get("display_until"),
     )
     prepared = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
     # The same line imported twice must not create a second record: key it by its content.
@@ -126,7 +158,7 @@ def _citizen_id(raw: str, today: date, seen: dict[tuple[str, date], str]) -> str
 # The record's shape (the body of POST /api/v1/records, checked there by its wire schema) as plain checks:
 # marshmallow's load was half of an import's time, and the use case knows nothing of wire schemas.
 # tests/gateway/test_import.py checks on generated lines that it accepts exactly what the schema accepts.
-_RECORD_FIELDS = frozenset({"citizen_id", "name", "category", "decided_at", "document", "payload"})
+_RECORD_FIELDS = frozenset({"citizen_id", "name", "category", "decided_at", "document", "payload", "display_until"})
 _REQUIRED_FIELDS = ("citizen_id", "category", "decided_at", "payload")
 _DOCUMENT_FIELDS = ("type", "number", "authority", "effective_at")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -154,6 +186,8 @@ def record_shape(raw: dict[str, Any]) -> dict[str, Any]:
         _text("name", raw["name"], 100)
     _text("category", raw["category"], 60, plain=False)  # the catalogue refuses an unknown code
     data["decided_at"] = _date("decided_at", raw["decided_at"])
+    if "display_until" in raw:
+        data["display_until"] = _date("display_until", raw["display_until"])
     if "document" in raw:
         data["document"] = _document(raw["document"])
     payload = raw["payload"]

@@ -51,7 +51,8 @@ def _invalid(field: str, reason: str) -> dict[str, Any]:
 
 
 def _payload_field(exc: consent_errors.PayloadInvalid) -> str:
-    return exc.field if exc.field.startswith(("payload", "document", "decided_at")) else f"payload.{exc.field}"
+    return exc.field if exc.field.startswith(("payload", "document", "decided_at", "display_until")) \
+        else f"payload.{exc.field}"
 
 
 _SERVER_ERROR = Problem(500, "internal", "Internal error", INTERNAL)

@@ -95,20 +95,37 @@ class RecordIn(StrictSchema):
     document = fields.Nested(DocumentIn)
     payload = fields.Dict(keys=fields.String(validate=[validate.Length(min=1, max=60), _no_control_characters]),
                           required=True, metadata={"description": "the category's fields, as the catalogue lists"})
+    display_until = fields.Date(metadata={
+        "description": "the record's own end where its document sets one: the first day it is no longer shown, "
+                       "within the category's document_display_until bounds"})
 
 
 _RECORD_STATUS = validate.OneOf(["active", "revoked"])
+_UNTIL_DESCRIPTION = "first day it is no longer shown; null: shown until the agency that filed it ends it"
 
 
 class RecordOut(Schema):
     id = fields.String(required=True)
     status = fields.String(required=True, validate=_RECORD_STATUS)
     display_from = fields.Date(required=True)
-    display_until = fields.Date(required=True, metadata={"description": "first day it is no longer shown"})
+    display_until = fields.Date(required=True, allow_none=True, metadata={"description": _UNTIL_DESCRIPTION})
+    version = fields.Integer(required=True, metadata={"description": "1, plus one for each change of its period"})
+    filed_late = fields.Boolean(required=True, metadata={
+        "description": "filed after its category's publication deadline (kept for the auditors)"})
 
 
 class RevokeIn(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class ExtendIn(StrictSchema):
+    document = fields.Nested(DocumentIn, required=True, metadata={"description": "the decision extending it"})
+    display_until = fields.Date(required=True, metadata={
+        "description": "the new first day it is no longer shown, within the category's display_extension"})
+
+
+class EndIn(StrictSchema):
+    document = fields.Nested(DocumentIn, required=True, metadata={"description": "the decision ending it early"})
 
 
 class IdempotencyHeader(Schema):
@@ -157,11 +174,23 @@ class ReportRecordOut(Schema):
     status = fields.String(required=True, validate=_RECORD_STATUS)
     decided_at = fields.Date(required=True)
     display_from = fields.Date(required=True)
-    display_until = fields.Date(required=True)
+    display_until = fields.Date(required=True, allow_none=True, metadata={"description": _UNTIL_DESCRIPTION})
     visible_to_third_parties = fields.Boolean(required=True)
     payload = fields.Dict(required=True)
     document = fields.Nested(DocumentOut, allow_none=True, required=True,
                              metadata={"description": "null for a record that rests on no document"})
+    version = fields.Integer(required=True)
+    period_changes = fields.List(fields.Nested(lambda: PeriodChangeOut()), required=True, metadata={
+        "description": "each extension or early end by the agency that filed it, oldest first"})
+
+
+class PeriodChangeOut(Schema):
+    version = fields.Integer(required=True)
+    change = fields.String(required=True, validate=validate.OneOf(["extended", "ended"]))
+    previous_until = fields.Date(required=True, allow_none=True)
+    display_until = fields.Date(required=True, allow_none=True)
+    document = fields.Nested(DocumentOut, required=True)
+    changed_at = fields.String(required=True)
 
 
 class QueryLogOut(Schema):
@@ -366,6 +395,36 @@ class CategoryOut(Schema):
                                 metadata={"description": "null if the category has no minimum age"})
     notice_before_decision = fields.Nested(NoticeRuleOut, required=True, allow_none=True,
                                            metadata={"description": "null if no notice is required"})
+    display_rules = fields.List(fields.Nested(lambda: DisplayRuleOut()), required=True, metadata={
+        "description": "the period by the case a record describes; the first rule that matches applies"})
+    document_display_until = fields.Nested(lambda: PeriodBoundsOut(), required=True, allow_none=True, metadata={
+        "description": "bounds of a record's own end set by its document, after the decision; null: none"})
+    display_extension = fields.Nested(lambda: PeriodBoundsOut(), required=True, allow_none=True, metadata={
+        "description": "bounds of an extension by the agency, after the end set on entry; null: none"})
+    publication_deadline = fields.Nested(lambda: PublicationDeadlineOut(), required=True, allow_none=True, metadata={
+        "description": "records are due within this many working days of the decision; null: no deadline"})
+
+
+class DisplayRuleOut(Schema):
+    field = fields.String(required=True, allow_none=True, metadata={"description": "null: every record"})
+    values = fields.List(fields.String(), required=True, allow_none=True,
+                         metadata={"description": "null: every record"})
+    period = fields.String(required=True, allow_none=True, metadata={
+        "description": "ISO 8601 duration; null: shown until the agency that filed it ends it"})
+    until_field = fields.String(required=True, allow_none=True, metadata={
+        "description": "a date field: shown at least through that day when given"})
+    reason = fields.String(required=True)
+
+
+class PeriodBoundsOut(Schema):
+    min = fields.String(required=True)
+    max = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class PublicationDeadlineOut(Schema):
+    working_days = fields.Integer(required=True)
+    reason = fields.String(required=True)
 
 
 class CatalogueOut(Schema):

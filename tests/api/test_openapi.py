@@ -151,7 +151,7 @@ def test_nullable_fields_are_3_1_type_lists_and_still_required(spec: dict[str, A
 
 def test_record_out_requires_every_field_it_always_has(spec: dict[str, Any]) -> None:
     record = _component(spec, "RecordOut")
-    assert set(record["required"]) == {"id", "status", "display_from", "display_until"}
+    assert set(record["required"]) == {"id", "status", "display_from", "display_until", "version", "filed_late"}
     assert record["properties"]["status"]["enum"] == ["active", "revoked"]
     assert record["additionalProperties"] is False
 

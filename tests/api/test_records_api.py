@@ -27,7 +27,7 @@ def test_provider_submits_a_record_and_gets_its_display_period(client: FlaskClie
     assert body["status"] == "active"
     assert body["display_from"] == "2026-10-01"
     assert body["display_until"] == "2027-10-01"
-    assert set(body) == {"id", "status", "display_from", "display_until"}
+    assert set(body) == {"id", "status", "display_from", "display_until", "version", "filed_late"}
 
 
 def test_ingestion_is_audited_with_the_blind_index_not_the_id(

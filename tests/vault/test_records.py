@@ -164,7 +164,9 @@ def test_every_ingested_record_is_audited_with_its_provider_and_the_blind_index(
     assert [e.record_ids for e in entries] == [[r.id] for r in results]
     assert [e.subject_ref for e in entries] == [rt.vault.subject_ref(cid) for cid in ids]
     assert {e.actor for e in entries} == {PROVIDER.client_id}
-    assert all(e.detail == {"category": GENERAL} for e in entries)
+    # A penalty decided 2026-10-01 was due 2026-10-15 (the 7th working day after it, past National Day): filed late.
+    assert all(e.detail == {"category": GENERAL, "publication_due": "2026-10-15", "filed_late": True}
+               for e in entries)
 
 
 # --- revoke -------------------------------------------------------------------------------------

@@ -121,6 +121,24 @@ def test_revoking_a_record_writes_one_entry(rt: Runtime, people: People) -> None
     assert "复议撤销" not in canonical_json(stored_document(written)).decode()  # the reason is sealed
 
 
+def test_changing_a_records_period_writes_one_entry(rt: Runtime, people: People) -> None:
+    citizen_id = people.new()
+    [record] = _ingest(rt, _new_record(citizen_id))
+    decision = Document("display_period_decision", "常市监决〔2026〕7号", "常州市市场监督管理局", date(2026, 11, 20))
+
+    def change(tx: Tx) -> Ingested:
+        state = rt.vault.period_state(tx, PROVIDER, record.id)
+        return rt.vault.change_period(tx, PROVIDER, state, "ended", date(2026, 11, 22), decision)
+
+    [written] = entries_written(rt, change, by=AS_PROVIDER)
+    assert written.action == Tag.RECORD_PERIOD_CHANGED
+    assert _about(rt, written, citizen_id)
+    assert written.record_ids == [record.id]
+    assert written.detail == {"category": GENERAL, "change": "ended", "version": 2, "display_until": "2026-11-22",
+                              "previous_until": "2027-10-01"}
+    assert "常市监决" not in canonical_json(stored_document(written)).decode()  # the document is sealed
+
+
 def test_reading_ones_own_file_writes_one_entry(rt: Runtime, people: People) -> None:
     citizen_id = people.new()
     records = _ingest(rt, _new_record(citizen_id), _new_record(citizen_id, date(2026, 9, 1)))

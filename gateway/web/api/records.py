@@ -12,7 +12,7 @@ from gateway.usecases import records as use
 from gateway.web.api.base import BEARER, XinyongBlueprint, access_for, problems, provider_of
 from gateway.web.context import runtime
 from gateway.web.oauth.bearer import bearer
-from gateway.web.schemas import IdempotencyHeader, RecordIn, RecordOut, RevokeIn
+from gateway.web.schemas import EndIn, ExtendIn, IdempotencyHeader, RecordIn, RecordOut, RevokeIn
 from vault.errors import RecordNotFound
 from vault.types import Ingested
 
@@ -28,7 +28,9 @@ def _out(result: Ingested) -> dict[str, Any]:
         "id": result.id,
         "status": result.status,
         "display_from": result.display_from.isoformat(),
-        "display_until": result.display_until.isoformat(),
+        "display_until": None if result.display_until is None else result.display_until.isoformat(),
+        "version": result.version,
+        "filed_late": result.filed_late,
     }
 
 
@@ -71,3 +73,44 @@ def revoke_record(data: dict[str, Any], record_id: str) -> Response:
             raise RecordNotFound(record_id)
     result = use.revoke(runtime(), provider_of(caller), record_id, data["reason"], access)
     return jsonify(_out(result))
+
+
+@blp.route("/records/<string:record_id>/extend", methods=["POST"], merge_slashes=False)
+@blp.arguments(ExtendIn)
+@blp.response(200, RecordOut)
+@blp.doc(security=BEARER)
+@problems(blp, 401, 403, 404, 409, 422)
+def extend_record(data: dict[str, Any], record_id: str) -> Response:
+    """Extend the display of one of your own records by a decision: a new version, audited.
+
+    Only where the category allows an extension (its display_extension), counted from the end set on entry.
+    """
+    caller = bearer("records:write", ("provider",))
+    access = _own_record(caller.actor, record_id)
+    result = use.extend(runtime(), provider_of(caller), record_id, data["document"], data["display_until"], access)
+    return jsonify(_out(result))
+
+
+@blp.route("/records/<string:record_id>/end", methods=["POST"], merge_slashes=False)
+@blp.arguments(EndIn)
+@blp.response(200, RecordOut)
+@blp.doc(security=BEARER)
+@problems(blp, 401, 403, 404, 409, 422)
+def end_record(data: dict[str, Any], record_id: str) -> Response:
+    """End the display of one of your own records early, from today (China Standard Time), by a decision.
+
+    A new version, audited; no report or query uses the record afterwards. For a record shown until its
+    agency ends it (a listing until performance, arrears until paid) this is how it ends.
+    """
+    caller = bearer("records:write", ("provider",))
+    access = _own_record(caller.actor, record_id)
+    result = use.end(runtime(), provider_of(caller), record_id, data["document"], access)
+    return jsonify(_out(result))
+
+
+def _own_record(actor: str, record_id: str) -> Any:
+    access = access_for(actor, "provider")
+    if not _RECORD_ID.fullmatch(record_id):
+        with use.denials_audited(runtime().uow, access, Tag.RECORD_INGEST_DENIED):
+            raise RecordNotFound(record_id)
+    return access
