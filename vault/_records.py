@@ -6,10 +6,10 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, String, any_, bindparam, insert, select
+from sqlalchemy import Select, String, any_, bindparam, case, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from vault.errors import RecordConflict, RecordNotFound
 from vault.models import Record, RecordPeriodChange, Subject
 from vault.types import (
     Document,
+    FilingRate,
     Ingested,
     OwnFile,
     PeriodChangeView,
@@ -311,3 +312,17 @@ def change_period(tx: Tx, ring: Keyring, provider: Provider, state: PeriodState,
                       "previous_until": None if state.display_until is None else state.display_until.isoformat()})
     return Ingested(record.id, record.status, record.display_from, record.display_until, False, record.filed_late,
                     version)
+
+
+def filing_rates(session: Session, since: datetime, until: datetime) -> list[FilingRate]:
+    """Return, per provider, its records with a publication deadline stored in [since, until) and how many late.
+
+    Only dates and flags are read: nothing personal.
+    """
+    late = func.sum(case((Record.filed_late, 1), else_=0))
+    rows = session.execute(
+        select(Record.provider_id, func.count(), late)
+        .where(Record.publication_due.is_not(None), Record.created_at >= since, Record.created_at < until)
+        .group_by(Record.provider_id).order_by(Record.provider_id)
+    )
+    return [FilingRate(provider, int(filed), int(late_count or 0)) for provider, filed, late_count in rows]

@@ -162,3 +162,12 @@ class Release:
     def seal_for_subject(self, report_id: str, data: bytes) -> bytes:
         """Encrypt the report made of this release under the person's data key, bound to the report id."""
         return _crypto.seal(self._dek, data, _crypto.report_aad(self._subject_ref, report_id))
+
+
+@dataclass(frozen=True, slots=True)
+class FilingRate:
+    """How many records with a publication deadline a provider filed in a window, and how many late."""
+
+    provider_id: str
+    filed: int
+    late: int

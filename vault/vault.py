@@ -12,16 +12,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
 
 from audit.tags import Tag
 from audit.tx import Tx
 from vault import _crypto, _records, _releases, _rotation, _signing, _subjects
 from vault._keyring import Keyring, load_keyring, save_keyring
 from vault.errors import UnknownKeyVersion
-from vault.types import Document, Ingested, OwnFile, PeriodState, Prepared, Provider, Release, Selection
+from vault.types import Document, FilingRate, Ingested, OwnFile, PeriodState, Prepared, Provider, Release, Selection
 
 KEYRING_CHECK_SECONDS = 2.0
 T = TypeVar("T")
@@ -159,6 +161,14 @@ class Vault:
         Raises RecordNotFound, RecordConflict.
         """
         return self._unwrapping(lambda: _records.change_period(tx, self._ring, provider, state, kind, until, document))
+
+    @staticmethod
+    def filing_rates(session: Session, since: datetime, until: datetime) -> list[FilingRate]:
+        """Return, per provider, its records due by a publication deadline stored in the window, and the late ones.
+
+        Dates and flags only, no plaintext: for the auditors' anomaly report, which records its own read.
+        """
+        return _records.filing_rates(session, since, until)
 
     def read_own(self, tx: Tx, subject_ref: str) -> OwnFile:
         """Return the person's identity and every record, recorded as a self report."""

@@ -68,12 +68,32 @@ class InstitutionRef:
 
 
 @dataclass(frozen=True)
+class LateFiler:
+    """A source agency that filed records after their publication deadline (DISC-4) in the window."""
+
+    provider: InstitutionRef
+    filed: int
+    late: int
+
+    @property
+    def late_rate(self) -> float:
+        """Return late / filed, rounded to four places."""
+        return round(self.late / self.filed, 4)
+
+    @property
+    def reason(self) -> str:
+        return (f"{self.late} of {self.filed} records due within a publication deadline (licences and penalties: "
+                f"working days after the decision) were filed after it ({self.late / self.filed:.0%})")
+
+
+@dataclass(frozen=True)
 class AnomalyReport:
     since: datetime
     until: datetime
     median_queries: float
     thresholds: Thresholds
     anomalies: tuple[tuple[InstitutionRef, Anomaly], ...]
+    late_filers: tuple[LateFiler, ...] = ()
 
 
 def entry_filter(rt: Runtime, search: AuditSearch) -> EntryFilter:
@@ -167,11 +187,24 @@ def anomalies(rt: Runtime, auditor: str, since: datetime | None, until: datetime
         activity = review.query_activity(tx.session, start, end, purpose_kinds,
                                          {k: v.kind for k, v in institutions.items()})
         found = review.find_anomalies(activity, limits)
-        _record_read(tx, EntryFilter(since=start, until=end), operation="anomalies", returned=len(found))
+        late = _late_filers(tx, rt, start, end)
+        _record_read(tx, EntryFilter(since=start, until=end), operation="anomalies", returned=len(found),
+                     late_filers=len(late))
     return AnomalyReport(
         since=start, until=end, median_queries=review.median_queries(activity), thresholds=limits,
         # A query by a client that is no longer an institution still shows, under its bare id.
         anomalies=tuple((institutions.get(a.institution) or InstitutionRef(a.institution, a.institution, None), a)
                         for a in found),
+        late_filers=late,
     )
+
+
+def _late_filers(tx: Tx, rt: Runtime, start: datetime, end: datetime) -> tuple[LateFiler, ...]:
+    """Return the agencies that filed late in [start, end), the highest late rate first."""
+    rates = [rate for rate in rt.vault.filing_rates(tx.session, start, end) if rate.late]
+    names = {row.client_id: row.name for row in tx.session.execute(
+        select(Client).where(Client.client_id.in_([rate.provider_id for rate in rates]))).scalars()}
+    filers = [LateFiler(InstitutionRef(rate.provider_id, names.get(rate.provider_id, rate.provider_id), None),
+                        rate.filed, rate.late) for rate in rates]
+    return tuple(sorted(filers, key=lambda f: (-f.late / f.filed, f.provider.id)))
 

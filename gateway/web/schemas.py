@@ -625,12 +625,22 @@ class AnomalyThresholdsOut(Schema):
     off_hours_share = fields.Float(required=True)
 
 
+class LateFilerOut(Schema):
+    provider = fields.Nested(ProviderOut, required=True)
+    filed = fields.Integer(required=True, metadata={"description": "records with a publication deadline filed"})
+    late = fields.Integer(required=True, metadata={"description": "of them, filed after the deadline"})
+    late_rate = fields.Float(required=True, metadata={"description": "late / filed (0-1)"})
+    reason = fields.String(required=True)
+
+
 class AnomalyReportOut(Schema):
     since = fields.String(required=True)
     until = fields.String(required=True)
     median_queries = fields.Float(required=True, metadata={"description": "over institutions that queried"})
     thresholds = fields.Nested(AnomalyThresholdsOut, required=True)
     anomalies = fields.List(fields.Nested(AnomalyOut), required=True)
+    late_filers = fields.List(fields.Nested(LateFilerOut), required=True, metadata={
+        "description": "source agencies that filed records after their publication deadline, highest rate first"})
 
 
 class AccessLogQuery(StrictSchema):

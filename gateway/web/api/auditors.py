@@ -157,6 +157,9 @@ def get_anomalies(window: dict[str, Any]) -> Response:
     Volume above the larger of a floor and a multiple of the median, a high refusal rate, a high share of
     queries outside working hours (08:00-20:00 China Standard Time on working days), and queries for a purpose
     the institution's kind may not use. Thresholds are configuration (XINYONG_ANOMALY_*).
+
+    And the source agencies that filed licences or penalties after their publication deadline (7 working days
+    of the decision, DISC-4) among the records they filed in the window, each with its late rate.
     """
     caller = bearer("audit:read", ("auditor",))
     rt = runtime()
@@ -168,6 +171,8 @@ def get_anomalies(window: dict[str, Any]) -> Response:
         "thresholds": {"volume_factor": limits.volume_factor, "min_queries": limits.min_queries,
                        "refusal_rate": limits.refusal_rate, "off_hours_share": limits.off_hours_share},
         "anomalies": [_anomaly_out(institution, anomaly) for institution, anomaly in report.anomalies],
+        "late_filers": [{"provider": {"id": f.provider.id, "name": f.provider.name}, "filed": f.filed,
+                         "late": f.late, "late_rate": f.late_rate, "reason": f.reason} for f in report.late_filers],
     })
     response.headers["Cache-Control"] = "no-store"
     return response
