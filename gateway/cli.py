@@ -211,6 +211,20 @@ def records_import(file: Path, provider_id: str, as_json: bool) -> None:
         sys.exit(1)
 
 
+@records.command("reapply-periods")
+@click.option("--json", "as_json", is_flag=True)
+def records_reapply_periods(as_json: bool) -> None:
+    """Give records still shown the longer end the catalogue's display rules now set (each change audited)."""
+    from audit.tx import AccessContext
+    from gateway.usecases import records as use
+
+    rt = _runtime()
+    changed = use.reapply_periods(rt, AccessContext(actor="operator", role="operator",
+                                                    basis="catalogue display rules"))
+    _checkpoint_after(rt)
+    _emit(as_json, {"changed": changed}, f"{len(changed)} records given the end their category's rules set")
+
+
 @main.group()
 def keys() -> None:
     """Keys: rotate the key-encryption key."""

@@ -124,6 +124,7 @@ PLAINTEXT_METHODS = {
     "ingest": "tests/vault/test_vault.py::test_ingesting_records_writes_an_entry_each",
     "revoke": "tests/vault/test_vault.py::test_revoking_a_record_writes_one_entry",
     "change_period": "tests/vault/test_vault.py::test_changing_a_records_period_writes_one_entry",
+    "reapply_periods": "tests/vault/test_vault.py::test_reapplying_periods_writes_one_entry_per_record_changed",
     "read_own": "tests/vault/test_vault.py::test_reading_ones_own_file_writes_one_entry",
     "release": "tests/vault/test_vault.py::test_a_release_writes_one_entry",
     "open_report": "tests/vault/test_vault.py::test_opening_a_sealed_report_writes_one_entry",

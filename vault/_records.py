@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -326,3 +326,44 @@ def filing_rates(session: Session, since: datetime, until: datetime) -> list[Fil
         .group_by(Record.provider_id).order_by(Record.provider_id)
     )
     return [FilingRate(provider, int(filed), int(late_count or 0)) for provider, filed, late_count in rows]
+
+
+# (category, decided_at, payload) -> (new end or None for "until ended", where it comes from)
+PeriodRule = Callable[[str, date, dict[str, Any]], tuple[date | None, str]]
+
+
+def reapply_periods(tx: Tx, ring: Keyring, categories: Collection[str], rule: PeriodRule) -> list[str]:
+    """Lengthen the end of records still shown with the catalogue's period where `rule` now gives them more.
+
+    Only active records of `categories` whose end is the catalogue's default and lies after today are looked
+    at: a record whose display has ended is not shown again, and no record is shortened. Each change is an
+    entry in `tx`. Returns the ids changed. Records of erased people are left alone.
+    """
+    today = tx.today
+    rows = tx.session.execute(
+        select(Record, Subject).join(Subject, Subject.id == Record.subject_id)
+        .where(Record.category.in_(list(categories)), Record.status == "active",
+               Record.period_source == "catalogue", Record.display_until > today)
+        .order_by(Record.subject_id, Record.id).with_for_update(of=Record)
+    ).all()
+    keys: dict[int, bytes | None] = {}
+    changed: list[str] = []
+    for record, subject in rows:
+        if subject.id not in keys:
+            keys[subject.id] = None if subject.wrapped_dek is None else data_key(ring, subject)
+        dek = keys[subject.id]
+        if dek is None:
+            continue
+        aad = _crypto.record_aad(record.id, subject.subject_ref, record.category)
+        payload = json.loads(_crypto.unseal(dek, record.sealed, aad, f"record {record.id}"))["payload"]
+        until, source = rule(record.category, record.decided_at, payload)
+        previous = record.display_until
+        if previous is None or source == "catalogue" or (until is not None and until <= previous):
+            continue
+        record.display_until, record.period_source = until, source
+        tx.record(Tag.RECORD_PERIOD_CHANGED, subject_ref=subject.subject_ref, record_ids=[record.id],
+                  detail={"category": record.category, "change": "rule", "previous_until": previous.isoformat(),
+                          "display_until": None if until is None else until.isoformat()})
+        changed.append(record.id)
+    tx.session.flush()
+    return changed

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from audit.tags import Tag
 from audit.tx import Tx
 from vault import _crypto, _records, _releases, _rotation, _signing, _subjects
 from vault._keyring import Keyring, load_keyring, save_keyring
+from vault._records import PeriodRule
 from vault.errors import UnknownKeyVersion
 from vault.types import Document, FilingRate, Ingested, OwnFile, PeriodState, Prepared, Provider, Release, Selection
 
@@ -161,6 +162,13 @@ class Vault:
         Raises RecordNotFound, RecordConflict.
         """
         return self._unwrapping(lambda: _records.change_period(tx, self._ring, provider, state, kind, until, document))
+
+    def reapply_periods(self, tx: Tx, categories: Collection[str], rule: PeriodRule) -> list[str]:
+        """Lengthen the ends of records still shown where the catalogue's rules now give them more.
+
+        The payloads are read (never returned) to find each record's case; each change is an entry in `tx`.
+        """
+        return self._unwrapping(lambda: _records.reapply_periods(tx, self._ring, categories, rule))
 
     @staticmethod
     def filing_rates(session: Session, since: datetime, until: datetime) -> list[FilingRate]:

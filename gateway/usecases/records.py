@@ -116,6 +116,24 @@ def _checked_change(rt: Runtime, state: PeriodState, document: Document, today: 
     return category
 
 
+def reapply_periods(rt: Runtime, access: AccessContext) -> list[str]:
+    """Give records stored before a category's display rules the longer end those rules now set; return their ids.
+
+    For a catalogue whose rules changed (a court listing until performance, arrears until paid, a ban in
+    force): records still shown are lengthened, each change audited; ended ones stay ended.
+    """
+    catalogue = rt.catalogue
+
+    def rule(code: str, decided: date, payload: dict[str, Any]) -> tuple[date | None, str]:
+        end = periods.display_end(catalogue.category(code), decided, payload, None)
+        return end.until, end.source
+
+    ruled = [code for code, category in catalogue.categories.items() if category.display_rules]
+    with rt.uow.begin(access) as tx:
+        return rt.vault.reapply_periods(tx, ruled, rule)
+    raise AssertionError("unreachable")
+
+
 @dataclass
 class ImportReport:
     lines: int = 0

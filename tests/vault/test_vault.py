@@ -139,6 +139,22 @@ def test_changing_a_records_period_writes_one_entry(rt: Runtime, people: People)
     assert "常市监决" not in canonical_json(stored_document(written)).decode()  # the document is sealed
 
 
+def test_reapplying_periods_writes_one_entry_per_record_changed(rt: Runtime, people: People) -> None:
+    citizen_id = people.new()
+    longer, same = _ingest(rt, _new_record(citizen_id), _new_record(citizen_id, date(2026, 9, 1)))
+
+    def rule(category: str, decided: date, payload: dict[str, object]) -> tuple[date | None, str]:
+        return (None, "rule") if decided == date(2026, 10, 1) else (date(2027, 9, 1), "catalogue")
+
+    [written] = entries_written(rt, lambda tx: rt.vault.reapply_periods(tx, [GENERAL], rule),
+                                by=AccessContext(actor="operator", role="operator"))
+    assert written.action == Tag.RECORD_PERIOD_CHANGED
+    assert written.record_ids == [longer.id]
+    assert written.detail == {"category": GENERAL, "change": "rule", "previous_until": "2027-10-01",
+                              "display_until": None}
+    assert same.id not in written.record_ids
+
+
 def test_reading_ones_own_file_writes_one_entry(rt: Runtime, people: People) -> None:
     citizen_id = people.new()
     records = _ingest(rt, _new_record(citizen_id), _new_record(citizen_id, date(2026, 9, 1)))
