@@ -220,9 +220,13 @@ def test_a_record_carries_the_end_its_document_sets_within_the_category_bounds(
                               headers=provider.headers)
         assert refused.status_code == 422, refused.json
         assert refused.json["field"] == "display_until"
-    extended = _submit(client, provider, _court_default(people.new(), date(2024, 12, 10), OBSTRUCTS,
-                                                        display_until="2027-12-10"))
-    assert extended["display_until"] == "2027-12-10"
+    serious = penalty(people.new(), date(2025, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS",
+                      display_until="2027-06-01")
+    assert _submit(client, provider, serious)["display_until"] == "2027-06-01"
+    court = client.post("/api/v1/records", headers=provider.headers, json=_court_default(
+        people.new(), date(2024, 12, 10), OBSTRUCTS, display_until="2027-12-10"))
+    assert court.status_code == 422
+    assert court.json["field"] == "display_until"
 
 
 def test_a_category_without_own_ends_refuses_one(client: FlaskClient, auth: Auth, people: People) -> None:

@@ -45,12 +45,18 @@ def test_a_ban_in_force_outlasts_the_display_period_and_a_short_one_does_not() -
 
 
 def test_an_own_end_must_lie_within_the_bounds_counted_from_the_decision() -> None:
-    court = load_default().category(COURT)
+    catalogue = load_default()
+    serious = catalogue.category("ADMINISTRATIVE_PENALTY_SERIOUS")
     decided = date(2024, 2, 29)
-    assert display_end(court, decided, _court("obstructs_enforcement"), date(2029, 2, 28)).until == date(2029, 2, 28)
-    with pytest.raises(PayloadInvalid) as caught:
-        display_end(court, decided, _court("obstructs_enforcement"), date(2029, 3, 1))
-    assert caught.value.field == "display_until"
+    assert display_end(serious, decided, {}, date(2027, 2, 28)).until == date(2027, 2, 28)
+    assert display_end(serious, decided, {}, date(2027, 2, 28)).source is PeriodSource.DOCUMENT
+    for outside in (date(2025, 2, 27), date(2027, 3, 1)):
+        with pytest.raises(PayloadInvalid) as caught:
+            display_end(serious, decided, {}, outside)
+        assert caught.value.field == "display_until"
+    # A court listing's term is set by its ground and changed by the court's later decisions, not at entry.
+    with pytest.raises(PayloadInvalid):
+        display_end(catalogue.category(COURT), decided, _court("obstructs_enforcement"), date(2026, 2, 28))
 
 
 def test_an_extension_counts_from_the_end_set_on_entry_and_an_end_needs_a_shown_record() -> None:
