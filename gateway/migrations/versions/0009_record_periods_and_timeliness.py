@@ -1,7 +1,7 @@
 """a record's own display period (until ended, by case, by document, changed by its agency) and timeliness
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-27 13:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import audit.clock
 
 revision: str = '0009'
-down_revision: str | None = '0005'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
