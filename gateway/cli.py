@@ -91,10 +91,29 @@ def serve(host: str, port: int, workers: int) -> None:
                                    "https://credit.example.gov.cn), or XINYONG_ENV=development on your own machine")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     # Forwarded headers are believed only as XINYONG_TRUSTED_PROXIES says (the app's ProxyFix), never because
-    # gunicorn trusts a proxy on this machine by default: one setting decides.
+    # gunicorn trusts a proxy on this machine by default: one setting decides. The workers count their metrics
+    # into files in PROMETHEUS_MULTIPROC_DIR, summed at each scrape (prometheus-client's multiprocess mode).
     args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers), "--forwarded-allow-ips", "",
+            "--env", f"{METRICS_DIR_VARIABLE}={_fresh_metrics_dir(rt.settings)}",
             "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "gateway.web.app:create_app()"]
     os.execv(args[0], args)  # noqa: S606 - replaces this process with gunicorn; no shell, fixed argv
+
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _fresh_metrics_dir(settings: Settings) -> Path:
+    """Return the directory where gunicorn's workers keep their metrics, emptied of a previous run's files.
+
+    prometheus-client's multiprocess mode sums the files of every worker there; files left by an earlier
+    run would be counted again, so they go (only its `*.db` files: the directory may be the operator's).
+    """
+    chosen = os.environ.get(METRICS_DIR_VARIABLE) or str(settings.home / "metrics")
+    path = Path(chosen)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    return path
 
 
 @main.group()
