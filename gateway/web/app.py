@@ -93,7 +93,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(health.bp)
     problems.register(app)
-    metrics.init_app(app, runtime)  # before the other request hooks, so that its timing covers them
+    metrics.init_app(app, runtime)
     # Reports past their deadline are purged even if nobody asks for them again.
     Periodic("report purge", REPORT_PURGE_SECONDS, lambda: consents_use.purge_expired_reports(runtime.uow)).install(app)
     Periodic("failure purge", FAILURE_PURGE_SECONDS,
