@@ -86,6 +86,12 @@ def test_addresses_in_the_configured_networks_may_scrape_without_a_token(rt: Run
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": address}).status_code == status
 
 
+def test_behind_a_trusted_proxy_the_forwarded_client_address_is_the_one_checked(rt: Runtime) -> None:
+    client = _app(rt, metrics_networks=LOOPBACK, trusted_proxies=1).test_client()
+    assert client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 403
+    assert client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 200
+
+
 def test_a_token_opens_metrics_from_outside_the_networks(rt: Runtime) -> None:
     client = _app(rt, metrics_networks=LOOPBACK, metrics_token=TOKEN).test_client()
     outside = {"REMOTE_ADDR": "203.0.113.5"}
