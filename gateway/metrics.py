@@ -70,16 +70,17 @@ REFUSED = Counter("xinyong_query_refusals", "Authorised queries refused, by prob
 
 log = logging.getLogger("xinyong.metrics")
 _requests: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+_appended: dict[tuple[str, str], Counter] = {}
 
 
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request and its time (the labelled children are looked up once per key)."""
-    key = (endpoint, method, status)
+    # Any method can be sent: unknown ones share one key, so that neither labels nor this cache can grow.
+    key = (endpoint, method if method in METHODS else OTHER, status)
     children = _requests.get(key)
     if children is None:
-        verb = method if method in METHODS else OTHER
-        children = _requests.setdefault(key, (REQUESTS.labels(endpoint, verb, str(status)),
-                                              LATENCY.labels(endpoint, verb)))
+        children = _requests.setdefault(key, (REQUESTS.labels(key[0], key[1], str(status)),
+                                              LATENCY.labels(key[0], key[1])))
     children[0].inc()
     children[1].observe(seconds)
 
@@ -91,9 +92,12 @@ def count_appended(drafts: Sequence[EntryDraft]) -> None:
     """
     try:
         for draft in drafts:
-            action = str(draft.action)
-            APPENDED.labels(action if action in ACTIONS else OTHER,
-                            str(draft.outcome) if str(draft.outcome) in OUTCOMES else OTHER).inc()
+            action, outcome = str(draft.action), str(draft.outcome)
+            key = (action if action in ACTIONS else OTHER, outcome if outcome in OUTCOMES else OTHER)
+            child = _appended.get(key)
+            if child is None:
+                child = _appended.setdefault(key, APPENDED.labels(*key))
+            child.inc()
             if action == Tag.QUERY_DENIED:
                 REFUSED.labels(draft.reason if draft.reason in REFUSAL_CODES else OTHER).inc()
             elif action in DECISIONS:

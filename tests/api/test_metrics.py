@@ -133,6 +133,15 @@ def test_requests_are_counted_by_url_rule_and_status_never_by_path(client: Flask
     assert "SECRETID" not in after
 
 
+def test_made_up_methods_share_one_label(client: FlaskClient) -> None:
+    for made_up in ("BREW", "PROPFIND", "X-SECRET-42"):
+        assert client.open("/healthz", method=made_up).status_code == 405
+    text = scrape(client)
+    assert value(text, "xinyong_http_requests_total", endpoint="none", method="other", status="405") >= 3
+    assert "BREW" not in text
+    assert "SECRET" not in text
+
+
 def _grant(client: FlaskClient, institution: Registered, person: Person) -> str:
     created = client.post("/api/v1/consent-requests", headers=institution.headers, json={
         "citizen_id": person.citizen_id, "purpose": "employment_screening", "reason": "应聘会计岗位",
