@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from audit.clock import FrozenClock
 from audit.tags import Tag
 from audit.tx import AccessContext
+from gateway import metrics
 from gateway.config import from_environ
 from gateway.runtime import Runtime
 from gateway.usecases import ledger
@@ -140,6 +141,7 @@ def test_made_up_methods_share_one_label(client: FlaskClient) -> None:
     assert value(text, "xinyong_http_requests_total", endpoint="none", method="other", status="405") >= 3
     assert "BREW" not in text
     assert "SECRET" not in text
+    assert [key for key in metrics._requests if key[1] in ("BREW", "PROPFIND", "X-SECRET-42")] == []
 
 
 def _grant(client: FlaskClient, institution: Registered, person: Person) -> str:
