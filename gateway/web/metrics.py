@@ -3,8 +3,9 @@
 Who may scrape: a client presenting `Authorization: Bearer` with XINYONG_METRICS_TOKEN, or one whose
 address is in XINYONG_METRICS_NETWORKS (by default loopback in development, nobody in production).
 The metrics hold no personal data (see gateway/metrics.py), but they do show how the service is used
-and when, so they are not for everyone; behind a reverse proxy on the same machine every request
-comes from loopback, which is why production trusts no address unless told to.
+and when, so they are not for everyone. Behind a reverse proxy on the same machine every request
+comes from loopback (unless XINYONG_TRUSTED_PROXIES names the proxies, see app.py's ProxyFix), which
+is why production trusts no address unless told to.
 """
 
 from __future__ import annotations
