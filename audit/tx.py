@@ -80,6 +80,11 @@ class Tx:
         """Return how many entries wait for the commit."""
         return len(self._pending)
 
+    @property
+    def drafts(self) -> tuple[entries.EntryDraft, ...]:
+        """Return the entries that wait for the commit, in order (what the service's metrics count)."""
+        return tuple(self._pending)
+
     def append_recorded(self) -> list[int]:
         """Append every recorded entry in order; return their numbers. Called by the unit of work, last.
 

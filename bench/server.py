@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import shutil
 import signal
 import socket
 import subprocess
@@ -83,6 +84,11 @@ def serve(ws: Workspace, app: App, name: str) -> Iterator[Server]:
 @contextmanager
 def _gunicorn(app: App, env: dict[str, str], workers: int, log: Path) -> Iterator[Server]:
     port = free_port()
+    # As under `xinyong serve`, the workers keep their metrics in files there (a fresh directory each start).
+    metrics = log.with_name(log.stem + "-metrics")
+    shutil.rmtree(metrics, ignore_errors=True)
+    metrics.mkdir(mode=0o700)
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
     with log.open("ab") as out:
         process = subprocess.Popen(gunicorn_argv(app.spec, port, workers), env=env, cwd=REPO, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

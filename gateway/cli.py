@@ -91,10 +91,29 @@ def serve(host: str, port: int, workers: int) -> None:
                                    "https://credit.example.gov.cn), or XINYONG_ENV=development on your own machine")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     # Forwarded headers are believed only as XINYONG_TRUSTED_PROXIES says (the app's ProxyFix), never because
-    # gunicorn trusts a proxy on this machine by default: one setting decides.
+    # gunicorn trusts a proxy on this machine by default: one setting decides. The workers count their metrics
+    # into files in PROMETHEUS_MULTIPROC_DIR, summed at each scrape (prometheus-client's multiprocess mode).
     args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers), "--forwarded-allow-ips", "",
+            "--env", f"{METRICS_DIR_VARIABLE}={_fresh_metrics_dir(rt.settings)}",
             "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "gateway.web.app:create_app()"]
     os.execv(args[0], args)  # noqa: S606 - replaces this process with gunicorn; no shell, fixed argv
+
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _fresh_metrics_dir(settings: Settings) -> Path:
+    """Return the directory where gunicorn's workers keep their metrics, emptied of a previous run's files.
+
+    prometheus-client's multiprocess mode sums the files of every worker there; files left by an earlier
+    run would be counted again, so they go (only its `*.db` files: the directory may be the operator's).
+    """
+    chosen = os.environ.get(METRICS_DIR_VARIABLE) or str(settings.home / "metrics")
+    path = Path(chosen)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    return path
 
 
 @main.group()
@@ -368,3 +387,48 @@ def _checkpoint_after(rt: Runtime) -> None:
         ledger.checkpoint(rt)
     except AuditError as exc:
         click.echo(f"warning: no tree head signed: {exc}; run `xinyong audit verify`", err=True)
+
+
+@main.command("backup")
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--keyring-to", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also copy the keyring (0600) here: a place apart from DEST, never the same directory.")
+@click.option("--json", "as_json", is_flag=True)
+def backup_command(dest: Path, keyring_to: Path | None, as_json: bool) -> None:
+    """Copy the database to DEST while the service runs (SQLite: online backup; PostgreSQL: pg_dump)."""
+    from gateway import backup
+
+    try:
+        done = backup.backup(_settings(), dest, keyring_to)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    keyring = (f"keyring copied to {done.keyring_to}; keep it apart from the database copy"
+               if done.keyring_to else "the keyring was NOT copied: back it up separately (--keyring-to)")
+    _emit(as_json, {"backend": done.backend, "path": str(done.path), "bytes": done.size,
+                    **done.contents.as_dict(), "keyring_to": None if done.keyring_to is None else str(done.keyring_to)},
+          f"{done.backend} database copied to {done.path} ({done.size:,} bytes): {done.contents.describe()}\n{keyring}")
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--keyring-from", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Install this keyring backup as XINYONG_KEYRING (needed when the keyring was lost too).")
+@click.option("--force", is_flag=True, help="Replace a database that holds data (and a different keyring).")
+@click.option("--json", "as_json", is_flag=True)
+def restore_command(source: Path, keyring_from: Path | None, force: bool, as_json: bool) -> None:
+    """Put a `xinyong backup` copy back into the configured database (stop the service first)."""
+    from gateway import backup
+
+    try:
+        done = backup.restore(_settings(), source, force=force, keyring_from=keyring_from)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    keyring = {"installed": f"keyring installed from {keyring_from}", "kept": "keyring in place kept"}[done.keyring]
+    after = ("next: `xinyong audit verify`" if done.schema_current
+             else "next: `xinyong init` (the copy's schema is older than this version), then `xinyong audit verify`")
+    _emit(as_json, {"backend": done.backend, "database": done.database, "source": str(done.source),
+                    "replaced": done.replaced, "keyring": done.keyring, "schema_current": done.schema_current,
+                    **done.contents.as_dict()},
+          f"{'replaced' if done.replaced else 'restored'} {done.database} from {done.source}: "
+          f"{done.contents.describe()}\n{keyring}; it signed the newest tree head and holds every data key's "
+          f"wrapping key\n{after}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -39,6 +40,9 @@ class Settings:
     anomaly_off_hours_share: float = 0.25
     anomaly_window_days: int = 30
     audit_export_max_entries: int = 100_000
+    # Who may read GET /metrics: a bearer token, or a client address in these networks (see README.md).
+    metrics_token: str | None = None
+    metrics_networks: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -50,11 +54,12 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     """Read XINYONG_* variables; see README.md for each."""
     env = os.environ if environ is None else environ
     home = Path(env.get("XINYONG_HOME", "./var")).resolve()
+    development = env.get("XINYONG_ENV", "production") == "development"
     return Settings(
         home=home,
         database_url=env.get("XINYONG_DATABASE_URL") or f"sqlite:///{home / 'xinyong.db'}",
         keyring_path=Path(env.get("XINYONG_KEYRING") or home / "keyring.json").resolve(),
-        development=env.get("XINYONG_ENV", "production") == "development",
+        development=development,
         token_ttl_seconds=int(env.get("XINYONG_TOKEN_TTL", "3600")),
         session_max_hours=_number(env, "XINYONG_SESSION_MAX_HOURS", "12", int, low=1),
         trusted_proxies=_number(env, "XINYONG_TRUSTED_PROXIES", "0", int, low=0, high=10),
@@ -67,7 +72,37 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         anomaly_off_hours_share=_number(env, "XINYONG_ANOMALY_OFF_HOURS_SHARE", "0.25", float, low=0.0, high=1.0),
         anomaly_window_days=_number(env, "XINYONG_ANOMALY_WINDOW_DAYS", "30", int, low=1, high=3660),
         audit_export_max_entries=_number(env, "XINYONG_AUDIT_EXPORT_MAX", "100000", int, low=1),
+        metrics_token=_metrics_token(env),
+        metrics_networks=_networks(env, "XINYONG_METRICS_NETWORKS",
+                                   LOOPBACK if development else ""),
     )
+
+
+LOOPBACK = "127.0.0.0/8,::1/128"
+METRICS_TOKEN_MIN_LENGTH = 32
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    """Return XINYONG_METRICS_TOKEN, or None; raise ValueError if it is too short to resist guessing."""
+    token = env.get("XINYONG_METRICS_TOKEN", "").strip()
+    if token and len(token) < METRICS_TOKEN_MIN_LENGTH:
+        raise ValueError(f"XINYONG_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} characters "
+                         "(for example the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    return token or None
+
+
+def _networks(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    """Return the comma-separated networks in variable `name` (`none` or empty: none), each checked and normalised."""
+    raw = env.get(name, default).strip()
+    if raw.lower() == "none":
+        return ()
+    found = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            found.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(f"{name}: {part!r} is not an IP address or network (such as 10.0.0.0/8)") from None
+    return tuple(found)
 
 
 def _number(env: Mapping[str, str], name: str, default: str, kind: Callable[[str], N], *,

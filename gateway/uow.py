@@ -12,12 +12,13 @@ that record nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.clock import Clock
+from audit.entries import EntryDraft
 from audit.tx import AccessContext, Tx
 
 
@@ -35,18 +36,23 @@ class UnitOfWork:
         self.readonly_sessions = readonly_sessions or sessions
         self.clock = clock
         self.writers = writers
+        self.appended: Callable[[Sequence[EntryDraft]], object] | None = None
 
     @contextmanager
     def begin(self, access: AccessContext, *, readonly: bool = False) -> Iterator[Tx]:
         """Yield the request's transaction; on leaving, append its entries last and commit."""
         gate = nullcontext() if readonly else self.writers()
+        appended: Sequence[EntryDraft] = ()
         with gate, (self.readonly_sessions if readonly else self.sessions)() as session, session.begin():
             tx = Tx(session, self.clock, access)
             yield tx
             if tx.recorded:
                 if readonly:
                     raise ReadOnlyViolation("a read-only unit of work cannot record audit entries")
+                appended = tx.drafts if self.appended is not None else ()
                 tx.append_recorded()
+        if appended and self.appended is not None:
+            self.appended(appended)
 
     @contextmanager
     def refusal(self, access: AccessContext) -> Iterator[Tx]:

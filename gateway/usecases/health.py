@@ -1,4 +1,4 @@
-"""Whether the service can serve: its database answers, its schema is the newest, its keyring is loaded."""
+"""Whether the service can serve (database, schema, keyring), and the audit log's state for the metrics."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from functools import cache
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from audit import heads, tree
+from audit.entries import AuditCounter
 from audit.tx import AccessContext
 from gateway.database import alembic_config
 from gateway.runtime import Runtime
@@ -55,3 +57,29 @@ def readiness(rt: Runtime) -> Readiness:
     except Exception as exc:  # noqa: BLE001 - any failure here means the keys cannot be used
         checks["keyring"] = f"the keyring cannot be used ({type(exc).__name__})"
     return Readiness(checks)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerState:
+    """The audit log's size, its tree's, and the newest signed head's size and age (None before the first)."""
+
+    entries: int
+    tree_size: int
+    signed_tree_size: int
+    head_age_seconds: float | None
+
+
+_METRICS = AccessContext(actor="metrics", role="system")
+
+
+def ledger_state(rt: Runtime) -> LedgerState | None:
+    """Return the audit log's state in three reads of one-row tables, or None if the database does not answer."""
+    try:
+        with rt.uow.begin(_METRICS, readonly=True) as tx:
+            entries = tx.session.execute(select(AuditCounter.last_seq).where(AuditCounter.id == 1)).scalar_one()
+            size = tree.integrated_size(tx.session)
+            head = heads.latest_head(tx.session)
+    except SQLAlchemyError:
+        return None
+    age = None if head is None else max(0.0, (rt.clock.now() - head.timestamp).total_seconds())
+    return LedgerState(int(entries), size, 0 if head is None else head.tree_size, age)

@@ -18,7 +18,7 @@ from gateway.errors import NotFound
 from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
 from gateway.usecases.failures import purge_failures
-from gateway.web import health, portal, problems, wellknown
+from gateway.web import health, metrics, portal, problems, wellknown
 from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
 from gateway.web.api import consents as consents_api
@@ -93,6 +93,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(health.bp)
     problems.register(app)
+    metrics.init_app(app, runtime)
     # Reports past their deadline are purged even if nobody asks for them again.
     Periodic("report purge", REPORT_PURGE_SECONDS, lambda: consents_use.purge_expired_reports(runtime.uow)).install(app)
     Periodic("failure purge", FAILURE_PURGE_SECONDS,
