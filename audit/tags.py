@@ -22,6 +22,7 @@ class Tag(StrEnum):
     CLIENT_ADDED = "gateway:client:added"
     CLIENT_DISABLED = "gateway:client:disabled"
     CLIENT_AUTH_DENIED = "gateway:client:auth-denied"
+    CLIENT_AGENCY_SET = "gateway:client:agency-set"
     TOKEN_FAMILY_REVOKED = "gateway:token:family-revoked"  # noqa: S105 - an action tag, not a secret
     TOKEN_REVOKED = "gateway:token:revoked"  # noqa: S105 - an action tag, not a secret
     APP_CONSENT_GRANTED = "gateway:app-consent:granted"

@@ -27,7 +27,8 @@ from gateway.usecases import records as record_use
 from vault.errors import InvalidCitizenId
 from vault.identity import normalise_citizen_id
 
-CATEGORIES = ("ADMINISTRATIVE_PENALTY_GENERAL", "TAX_ARREARS", "VOLUNTEER_SERVICE")
+# What one tax bureau files (谁主管、谁认定、谁负责: one provider, one agency role).
+CATEGORIES = ("ADMINISTRATIVE_PENALTY_GENERAL", "TAX_ARREARS", "SOCIAL_INSURANCE_ARREARS")
 DIVISIONS = ("110105", "310104", "440305")
 NAMES = ("王芳", "李伟", "张秀英", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "周婷", "吴强")
 
@@ -79,7 +80,7 @@ def record_body(citizen_id: str, person: int, index: int, today: date) -> dict[s
     }
     amount = f"{100 + (person * 31 + index * 17) % 50_000}.00"
     if category == "ADMINISTRATIVE_PENALTY_GENERAL":
-        body["document"] = _document("administrative_penalty_decision", "常市监罚" + number, "常州市市场监督管理局",
+        body["document"] = _document("administrative_penalty_decision", "常税罚" + number, "国家税务总局常州市税务局",
                                      decided)
         body["payload"] = {
             "violation": "未按规定明码标价",
@@ -100,14 +101,13 @@ def record_body(citizen_id: str, person: int, index: int, today: date) -> dict[s
             "subject_role": "natural_person",
         }
     else:
-        body["document"] = _document("volunteer_service_certificate", "常志愿" + number, "常州市志愿服务联合会",
+        body["document"] = _document("social_insurance_decision", "常税社" + number, "国家税务总局常州市税务局",
                                      decided)
         body["payload"] = {
-            "organisation": "常州市志愿服务联合会",
-            "service_area": "社区养老服务",
-            "service_hours": f"{1 + index % 40}.5",
-            "period_start": (decided - timedelta(days=60)).isoformat(),
-            "period_end": decided.isoformat(),
+            "insurance_type": "basic_pension",
+            "arrears_since": (decided - timedelta(days=60)).isoformat(),
+            "arrears_amount": amount,
+            "subject_role": "natural_person",
         }
     return body
 
@@ -144,8 +144,8 @@ def ensure_dataset(ws: Workspace) -> Dataset:
     ids = citizen_ids(opts.people, random.Random(opts.seed), today)
     path = ws.home / "records.jsonl"
     write_jsonl(path, ids, opts.records_per_person, today, opts.progress)
-    provider = client_use.add_client(ws.runtime, role="provider", name="bench agency", categories=list(CATEGORIES),
-                                     kind=None)
+    provider = client_use.add_client(ws.runtime, role="provider", name="bench tax bureau",
+                                     categories=list(CATEGORIES), kind=None, agency="tax", level="city")
     ws.dataset = Dataset(path, ids, opts.records_per_person, provider.client_id)
     return ws.dataset
 

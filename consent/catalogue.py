@@ -5,6 +5,12 @@ recorded, shared or disclosed (CAT-3, CAT-6). A category names its legal basis (
 submit it, whether and how widely it may be shared (CAT-4), how long it is displayed (DP-1) and
 whether and when it can be repaired (REP-1, REP-2).
 
+Who may file what (谁主管、谁认定、谁负责, DET-4): a provider is registered with an agency role, a code
+of ``provider_roles``. A category names the roles that may file it; ``any_competent_authority`` there
+stands for every role the catalogue marks ``administrative`` (a court or a credit office is not one).
+A category may also name the lowest administrative level (``agency_levels``, listed lowest first) of
+an agency that may file it: serious-dishonesty lists need county level or above (LIST-6, 002:22).
+
 The shipped catalogue is ``consent/data/catalogue.json``. The seeds give no concrete periods (DP-6),
 so every period lives in that file: changing one is a new catalogue version, never a code change.
 This module only checks that a catalogue keeps its own rules; calendar arithmetic is in
@@ -33,6 +39,8 @@ from consent.periods import DisplayRule, PeriodBounds, parse_bounds, parse_rules
 from consent.timeliness import PublicationDeadline, parse_deadline
 
 __all__ = [
+    "ANY_COMPETENT_AUTHORITY",
+    "LEGACY_AGENCY",
     "SERIOUS_DISHONESTY_FIELDS",
     "Catalogue",
     "Category",
@@ -46,6 +54,7 @@ __all__ = [
     "MinimumAge",
     "NoticeRule",
     "Polarity",
+    "ProviderRole",
     "Severity",
     "ShareScope",
     "catalogue_from_json",
@@ -64,6 +73,13 @@ SERIOUS_DISHONESTY_FIELDS: frozenset[str] = frozenset(
     }
 )
 _LISTING_FIELD = "field_of_listing"
+
+# A category filed by "any authority competent for the matter" may be filed by every administrative role.
+ANY_COMPETENT_AUTHORITY = "any_competent_authority"
+# The agency of a provider registered before agencies had roles, whose role could not be told from what it
+# filed (migration 0008): it keeps filing its registered categories, unchecked by role and level, until an
+# operator gives it a role. Never a code of the catalogue, never given at registration.
+LEGACY_AGENCY = "legacy"
 
 
 # --- the catalogue's vocabulary ---------------------------------------------------------------
@@ -210,6 +226,25 @@ class NoticeRule:
         return {"field": self.field, "working_days": self.working_days, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class ProviderRole:
+    """An agency role: whether it is an administrative authority, and why when that is not plain."""
+
+    code: str
+    zh: str
+    en: str
+    administrative: bool
+    reason: str | None = None
+
+    def to_public(self) -> dict[str, object]:
+        """Return the role as JSON data."""
+        data: dict[str, object] = {"code": self.code, "zh": self.zh, "en": self.en,
+                                   "administrative": self.administrative}
+        if self.reason is not None:
+            data["reason"] = self.reason
+        return data
+
+
 # --- categories and the catalogue -------------------------------------------------------------
 
 
@@ -240,6 +275,8 @@ class Category:
     document_display_until: PeriodBounds | None = None
     display_extension: PeriodBounds | None = None
     publication_deadline: PublicationDeadline | None = None
+    min_provider_level: str | None = None
+    min_provider_level_reason: str | None = None
 
     @property
     def name_zh(self) -> str:
@@ -299,6 +336,9 @@ class Category:
             "fields": [spec.to_public() for spec in self.fields],
             "minimum_age": None if self.minimum_age is None else self.minimum_age.to_public(),
             "notice_before_decision": None if self.notice is None else self.notice.to_public(),
+            **({} if self.min_provider_level is None else {
+                "min_provider_level": self.min_provider_level,
+                "min_provider_level_reason": self.min_provider_level_reason}),
             **self._periods_public(),
         }
 
@@ -326,9 +366,73 @@ class Catalogue:
     raw: dict[str, object] = field(repr=False, compare=False, hash=False)
     basis: str
     domains: tuple[CodeEntry, ...]
-    provider_roles: tuple[CodeEntry, ...]
+    provider_roles: tuple[ProviderRole, ...]
     dates: DateRules
     grades: tuple[Grade, ...]
+    agency_levels: tuple[CodeEntry, ...] = ()
+
+    @property
+    def role_codes(self) -> tuple[str, ...]:
+        """Return the codes of the agency roles, in catalogue order."""
+        return tuple(role.code for role in self.provider_roles)
+
+    @property
+    def level_codes(self) -> tuple[str, ...]:
+        """Return the codes of the administrative levels, lowest first."""
+        return tuple(level.code for level in self.agency_levels)
+
+    def role(self, code: str) -> ProviderRole | None:
+        """Return the agency role with this code, or None."""
+        return next((role for role in self.provider_roles if role.code == code), None)
+
+    def filing_refusal(self, code: str, agency: str, level: str | None) -> str | None:
+        """Return why an agency of this role and level may not file category ``code``, or None if it may.
+
+        A legacy agency (LEGACY_AGENCY) is not checked here: it files what it was registered for.
+        Raises UnknownCategory.
+        """
+        category = self.category(code)
+        if agency == LEGACY_AGENCY:
+            return None
+        role = self.role(agency)
+        if role is None:
+            return f"{agency!r} is not an agency role of the catalogue"
+        named = agency in category.provider_roles
+        if not named and not (role.administrative and ANY_COMPETENT_AUTHORITY in category.provider_roles):
+            return (f"a {agency} agency ({role.zh}) may not file {code}: it is filed by "
+                    f"{', '.join(category.provider_roles)}" + (f" ({role.reason.rstrip('.')})" if role.reason else ""))
+        minimum = category.min_provider_level
+        if minimum is not None and not self.level_at_least(level, minimum):
+            where = "an agency of unknown level" if level is None else f"a {level}-level agency"
+            return (f"{where} may not file {code}: it needs level {minimum} or above "
+                    f"({(category.min_provider_level_reason or '').rstrip('.')})")
+        return None
+
+    def level_at_least(self, level: str | None, minimum: str) -> bool:
+        """Return whether ``level`` is a known level at ``minimum`` or above."""
+        levels = self.level_codes
+        return level in levels and levels.index(level) >= levels.index(minimum)
+
+    def roles_for(self, codes: Sequence[str]) -> tuple[str, ...]:
+        """Return the roles that may file every category in ``codes`` (whatever their level)."""
+        known = all(code in self.categories for code in codes)
+        return tuple(role for role in self.role_codes if known and all(
+            self.filing_refusal(code, role, self.level_codes[-1] if self.level_codes else None) is None
+            for code in codes))
+
+    def derive_agency(self, codes: Sequence[str]) -> str:
+        """Return the role of an agency registered for ``codes`` before roles existed, or LEGACY_AGENCY.
+
+        The generic ``any_competent_authority`` if it covers them all, else the one role that does. With
+        none, or several (which agency is it?), or a category that needs a level nobody recorded, the
+        agency stays legacy: it keeps filing what it files today, and the CLI says so.
+        """
+        if any(code in self.categories and self.categories[code].min_provider_level for code in codes):
+            return LEGACY_AGENCY
+        roles = self.roles_for(codes)
+        if ANY_COMPETENT_AUTHORITY in roles:
+            return ANY_COMPETENT_AUTHORITY
+        return roles[0] if len(roles) == 1 else LEGACY_AGENCY
 
     @property
     def document_type_codes(self) -> frozenset[str]:
@@ -360,6 +464,7 @@ class Catalogue:
             "severities": [grade.to_public() for grade in self.grades],
             "domains": [entry.to_public() for entry in self.domains],
             "provider_roles": [entry.to_public() for entry in self.provider_roles],
+            "agency_levels": [entry.to_public() for entry in self.agency_levels],
             "occupational_groups": [
                 entry.to_public() for entry in self.occupational_groups
             ],
@@ -386,15 +491,17 @@ _TOP_KEYS = (
     "severities",
     "domains",
     "provider_roles",
+    "agency_levels",
     "occupational_groups",
     "document_types",
     "categories",
 )
-_CODE_LISTS = ("domains", "provider_roles", "occupational_groups", "document_types")
+_CODE_LISTS = ("domains", "agency_levels", "occupational_groups", "document_types")
 # Internal cross-references (policy item ids, seed lines, what is still to verify): kept with the data,
 # never published (GET /api/v1/catalogue shows laws and documents by name only).
 _NOTES = "internal_notes"
-_CATEGORY_OPTIONAL_KEYS = ("minimum_age", "notice_before_decision", _NOTES)
+_CATEGORY_OPTIONAL_KEYS = ("minimum_age", "notice_before_decision", "min_provider_level",
+                           "min_provider_level_reason", _NOTES)
 _CATEGORY_KEYS = (
     "code",
     "name",
@@ -415,6 +522,7 @@ _CATEGORY_KEYS = (
 )
 # Optional keys of a category (consent.periods, consent.timeliness).
 _CATEGORY_PERIOD_KEYS = ("display_rules", "document_display_until", "display_extension", "publication_deadline")
+_ROLE_KEYS = ("code", "zh", "en", "administrative")
 _FIELD_KEYS = ("name", "type", "required", "third_party", "zh", "en")
 _FIELD_OPTIONAL_KEYS = ("max_length", "enum", "code_list", "format", "not_after")
 _GRADE_KEYS = ("code", "zh", "en", "response", "display_period_min", "display_period_max", "reason")
@@ -539,6 +647,7 @@ class DocumentReader:
 class _Context:
     domains: frozenset[str]
     provider_roles: frozenset[str]
+    agency_levels: frozenset[str]
     document_types: frozenset[str]
     code_lists: Mapping[str, frozenset[str]]
     grades: Mapping[Severity, Grade]
@@ -606,6 +715,27 @@ def _code_entries(top: DocumentReader, key: str) -> tuple[CodeEntry, ...]:
     return tuple(entries)
 
 
+def _provider_roles(top: DocumentReader) -> tuple[ProviderRole, ...]:
+    roles: list[ProviderRole] = []
+    for index, item in enumerate(top.items("provider_roles")):
+        r = DocumentReader(item, f"catalogue: provider_roles[{index}]", _ROLE_KEYS, ("reason",))
+        code = r.text("code", _SNAKE)
+        if code == LEGACY_AGENCY:
+            r.fail("code", f"{LEGACY_AGENCY!r} marks agencies registered before roles; it is not a role")
+        administrative = r.flag("administrative")
+        if code == ANY_COMPETENT_AUTHORITY and not administrative:
+            r.fail("administrative", "any competent authority is an administrative one")
+        reason = r.text("reason") if "reason" in r.value else None
+        roles.append(ProviderRole(code, r.text("zh"), r.text("en"), administrative, reason))
+    codes = [role.code for role in roles]
+    if ANY_COMPETENT_AUTHORITY not in codes:
+        top.fail("provider_roles", f"must include {ANY_COMPETENT_AUTHORITY!r}")
+    duplicates = sorted({code for code in codes if codes.count(code) > 1})
+    if duplicates:
+        top.fail("provider_roles", f"code {duplicates[0]!r} appears twice")
+    return tuple(roles)
+
+
 def _parse_field(value: object, owner: str, index: int, context: _Context) -> FieldSpec:
     where = _named(value, "name", f"{owner}: field {{}}", f"{owner}: fields[{index}]")
     r = DocumentReader(value, where, _FIELD_KEYS, _FIELD_OPTIONAL_KEYS)
@@ -626,7 +756,7 @@ def _parse_field(value: object, owner: str, index: int, context: _Context) -> Fi
             "code_list", "a code field needs a code_list, and only a code field has one"
         )
     if code_list is not None and code_list not in context.code_lists:
-        r.fail("code_list", f"{code_list!r} is not one of: {', '.join(_CODE_LISTS)}")
+        r.fail("code_list", f"{code_list!r} is not one of: {', '.join(context.code_lists)}")
     text_format = r.choice("format", FieldFormat) if "format" in r.value else None
     if text_format is not None and kind is not FieldType.STRING:
         r.fail("format", "only a string field has a format")
@@ -717,6 +847,9 @@ def _parse_category(value: object, index: int, context: _Context) -> Category:
         minimum_age=None if r.value.get("minimum_age") is None else _minimum_age(r),
         notice=None if r.value.get("notice_before_decision") is None else _notice(r, fields),
         **_period_keys(r, fields),
+        min_provider_level=_min_level(r, context),
+        min_provider_level_reason=(
+            r.text("min_provider_level_reason") if "min_provider_level_reason" in r.value else None),
     )
     _check_category(r, category, context)
     return category
@@ -751,6 +884,18 @@ def _notice(r: DocumentReader, fields: tuple[FieldSpec, ...]) -> NoticeRule:
         rule.fail("field", f"{name!r} is not a required date field of the category")
     return NoticeRule(field=name, working_days=rule.integer("working_days", 0, _LONGEST_NOTICE),
                       reason=rule.text("reason"))
+
+
+def _min_level(r: DocumentReader, context: _Context) -> str | None:
+    has_level, has_reason = "min_provider_level" in r.value, "min_provider_level_reason" in r.value
+    if has_level != has_reason:
+        r.fail("min_provider_level_reason", "a minimum provider level comes with its reason, and only then")
+    if not has_level:
+        return None
+    level = r.text("min_provider_level")
+    if level not in context.agency_levels:
+        r.fail("min_provider_level", f"{level!r} is not one of the agency_levels")
+    return level
 
 
 def _check_category(r: DocumentReader, category: Category, context: _Context) -> None:
@@ -836,12 +981,15 @@ def parse_catalogue(doc: Mapping[str, object]) -> Catalogue:
     )
     dates, grades = _dates(top), _grades(top)
     lists = {key: _code_entries(top, key) for key in _CODE_LISTS}
+    roles = _provider_roles(top)
     code_lists = {
         key: frozenset(entry.code for entry in lists[key]) for key in _CODE_LISTS
     }
+    code_lists["provider_roles"] = frozenset(role.code for role in roles)
     context = _Context(
         domains=code_lists["domains"],
         provider_roles=code_lists["provider_roles"],
+        agency_levels=code_lists["agency_levels"],
         document_types=code_lists["document_types"],
         code_lists=MappingProxyType(code_lists),
         grades=MappingProxyType({grade.severity: grade for grade in grades}),
@@ -861,9 +1009,10 @@ def parse_catalogue(doc: Mapping[str, object]) -> Catalogue:
         raw=copy.deepcopy(dict(doc)),
         basis=basis,
         domains=lists["domains"],
-        provider_roles=lists["provider_roles"],
+        provider_roles=roles,
         dates=dates,
         grades=grades,
+        agency_levels=lists["agency_levels"],
     )
 
 

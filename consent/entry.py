@@ -1,13 +1,14 @@
 """The catalogue's rules where records enter: a submitted record is checked and prepared for the vault.
 
-A record is stored only if its provider is registered for its category, its payload holds the
-category's fields and nothing else (CAT-6), and a negative record rests on a legally effective
-document (DET-1). Its dates must be possible: none before the catalogue's earliest date, no decision or
-document in force after today (CST), no decision before the person was born or before the age the category
-requires (DATA-8), the document's date in the order its type states, and a notice the category requires
-far enough before the decision (LIST-4). Its display period (DP-1) is fixed here, from the catalogue
-version it was checked against: the category's, its case's (consent.periods) or the one its document
-sets. A category with a publication deadline (DISC-4) flags a record filed after it; it is still stored.
+A record is stored only if its provider is registered for its category and its agency's role and
+level may file it (谁主管、谁认定、谁负责, DET-4; LIST-6), its payload holds the category's fields and
+nothing else (CAT-6), and a negative record rests on a legally effective document (DET-1). Its dates must
+be possible: none before the catalogue's earliest date, no decision or document in force after today
+(CST), no decision before the person was born or before the age the category requires (DATA-8), the
+document's date in the order its type states, and a notice the category requires far enough before the
+decision (LIST-4). Its display period (DP-1) is fixed here, from the catalogue version it was checked
+against: the category's, its case's (consent.periods) or the one its document sets. A category with a
+publication deadline (DISC-4) flags a record filed after it; it is still stored.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def prepare(
     category = catalogue.category(record.category)
     if record.category not in provider.categories:
         raise CategoryNotAllowed(record.category)
+    # Checked again at every entry, not only at registration: a catalogue version may narrow who files what.
+    refusal = catalogue.filing_refusal(record.category, provider.agency, provider.level)
+    if refusal is not None:
+        raise CategoryNotAllowed(record.category, refusal)
     payload = category.validate_payload(record.payload)
     _check_day(catalogue, "decided_at", record.decided_at, today)
     _check_person(category, record)

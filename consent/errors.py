@@ -5,7 +5,7 @@
     │   ├── CatalogueInvalid     the catalogue data file breaks its own rules
     │   ├── UnknownCategory      a category code is not in the catalogue
     │   └── PayloadInvalid       a payload or document field is unknown, missing or of the wrong type
-    ├── CategoryNotAllowed       a provider submits a category it is not registered for
+    ├── CategoryNotAllowed       a provider submits a category it is not registered for, or its role may not
     ├── PurposesInvalid          the purposes data file breaks its own rules
     ├── UnknownPurpose           a purpose code is not in the purposes file
     ├── RequestInvalid           a consent request breaks a rule of its purpose (field, reason)
@@ -63,10 +63,12 @@ class PayloadInvalid(CatalogueError):
 
 
 class CategoryNotAllowed(ConsentError):
-    """Raised when a provider submits a category it is not registered for."""
+    """Raised when a provider submits a category it is not registered for, or its agency's role or level
+    may not file (DET-4, LIST-6); `reason` says which."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(f"this provider is not registered for category {code!r}")
+    def __init__(self, code: str, reason: str | None = None) -> None:
+        self.reason = reason or f"this provider is not registered for category {code!r}"
+        super().__init__(self.reason)
         self.code = code
 
 

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import insert, select
@@ -20,6 +20,9 @@ from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
 from vault.errors import KeyringError, VaultError
 from vault.vault import Vault
+
+if TYPE_CHECKING:
+    from gateway.usecases.clients import ClientView
 
 
 def _settings() -> Settings:
@@ -126,12 +129,17 @@ def clients() -> None:
 @click.option("--name", required=True)
 @click.option("--categories", default="", help="Comma-separated category codes (providers).")
 @click.option("--kind", default=None, help="Institution kind (employer, landlord, lender, agency).")
+@click.option("--agency", default=None,
+              help="Providers: the agency role, a code of the catalogue's provider_roles (court, tax, ...).")
+@click.option("--level", default=None,
+              help="Providers: the agency's administrative level (township, county, city, province, national); "
+                   "needed for serious-dishonesty lists (county or above).")
 @click.option("--jwks", "jwks_file", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Institutions: a JSON file with the client's public JWK Set; it then authenticates with "
                    "private_key_jwt and gets no secret.")
 @click.option("--json", "as_json", is_flag=True)
-def clients_add(role: str, name: str, categories: str, kind: str | None, jwks_file: Path | None,
-                as_json: bool) -> None:
+def clients_add(role: str, name: str, categories: str, kind: str | None, agency: str | None, level: str | None,
+                jwks_file: Path | None, as_json: bool) -> None:
     """Register a client; its secret is printed once and only its hash is kept."""
     from gateway.usecases import clients as use
 
@@ -139,14 +147,18 @@ def clients_add(role: str, name: str, categories: str, kind: str | None, jwks_fi
     rt = _runtime()
     try:
         created = use.add_client(rt, role=role, name=name,
-                                 categories=[c for c in categories.split(",") if c], kind=kind, jwks=jwks)
+                                 categories=[c for c in categories.split(",") if c], kind=kind, jwks=jwks,
+                                 agency=agency, level=level)
     except use.ClientInvalid as exc:
         raise click.ClickException(str(exc)) from None
     credential = (f"client_secret: {created.client_secret}\n" if created.client_secret is not None
                   else "auth method:   private_key_jwt (no secret)\n")
     _emit(as_json, created.as_dict(),
           f"client_id:     {created.client_id}\n{credential}"
-          f"scope:         {created.scope}\n" + ("(the secret is shown only now)" if created.client_secret else ""))
+          f"scope:         {created.scope}\n"
+          + (f"agency:        {created.agency}{f' ({created.level} level)' if created.level else ''}\n"
+             if created.agency else "")
+          + ("(the secret is shown only now)" if created.client_secret else ""))
 
 
 @clients.command("disable")
@@ -163,6 +175,49 @@ def clients_disable(client_id: str, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from None
     _emit(as_json, {"client_id": client_id, "disabled": True, "tokens_revoked": revoked},
           f"{client_id} disabled; {revoked} tokens revoked (a worker may honour a cached one for up to 30 s)")
+
+
+@clients.command("list")
+@click.option("--role", type=click.Choice(["provider", "institution", "auditor"]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def clients_list(role: str | None, as_json: bool) -> None:
+    """List the registered clients; for providers their agency role and level, flagging migrated ones."""
+    from gateway.usecases import clients as use
+
+    found = use.list_clients(_runtime(), role)
+    _emit(as_json, {"clients": [c.as_dict() for c in found]}, "\n".join(_client_line(c) for c in found)
+          or "no clients")
+
+
+def _client_line(c: ClientView) -> str:
+    state = " (disabled)" if c.disabled else ""
+    if c.role != "provider":
+        return f"{c.client_id}  {c.role}{f' {c.kind}' if c.kind else ''}  {c.name}{state}"
+    where = f"{c.agency}/{c.level}" if c.level else str(c.agency)
+    if c.legacy:
+        note = ("  [legacy, migrated: files its registered categories unchecked by role and level; "
+                f"give it a role with `xinyong clients set-agency {c.client_id} --agency ... --level ...`]")
+    elif c.migrated:
+        note = "  [migrated: role derived from its registered categories; confirm with `clients set-agency`]"
+    else:
+        note = ""
+    return f"{c.client_id}  provider {where}  {','.join(c.categories)}  {c.name}{state}{note}"
+
+
+@clients.command("set-agency")
+@click.argument("client_id")
+@click.option("--agency", required=True, help="The agency role, a code of the catalogue's provider_roles.")
+@click.option("--level", default=None, help="The agency's administrative level (township ... national).")
+@click.option("--json", "as_json", is_flag=True)
+def clients_set_agency(client_id: str, agency: str, level: str | None, as_json: bool) -> None:
+    """Give a provider (one migrated as legacy, say) an agency role and level that may file its categories."""
+    from gateway.usecases import clients as use
+
+    try:
+        view = use.set_agency(_runtime(), client_id, agency, level)
+    except use.ClientInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(as_json, view.as_dict(), _client_line(view))
 
 
 def _read_jwks(path: Path) -> Any:

@@ -25,18 +25,20 @@ from vault.errors import InvalidCitizenId
 from vault.identity import birth_date, normalise_citizen_id
 from vault.types import Document, NewRecord, Provider
 
+# (name, agency role, administrative level, categories): each files only what its role may (谁主管、谁认定、
+# 谁负责); the serious-dishonesty list is determined by a city-level department, not by the credit office.
 AGENCIES = [
-    ("市市场监督管理局 Market Regulation Bureau",
+    ("市市场监督管理局 Market Regulation Bureau", "any_competent_authority", "city",
      ["ADMINISTRATIVE_LICENCE", "ADMINISTRATIVE_PENALTY_MINOR", "ADMINISTRATIVE_PENALTY_GENERAL",
-      "ADMINISTRATIVE_PENALTY_SERIOUS"]),
-    ("市中级人民法院 Intermediate People's Court", ["COURT_ENFORCEMENT_DEFAULT"]),
-    ("市税务局 Tax Bureau", ["TAX_ARREARS"]),
-    ("市人力资源和社会保障局 Human Resources and Social Security Bureau",
+      "ADMINISTRATIVE_PENALTY_SERIOUS", "SERIOUS_DISHONESTY_LIST", "CREDIT_COMMITMENT_BREACH"]),
+    ("市中级人民法院 Intermediate People's Court", "court", "city", ["COURT_ENFORCEMENT_DEFAULT"]),
+    ("市税务局 Tax Bureau", "tax", "city", ["TAX_ARREARS"]),
+    ("市人力资源和社会保障局 Human Resources and Social Security Bureau", "human_resources_social_security", "city",
      ["SOCIAL_INSURANCE_ARREARS", "OCCUPATIONAL_MISCONDUCT"]),
-    ("市文明办 Civilisation Office", ["COMMENDATION", "VOLUNTEER_SERVICE", "CHARITABLE_DONATION"]),
-    ("市教育局 Education Bureau", ["ACADEMIC_MISCONDUCT", "STUDENT_LOAN_DEFAULT"]),
-    ("市发展改革委 (信用办) Credit Office",
-     ["SERIOUS_DISHONESTY_LIST", "CREDIT_COMMITMENT", "CREDIT_COMMITMENT_BREACH"]),
+    ("市民政局 Civil Affairs Bureau", "civil_affairs", "city",
+     ["COMMENDATION", "VOLUNTEER_SERVICE", "CHARITABLE_DONATION"]),
+    ("市教育局 Education Bureau", "education", "city", ["ACADEMIC_MISCONDUCT", "STUDENT_LOAN_DEFAULT"]),
+    ("市发展改革委 (信用办) Credit Office", "credit_office", "city", ["CREDIT_COMMITMENT", "COMMENDATION"]),
 ]
 INSTITUTIONS = [
     ("星海科技有限公司 Xinghai Technology (employer)", "employer"),
@@ -100,7 +102,8 @@ def seed(rt: Runtime, count: int) -> dict[str, Any]:
     rng = random.Random(20261122)
     today = rt.clock.now().date()
     ids = [citizen_id(rng, today) for _ in range(count)]
-    providers = [clients.add_client(rt, role="provider", name=n, categories=c, kind=None) for n, c in AGENCIES]
+    providers = [clients.add_client(rt, role="provider", name=n, categories=c, kind=None, agency=a, level=lv)
+                 for n, a, lv, c in AGENCIES]
     institutions = [clients.add_client(rt, role="institution", name=n, categories=[], kind=k)
                     for n, k in INSTITUTIONS]
     auditor = clients.add_client(rt, role="auditor", name="市信用办审计 Credit Office audit", categories=[],
@@ -142,7 +145,8 @@ def _add_record(rt: Runtime, rng: random.Random, providers: list[clients.NewClie
         effective_at=decided,
     )
     new = NewRecord(cid, name, category.code, decided, document, sample_payload(rt.catalogue, category, rng, decided))
-    provider = Provider(client.client_id, frozenset(client.categories))
+    assert client.agency is not None
+    provider = Provider(client.client_id, frozenset(client.categories), client.agency, client.level)
     prepared = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
     with rt.uow.begin(AccessContext(actor=client.client_id, role="provider", basis="demo data")) as tx:
         rt.vault.ingest(tx, provider, [prepared])

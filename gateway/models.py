@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Index, Integer, MetaData, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, Index, Integer, MetaData, String, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from audit.clock import UTCDateTime
@@ -24,6 +24,8 @@ class Client(GatewayBase):
         CheckConstraint("role IN ('provider', 'institution', 'auditor')", name="role"),
         # A client authenticates with a secret (client_secret_basic) or a key (private_key_jwt), never neither.
         CheckConstraint("secret_hash IS NOT NULL OR jwks IS NOT NULL", name="credential"),
+        # 谁主管、谁认定、谁负责 (DET-4): every source agency files as an agency role, never as nobody.
+        CheckConstraint("role <> 'provider' OR agency IS NOT NULL", name="provider_agency"),
     )
 
     client_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -33,6 +35,13 @@ class Client(GatewayBase):
     role: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str | None] = mapped_column(String(30), comment="institution kind or agency kind")
     categories: Mapped[list[str]] = mapped_column(JSON, comment="categories a provider may submit")
+    agency: Mapped[str | None] = mapped_column(
+        String(40), comment="a provider's agency role (a code of the catalogue's provider_roles), or 'legacy'")
+    agency_level: Mapped[str | None] = mapped_column(
+        String(20), comment="a provider's administrative level (a code of the catalogue's agency_levels)")
+    agency_migrated: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(),
+        comment="true for a provider registered before agency roles, its role set by migration 0008")
     scope: Mapped[str] = mapped_column(String(500))
     jwks: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, comment="public JWK Set for private_key_jwt (RFC 7523); private members are refused at registration")

@@ -20,17 +20,18 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, insert, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 from stdnum.cn import ric
 
 from audit.clock import FrozenClock
-from consent.catalogue import load_default
+from consent.catalogue import ANY_COMPETENT_AUTHORITY, LEGACY_AGENCY, load_default
 from consent.models import Catalogue as CatalogueRow
 from gateway.config import Settings
 from gateway.database import make_engine, upgrade
+from gateway.models import Client
 from gateway.runtime import Runtime, build_runtime
 from gateway.usecases import clients as client_use
 from gateway.usecases import people as people_use
@@ -199,8 +200,10 @@ class Auth:
         self.rt = rt
         self.client = client
 
-    def register(self, role: str, categories: list[str] | None = None, kind: str | None = None) -> Registered:
-        made = client_use.add_client(self.rt, role=role, name=f"test {role}", categories=categories or [], kind=kind)
+    def register(self, role: str, categories: list[str] | None = None, kind: str | None = None,
+                 agency: str | None = None, level: str | None = None) -> Registered:
+        made = client_use.add_client(self.rt, role=role, name=f"test {role}", categories=categories or [], kind=kind,
+                                     agency=agency, level=level)
         reg = Registered(made.client_id, made.client_secret)
         reg.token = self.token(reg.client_id, reg.secret)
         return reg
@@ -212,8 +215,25 @@ class Auth:
         assert response.status_code == 200, response.get_data(as_text=True)
         return str(response.json["access_token"])  # type: ignore[index]
 
-    def provider(self, *categories: str) -> Registered:
-        return self.register("provider", list(categories) or list(self.rt.catalogue.categories))
+    def provider(self, *categories: str, agency: str | None = None, level: str = "city") -> Registered:
+        """A city-level provider for `categories`, as `agency` or the role that may file them all.
+
+        With no categories, a provider of every category, as only one migrated from before agency roles
+        (legacy) can be: tests of other rules need not pick a role for each category they submit. The
+        roles themselves are tested with providers registered for what their role may file.
+        """
+        catalogue = self.rt.catalogue
+        if not categories:
+            made = self.register("provider", ["ADMINISTRATIVE_PENALTY_GENERAL"], agency=ANY_COMPETENT_AUTHORITY)
+            with self.rt.sessions() as session, session.begin():
+                session.execute(update(Client).where(Client.client_id == made.client_id).values(
+                    agency=LEGACY_AGENCY, agency_level=None, agency_migrated=True,
+                    categories=list(catalogue.categories)))
+            return made
+        if agency is None:
+            roles = catalogue.roles_for(categories)
+            agency = ANY_COMPETENT_AUTHORITY if ANY_COMPETENT_AUTHORITY in roles else roles[0]
+        return self.register("provider", list(categories), agency=agency, level=level)
 
 
 @pytest.fixture

@@ -40,10 +40,13 @@ class NewRecord:
 
 @dataclass(frozen=True, slots=True)
 class Provider:
-    """The agency submitting records, with the categories it is registered for."""
+    """The agency submitting records: the categories it is registered for, its agency role (a code of the
+    catalogue's provider roles, or "legacy") and its administrative level."""
 
     client_id: str
     categories: frozenset[str]
+    agency: str
+    level: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -353,6 +353,12 @@ class NoticeRuleOut(Schema):
     reason = fields.String(required=True)
 
 
+class ProviderRoleOut(CodeEntryOut):
+    administrative = fields.Boolean(required=True, metadata={
+        "description": "an administrative authority: may file what any competent authority may file"})
+    reason = fields.String(metadata={"description": "why, where it is not plain"})
+
+
 class FieldSpecOut(Schema):
     name = fields.String(required=True)
     type = fields.String(required=True, validate=validate.OneOf(
@@ -388,6 +394,9 @@ class CategoryOut(Schema):
                                              metadata={"description": "ISO 8601 duration; null if not repairable"})
     repairable = fields.Boolean(required=True)
     provider_roles = fields.List(fields.String(), required=True)
+    min_provider_level = fields.String(metadata={
+        "description": "the lowest administrative level (agency_levels) of an agency that may file it"})
+    min_provider_level_reason = fields.String()
     document_required = fields.Boolean(required=True)
     document_types = fields.List(fields.String(), required=True)
     fields_ = fields.List(fields.Nested(FieldSpecOut), required=True, attribute="fields", data_key="fields")
@@ -435,7 +444,9 @@ class CatalogueOut(Schema):
     severities = fields.List(fields.Nested(GradeOut), required=True,
                              metadata={"description": "the four grades of dishonesty records, lightest first"})
     domains = fields.List(fields.Nested(CodeEntryOut), required=True)
-    provider_roles = fields.List(fields.Nested(CodeEntryOut), required=True)
+    provider_roles = fields.List(fields.Nested(ProviderRoleOut), required=True)
+    agency_levels = fields.List(fields.Nested(CodeEntryOut), required=True,
+                                metadata={"description": "administrative levels of agencies, lowest first"})
     occupational_groups = fields.List(fields.Nested(CodeEntryOut), required=True)
     document_types = fields.List(fields.Nested(DocumentTypeOut), required=True)
     categories = fields.List(fields.Nested(CategoryOut), required=True)

@@ -271,7 +271,7 @@ def test_a_record_whose_audit_entry_cannot_be_written_is_not_stored(
     doc = body["document"]
     record = NewRecord(body["citizen_id"], body["name"], body["category"], date(2026, 10, 1),
                        Document(doc["type"], doc["number"], doc["authority"], date(2026, 10, 1)), body["payload"])
-    provider = Provider("prov_a", frozenset({body["category"]}))
+    provider = Provider("prov_a", frozenset({body["category"]}), "any_competent_authority")
     prepared = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, record, NOW.date())
     before = state(rt)
     with _failing_inserts(connection), pytest.raises(AuditAppendFailed):

@@ -279,7 +279,8 @@ def home(tmp_path: Path) -> Home:
     home = Home(tmp_path, CliRunner())
     assert home.run("init", "--json").exit_code == 0
     provider = json.loads(home.run("clients", "add", "--role", "provider", "--name", "P", "--categories",
-                                   "ADMINISTRATIVE_PENALTY_GENERAL", "--json").stdout)["client_id"]
+                                   "ADMINISTRATIVE_PENALTY_GENERAL", "--agency", "any_competent_authority",
+                                   "--json").stdout)["client_id"]
     people = People(seed=5)
     jsonl = tmp_path / "records.jsonl"
     jsonl.write_text("".join(json.dumps(penalty(people.new()), ensure_ascii=False) + "\n" for _ in range(4)),

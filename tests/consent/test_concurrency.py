@@ -49,12 +49,13 @@ def committed(tmp_path: Path) -> Iterator[Runtime]:
 
 def _one_use_grant(rt: Runtime, seed: int) -> tuple[str, str]:
     citizen_id = People(seed).new()
-    provider = clients.add_client(rt, role="provider", name="court", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"],
-                                  kind=None)
+    provider = clients.add_client(rt, role="provider", name="bureau", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"],
+                                  kind=None, agency="any_competent_authority")
     employer = clients.add_client(rt, role="institution", name="employer", categories=[], kind="employer")
     access = AccessContext(actor=provider.client_id, role="provider")
     body = RecordIn().load(penalty(citizen_id, date(2026, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS"))
-    record_use.submit(rt, Provider(provider.client_id, frozenset(provider.categories)), body, None, access)
+    who = Provider(provider.client_id, frozenset(provider.categories), "any_competent_authority")
+    record_use.submit(rt, who, body, None, access)
     people.enroll(rt, citizen_id, None, "counter")
     request = consents.request_consent(rt.uow, rt.vault, rt.policy, consents.RequestConsent(
         institution_id=employer.client_id, kind="employer", citizen_id=citizen_id, purpose="employment_screening",
@@ -151,9 +152,9 @@ def test_two_approvals_at_once_make_one_grant_and_a_conflict(committed: Runtime)
 
 def test_two_records_for_the_same_new_person_at_once_are_both_stored_under_one_person(committed: Runtime) -> None:
     rt = committed
-    provider = clients.add_client(rt, role="provider", name="court", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"],
-                                  kind=None)
-    who = Provider(provider.client_id, frozenset(provider.categories))
+    provider = clients.add_client(rt, role="provider", name="bureau", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"],
+                                  kind=None, agency="any_competent_authority")
+    who = Provider(provider.client_id, frozenset(provider.categories), "any_competent_authority")
     access = AccessContext(actor=provider.client_id, role="provider")
     for round_ in range(8):
         citizen_id = People(400 + round_).new()

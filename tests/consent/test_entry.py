@@ -18,8 +18,8 @@ from vault.types import Document, NewRecord, Prepared, Provider
 GENERAL = "ADMINISTRATIVE_PENALTY_GENERAL"
 MINOR = "ADMINISTRATIVE_PENALTY_MINOR"
 TODAY = NOW.date()
-PROVIDER = Provider("prov_a", frozenset({GENERAL, MINOR}))
-OTHER = Provider("prov_b", frozenset({GENERAL, MINOR}))
+PROVIDER = Provider("prov_a", frozenset({GENERAL, MINOR}), "any_competent_authority")
+OTHER = Provider("prov_b", frozenset({GENERAL, MINOR}), "any_competent_authority")
 
 
 def prepare(rt: Runtime, record: NewRecord, provider: Provider = PROVIDER, today: date = TODAY) -> Prepared:
@@ -30,13 +30,13 @@ def prepare(rt: Runtime, record: NewRecord, provider: Provider = PROVIDER, today
 
 
 def test_a_category_outside_the_catalogue_is_refused(rt: Runtime, people: People) -> None:
-    provider = Provider("prov_a", frozenset({"FRIENDSHIP_POINTS"}))
+    provider = Provider("prov_a", frozenset({"FRIENDSHIP_POINTS"}), "any_competent_authority")
     with pytest.raises(UnknownCategory):
         prepare(rt, new_record(people.new(), category="FRIENDSHIP_POINTS"), provider)
 
 
 def test_a_category_the_provider_is_not_registered_for_is_refused(rt: Runtime, people: People) -> None:
-    provider = Provider("prov_a", frozenset({MINOR}))
+    provider = Provider("prov_a", frozenset({MINOR}), "any_competent_authority")
     with pytest.raises(CategoryNotAllowed) as caught:
         prepare(rt, new_record(people.new(), category=GENERAL), provider)
     assert caught.value.code == GENERAL
@@ -128,7 +128,7 @@ def test_a_general_penalty_decided_on_the_thirty_first_ends_on_the_thirty_first(
 
 ACADEMIC = "ACADEMIC_MISCONDUCT"
 LOAN = "STUDENT_LOAN_DEFAULT"
-STUDENT = Provider("prov_edu", frozenset({ACADEMIC, LOAN, GENERAL}))
+STUDENT = Provider("prov_edu", frozenset({ACADEMIC, LOAN, GENERAL}), "education")
 
 
 def academic(citizen_id: str, decided: date) -> NewRecord:
@@ -213,7 +213,7 @@ def test_a_payload_date_before_the_first_of_october_1949_is_refused(rt: Runtime,
                         payload={"tax_type": "individual_income_tax", "arrears_since": "1949-09-30",
                                  "arrears_amount": "100.00", "subject_role": "natural_person"})
     with pytest.raises(PayloadInvalid) as caught:
-        prepare(rt, record, Provider("prov_tax", frozenset({"TAX_ARREARS"})))
+        prepare(rt, record, Provider("prov_tax", frozenset({"TAX_ARREARS"}), "tax"))
     assert caught.value.field == "payload.arrears_since"
 
 
@@ -225,7 +225,7 @@ def _tax_arrears(citizen_id: str, since: str) -> NewRecord:
 
 
 def test_arrears_that_began_after_the_decision_about_them_are_refused(rt: Runtime, people: People) -> None:
-    tax = Provider("prov_tax", frozenset({"TAX_ARREARS"}))
+    tax = Provider("prov_tax", frozenset({"TAX_ARREARS"}), "tax")
     with pytest.raises(PayloadInvalid) as caught:
         prepare(rt, _tax_arrears(people.new(), "2026-10-09"), tax)
     assert caught.value.field == "payload.arrears_since"
@@ -234,7 +234,7 @@ def test_arrears_that_began_after_the_decision_about_them_are_refused(rt: Runtim
 
 
 def test_volunteer_service_that_ends_after_today_is_refused(rt: Runtime, people: People) -> None:
-    volunteer = Provider("prov_civil", frozenset({"VOLUNTEER_SERVICE"}))
+    volunteer = Provider("prov_civil", frozenset({"VOLUNTEER_SERVICE"}), "civil_affairs")
 
     def service(end: date) -> NewRecord:
         return new_record(people.new(), category="VOLUNTEER_SERVICE", decided=date(2026, 10, 8),
@@ -254,7 +254,7 @@ def test_a_date_that_may_lie_ahead_is_accepted_after_today(rt: Runtime, people: 
                          document=Document("licence", "JY1", "市场监督管理局", date(2026, 10, 8)),
                          payload={"licence_name": "食品经营许可证", "licence_number": "JY1",
                                   "valid_from": "2026-10-08", "valid_until": "2031-10-07"})
-    assert prepare(rt, licence, Provider("prov_a", frozenset({"ADMINISTRATIVE_LICENCE"})))
+    assert prepare(rt, licence, Provider("prov_a", frozenset({"ADMINISTRATIVE_LICENCE"}), "any_competent_authority"))
 
 
 def test_the_first_of_october_1949_itself_is_accepted(rt: Runtime, people: People) -> None:
@@ -297,7 +297,7 @@ def test_a_judgment_a_record_rests_on_must_be_in_force_by_the_decision(rt: Runti
 # --- notice before listing (LIST-4) -------------------------------------------------------------
 
 LISTING = "SERIOUS_DISHONESTY_LIST"
-CREDIT_OFFICE = Provider("prov_credit", frozenset({LISTING}))
+LISTING_AGENCY = Provider("prov_listing", frozenset({LISTING}), "any_competent_authority", "city")
 
 
 def listing(citizen_id: str, decided: date, notified: date) -> NewRecord:
@@ -319,7 +319,7 @@ def test_the_listing_category_states_its_notice_window_with_a_reason(rt: Runtime
 
 def test_a_listing_whose_notice_came_after_the_decision_is_refused(rt: Runtime, people: People) -> None:
     with pytest.raises(PayloadInvalid) as caught:
-        prepare(rt, listing(people.new(), date(2026, 10, 12), date(2026, 10, 31)), CREDIT_OFFICE)
+        prepare(rt, listing(people.new(), date(2026, 10, 12), date(2026, 10, 31)), LISTING_AGENCY)
     assert caught.value.field == "payload.notified_on"
     assert "before" in caught.value.reason
 
@@ -327,10 +327,10 @@ def test_a_listing_whose_notice_came_after_the_decision_is_refused(rt: Runtime, 
 def test_a_listing_decided_inside_the_objection_window_is_refused(rt: Runtime, people: People) -> None:
     # Told on Friday 16 October 2026: the five working days are 19 to 23 October, so the 23rd is too early.
     with pytest.raises(PayloadInvalid) as caught:
-        prepare(rt, listing(people.new(), date(2026, 10, 23), date(2026, 10, 16)), CREDIT_OFFICE)
+        prepare(rt, listing(people.new(), date(2026, 10, 23), date(2026, 10, 16)), LISTING_AGENCY)
     assert caught.value.field == "payload.notified_on"
     assert "2026-10-23" in caught.value.reason
-    assert prepare(rt, listing(people.new(), date(2026, 10, 24), date(2026, 10, 16)), CREDIT_OFFICE)
+    assert prepare(rt, listing(people.new(), date(2026, 10, 24), date(2026, 10, 16)), LISTING_AGENCY)
 
 
 def test_the_objection_window_skips_the_national_day_holiday(rt: Runtime, people: People) -> None:
@@ -338,8 +338,8 @@ def test_the_objection_window_skips_the_national_day_holiday(rt: Runtime, people
     # working day in 2026's arrangement (chinesecalendar): the window is 8, 9, 10, 12 and 13 October.
     assert window_end(date(2026, 9, 30), 5) == date(2026, 10, 13)
     with pytest.raises(PayloadInvalid):
-        prepare(rt, listing(people.new(), date(2026, 10, 13), date(2026, 9, 30)), CREDIT_OFFICE)
-    assert prepare(rt, listing(people.new(), date(2026, 10, 14), date(2026, 9, 30)), CREDIT_OFFICE)
+        prepare(rt, listing(people.new(), date(2026, 10, 13), date(2026, 9, 30)), LISTING_AGENCY)
+    assert prepare(rt, listing(people.new(), date(2026, 10, 14), date(2026, 9, 30)), LISTING_AGENCY)
 
 
 # --- the organisation's code (DATA-9) -----------------------------------------------------------

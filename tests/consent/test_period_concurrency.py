@@ -33,8 +33,9 @@ def _listing(citizen_id: str) -> dict[str, object]:
 
 def test_two_concurrent_early_ends_of_one_record_make_one_version(committed: Runtime) -> None:  # noqa: F811
     rt = committed
-    made = clients.add_client(rt, role="provider", name="court", categories=["COURT_ENFORCEMENT_DEFAULT"], kind=None)
-    provider = Provider(made.client_id, frozenset(made.categories))
+    made = clients.add_client(rt, role="provider", name="court", categories=["COURT_ENFORCEMENT_DEFAULT"], kind=None,
+                              agency="court", level="county")
+    provider = Provider(made.client_id, frozenset(made.categories), "court", "county")
     access = AccessContext(actor=made.client_id, role="provider")
     decision = Document("display_period_decision", "(2025)苏0402执9号之一", "常州市天宁区人民法院", date(2026, 11, 20))
     for round_ in range(4):  # several races, so that a check-then-write bug cannot slip through on lucky timing

@@ -58,7 +58,8 @@ def _count(home: Path, table: str) -> int:
 
 
 def _provider(xinyong: Invoke, *categories: str) -> str:
-    out = _json(xinyong("clients", "add", "--role", "provider", "--name", "测试局 Test Bureau",
+    agency = "tax" if "TAX_ARREARS" in categories else "any_competent_authority"
+    out = _json(xinyong("clients", "add", "--role", "provider", "--name", "测试局 Test Bureau", "--agency", agency,
                         "--categories", ",".join(categories or ("ADMINISTRATIVE_PENALTY_GENERAL",)), "--json"))
     return str(out["client_id"])
 
@@ -90,7 +91,7 @@ def test_commands_before_init_fail_naming_xinyong_init(xinyong: Invoke) -> None:
 
 
 def test_adding_a_provider_prints_its_id_and_secret_once(initialised: Invoke, home: Path) -> None:
-    out = _json(initialised("clients", "add", "--role", "provider", "--name", "Tax",
+    out = _json(initialised("clients", "add", "--role", "provider", "--name", "Tax", "--agency", "tax",
                             "--categories", "TAX_ARREARS", "--json"))
     assert out["client_id"].startswith("prov_")
     assert len(out["client_secret"]) >= 40
@@ -101,7 +102,8 @@ def test_adding_a_provider_prints_its_id_and_secret_once(initialised: Invoke, ho
 
 
 def test_a_provider_with_an_unknown_category_is_refused_by_name(initialised: Invoke, home: Path) -> None:
-    result = initialised("clients", "add", "--role", "provider", "--name", "X", "--categories", "TAX_ARREARS,GOSSIP")
+    result = initialised("clients", "add", "--role", "provider", "--name", "X", "--agency", "tax",
+                         "--categories", "TAX_ARREARS,GOSSIP")
     assert result.exit_code != 0
     assert "GOSSIP" in result.output
     assert "not in the catalogue" in result.output

@@ -64,8 +64,8 @@ def home(tmp_path: Path) -> Home:
     citizen_ids = [people.new() for _ in range(5)]
     home = Home(tmp_path, CliRunner(), citizen_ids)
     home.run_json("init")
-    provider = home.run_json("clients", "add", "--role", "provider", "--name", "P",
-                             "--categories", "ADMINISTRATIVE_PENALTY_GENERAL")["client_id"]
+    provider = home.run_json("clients", "add", "--role", "provider", "--name", "P", "--categories",
+                             "ADMINISTRATIVE_PENALTY_GENERAL", "--agency", "any_competent_authority")["client_id"]
     lines = [penalty(cid) for cid in citizen_ids]
     lines.append(penalty(citizen_ids[0], payload={**penalty(citizen_ids[0])["payload"], "violation": "第二次"}))
     jsonl = tmp_path / "records.jsonl"

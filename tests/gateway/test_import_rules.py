@@ -23,9 +23,11 @@ def test_the_import_refuses_each_line_that_breaks_an_entry_rule_with_its_number(
     rt: Runtime, tmp_path: Path
 ) -> None:
     people = People(31)
-    made = client_use.add_client(rt, role="provider", name="test provider", categories=list(rt.catalogue.categories),
-                                 kind=None)
-    provider = Provider(made.client_id, frozenset(rt.catalogue.categories))
+    # An education bureau (an administrative authority) at city level files every kind of line below.
+    categories = [c for c in rt.catalogue.categories if rt.catalogue.filing_refusal(c, "education", "city") is None]
+    made = client_use.add_client(rt, role="provider", name="test provider", categories=categories, kind=None,
+                                 agency="education", level="city")
+    provider = Provider(made.client_id, frozenset(categories), "education", "city")
     before_1949 = penalty(people.new(born=date(1930, 1, 1)))
     before_1949["decided_at"] = "0001-01-01"
     effective_early = penalty(people.new(), date(2026, 10, 8))

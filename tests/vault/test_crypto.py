@@ -193,7 +193,7 @@ def vault(ring: Keyring) -> Vault:
 
 
 def _ingest(rt: Runtime, *bodies: dict[str, Any]) -> list[str]:
-    provider = Provider("prov_a", frozenset(rt.catalogue.categories))
+    provider = Provider("prov_a", frozenset(rt.catalogue.categories), "any_competent_authority")
     prepared = [entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, _new_record(body), rt.clock.now().date())
                 for body in bodies]
     with rt.uow.begin(PROVIDER_ACCESS) as tx:

@@ -25,8 +25,8 @@ from vault.types import Ingested, NewRecord, Prepared, Provider
 GENERAL = "ADMINISTRATIVE_PENALTY_GENERAL"
 MINOR = "ADMINISTRATIVE_PENALTY_MINOR"
 TODAY = NOW.date()
-PROVIDER = Provider("prov_a", frozenset({GENERAL, MINOR}))
-OTHER = Provider("prov_b", frozenset({GENERAL, MINOR}))
+PROVIDER = Provider("prov_a", frozenset({GENERAL, MINOR}), "any_competent_authority")
+OTHER = Provider("prov_b", frozenset({GENERAL, MINOR}), "any_competent_authority")
 
 
 def access(provider: Provider = PROVIDER) -> AccessContext:

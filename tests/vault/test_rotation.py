@@ -22,7 +22,7 @@ from vault.models import Record, Subject
 from vault.types import Document, NewRecord, Provider
 from vault.vault import Vault
 
-PROVIDER = Provider("prov_a", frozenset({"ADMINISTRATIVE_PENALTY_GENERAL"}))
+PROVIDER = Provider("prov_a", frozenset({"ADMINISTRATIVE_PENALTY_GENERAL"}), "any_competent_authority")
 READER = AccessContext(actor="person", role="person")
 OPERATOR = AccessContext(actor="operator", role="operator")
 

@@ -24,7 +24,7 @@ from vault.errors import DecryptionFailed
 from vault.types import Document, Ingested, NewRecord, Provider, Release, Selection
 
 GENERAL = "ADMINISTRATIVE_PENALTY_GENERAL"
-PROVIDER = Provider("prov_a", frozenset({GENERAL}))
+PROVIDER = Provider("prov_a", frozenset({GENERAL}), "any_competent_authority")
 AS_PROVIDER = AccessContext(actor="prov_a", role="provider", request_id="req-1")
 AS_OPERATOR = AccessContext(actor="operator-1", role="operator")
 AS_INSTITUTION = AccessContext(actor="inst_1", role="institution", purpose="employment_screening",

@@ -191,8 +191,9 @@ def access_for(actor: str, role: str, purpose: str | None = None, basis: str | N
 
 
 def provider_of(caller: Any) -> Provider:
-    """Return the vault's view of a provider caller."""
-    return Provider(client_id=caller.client_id, categories=frozenset(caller.categories))
+    """Return the vault's view of a provider caller (one without an agency role may file nothing)."""
+    return Provider(client_id=caller.client_id, categories=frozenset(caller.categories),
+                    agency=caller.agency or "", level=caller.agency_level)
 
 
 def client_address() -> str:

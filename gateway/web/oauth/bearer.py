@@ -32,6 +32,8 @@ class Caller:
     kind: str | None = None
     categories: frozenset[str] = frozenset()
     subject_ref: str | None = None
+    agency: str | None = None
+    agency_level: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class _Validator(BearerTokenValidator):  # type: ignore[misc]  # Authlib ships n
             kind=client.kind,
             categories=frozenset(client.categories),
             subject_ref=token.subject_ref,
+            agency=client.agency,
+            agency_level=client.agency_level,
         )
         revoked = token.revoked or client.disabled_at is not None
         if not revoked and not expired:
