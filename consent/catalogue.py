@@ -399,7 +399,7 @@ class Catalogue:
             return f"{agency!r} is not an agency role of the catalogue"
         named = agency in category.provider_roles
         if not named and not (role.administrative and ANY_COMPETENT_AUTHORITY in category.provider_roles):
-            return (f"a {agency} agency ({role.zh}) may not file {code}: it is filed by "
+            return (f"an agency with role {agency} ({role.zh}) may not file {code}: it is filed by "
                     f"{', '.join(category.provider_roles)}" + (f" ({role.reason.rstrip('.')})" if role.reason else ""))
         minimum = category.min_provider_level
         if minimum is not None and not self.level_at_least(level, minimum):

@@ -62,7 +62,7 @@ def test_a_tax_office_registered_for_a_courts_category_is_refused_naming_both(xi
     result = _add(xinyong, "--agency", "tax", "--categories", f"TAX_ARREARS,{COURT}")
     assert result.exit_code != 0
     assert COURT in result.output
-    assert "a tax agency (税务部门) may not file" in result.output
+    assert "an agency with role tax (税务部门) may not file" in result.output
     assert _json(xinyong("clients", "list", "--json")) == {"clients": []}
 
 
