@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
 from tqdm import tqdm
 
 from audit.tags import Tag
@@ -58,6 +59,7 @@ def init(as_json: bool) -> None:
     from audit.clock import SystemClock
 
     with engine.begin() as conn:
+        migrated = _migrated_providers(conn)
         loaded = conn.execute(
             select(CatalogueRow.version).where(CatalogueRow.version == catalogue.version)
         ).scalar_one_or_none()
@@ -71,8 +73,24 @@ def init(as_json: bool) -> None:
         "keyring": str(settings.keyring_path),
         "keyring_created": created_keyring,
         "catalogue_version": catalogue.version,
+        "providers_migrated": migrated,
     }, f"initialised {settings.home} (catalogue {catalogue.version}, keyring "
-       f"{'created' if created_keyring else 'kept'} at {settings.keyring_path})")
+       f"{'created' if created_keyring else 'kept'} at {settings.keyring_path})"
+       + (f"\n{migrated['derived'] + migrated['legacy']} providers registered before agency roles were migrated: "
+          f"{migrated['derived']} given the role that files what they file, {migrated['legacy']} marked legacy; "
+          "see `xinyong clients list`, and confirm or change a role with `xinyong clients set-agency`"
+          if migrated["derived"] or migrated["legacy"] else ""))
+
+
+def _migrated_providers(conn: Connection) -> dict[str, int]:
+    """Return how many providers migration 0008 gave a role (derived) or marked legacy, still unconfirmed."""
+    from consent.catalogue import LEGACY_AGENCY
+    from gateway.models import Client
+
+    rows = conn.execute(select(Client.agency == LEGACY_AGENCY, func.count()).where(
+        Client.role == "provider", Client.agency_migrated.is_(True)).group_by(Client.agency == LEGACY_AGENCY))
+    counts = {bool(legacy): int(n) for legacy, n in rows}
+    return {"derived": counts.get(False, 0), "legacy": counts.get(True, 0)}
 
 
 # The path without its query string (%(U)s): a query string may carry a citizen ID (an auditor's

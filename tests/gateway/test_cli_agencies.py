@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
 from consent.catalogue import LEGACY_AGENCY, load_default
 from gateway import demo
 from gateway.cli import main
+from gateway.database import alembic_config, make_engine
 from gateway.usecases.clients import check_agency
 
 Invoke = Callable[..., Result]
@@ -27,8 +29,8 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def xinyong(home: Path) -> Invoke:
-    """`xinyong ARGS` on an initialised home with the default SQLite database."""
+def fresh(home: Path) -> Invoke:
+    """`xinyong ARGS` with XINYONG_HOME at `home` and the default SQLite database."""
     runner = CliRunner(env={"XINYONG_HOME": str(home), "XINYONG_DATABASE_URL": None, "XINYONG_KEYRING": None,
                             "XINYONG_ARGON2_TIME_COST": "1", "XINYONG_ARGON2_MEMORY_KIB": "1024",
                             "XINYONG_ENV": None})
@@ -36,8 +38,14 @@ def xinyong(home: Path) -> Invoke:
     def invoke(*args: str) -> Result:
         return runner.invoke(main, list(args), catch_exceptions=False)
 
-    assert invoke("init").exit_code == 0
     return invoke
+
+
+@pytest.fixture
+def xinyong(fresh: Invoke) -> Invoke:
+    """The same, on an initialised home."""
+    assert fresh("init").exit_code == 0
+    return fresh
 
 
 def _json(result: Result) -> Any:
@@ -111,6 +119,28 @@ def test_clients_list_shows_roles_and_levels_and_flags_migrated_providers(xinyon
     assert (given["agency"], given["level"], given["migrated"]) == ("court", "city", False)
     assert "migrated" not in next(line for line in xinyong("clients", "list").output.splitlines()
                                   if line.startswith(court))
+
+
+def test_init_on_a_database_from_before_roles_says_how_its_providers_were_migrated(fresh: Invoke, home: Path) -> None:
+    home.mkdir()
+    engine = make_engine(f"sqlite:///{home / 'xinyong.db'}")
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+    engine.dispose()
+    for client_id, categories in (("prov_tax", ["TAX_ARREARS"]), ("prov_mixed", [COURT, "TAX_ARREARS"])):
+        _sql(home, "INSERT INTO clients (client_id, secret_hash, name, role, categories, scope, created_at) "
+                   "VALUES (:c, :h, :c, 'provider', :cats, 'records:write', '2026-11-01 00:00:00.000000')",
+             c=client_id, h="0" * 64, cats=json.dumps(categories))
+    assert _json(fresh("init", "--json"))["providers_migrated"] == {"derived": 1, "legacy": 1}
+    said = fresh("init").output
+    assert "2 providers registered before agency roles were migrated" in said
+    assert "1 marked legacy" in said
+    legacy = next(line for line in fresh("clients", "list").output.splitlines() if line.startswith("prov_mixed"))
+    assert "legacy" in legacy
+    fresh("clients", "set-agency", "prov_tax", "--agency", "tax")
+    assert _json(fresh("init", "--json"))["providers_migrated"] == {"derived": 0, "legacy": 1}
 
 
 def test_every_demo_agency_files_only_what_its_role_and_level_may() -> None:
