@@ -87,10 +87,10 @@ def _migrated_providers(conn: Connection) -> dict[str, int]:
     from consent.catalogue import LEGACY_AGENCY
     from gateway.models import Client
 
-    rows = conn.execute(select(Client.agency == LEGACY_AGENCY, func.count()).where(
-        Client.role == "provider", Client.agency_migrated.is_(True)).group_by(Client.agency == LEGACY_AGENCY))
-    counts = {bool(legacy): int(n) for legacy, n in rows}
-    return {"derived": counts.get(False, 0), "legacy": counts.get(True, 0)}
+    rows = conn.execute(select(Client.agency, func.count()).where(
+        Client.role == "provider", Client.agency_migrated.is_(True)).group_by(Client.agency)).all()
+    legacy = sum(int(n) for agency, n in rows if agency == LEGACY_AGENCY)
+    return {"derived": sum(int(n) for _agency, n in rows) - legacy, "legacy": legacy}
 
 
 # The path without its query string (%(U)s): a query string may carry a citizen ID (an auditor's

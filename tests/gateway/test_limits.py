@@ -127,8 +127,8 @@ def test_parallel_wrong_passwords_from_one_address_get_no_more_tries_than_the_li
 def test_parallel_wrong_client_secrets_from_one_address_get_no_more_tries_than_the_limit(
         committed: Runtime) -> None:
     rt = committed
-    made = client_use.add_client(rt, role="provider", name="court", categories=["ADMINISTRATIVE_PENALTY_GENERAL"],
-                                 kind=None)
+    made = client_use.add_client(rt, role="provider", name="bureau", categories=["ADMINISTRATIVE_PENALTY_GENERAL"],
+                                 kind=None, agency="any_competent_authority")
     app = create_app({"TESTING": True}, runtime=rt)
     failures = next(limit.failures for limit in rt.settings.failure_limits.client_authentication
                     if limit.scope == "account_at_address")
