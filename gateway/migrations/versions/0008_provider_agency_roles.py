@@ -1,7 +1,7 @@
 """providers file as an agency role at an administrative level (谁主管、谁认定、谁负责); existing ones migrated
 
 Revision ID: 0008
-Revises: 0007
+Revises: 0009
 Create Date: 2026-11-27 12:30:00
 
 Each provider registered before roles gets the role that keeps what it files today, told from its registered
@@ -21,7 +21,7 @@ from alembic import op
 from consent.catalogue import load_default
 
 revision: str = '0008'
-down_revision: str | None = '0007'
+down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
