@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
+from consent.catalogue import load_default
 from gateway.cli import main
 from tests.conftest import People, penalty
 
@@ -58,7 +59,8 @@ def _count(home: Path, table: str) -> int:
 
 
 def _provider(xinyong: Invoke, *categories: str) -> str:
-    agency = "tax" if "TAX_ARREARS" in categories else "any_competent_authority"
+    roles = load_default().roles_for(categories or ("ADMINISTRATIVE_PENALTY_GENERAL",))
+    agency = "any_competent_authority" if "any_competent_authority" in roles else roles[0]
     out = _json(xinyong("clients", "add", "--role", "provider", "--name", "测试局 Test Bureau", "--agency", agency,
                         "--categories", ",".join(categories or ("ADMINISTRATIVE_PENALTY_GENERAL",)), "--json"))
     return str(out["client_id"])
