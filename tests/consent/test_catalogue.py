@@ -97,8 +97,8 @@ def shorter_or_equal(a: Duration, b: Duration) -> bool:
 
 
 def test_default_catalogue_parses_and_is_versioned(catalogue: Catalogue) -> None:
-    assert catalogue.version == "2026.11.1"
-    assert catalogue.published == date(2026, 11, 1)
+    assert catalogue.version == "2026.11.27"
+    assert catalogue.published == date(2026, 11, 27)
     assert catalogue.basis
 
 
@@ -1016,7 +1016,7 @@ def test_serious_dishonesty_list_widened_beyond_the_four_fields_is_rejected() ->
 def test_catalogue_json_with_a_repeated_key_is_rejected() -> None:
     text = json.dumps(load_default().raw, ensure_ascii=False)
     text = text.replace(
-        '"version": "2026.11.1"', '"version": "2026.11.1", "version": "2026.11.2"'
+        '"version": "2026.11.27"', '"version": "2026.11.27", "version": "2026.11.28"'
     )
     with pytest.raises(CatalogueInvalid, match="version: key appears twice"):
         catalogue_from_json(text)

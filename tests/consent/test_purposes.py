@@ -406,7 +406,7 @@ def test_institution_kind_listed_twice_is_rejected() -> None:
 
 def test_category_not_in_the_catalogue_is_rejected() -> None:
     categories = {"COURT_ENFORCEMENT_DEFAULT": ["performance"], "TRAFFIC_OFFENCE": ["offence"]}
-    assert "purpose tenancy: categories: TRAFFIC_OFFENCE is not a category of catalogue 2026.11.1" in broken(
+    assert "purpose tenancy: categories: TRAFFIC_OFFENCE is not a category of catalogue 2026.11.27" in broken(
         change_purpose("tenancy", categories=categories)
     )
 
