@@ -171,6 +171,15 @@ def is_working_day(day: date) -> bool:
         return day.weekday() < 5
 
 
+def calendar_knows(day: date) -> bool:
+    """Return whether chinesecalendar knows the holiday arrangements of `day`'s year (else Monday to Friday)."""
+    try:
+        chinese_calendar.is_workday(day)
+    except NotImplementedError:
+        return False
+    return True
+
+
 def is_off_hours(at: datetime) -> bool:
     """Return whether `at` is outside 08:00-20:00 China Standard Time or on a day that is not a working day."""
     local = at.astimezone(CST)
@@ -211,9 +220,13 @@ class Anomaly:
     reason: str
     purpose: str | None = None
     entries: tuple[int, ...] | None = None
+    step: str | None = None  # overdue: the objection and its step past its deadline
+    objection_id: str | None = None
+    deadline: date | None = None
 
 
 VOLUME, REFUSAL_RATE, OFF_HOURS, PURPOSE_MISMATCH = "volume", "refusal_rate", "off_hours", "purpose_mismatch"
+OVERDUE = "overdue"  # an objection step past its working-day deadline (the gateway adds these)
 ANOMALY_KINDS = (VOLUME, REFUSAL_RATE, OFF_HOURS, PURPOSE_MISMATCH)
 
 

@@ -36,6 +36,14 @@ class Tag(StrEnum):
     QUERY_DENIED = "consent:query:denied"
     REPORT_RETRIEVED = "consent:report:retrieved"
     AUDIT_READ = "audit:entries:read"
+    OBJECTION_SUBMITTED = "vault:objection:submitted"
+    OBJECTION_READ = "vault:objection:read"
+    OBJECTION_EVIDENCE_RELEASED = "vault:objection:evidence-released"
+    OBJECTION_ANSWERED = "vault:objection:answered"
+    OBJECTION_ACCEPTED = "consent:objection:accepted"
+    OBJECTION_OVERDUE = "consent:objection:overdue"
+    OBJECTION_DENIED = "consent:objection:denied"
+    RECORD_CORRECTED = "vault:record:corrected"
 
 
 class Outcome(StrEnum):

@@ -24,6 +24,10 @@
     │   ├── ConsentExpired       consent_expired
     │   ├── ConsentExhausted     consent_exhausted
     │   └── WrongInstitution     wrong_institution
+    ├── ObjectionsInvalid        the objections data file breaks its own rules
+    ├── ObjectionOpen            the record already has an open objection
+    ├── ObjectionStepOutOfOrder  a step taken when the objection is not waiting for it (names the status)
+    ├── EvidenceInvalid          an evidence file is of a type, size or count not allowed (field, reason)
     ├── ReportNotFound           no report with that id for this caller
     └── ReportGone               the report's retrieval deadline has passed
 """
@@ -166,3 +170,29 @@ class ReportNotFound(ConsentError):
 
 class ReportGone(ConsentError):
     """Raised when the report's retrieval deadline has passed; its contents are purged."""
+
+
+class ObjectionsInvalid(ConsentError):
+    """Raised when the objections data file breaks its own rules."""
+
+
+class ObjectionOpen(ConsentError):
+    """Raised when the record already has an open objection: one at a time per record."""
+
+
+class ObjectionStepOutOfOrder(ConsentError):
+    """Raised when a step is taken out of order; `status` is where the objection stands."""
+
+    def __init__(self, objection_id: str, status: str) -> None:
+        super().__init__(f"objection {objection_id} is {status}")
+        self.objection_id = objection_id
+        self.status = status
+
+
+class EvidenceInvalid(ConsentError):
+    """Raised when an evidence file breaks a rule: too many, too large in all, or not the type its bytes say."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason

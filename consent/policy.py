@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from consent.catalogue import Catalogue, load_default
+from consent.objections import ObjectionRules, load_default_rules
 from consent.purposes import Purposes, load_default_purposes
 
 
@@ -14,6 +15,12 @@ class Policy:
 
     catalogue: Catalogue
     purposes: Purposes
+    # The objection steps' periods and what is withheld while disputed (consent/data/objections.json).
+    objections: ObjectionRules = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.objections is None:
+            object.__setattr__(self, "objections", load_default_rules(self.catalogue))
 
     @classmethod
     def load_default(cls) -> Policy:

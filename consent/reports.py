@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from audit.clock import isoformat_z
+from audit.clock import CST, isoformat_z
 from audit.tx import Tx
 from consent.catalogue import Catalogue, Polarity
 from consent.errors import ReportGone, ReportNotFound
@@ -45,13 +45,18 @@ def compose(
     for item in release.records:
         category = catalogue.category(item.category)
         positive += category.polarity is Polarity.POSITIVE
-        records.append({
+        shown: dict[str, Any] = {
             "category": item.category,
             "category_name": {"zh": category.name_zh, "en": category.name_en},
             "decided_at": item.decided_at.isoformat(),
             "display_until": None if item.display_until is None else item.display_until.isoformat(),
             "fields": item.fields,
-        })
+        }
+        if item.dispute_since is not None:
+            # OBJ-2: the person has objected and the producing agency is verifying the record.
+            since = item.dispute_since.astimezone(CST).date().isoformat()
+            shown["dispute"] = {"status": "under_review", "since": since}
+        records.append(shown)
     report: dict[str, Any] = {
         "report_id": report_id,
         "generated_at": isoformat_z(now),

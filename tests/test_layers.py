@@ -129,6 +129,15 @@ PLAINTEXT_METHODS = {
     "release": "tests/vault/test_vault.py::test_a_release_writes_one_entry",
     "open_report": "tests/vault/test_vault.py::test_opening_a_sealed_report_writes_one_entry",
     "shred": "tests/vault/test_vault.py::test_shredding_writes_one_entry",
+    "correct": "tests/vault/test_objections_vault.py::"
+               "test_correcting_a_record_writes_its_entries_and_keeps_the_old_one_revoked",
+    "file_objection": "tests/vault/test_objections_vault.py::"
+                      "test_filing_an_objection_writes_one_entry_and_seals_the_texts",
+    "read_objections": "tests/vault/test_objections_vault.py::test_reading_ones_objections_writes_one_entry",
+    "release_objection": "tests/vault/test_objections_vault.py::"
+                         "test_releasing_an_objection_to_its_agency_writes_one_entry",
+    "answer_objection": "tests/vault/test_objections_vault.py::"
+                        "test_answering_an_objection_writes_one_entry_and_seals_the_words",
 }
 
 

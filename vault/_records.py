@@ -24,6 +24,7 @@ from vault.types import (
     Document,
     FilingRate,
     Ingested,
+    NewRecord,
     OwnFile,
     PeriodChangeView,
     PeriodState,
@@ -367,3 +368,39 @@ def reapply_periods(tx: Tx, ring: Keyring, categories: Collection[str], rule: Pe
         changed.append(record.id)
     tx.session.flush()
     return changed
+
+
+def correct(tx: Tx, ring: Keyring, provider: Provider, record_id: str, payload: dict[str, Any],
+            prepare: Callable[[NewRecord], Prepared], reason: str) -> Ingested:
+    """Replace one of the provider's records by a corrected one: a new record with the corrected payload, the
+    same person, category, decision date and document; the old one is revoked with `reason` and kept.
+
+    `prepare` checks the corrected record against the catalogue (the consent context's entry rules) inside
+    this call, so the citizen ID it needs never leaves the vault. Raises RecordNotFound, RecordConflict.
+    """
+    found = tx.session.execute(
+        select(Record, Subject).join(Subject, Subject.id == Record.subject_id).where(Record.id == record_id)
+    ).one_or_none()
+    if found is None or found[0].provider_id != provider.client_id:
+        raise RecordNotFound(record_id)
+    record, subject = found
+    if record.status != "active":
+        raise RecordConflict(f"record {record_id} is {record.status}: it cannot be corrected")
+    dek = data_key(ring, subject)
+    body = json.loads(_crypto.unseal(dek, record.sealed, _crypto.record_aad(record.id, subject.subject_ref,
+                                                                            record.category), f"record {record.id}"))
+    doc = body["document"]
+    document = None if doc is None else Document(doc["type"], doc["number"], doc["authority"],
+                                                 date.fromisoformat(doc["effective_at"]))
+    identity = reveal_identity(dek, subject)
+    prepared = prepare(NewRecord(citizen_id=identity.citizen_id, name=body.get("name"), category=record.category,
+                                 decided_at=record.decided_at, document=document, payload=payload))
+    # A correction is the same record made right, not a late filing; an end the agency set stays.
+    prepared = replace(prepared, publication_due=record.publication_due, filed_late=record.filed_late)
+    if record.period_source in ("extended", "ended"):
+        prepared = replace(prepared, display_until=record.display_until, period_source=record.period_source)
+    stored = _store(tx, ring, provider, [prepared])[_slot(prepared)]
+    revoke(tx, ring, provider, record_id, reason)
+    tx.record(Tag.RECORD_CORRECTED, subject_ref=subject.subject_ref, record_ids=[record_id, stored.id],
+              detail={"category": record.category, "corrected_by": stored.id})
+    return stored

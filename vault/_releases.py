@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select
@@ -20,7 +21,7 @@ from vault import _crypto
 from vault._keyring import Keyring
 from vault._subjects import data_key, get_sealed, reveal_identity
 from vault.identity import mask_citizen_id
-from vault.models import Record
+from vault.models import Objection, Record
 from vault.types import Release, Released, Selection
 
 
@@ -33,20 +34,31 @@ def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detai
     dek = data_key(ring, subject)
     rows = _selected(tx, subject.id, selection) if selection.fields else []
     released = []
-    for record_id, category, decided_at, display_until, sealed in rows:
+    for record_id, category, decided_at, display_until, sealed, disputed in rows:
+        if disputed is not None and category in selection.withheld_while_disputed:
+            continue  # 核实期间暂不执行: not released while the objection to it is verified (OBJ-2)
         body = json.loads(_crypto.unseal(dek, sealed, _crypto.record_aad(record_id, subject_ref, category),
                                         f"record {record_id}"))
         allowed = selection.fields[category]
         released.append(Released(record_id, category, decided_at, display_until,
-                                 {k: v for k, v in body["payload"].items() if k in allowed}))
+                                 {k: v for k, v in body["payload"].items() if k in allowed},
+                                 None if disputed is None else _aware(disputed)))
     masked = mask_citizen_id(reveal_identity(dek, subject).citizen_id)
     tx.record(Tag.QUERY_RELEASED, subject_ref=subject_ref, record_ids=[r.id for r in released], detail=detail)
     return Release(masked, released, subject_ref, dek)
 
 
+# An open objection on the record, read in the same statement (the unique index allows at most one).
+_DISPUTED = (
+    select(Objection.submitted_at)
+    .where(Objection.record_id == Record.id, Objection.status.in_(("submitted", "accepted")))
+    .correlate(Record).scalar_subquery()
+)
+
 # Built once: making the expression costs more than running it.
 _SELECTED = (
-    select(Record.id, Record.category, Record.decided_at, Record.display_until, Record.sealed)
+    select(Record.id, Record.category, Record.decided_at, Record.display_until, Record.sealed,
+           _DISPUTED.label("disputed_since"))
     .where(
         Record.subject_id == bindparam("subject_id"),
         Record.status == "active",
@@ -60,6 +72,11 @@ _SELECTED = (
     )
     .order_by(Record.decided_at.desc(), Record.id)
 )
+
+
+def _aware(at: datetime) -> datetime:
+    # A column of a scalar subquery comes back as the driver gives it: naive UTC on SQLite.
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _selected(tx: Tx, subject_id: int, selection: Selection) -> list[Any]:

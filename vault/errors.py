@@ -4,6 +4,7 @@
     ├── InvalidCitizenId        a citizen ID fails a GB 11643 check (field, check)
     ├── RecordNotFound          no record with that id (or not the caller's)
     ├── RecordConflict          an idempotency key reused with a different request, or a state clash
+    ├── ObjectionNotFound       no objection with that id (or not the caller's)
     ├── SubjectNotFound         no subject for that blind index
     ├── SubjectShredded         the subject's data key was destroyed (crypto-shredding)
     ├── DecryptionFailed        a ciphertext does not authenticate (tampered, moved or wrong key)
@@ -54,3 +55,7 @@ class KeyringError(VaultError):
 
 class UnknownKeyVersion(KeyringError):
     """Raised when a data key is wrapped under a key-encryption key version the keyring lacks."""
+
+
+class ObjectionNotFound(VaultError):
+    """Raised when no objection has that id for this caller (another agency's is not found either)."""

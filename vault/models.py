@@ -114,3 +114,58 @@ class RecordPeriodChange(VaultBase):
     provider_id: Mapped[str] = mapped_column(String(64), comment="the agency that made the change")
     sealed: Mapped[bytes] = mapped_column(LargeBinary, comment="AES-GCM of the document the change rests on")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+OPEN_OBJECTION = "status IN ('submitted', 'accepted')"
+
+
+class Objection(VaultBase):
+    """A person's objection (异议) to a record, routed to the agency that produced it (OBJ-1, OBJ-2).
+
+    The person's reason and the agency's words are sealed under the person's data key; the steps'
+    dates, deadlines and status are plain, so queues and overdue checks need no key. At most one
+    objection per record is open at a time (the partial unique index).
+    """
+
+    __tablename__ = "objections"
+    __table_args__ = (
+        CheckConstraint("status IN ('submitted', 'accepted', 'refused', 'corrected', 'revoked', 'upheld')",
+                        name="status"),
+        Index("uq_objections_open_record", "record_id", unique=True,
+              sqlite_where=text(OPEN_OBJECTION), postgresql_where=text(OPEN_OBJECTION)),
+        Index("ix_objections_provider_id_status", "provider_id", "status"),
+        Index("ix_objections_subject_id", "subject_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    provider_id: Mapped[str] = mapped_column(String(64), comment="the agency that produced the record and answers")
+    status: Mapped[str] = mapped_column(String(12))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accept_by: Mapped[date] = mapped_column(Date, comment="last working day to accept or refuse (CST)")
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="accepted or refused at")
+    decide_by: Mapped[date | None] = mapped_column(Date, comment="last working day to decide (CST)")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason_ct: Mapped[bytes] = mapped_column(LargeBinary, comment="the person's reason, encrypted")
+    answer_ct: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="the agency's words (refusal or decision), encrypted")
+    corrected_record_id: Mapped[str | None] = mapped_column(
+        String(32), comment="the record that replaced the objected one when it was corrected")
+    overdue_step: Mapped[str | None] = mapped_column(
+        String(12), comment="the step whose lapsed deadline was last recorded in the audit log")
+
+
+class ObjectionEvidence(VaultBase):
+    """One evidence file of an objection: its name and bytes sealed under the person's data key."""
+
+    __tablename__ = "objection_evidence"
+    __table_args__ = (UniqueConstraint("objection_id", "position", name="uq_objection_evidence_position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    objection_id: Mapped[str] = mapped_column(ForeignKey("objections.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(40), comment="checked against the file's magic number")
+    size: Mapped[int] = mapped_column(Integer)
+    filename_ct: Mapped[bytes] = mapped_column(LargeBinary, comment="file name, encrypted")
+    content_ct: Mapped[bytes] = mapped_column(LargeBinary, comment="file content, encrypted")

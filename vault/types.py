@@ -142,6 +142,8 @@ class Selection:
     fields: Mapping[str, frozenset[str]]
     shown_on: date
     decided_since: date
+    # Categories not released at all while an objection to the record is open (核实期间暂不执行, OBJ-2).
+    withheld_while_disputed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,7 @@ class Released:
     decided_at: date
     display_until: date | None
     fields: dict[str, Any]
+    dispute_since: datetime | None = None  # an objection to it is open since then (OBJ-2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,3 +177,23 @@ class FilingRate:
     provider_id: str
     filed: int
     late: int
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One evidence file of an objection, as the person gave it (its type already checked by its bytes)."""
+
+    filename: str
+    content_type: str
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionTexts:
+    """The sealed parts of an objection, opened: the person's reason, the agency's words, the evidence."""
+
+    id: str
+    reason: str
+    answer: str | None
+    evidence: tuple[Evidence, ...]
+    evidence_count: int

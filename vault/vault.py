@@ -20,11 +20,24 @@ from sqlalchemy.orm import Session
 
 from audit.tags import Tag
 from audit.tx import Tx
-from vault import _crypto, _records, _releases, _rotation, _signing, _subjects
+from vault import _crypto, _objections, _records, _releases, _rotation, _signing, _subjects
 from vault._keyring import Keyring, load_keyring, save_keyring
 from vault._records import PeriodRule
 from vault.errors import UnknownKeyVersion
-from vault.types import Document, FilingRate, Ingested, OwnFile, PeriodState, Prepared, Provider, Release, Selection
+from vault.types import (
+    Document,
+    Evidence,
+    FilingRate,
+    Ingested,
+    NewRecord,
+    ObjectionTexts,
+    OwnFile,
+    PeriodState,
+    Prepared,
+    Provider,
+    Release,
+    Selection,
+)
 
 KEYRING_CHECK_SECONDS = 2.0
 T = TypeVar("T")
@@ -177,6 +190,32 @@ class Vault:
         Dates and flags only, no plaintext: for the auditors' anomaly report, which records its own read.
         """
         return _records.filing_rates(session, since, until)
+
+    def correct(self, tx: Tx, provider: Provider, record_id: str, payload: dict[str, Any],
+                prepare: Callable[[NewRecord], Prepared], reason: str) -> Ingested:
+        """Replace one of the provider's records by a corrected one (the old one revoked and kept); return it."""
+        return self._unwrapping(lambda: _records.correct(tx, self._ring, provider, record_id, payload, prepare,
+                                                         reason))
+
+    def file_objection(self, tx: Tx, subject_ref: str, record_id: str, reason: str, evidence: Sequence[Evidence],
+                       accept_by: date) -> tuple[str, str]:
+        """Store the person's objection, reason and evidence sealed; return (objection id, producing agency)."""
+        return self._unwrapping(lambda: _objections.file(tx, self._ring, subject_ref, record_id, reason, evidence,
+                                                         accept_by))
+
+    def read_objections(self, tx: Tx, subject_ref: str, ids: Sequence[str]) -> dict[str, ObjectionTexts]:
+        """Return the texts of the person's own objections (no evidence contents), recorded as their read."""
+        return self._unwrapping(lambda: _objections.read_own(tx, self._ring, subject_ref, ids))
+
+    def release_objection(self, tx: Tx, objection_id: str, provider_id: str,
+                          detail: Mapping[str, Any]) -> ObjectionTexts:
+        """Return an objection and its evidence to the agency answering it, recorded as a release."""
+        return self._unwrapping(lambda: _objections.release_to_agency(tx, self._ring, objection_id, provider_id,
+                                                                      detail))
+
+    def answer_objection(self, tx: Tx, objection_id: str, words: str, step: str, detail: Mapping[str, Any]) -> None:
+        """Seal the agency's words on an objection under the person's key, recorded as the step."""
+        self._unwrapping(lambda: _objections.answer(tx, self._ring, objection_id, words, step, detail))
 
     def read_own(self, tx: Tx, subject_ref: str) -> OwnFile:
         """Return the person's identity and every record, recorded as a self report."""

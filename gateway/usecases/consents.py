@@ -7,7 +7,7 @@ opens one transaction (and, for a refusal, the short one that records it).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -181,7 +181,8 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
         with uow.begin(access) as tx:
             grant = grants.use(tx, q.consent_id, q.institution_id)
             purpose = policy.purposes.purpose(grant.purpose)
-            selection = grants.selection(grant, policy.purposes, policy.catalogue, tx.now)
+            selection = replace(grants.selection(grant, policy.purposes, policy.catalogue, tx.now),
+                                withheld_while_disputed=policy.objections.withheld_categories)
             detail = {
                 "consent_receipt_sha256": grant.receipt_sha256,
                 "policy_version": grant.policy_version,

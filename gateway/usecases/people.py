@@ -14,10 +14,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 
-from audit.clock import isoformat_z, today
+from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import grants
+from consent import grants, objections
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
 from gateway.errors import RateLimited, Unauthenticated
@@ -247,6 +247,13 @@ def _refusal_recorded(rt: Runtime, access: AccessContext) -> Iterator[None]:
         raise
 
 
+def _objection_beside(view: objections.ObjectionView, withheld: bool) -> dict[str, Any]:
+    """Return the open objection shown beside its record in the person's own report."""
+    return {"id": view.id, "status": view.status, "since": view.submitted_at.astimezone(CST).date().isoformat(),
+            "open_step": view.open_step, "deadline": None if view.due is None else view.due.isoformat(),
+            "withheld_from_third_parties": withheld}
+
+
 def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     """Return the person's own report in `tx`: who looked (reads first), then the vault's audited read."""
     queries = who_looked(tx, rt.directory, subject_ref)
@@ -254,9 +261,12 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     providers = rt.directory.names(tx.session, {v.provider_id for v in own.records})
     now = tx.now
     catalogue = rt.catalogue
+    disputed = objections.open_for_records(tx, [v.id for v in own.records])
+    withheld = rt.policy.objections.withheld_categories
     out = []
     for view in own.records:
         category = catalogue.category(view.category)
+        objection = disputed.get(view.id)
         out.append({
             "id": view.id,
             "category": view.category,
@@ -268,7 +278,8 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
             "display_from": view.display_from.isoformat(),
             "display_until": None if view.display_until is None else view.display_until.isoformat(),
             "visible_to_third_parties": visible_to_third_parties(category, view.status, view.display_from,
-                                                                 view.display_until, now),
+                                                                 view.display_until, now)
+            and not (objection is not None and view.category in withheld),
             "payload": view.payload,
             "document": view.document,
             "version": view.version,
@@ -278,6 +289,7 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
                 "display_until": None if change.display_until is None else change.display_until.isoformat(),
                 "document": change.document, "changed_at": isoformat_z(change.changed_at),
             } for change in view.period_changes],
+            **({} if objection is None else {"objection": _objection_beside(objection, view.category in withheld)}),
         })
     return {
         "generated_at": now.isoformat().replace("+00:00", "Z"),

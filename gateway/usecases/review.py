@@ -19,6 +19,7 @@ from audit.clock import today
 from audit.review import Anomaly, EntryFilter, EntryView, Thresholds
 from audit.tags import Tag
 from audit.tx import AccessContext, Tx
+from consent import objections
 from gateway.errors import ExportTooLarge, InvalidInput
 from gateway.models import Client
 from gateway.runtime import Runtime
@@ -187,6 +188,9 @@ def anomalies(rt: Runtime, auditor: str, since: datetime | None, until: datetime
         activity = review.query_activity(tx.session, start, end, purpose_kinds,
                                          {k: v.kind for k, v in institutions.items()})
         found = review.find_anomalies(activity, limits)
+        overdue = _overdue_objections(tx)
+        found.extend(overdue)
+        institutions.update(_agencies(tx, {a.institution for a in overdue} - set(institutions)))
         late = _late_filers(tx, rt, start, end)
         _record_read(tx, EntryFilter(since=start, until=end), operation="anomalies", returned=len(found),
                      late_filers=len(late))
@@ -208,3 +212,27 @@ def _late_filers(tx: Tx, rt: Runtime, start: datetime, end: datetime) -> tuple[L
                         rate.filed, rate.late) for rate in rates]
     return tuple(sorted(filers, key=lambda f: (-f.late / f.filed, f.provider.id)))
 
+
+def _overdue_objections(tx: Tx) -> list[Anomaly]:
+    """Return an "overdue" anomaly per objection step past its deadline today, recording each new lapse.
+
+    Not bound to the window: a step is overdue until it is taken, however long ago it opened.
+    """
+    objections.record_overdue(tx)
+    found = []
+    for view in objections.overdue(tx.session, tx.today):
+        assert view.due is not None and view.open_step is not None
+        late = (tx.today - view.due).days
+        found.append(Anomaly(
+            view.provider_id, review.OVERDUE, late, 0,
+            f"objection {view.id}: the {view.open_step} step was due by {view.due.isoformat()} "
+            f"and is {late} day{'s' if late != 1 else ''} late", step=view.open_step, objection_id=view.id,
+            deadline=view.due))
+    return found
+
+
+def _agencies(tx: Tx, ids: set[str]) -> dict[str, InstitutionRef]:
+    if not ids:
+        return {}
+    rows = tx.session.execute(select(Client.client_id, Client.name, Client.kind).where(Client.client_id.in_(ids)))
+    return {cid: InstitutionRef(cid, name, kind) for cid, name, kind in rows}

@@ -17,12 +17,14 @@ from gateway.config import from_environ
 from gateway.errors import NotFound
 from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
+from gateway.usecases import objections as objections_use
 from gateway.usecases.failures import purge_failures
 from gateway.web import health, metrics, portal, problems, wellknown
 from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
 from gateway.web.api import consents as consents_api
 from gateway.web.api import ledger as ledger_api
+from gateway.web.api import objections as objections_api
 from gateway.web.api import people as people_api
 from gateway.web.api import records as records_api
 from gateway.web.api.base import XinyongApi, document_revocation_endpoint, document_token_endpoint
@@ -30,6 +32,7 @@ from gateway.web.oauth import endpoints as oauth
 from gateway.web.periodic import Periodic
 
 REPORT_PURGE_SECONDS = 60.0
+OBJECTION_SWEEP_SECONDS = 600.0
 FAILURE_PURGE_SECONDS = 600.0
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 csrf = CSRFProtect()
@@ -77,6 +80,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     api.register_blueprint(auditors_api.blp)
     api.register_blueprint(ledger_api.blp)
     api.register_blueprint(apps_api.blp)
+    api.register_blueprint(objections_api.blp)
     # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
     csrf.exempt(records_api.blp)
     csrf.exempt(people_api.blp)
@@ -96,6 +100,9 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     metrics.init_app(app, runtime)
     # Reports past their deadline are purged even if nobody asks for them again.
     Periodic("report purge", REPORT_PURGE_SECONDS, lambda: consents_use.purge_expired_reports(runtime.uow)).install(app)
+    # An objection step past its deadline is an audit entry even if no auditor asks for anomalies.
+    Periodic("objection deadlines", OBJECTION_SWEEP_SECONDS,
+             lambda: objections_use.record_overdue(runtime)).install(app)
     Periodic("failure purge", FAILURE_PURGE_SECONDS,
              lambda: purge_failures(runtime.uow, runtime.settings.failure_limits)).install(app)
     _request_hooks(app)

@@ -108,6 +108,16 @@ PROBLEMS: dict[type[Exception], Problem] = {
     consent_errors.ConsentExhausted: _refused("consent_exhausted"),
     consent_errors.WrongInstitution: _refused("wrong_institution"),
     consent_errors.ReportNotFound: _NOT_FOUND,
+    consent_errors.ObjectionsInvalid: _SERVER_ERROR,
+    consent_errors.ObjectionOpen: Problem(
+        409, "objection_open", "An objection is open",
+        "this record already has an open objection: follow it at /api/v1/me/objections"),
+    consent_errors.ObjectionStepOutOfOrder: Problem(
+        409, "objection_step_out_of_order", "Step out of order",
+        detail=lambda e: f"the objection is {e.status}: that step cannot be taken now",
+        members=lambda e: {"current_status": e.status}),
+    consent_errors.EvidenceInvalid: Problem(422, "invalid_evidence", "Invalid evidence",
+                                            members=lambda e: _invalid(e.field, e.reason)),
     consent_errors.ReportGone: Problem(410, "report_gone", "Report gone"),
     # vault
     vault_errors.VaultError: _SERVER_ERROR,
@@ -126,6 +136,7 @@ PROBLEMS: dict[type[Exception], Problem] = {
     vault_errors.RecordNotFound: _NOT_FOUND,
     vault_errors.RecordConflict: Problem(409, "conflict", "Conflict"),
     vault_errors.SubjectNotFound: _NOT_FOUND,
+    vault_errors.ObjectionNotFound: _NOT_FOUND,
     vault_errors.SubjectShredded: Problem(410, "erased", "Erased", "this person's data has been erased"),
     vault_errors.DecryptionFailed: _SERVER_ERROR,
     vault_errors.KeyringError: _SERVER_ERROR,

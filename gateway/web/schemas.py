@@ -14,7 +14,7 @@ from audit.tags import Outcome
 from consent.durations import Duration, parse_days
 from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
 from gateway.usecases.review import AuditSearch
-from vault.types import Document
+from vault.types import Document, Evidence
 
 _text = validate.Length(min=1, max=200)
 
@@ -191,6 +191,18 @@ class PeriodChangeOut(Schema):
     display_until = fields.Date(required=True, allow_none=True)
     document = fields.Nested(DocumentOut, required=True)
     changed_at = fields.String(required=True)
+
+    objection = fields.Nested("OpenObjectionOut", metadata={"description": "your open objection to it, if any"})
+
+
+class OpenObjectionOut(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+    since = fields.String(required=True)
+    open_step = fields.String(allow_none=True, required=True)
+    deadline = fields.String(allow_none=True, required=True)
+    withheld_from_third_parties = fields.Boolean(required=True, metadata={
+        "description": "a punitive category is not released to third parties until the decision (OBJ-2)"})
 
 
 class QueryLogOut(Schema):
@@ -620,13 +632,17 @@ class AnomaliesQuery(StrictSchema):
 class AnomalyOut(Schema):
     institution = fields.Nested(InstitutionOut, required=True)
     kind_of_anomaly = fields.String(required=True, validate=validate.OneOf(
-        ["volume", "refusal_rate", "off_hours", "purpose_mismatch"]))
+        ["volume", "refusal_rate", "off_hours", "purpose_mismatch", "overdue"]))
     value = fields.Float(required=True, metadata={"description": "queries, a rate (0-1) or a count of queries"})
     threshold = fields.Float(required=True, metadata={"description": "the value above which it stands out"})
     reason = fields.String(required=True)
     purpose = fields.String(allow_none=True, metadata={"description": "purpose_mismatch: the purpose used"})
     entries = fields.List(fields.Integer(), metadata={
         "description": "purpose_mismatch: the seq of each query (at most 1000)"})
+    agency = fields.Nested(InstitutionOut, metadata={"description": "overdue: the agency that must answer"})
+    objection_id = fields.String(metadata={"description": "overdue: the objection"})
+    step = fields.String(metadata={"description": "overdue: the step past its deadline (accept or decide)"})
+    deadline = fields.String(metadata={"description": "overdue: the last working day it was due"})
 
 
 class AnomalyThresholdsOut(Schema):
@@ -701,3 +717,94 @@ class AppLoginOut(Schema):
 class AppRevokedOut(Schema):
     client_id = fields.String(required=True)
     tokens_revoked = fields.Integer(required=True)
+
+
+# --- objections (异议) ---------------------------------------------------------------------------
+
+
+class EvidenceIn(StrictSchema):
+    filename = fields.String(required=True, validate=[validate.Length(min=1, max=200), _no_control_characters])
+    content_type = fields.String(required=True, validate=validate.OneOf(["application/pdf", "image/jpeg", "image/png"]))
+    content_base64 = fields.String(required=True, metadata={"description": "the file, standard base64"})
+
+    @post_load
+    def _decode(self, data: dict[str, Any], **_: Any) -> Evidence:
+        try:
+            content = base64.b64decode(data["content_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("not valid base64", "content_base64") from None
+        if not content:
+            raise ValidationError("an empty file is no evidence", "content_base64")
+        return Evidence(data["filename"], data["content_type"], content)
+
+
+class ObjectionIn(StrictSchema):
+    record_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$"))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000),
+                           metadata={"description": "why the record is wrong: sealed under your key"})
+    evidence = fields.List(fields.Nested(EvidenceIn), load_default=list, metadata={
+        "description": "at most 5 files, 10 MB in all, PDF, JPEG or PNG (checked by their bytes)"})
+
+
+class ObjectionQueueQuery(StrictSchema):
+    status = fields.String(validate=validate.OneOf(
+        ["submitted", "accepted", "refused", "corrected", "revoked", "upheld"]),
+        metadata={"description": "default: the open ones (submitted and accepted)"})
+
+
+class RefuseIn(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000),
+                           metadata={"description": "why it is not accepted: the person is told"})
+
+
+class DecideIn(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(["corrected", "revoked", "upheld"]))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    correction = fields.Dict(metadata={"description": "corrected: the record's whole corrected payload"})
+
+    @validates_schema
+    def _correction(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("outcome") == "corrected" and not data.get("correction"):
+            raise ValidationError("a corrected record needs its corrected payload", "correction")
+        if data.get("outcome") != "corrected" and "correction" in data:
+            raise ValidationError("only a corrected record takes a correction", "correction")
+
+
+class ObjectionStepOut(Schema):
+    step = fields.String(required=True, metadata={"description": "submitted, accept, decide or correct"})
+    status = fields.String(required=True)
+    date = fields.String(allow_none=True, required=True, metadata={"description": "when it was taken (CST)"})
+    deadline = fields.String(allow_none=True, required=True, metadata={"description": "last working day (CST)"})
+    working_days = fields.Integer()
+    words = fields.String(allow_none=True, metadata={"description": "the agency's words"})
+    corrected_record_id = fields.String(allow_none=True)
+
+
+class EvidenceOut(Schema):
+    filename = fields.String(required=True)
+    content_type = fields.String(required=True)
+    size = fields.Integer(required=True)
+    content_base64 = fields.String(metadata={"description": "to the answering agency only (an audited release)"})
+
+
+class ObjectionOut(Schema):
+    id = fields.String(required=True)
+    record_id = fields.String(required=True)
+    status = fields.String(required=True)
+    submitted_at = fields.String(required=True)
+    agency = fields.Nested(InstitutionOut, required=True)
+    accept_by = fields.String(required=True)
+    decide_by = fields.String(allow_none=True, required=True)
+    open_step = fields.String(allow_none=True, required=True)
+    deadline = fields.String(allow_none=True, required=True)
+    overdue = fields.Boolean(required=True)
+    steps = fields.List(fields.Nested(ObjectionStepOut), required=True)
+    corrected_record_id = fields.String(allow_none=True, required=True)
+    calendar_note = fields.String()
+    reason = fields.String()
+    agency_words = fields.String(allow_none=True)
+    evidence = fields.List(fields.Nested(EvidenceOut))
+
+
+class ObjectionListOut(Schema):
+    objections = fields.List(fields.Nested(ObjectionOut), required=True)
