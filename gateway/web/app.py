@@ -88,6 +88,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     csrf.exempt(auditors_api.blp)
     csrf.exempt(ledger_api.blp)
     csrf.exempt(apps_api.blp)
+    csrf.exempt(objections_api.blp)
     ledger_api.init_app(app, runtime)
     oauth.init_app(app)
     csrf.exempt(oauth.bp)
