@@ -221,7 +221,8 @@ def _overdue_objections(tx: Tx) -> list[Anomaly]:
     objections.record_overdue(tx)
     found = []
     for view in objections.overdue(tx.session, tx.today):
-        assert view.due is not None and view.open_step is not None
+        assert view.due is not None
+        assert view.open_step is not None
         late = (tx.today - view.due).days
         found.append(Anomaly(
             view.provider_id, review.OVERDUE, late, 0,

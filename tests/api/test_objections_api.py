@@ -107,7 +107,8 @@ def test_submitted_accepted_corrected_across_national_day(
         "outcome": "corrected", "reason": "经核实, 罚款金额录入有误, 已更正", "correction": corrected_payload}))
     assert decided["status"] == "corrected"
     new_id = decided["corrected_record_id"]
-    assert new_id and new_id != record_id
+    assert new_id
+    assert new_id != record_id
 
     mine = _ok(person.client.get(f"/api/v1/me/objections/{filed['id']}"))
     assert mine["reason"] == REASON
@@ -259,7 +260,8 @@ def _grant(client: FlaskClient, employer: Registered, person: Person) -> str:
 
 
 def test_an_institutions_report_during_and_after_the_objection(
-        client: FlaskClient, auth: Auth, provider: Registered, person: Person, employer: Registered, clock: FrozenClock) -> None:
+        client: FlaskClient, auth: Auth, provider: Registered, person: Person, employer: Registered,
+        clock: FrozenClock) -> None:
     at(clock, SUBMITTED_ON)
     serious = _record(client, provider, penalty(person.citizen_id, date(2026, 6, 1),
                                                 category="ADMINISTRATIVE_PENALTY_SERIOUS"))
