@@ -9,6 +9,7 @@ JSON \\u escape and as hex (how PostgreSQL prints bytea), so a plaintext copy in
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -152,8 +153,43 @@ def _log_in(client: FlaskClient, citizen_id: str, password: str) -> int:
                                        "csrf_token": token.group(1)}).status_code
 
 
+# An objection's texts are the person's words: none may reach the database or the logs in the clear either.
+OBJECTION_REASON = "异议理由: 处罚决定书编号抄错, 我从未在该店经营"
+EVIDENCE_NAME = "私人证明材料-身份核验.pdf"
+EVIDENCE = b"%PDF-1.4\n(evidence-marker-7f3a: bank statement of the objector)\n"
+
+
+def objection_needles() -> Needles:
+    """Return every byte form of the objection's reason, evidence file name and evidence content."""
+    found: Needles = {}
+    for what, value in (("objection reason", OBJECTION_REASON), ("evidence file name", EVIDENCE_NAME)):
+        found[value.encode()] = f"{what} as UTF-8"
+        found[json.dumps(value).strip('"').encode()] = f"{what} as a JSON escape"
+        found[value.encode().hex().encode()] = f"{what} as hex"
+    marker = b"evidence-marker-7f3a"
+    found[marker] = "evidence content"
+    found[marker.hex().encode()] = "evidence content as hex"
+    found[base64.b64encode(EVIDENCE)[:40]] = "evidence content as base64"
+    return found
+
+
+def _object(client: FlaskClient, record_id: str) -> None:
+    """File an objection with evidence as the logged-in person, then read it back."""
+    page = client.get("/me").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    filed = client.post("/api/v1/me/objections", headers={"X-CSRF-Token": token.group(1)}, json={
+        "record_id": record_id, "reason": OBJECTION_REASON, "evidence": [{
+            "filename": EVIDENCE_NAME, "content_type": "application/pdf",
+            "content_base64": base64.b64encode(EVIDENCE).decode()}]})
+    assert filed.status_code == 201, filed.json
+    mine = client.get("/api/v1/me/objections")
+    assert mine.json["objections"][0]["reason"] == OBJECTION_REASON
+
+
 def _use_the_app(logins: list[dict[str, str]]) -> Runtime:
-    """Log a few people in (and one wrong password), read their reports; return the app's runtime."""
+    """Log a few people in (and one wrong password), read their reports, object to one record; return the
+    app's runtime."""
     app = create_app()
     runtime: Runtime = app.extensions["xinyong"]
     for person in logins[:3]:
@@ -166,6 +202,8 @@ def _use_the_app(logins: list[dict[str, str]]) -> Runtime:
         assert report.json["subject"]["name"] == person["name"]
         assert report.json["records"]
         assert person["name"] in client.get("/me").get_data(as_text=True)
+        if person is logins[0]:
+            _object(client, next(r["id"] for r in report.json["records"] if r["status"] == "active"))
     return runtime
 
 
@@ -180,8 +218,9 @@ def test_no_id_or_name_is_in_the_sqlite_files_or_the_logs(
     home = _home(tmp_path, monkeypatch, None)
     logins = _seed(20)
     app_runtime = _use_the_app(logins)
-    wanted = needles(logins)
-    assert "INSERT INTO subjects" in logs.text  # the SQL log was captured, so its scan means something
+    wanted = needles(logins) | objection_needles()
+    assert "INSERT INTO subjects" in logs.text
+    assert "INSERT INTO objections" in logs.text  # the SQL log was captured, so its scan means something
     files = _files(home)
     assert "xinyong.db" in files
     for name, blob in files.items():
@@ -235,7 +274,7 @@ def test_no_id_or_name_is_in_any_postgresql_table_or_the_logs(
     _home(tmp_path, monkeypatch, pg_url)
     logins = _seed(6)
     app_runtime = _use_the_app(logins)
-    wanted = needles(logins)
+    wanted = needles(logins) | objection_needles()
     engine = make_engine(pg_url)
     try:
         dump = _dump(engine)
@@ -243,5 +282,6 @@ def test_no_id_or_name_is_in_any_postgresql_table_or_the_logs(
         engine.dispose()
         app_runtime.engine.dispose()
     assert b"vault:report:self" in dump  # the dump holds the audit log, so its scan means something
+    assert b"vault:objection:submitted" in dump  # and the objection, whose texts it must not hold
     _assert_no_leaks("the PostgreSQL dump", dump, wanted)
     _assert_no_leaks("the log", logs.text.encode(), wanted)
