@@ -318,6 +318,77 @@ def records_reapply_periods(as_json: bool) -> None:
 
 
 @main.group()
+def objections() -> None:
+    """Objections (异议) to an agency's records: its queue and its answers (as the API does)."""
+
+
+def _agency_provider(rt: Runtime, provider_id: str) -> Any:
+    from gateway.usecases import clients as client_use
+
+    try:
+        return client_use.provider(rt, provider_id)
+    except client_use.ClientInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _objection_line(o: dict[str, Any]) -> str:
+    late = " OVERDUE" if o["overdue"] else ""
+    return f"{o['id']}  {o['status']:<9}  record {o['record_id']}  step {o['open_step'] or '-'} by " \
+           f"{o['deadline'] or '-'}{late}"
+
+
+@objections.command("list")
+@click.option("--provider", "provider_id", required=True, help="Client id of the agency that produced the records.")
+@click.option("--status", type=click.Choice(["submitted", "accepted", "refused", "corrected", "revoked", "upheld"]),
+              help="Default: the open ones.")
+@click.option("--json", "as_json", is_flag=True)
+def objections_list(provider_id: str, status: str | None, as_json: bool) -> None:
+    """List the objections to the agency's records, the oldest deadline first."""
+    from gateway.usecases import objections as use
+
+    rt = _runtime()
+    found = use.agency_queue(rt, _agency_provider(rt, provider_id), status, None)
+    _emit(as_json, {"objections": found}, "\n".join(map(_objection_line, found)) or "no objections")
+
+
+@objections.command("answer")
+@click.argument("objection_id")
+@click.option("--provider", "provider_id", required=True, help="Client id of the agency that produced the record.")
+@click.option("--step", type=click.Choice(["accept", "refuse", "decide"]), required=True)
+@click.option("--outcome", type=click.Choice(["revoked", "upheld"]),
+              help="decide: revoked or upheld (a correction, with its payload, goes through the API).")
+@click.option("--reason", help="refuse and decide: the words the person is told.")
+@click.option("--json", "as_json", is_flag=True)
+def objections_answer(objection_id: str, provider_id: str, step: str, outcome: str | None, reason: str | None,
+                      as_json: bool) -> None:
+    """Accept, refuse or decide one of the agency's objections; a step out of order names the current status."""
+    from consent.errors import ConsentError
+    from gateway.usecases import objections as use
+
+    if step != "accept" and not reason:
+        raise click.UsageError(f"--reason is required to {step}")
+    if step == "decide" and outcome is None:
+        raise click.UsageError("--outcome is required to decide")
+    rt = _runtime()
+    cmd = use.AgencyStep(_agency_provider(rt, provider_id), objection_id, step, reason=reason, outcome=outcome)
+    try:
+        found = use.agency_step(rt, cmd)
+    except (ConsentError, VaultError) as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    _emit(as_json, found, _objection_line(found))
+
+
+@objections.command("sweep")
+@click.option("--json", "as_json", is_flag=True)
+def objections_sweep(as_json: bool) -> None:
+    """Record an audit entry for every objection step past its deadline (the service also does this)."""
+    from gateway.usecases import objections as use
+
+    recorded = use.record_overdue(_runtime())
+    _emit(as_json, {"recorded": recorded}, f"{recorded} overdue steps recorded")
+
+
+@main.group()
 def keys() -> None:
     """Keys: rotate the key-encryption key."""
 

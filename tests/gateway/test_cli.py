@@ -262,3 +262,40 @@ def test_disabling_a_client_revokes_its_tokens_and_is_audited(initialised: Invok
     unknown = initialised("clients", "disable", "prov_nobody")
     assert unknown.exit_code == 1
     assert "prov_nobody is not a registered client" in unknown.output
+
+
+def test_an_agency_answers_objections_from_the_command_line(
+        initialised: Invoke, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.config import from_environ
+    from gateway.runtime import build_runtime
+    from gateway.usecases import objections as use
+
+    provider = _provider(initialised, "ADMINISTRATIVE_PENALTY_GENERAL")
+    citizen_id = People(11).new()
+    lines = tmp_path / "one.jsonl"
+    lines.write_text(json.dumps(penalty(citizen_id), ensure_ascii=False) + "\n", encoding="utf-8")
+    assert initialised("records", "import", str(lines), "--provider", provider).exit_code == 0
+    monkeypatch.setenv("XINYONG_HOME", str(home))
+    for name in ("XINYONG_DATABASE_URL", "XINYONG_KEYRING", "XINYONG_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    rt = build_runtime(from_environ())
+    try:
+        with rt.sessions() as session, session.begin():
+            record_id = session.execute(text("SELECT id FROM records")).scalar_one()
+        filed = use.file_objection(rt, use.FileObjection(rt.vault.subject_ref(citizen_id), record_id, "金额有误"))
+    finally:
+        rt.engine.dispose()
+
+    listed = _json(initialised("objections", "list", "--provider", provider, "--json"))["objections"]
+    assert [o["id"] for o in listed] == [filed["id"]]
+    early = initialised("objections", "answer", filed["id"], "--provider", provider, "--step", "decide",
+                        "--outcome", "upheld", "--reason", "无误")
+    assert early.exit_code == 1
+    assert "submitted" in early.output
+    assert _json(initialised("objections", "answer", filed["id"], "--provider", provider, "--step", "accept",
+                             "--json"))["status"] == "accepted"
+    decided = _json(initialised("objections", "answer", filed["id"], "--provider", provider, "--step", "decide",
+                                "--outcome", "upheld", "--reason", "经核实无误", "--json"))
+    assert decided["status"] == "upheld"
+    assert _json(initialised("objections", "list", "--provider", provider, "--json")) == {"objections": []}
+    assert "0 overdue steps recorded" in initialised("objections", "sweep").output
