@@ -297,3 +297,12 @@ def test_an_institutions_report_during_and_after_the_objection(
     after = report()
     assert sorted(r["category"] for r in after) == ["ADMINISTRATIVE_PENALTY_SERIOUS", "SERIOUS_DISHONESTY_LIST"]
     assert all("dispute" not in r for r in after)
+
+
+def test_the_deadlines_table_is_published(client: FlaskClient) -> None:
+    rules = _ok(client.get("/api/v1/objection-rules"))
+    assert [(s["step"], s["working_days"]) for s in rules["steps"]] == [("accept", 2), ("decide", 10), ("correct", 5)]
+    assert all(s["reason"] and s["confirmed"] is False for s in rules["steps"])
+    assert "internal_notes" not in str(rules)
+    assert {w["category"] for w in rules["withheld_while_disputed"]} == {
+        "SERIOUS_DISHONESTY_LIST", "COURT_ENFORCEMENT_DEFAULT"}

@@ -41,6 +41,14 @@ def _checked(objection_id: str) -> str:
     return objection_id
 
 
+@blp.route("/objection-rules", methods=["GET"])
+@blp.response(200, description="The objection steps' periods in working days, and what is withheld while disputed")
+def objection_rules() -> Response:
+    """Return the deadlines table: each step's period in working days with its reason, the categories withheld
+    from third parties while an objection is verified, and the evidence allowed."""
+    return jsonify(runtime().policy.objections.to_public())
+
+
 @blp.route("/me/objections", methods=["POST"])
 @blp.arguments(ObjectionIn)
 @blp.response(201, ObjectionOut)
