@@ -239,6 +239,9 @@ def test_an_overdue_step_is_an_audit_entry_and_an_anomaly(
         provider.client_id, filed["id"], "accept", "2026-10-09")
     assert overdue() == [late]
     assert _actions(connection).count("consent:objection:overdue") == 1  # recorded once per lapsed step
+    actor, detail = connection.execute(select(AuditEntry.actor, AuditEntry.detail).where(
+        AuditEntry.action == "consent:objection:overdue")).one()
+    assert (actor, detail["step"], detail["institution"]) == ("xinyong", "accept", provider.client_id)
     mine = _ok(person.client.get(f"/api/v1/me/objections/{filed['id']}"))
     assert mine["overdue"] is True
     assert next(s for s in mine["steps"] if s["step"] == "accept")["status"] == "overdue"
@@ -287,6 +290,8 @@ def test_an_institutions_report_during_and_after_the_objection(
     assert own[serious]["objection"]["withheld_from_third_parties"] is False
     assert own[listed]["objection"]["withheld_from_third_parties"] is True
     assert own[listed]["visible_to_third_parties"] is False
+    page = person.client.get("/me").get_data(as_text=True)
+    assert page.count("异议核实中 under review since 2026-09-30") == 2
 
     at(clock, date(2026, 10, 9))
     for filed in (on_penalty, on_listing):
