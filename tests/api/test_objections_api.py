@@ -311,3 +311,21 @@ def test_the_deadlines_table_is_published(client: FlaskClient) -> None:
     assert "internal_notes" not in str(rules)
     assert {w["category"] for w in rules["withheld_while_disputed"]} == {
         "SERIOUS_DISHONESTY_LIST", "COURT_ENFORCEMENT_DEFAULT"}
+
+
+def test_after_a_correction_only_the_corrected_record_is_released(
+        client: FlaskClient, provider: Registered, person: Person, employer: Registered, clock: FrozenClock) -> None:
+    at(clock, SUBMITTED_ON)
+    body = penalty(person.citizen_id, date(2026, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS")
+    serious = _record(client, provider, body)
+    filed = _filed(person, serious)
+    _ok(_step(client, provider, filed["id"], "accept"))
+    fixed = dict(body["payload"], penalty_content="罚款人民币200元", fine_amount="200.00")
+    decided = _ok(_step(client, provider, filed["id"], "decide", {
+        "outcome": "corrected", "reason": "金额更正", "correction": fixed}))
+    consent_id = _grant(client, employer, person)
+    response = client.post("/api/v1/queries", json={"consent_id": consent_id}, headers=employer.headers)
+    [released] = _ok(response, 201)["report"]["records"]
+    assert released["fields"]["penalty_content"] == "罚款人民币200元"
+    assert "dispute" not in released
+    assert decided["corrected_record_id"] != serious
