@@ -329,3 +329,13 @@ def test_after_a_correction_only_the_corrected_record_is_released(
     assert released["fields"]["penalty_content"] == "罚款人民币200元"
     assert "dispute" not in released
     assert decided["corrected_record_id"] != serious
+
+
+def test_evidence_may_be_larger_than_other_bodies_up_to_its_limit(person: Person, record_id: str) -> None:
+    scan = b"%PDF-1.7\n" + bytes(3 << 20)  # 3 MB: over the 1 MB body limit of every other endpoint
+    filed = _filed(person, record_id, evidence=[evidence(scan)])
+    mine = _ok(person.client.get(f"/api/v1/me/objections/{filed['id']}"))
+    assert mine["evidence"][0]["size"] == len(scan)
+    over = person.client.post("/api/v1/me/objections", data=b"x" * (15 << 20), content_type="application/json",
+                              headers={"X-CSRF-Token": person.csrf})
+    assert over.status_code == 413
