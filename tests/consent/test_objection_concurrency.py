@@ -51,8 +51,8 @@ def committed(tmp_path: Path) -> Iterator[Runtime]:
 def _record(rt: Runtime, seed: int) -> tuple[Provider, str, str]:
     citizen_id = People(seed).new()
     made = clients.add_client(rt, role="provider", name="bureau", categories=["ADMINISTRATIVE_PENALTY_GENERAL"],
-                              kind=None)
-    provider = Provider(made.client_id, frozenset(made.categories))
+                              kind=None, agency="any_competent_authority")
+    provider = clients.provider(rt, made.client_id)
     body = RecordIn().load(penalty(citizen_id, date(2026, 6, 1)))
     stored = record_use.submit(rt, provider, body, None, AccessContext(actor=made.client_id, role="provider"))
     people.enroll(rt, citizen_id, None, "counter")

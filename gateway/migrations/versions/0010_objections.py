@@ -1,7 +1,7 @@
 """objections to records and their sealed evidence
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0008
 Create Date: 2026-11-27 13:10:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import audit.clock
 
 revision: str = '0010'
-down_revision: str | None = '0009'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
