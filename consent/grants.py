@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from audit.clock import CST, isoformat_z
@@ -107,7 +107,7 @@ def _request_view(row: ConsentRequest, now: datetime) -> RequestView:
                        row.lapses_at, row.answered_at, row.grant_id)
 
 
-def grant_status(row: Grant, now: datetime) -> str:
+def grant_status(row: Grant | Row[Any], now: datetime) -> str:
     """Return active, revoked, expired or exhausted."""
     if row.status == "revoked":
         return "revoked"
@@ -118,7 +118,7 @@ def grant_status(row: Grant, now: datetime) -> str:
     return "active"
 
 
-def _grant_view(row: Grant, now: datetime) -> GrantView:
+def _grant_view(row: Grant | Row[Any], now: datetime) -> GrantView:
     return GrantView(row.id, row.request_id, row.institution_id, row.subject_ref, row.purpose,
                      {k: list(v) for k, v in row.fields.items()}, row.valid_from, row.valid_until, row.max_uses,
                      row.uses, grant_status(row, now), row.revoked_at, row.receipt, row.receipt_sha256,
@@ -324,9 +324,9 @@ def use(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
     """
     now = tx.now
     spent = tx.session.connection().execute(
-        _SPEND, {"grant": consent_id, "institution": institution_id, "now": now}).mappings().one_or_none()
+        _SPEND, {"grant": consent_id, "institution": institution_id, "now": now}).one_or_none()
     if spent is not None:
-        return _grant_view(Grant(**spent), now)
+        return _grant_view(spent, now)  # the row as it is: an ORM object would cost more than the update
     row = tx.session.get(Grant, consent_id)
     if row is None:
         row = _grant_from_request(tx.session, consent_id, institution_id, now)

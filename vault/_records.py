@@ -208,12 +208,16 @@ def _view(subject_ref: str, dek: bytes, record: Any, changes: Sequence[PeriodCha
 _OWN = (select(Record.id, Record.category, Record.provider_id, Record.status, Record.decided_at, Record.display_from,
                Record.display_until, Record.created_at, Record.revoked_at, Record.sealed, Record.version)
         .where(Record.subject_id == bindparam("subject_id")).order_by(Record.decided_at.desc(), Record.id))
-_OWN_CHANGES = (select(RecordPeriodChange).join(Record, Record.id == RecordPeriodChange.record_id)
+# Columns, not objects: a self report reads these on every request.
+_OWN_CHANGES = (select(RecordPeriodChange.record_id, RecordPeriodChange.version, RecordPeriodChange.kind,
+                       RecordPeriodChange.previous_until, RecordPeriodChange.display_until, RecordPeriodChange.sealed,
+                       RecordPeriodChange.created_at)
+                .join(Record, Record.id == RecordPeriodChange.record_id)
                 .where(Record.subject_id == bindparam("subject_id"))
                 .order_by(RecordPeriodChange.record_id, RecordPeriodChange.version))
 
 
-def _change_view(subject_ref: str, dek: bytes, change: RecordPeriodChange) -> PeriodChangeView:
+def _change_view(subject_ref: str, dek: bytes, change: Any) -> PeriodChangeView:
     sealed = _crypto.unseal(dek, change.sealed, _change_aad(change.record_id, subject_ref, change.version),
                             f"record {change.record_id} version {change.version}")
     return PeriodChangeView(change.version, change.kind, change.previous_until, change.display_until,
@@ -234,7 +238,7 @@ def read_own(tx: Tx, ring: Keyring, subject_ref: str) -> OwnFile:
     dek = data_key(ring, subject)
     rows = tx.session.connection().execute(_OWN, {"subject_id": subject.id})
     changes: dict[str, list[PeriodChangeView]] = {}
-    for change in tx.session.execute(_OWN_CHANGES, {"subject_id": subject.id}).scalars():
+    for change in tx.session.connection().execute(_OWN_CHANGES, {"subject_id": subject.id}):
         changes.setdefault(change.record_id, []).append(_change_view(subject_ref, dek, change))
     views = [_view(subject_ref, dek, row, changes.get(row.id, ())) for row in rows]
     identity = reveal_identity(dek, subject)

@@ -13,26 +13,27 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 
 from audit.tags import Tag
 from audit.tx import Tx
 from vault import _crypto
 from vault._keyring import Keyring
-from vault._subjects import data_key, get_sealed, reveal_identity
+from vault._subjects import SealedSubject, data_key, get_sealed, reveal_identity
+from vault.errors import SubjectNotFound
 from vault.identity import mask_citizen_id
-from vault.models import Objection, Record
+from vault.models import Objection, Record, Subject
 from vault.types import Release, Released, Selection
 
 
 def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detail: Mapping[str, Any]) -> Release:
     """Return the selected, displayable records of a person, recorded as a release in `tx`.
 
-    Raises SubjectNotFound or SubjectShredded.
+    The person's row and their selected records are read in one statement. Raises SubjectNotFound or
+    SubjectShredded.
     """
-    subject = get_sealed(tx, subject_ref)
+    subject, rows = _subject_and_selected(tx, subject_ref, selection)
     dek = data_key(ring, subject)
-    rows = _selected(tx, subject.id, selection) if selection.fields else []
     released = []
     for record_id, category, decided_at, display_until, sealed, disputed in rows:
         if disputed is not None and category in selection.withheld_while_disputed:
@@ -55,12 +56,15 @@ _DISPUTED = (
     .correlate(Record).scalar_subquery()
 )
 
-# Built once: making the expression costs more than running it.
-_SELECTED = (
-    select(Record.id, Record.category, Record.decided_at, Record.display_until, Record.sealed,
+# Built once: making the expression costs more than running it. The person's row, joined to their selected
+# records (none: one row of NULLs), so that a query reads the person and the records in one round trip.
+_SUBJECT_AND_SELECTED = (
+    select(Subject.id, Subject.subject_ref, Subject.kek_version, Subject.wrapped_dek, Subject.citizen_id_ct,
+           Subject.name_ct, Record.id, Record.category, Record.decided_at, Record.display_until, Record.sealed,
            _DISPUTED.label("disputed_since"))
-    .where(
-        Record.subject_id == bindparam("subject_id"),
+    .select_from(Subject)
+    .outerjoin(Record, and_(
+        Record.subject_id == Subject.id,
         Record.status == "active",
         Record.category.in_(bindparam("categories", expanding=True)),
         Record.display_from <= bindparam("shown_on"),
@@ -69,7 +73,8 @@ _SELECTED = (
         # A purpose's data range limits how old a record shown for the catalogue's period may be; a record
         # with its own period (a listing until performance, a ban in force, an extension) is current while shown.
         or_(Record.decided_at >= bindparam("decided_since"), Record.period_source != "catalogue"),
-    )
+    ))
+    .where(Subject.subject_ref == bindparam("ref"))
     .order_by(Record.decided_at.desc(), Record.id)
 )
 
@@ -79,10 +84,15 @@ def _aware(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def _selected(tx: Tx, subject_id: int, selection: Selection) -> list[Any]:
-    return list(tx.session.connection().execute(_SELECTED, {
-        "subject_id": subject_id, "categories": list(selection.fields), "shown_on": selection.shown_on,
-        "decided_since": selection.decided_since}))
+def _subject_and_selected(tx: Tx, subject_ref: str, selection: Selection) -> tuple[SealedSubject, list[Any]]:
+    if not selection.fields:
+        return get_sealed(tx, subject_ref), []
+    rows = tx.session.connection().execute(_SUBJECT_AND_SELECTED, {
+        "ref": subject_ref, "categories": list(selection.fields), "shown_on": selection.shown_on,
+        "decided_since": selection.decided_since}).all()
+    if not rows:
+        raise SubjectNotFound(subject_ref)
+    return SealedSubject(*rows[0][:6]), [row[6:] for row in rows if row[6] is not None]
 
 
 def open_for_recipient(tx: Tx, ring: Keyring, subject_ref: str, report_id: str, sealed: bytes) -> bytes:

@@ -58,6 +58,9 @@ def check_chunk(conn: Connection, chunk: Chunk) -> ChunkResult:
     findings = Findings(chunk.limit)
     start, end, size, counter = chunk.start, chunk.end, chunk.size, chunk.counter
     stored = _interior_nodes(conn, chunk)
+    # The interior nodes the rebuild completes, per level in order of position from the chunk's first:
+    # compared with the stored ones a level at a time at the end (a list comparison, in C).
+    built: list[list[bytes]] = [[] for _ in range(chunk.bits + 1)]
     levels: list[int] = []
     hashes: list[bytes] = []
     at_heads: dict[int, Frontier] = {}
@@ -75,8 +78,7 @@ def check_chunk(conn: Connection, chunk: Chunk) -> ChunkResult:
             levels.pop()
             node = sha256(b"\x01" + hashes.pop() + node).digest()
             level += 1
-            if index < size and stored.get((level, index >> level)) != node:
-                note_node_differs(findings, level, index >> level, stored.get((level, index >> level)) is None)
+            built[level].append(node)
         levels.append(level)
         hashes.append(node)
         if index + 1 == next_head:
@@ -128,8 +130,7 @@ def check_chunk(conn: Connection, chunk: Chunk) -> ChunkResult:
                 levels.pop()
                 node = sha256(b"\x01" + hashes.pop() + node).digest()
                 level += 1
-                if index < size and stored.get((level, index >> level)) != node:
-                    note_node_differs(findings, level, index >> level, stored.get((level, index >> level)) is None)
+                built[level].append(node)
             levels.append(level)
             hashes.append(node)
             if seq == next_head:
@@ -137,20 +138,40 @@ def check_chunk(conn: Connection, chunk: Chunk) -> ChunkResult:
                 next_head = next(wanted, -1)
     if position < end:
         gone(end)
+    _compare_nodes(findings, chunk, built, stored)
     return ChunkResult(chunk.number, entries, findings.result(), findings.total,
                         list(zip(levels, hashes, strict=True)), at_heads, broken_at)
 
 
-def _interior_nodes(conn: Connection, chunk: Chunk) -> dict[tuple[int, int], bytes]:
-    """Return the chunk's stored nodes of levels 1 to bits, keyed (level, index)."""
-    found: dict[tuple[int, int], bytes] = {}
+def _interior_nodes(conn: Connection, chunk: Chunk) -> list[list[bytes | None]]:
+    """Return the chunk's stored nodes of levels 1 to bits: per level, by position from the chunk's first
+    (None where a node is missing). Level 0, the leaves, comes with the entries."""
+    found: list[list[bytes | None]] = [[]]
+    for level in range(1, chunk.bits + 1):
+        first, width = chunk.start >> level, 1 << (chunk.bits - level)
+        nodes: list[bytes | None] = [None] * width
+        statement = select(TreeNode.index, TreeNode.hash).where(
+            TreeNode.level == level, TreeNode.index >= first, TreeNode.index < first + width)
+        for part in row_batches(conn, statement, chunk.batch, large=False):
+            for index, node in part:
+                nodes[index - first] = bytes(node)
+        found.append(nodes)
+    return found
+
+
+def _compare_nodes(findings: Findings, chunk: Chunk, built: list[list[bytes]],
+                   stored: list[list[bytes | None]]) -> None:
+    """Note every stored interior node that differs from the rebuild, or is missing, where the tree of
+    chunk.size leaves has it (a node is in the tree once the last leaf under it is)."""
     for level in range(1, chunk.bits + 1):
         first = chunk.start >> level
-        statement = select(TreeNode.index, TreeNode.hash).where(
-            TreeNode.level == level, TreeNode.index >= first, TreeNode.index < first + (1 << (chunk.bits - level)))
-        for part in row_batches(conn, statement, chunk.batch, large=False):
-            found.update(((level, index), bytes(node)) for index, node in part)
-    return found
+        mine, theirs = built[level], stored[level]
+        count = min(len(mine), max(0, (chunk.size >> level) - first))
+        if mine[:count] == theirs[:count]:
+            continue
+        for offset in range(count):
+            if mine[offset] != theirs[offset]:
+                note_node_differs(findings, level, first + offset, theirs[offset] is None)
 
 
 def _stored_leaves(conn: Connection, start: int, end: int) -> dict[int, bytes]:

@@ -482,3 +482,46 @@ def test_a_lone_surrogate_in_free_text_is_a_4xx_not_a_500(client: FlaskClient, e
                            headers={**employer.headers, "Content-Type": "application/json"})
     assert response.status_code == 400, response.get_data(as_text=True)
     assert response.mimetype == "application/problem+json"
+
+
+def test_a_well_formed_query_skips_the_schema_and_any_other_body_gets_the_schemas_answer(
+    client: FlaskClient, employer: Registered, person: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.web.api.base import XinyongBlueprint
+
+    consent_id = _granted(client, employer, person, max_uses=2)
+    parser = XinyongBlueprint.ARGUMENTS_PARSER
+    parsed: list[str] = []
+    real = parser.parse
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        parsed.append("schema")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(parser, "parse", counting)
+    assert _query(client, employer, consent_id).status_code == 201
+    assert parsed == [], "the hot path answers a plain body without webargs and marshmallow"
+    # The same query in another charset spelling goes through the schema, with the same answer.
+    raw = json.dumps({"consent_id": consent_id})
+    headers = {**employer.headers, "Content-Type": "application/json; charset=utf-8"}
+    assert client.post("/api/v1/queries", data=raw, headers=headers).status_code == 201
+    assert parsed == ["schema"]
+    # Bodies the schema refuses keep its answers: the field and the reason, or a 400 for unreadable JSON.
+    for body, status, field in (
+        ({"consent_id": consent_id, "extra": 1}, 422, "extra"),
+        ({"consent_id": consent_id + "\n"}, 403, None),  # QueryIn's pattern lets a final newline by: no such consent
+        ({"consent_id": 7}, 422, "consent_id"),
+        ({}, 422, "consent_id"),
+        ([consent_id], 422, None),
+    ):
+        answer = client.post("/api/v1/queries", json=body, headers=employer.headers)
+        assert answer.status_code == status, (body, answer.json)
+        assert answer.mimetype == "application/problem+json"
+        if field is not None:
+            assert answer.json["field"] == field, (body, answer.json)
+    broken = client.post("/api/v1/queries", data=b'{"consent_id": ', headers={
+        **employer.headers, "Content-Type": "application/json"})
+    assert broken.status_code == 400
+    assert broken.mimetype == "application/problem+json"
+    # Without a token the answer is the 401 it always was, before the body is looked at.
+    assert client.post("/api/v1/queries", json={"consent_id": consent_id}).status_code == 401
