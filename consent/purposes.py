@@ -78,7 +78,10 @@ class Purpose:
         return subtract_duration(today, self.data_range)
 
     def to_public(self) -> dict[str, object]:
-        """Return the purpose as JSON data in the file's own shape, durations as ISO 8601 strings."""
+        """Return the purpose as JSON data in the file's own shape, durations as ISO 8601 strings.
+
+        Its internal notes are not part of a Purpose and so never published.
+        """
         return {
             "code": self.code,
             "name": {"zh": self.name.zh, "en": self.name.en},
@@ -130,6 +133,10 @@ _CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 _CODE_MAX = 60
 
 _TOP_KEYS = ("version", "published", "basis", "purposes")
+# Internal cross-references (policy item ids, seed lines, what is still to verify), at the top and in each
+# purpose: kept with the data, checked as text, never published (GET /api/v1/purposes names laws and
+# documents only), as in the catalogue.
+_NOTES = "internal_notes"
 _PURPOSE_KEYS = (
     "code",
     "name",
@@ -240,7 +247,8 @@ def _fields(r: _Reader, catalogue: Catalogue) -> Mapping[str, frozenset[str]]:
 def _parse_purpose(value: object, index: int, catalogue: Catalogue) -> Purpose:
     code = value.get("code") if isinstance(value, Mapping) else None
     where = f"purpose {code}" if isinstance(code, str) and code.strip() else f"purposes[{index}]"
-    r = _Reader(value, where, _PURPOSE_KEYS)
+    r = _Reader(value, where, _PURPOSE_KEYS, (_NOTES,))
+    r.notes()
     code = r.text("code", _CODE)
     if len(code) > _CODE_MAX:
         r.fail("code", f"must be at most {_CODE_MAX} characters")
@@ -268,7 +276,8 @@ def parse_purposes(doc: Mapping[str, object], catalogue: Catalogue) -> Purposes:
     shared, fields not in their category or withheld from third parties, consent ceilings above
     P90D, a data life above P30D, fewer than one use, or a code used twice.
     """
-    top = _Reader(doc, "purposes", _TOP_KEYS)
+    top = _Reader(doc, "purposes", _TOP_KEYS, (_NOTES,))
+    top.notes()
     version, published, basis = top.text("version", _VERSION), top.day("published"), top.text("basis")
     items = top.value["purposes"]
     if not isinstance(items, list) or not items:

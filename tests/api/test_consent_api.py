@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -525,3 +526,26 @@ def test_a_well_formed_query_skips_the_schema_and_any_other_body_gets_the_schema
     assert broken.mimetype == "application/problem+json"
     # Without a token the answer is the 401 it always was, before the body is looked at.
     assert client.post("/api/v1/queries", json={"consent_id": consent_id}).status_code == 401
+
+
+# --- the public purposes' text (as for the catalogue, issue 9 item 10) -----------------------------
+
+# What only the maintainers read: seed line references ("seeds 002:36", "001:194"), policy item ids
+# ("AUTH-1", "RPT-3"), pointers into POLICY.md, and notes of what is still to check.
+_INTERNAL = re.compile(r"\bseeds?\b|\b\d{3}:\d+|\b[A-Z]{2,6}-[0-9]+\b|POLICY\.md|outside-the-seeds|\bverify\b"
+                       r"|internal_notes", re.IGNORECASE)
+
+
+def test_the_public_purposes_show_no_internal_references_and_the_data_keeps_them(
+    client: FlaskClient, rt: Runtime
+) -> None:
+    served = client.get("/api/v1/purposes").json
+    assert served["version"] == rt.purposes.version
+    assert _INTERNAL.findall(json.dumps(served, ensure_ascii=False)) == []
+    assert "国办发〔2020〕49号" in served["basis"]
+    raw = rt.purposes.raw
+    assert "AUTH-1" in str(raw["internal_notes"])
+    notes = {str(p["code"]): str(p["internal_notes"]) for p in raw["purposes"]}  # type: ignore[attr-defined]
+    assert set(notes) == {p["code"] for p in served["purposes"]}
+    assert "LIST-14" in notes["lending"]
+    assert "001:194" in notes["employment_screening"]

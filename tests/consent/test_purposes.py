@@ -76,8 +76,8 @@ def change_purpose(target: str, /, **changes: object) -> Callable[[Doc], None]:
 
 
 def test_default_purposes_parse_against_the_default_catalogue_and_are_versioned(purposes: Purposes) -> None:
-    assert purposes.version == "2026.11.1"
-    assert purposes.published == date(2026, 11, 1)
+    assert purposes.version == "2026.11.27"
+    assert purposes.published == date(2026, 11, 27)
     assert "最小化" in purposes.basis
 
 
@@ -152,10 +152,36 @@ def test_every_purpose_states_its_legal_basis_and_why_it_needs_its_categories(pu
 
 
 def test_employment_and_reports_for_awards_rest_on_the_report_uses_of_the_seeds(purposes: Purposes) -> None:
-    assert "RPT-3" in purposes.purpose("employment_screening").legal_basis
-    assert "RPT-2" in purposes.purpose("public_procurement").legal_basis
-    assert "RPT-2" in purposes.purpose("administrative_licensing").legal_basis
-    assert "EVAL-1" in purposes.purpose("commendation_review").legal_basis
+    notes = {str(item["code"]): str(item["internal_notes"]) for item in purposes.raw["purposes"]}  # type: ignore[attr-defined]
+    assert "RPT-3" in notes["employment_screening"]
+    assert "RPT-2" in notes["public_procurement"]
+    assert "RPT-2" in notes["administrative_licensing"]
+    assert "EVAL-1" in notes["commendation_review"]
+    assert "002:36" in str(purposes.raw["internal_notes"])
+    # The public texts name the documents those items come from.
+    assert "王益区" in purposes.purpose("employment_screening").legal_basis
+    assert "甘政办发〔2020〕111号" in purposes.purpose("public_procurement").legal_basis
+    assert "甘政办发〔2020〕111号" in purposes.purpose("administrative_licensing").legal_basis
+    assert "个人诚信评价结果只能用于守信激励" in purposes.purpose("commendation_review").legal_basis
+    assert "国办发〔2020〕49号" in purposes.basis
+
+
+@pytest.mark.parametrize("where", ["top", "purpose"])
+def test_internal_notes_must_be_text(where: str) -> None:
+    def change(doc: Doc) -> None:
+        (doc if where == "top" else purpose_doc(doc, "tenancy"))["internal_notes"] = " "
+
+    owner = "purposes" if where == "top" else "purpose tenancy"
+    assert f"{owner}: internal_notes: must be a non-empty string" in broken(change)
+
+
+def test_internal_notes_are_optional_and_never_published(purposes: Purposes, catalogue: Catalogue) -> None:
+    doc = default_doc()
+    del doc["internal_notes"]
+    for item in doc["purposes"]:
+        del item["internal_notes"]
+    assert parse_purposes(doc, catalogue) == purposes
+    assert "internal_notes" not in json.dumps(purposes.to_public())
 
 
 def test_a_landlord_sees_only_whether_the_tenant_is_a_dishonest_judgment_debtor(purposes: Purposes) -> None:

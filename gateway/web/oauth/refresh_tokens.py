@@ -17,6 +17,7 @@ from audit.tags import Outcome, Tag
 from audit.tx import AccessContext
 from gateway.credentials import hash_secret
 from gateway.models import Token
+from gateway.usecases import apps
 from gateway.web.context import current_tx, db, runtime
 from gateway.web.oauth.clients import APP_CLIENT_ID
 
@@ -31,8 +32,9 @@ def revoke_family(family_id: str) -> None:
     session = db()
     subject_ref = session.execute(
         select(Token.subject_ref).where(Token.family_id == family_id).limit(1)).scalar_one_or_none()
-    session.execute(update(Token).where(Token.family_id == family_id).values(revoked=True)
-                    .execution_options(synchronize_session=False))
+    # Repeated until nothing is left, as when an app is revoked: a refresh of this family in flight holds its
+    # old row, and on PostgreSQL one UPDATE that waited for it would miss the token the refresh made.
+    apps.revoke_all(session, Token.family_id == family_id)
     # The person should see that their app's login was cut off, and auditors why.
     app = AccessContext(actor=APP_CLIENT_ID, role="app", request_id=current_tx().access.request_id)
     current_tx().acting_as(app).record(Tag.TOKEN_FAMILY_REVOKED, outcome=Outcome.DENIED, subject_ref=subject_ref,
