@@ -141,3 +141,20 @@ def test_the_app_is_counted_too(client: FlaskClient, rt: Runtime) -> None:
     assert response.json["error"] == "invalid_client"
     [entry] = _denials(rt)
     assert entry.detail["client_id"] == "xinyong-app"
+
+
+def test_token_requests_wait_on_the_app_only_by_address_but_on_a_registered_client_by_name(
+    client: FlaskClient, lender: Registered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The people's app has no secret to guess: a lock on its name would make every person's sign-in wait.
+    import gateway.web.oauth.failures as failures
+
+    taken: list[tuple[str, ...]] = []
+    real = failures.serialise
+    monkeypatch.setattr(failures, "serialise", lambda session, *keys: (taken.append(keys), real(session, *keys)))
+    client.post("/oauth/token", environ_base={"REMOTE_ADDR": PROBE}, data={
+        "grant_type": "authorization_code", "code": "x", "client_id": "xinyong-app",
+        "redirect_uri": "http://127.0.0.1:5000/callback", "code_verifier": "v" * 43})
+    _token(client, lender.client_id, lender.secret, SERVER)
+    assert taken == [(f"client:address:{PROBE}",),
+                     (f"client:account:{lender.client_id}", f"client:address:{SERVER}")]

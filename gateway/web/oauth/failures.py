@@ -49,7 +49,10 @@ class LimitedAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # 
         address = client_address()
         tx = current_tx()
         # Held until the request's transaction ends, so that the check and the counting of a failure are one step.
-        serialise(tx.session, *([f"client:account:{named}"] if named else []), f"client:address:{address}")
+        # Not for the people's app: it is a public client with no secret to guess, and one lock for it would make
+        # every person's sign-in wait for every other's.
+        account = [f"client:account:{named}"] if named and role != "app" else []
+        serialise(tx.session, *account, f"client:address:{address}")
         wait = wait_seconds(tx.session, CLIENT_FAILURES, runtime().settings.failure_limits.client_authentication,
                             named, address, tx.now)
         if wait:
