@@ -14,7 +14,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NoReturn
 
-from stdnum import exceptions as stdnum_errors
 from stdnum.cn import uscc
 
 from consent.errors import PayloadInvalid
@@ -44,10 +43,15 @@ class DateLimit(StrEnum):
 class FieldFormat(StrEnum):
     """A checked format of a string field."""
 
-    # GB 32100-2015: the 18-character code of an organisation, checked with python-stdnum's cn.uscc.
+    # GB 32100-2015: the 18-character code of an organisation (its check character from python-stdnum's cn.uscc).
     UNIFIED_SOCIAL_CREDIT_CODE = "unified_social_credit_code"
 
 
+# GB 32100-2015: the registering authority and the kind of organisation (letters too: N for rural collective
+# economic organisations, Y for others), the 6-digit administrative area, the 9-character organisation code, and
+# the check character. python-stdnum's cn.uscc.validate wants digits in the first 8 places, which refuses real
+# codes such as a village collective's N2...; its check character (calc_check_digit) is used as it is.
+_CREDIT_CODE = re.compile(r"[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}")
 _DECIMAL = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,6})?")
 _DECIMAL_INT_LIMIT = 10**18  # the 18 integer digits _DECIMAL allows
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -135,15 +139,15 @@ class FieldSpec:
         return value
 
     def _credit_code(self, value: str) -> str:
-        try:
-            return str(uscc.validate(value))  # stored compact and upper-case
-        except stdnum_errors.InvalidLength:
+        number = uscc.compact(value)
+        if len(number) != 18:
             self._reject("a unified social credit code (GB 32100-2015) has 18 characters")
-        except stdnum_errors.InvalidChecksum:
+        if not _CREDIT_CODE.fullmatch(number):
+            self._reject("not a unified social credit code (GB 32100-2015): two code characters, 6 digits of "
+                         "the registering area, then digits and capital letters other than I, O, S, V and Z")
+        if number[-1] != uscc.calc_check_digit(number[:17]):
             self._reject("not a unified social credit code (GB 32100-2015): the check character is wrong")
-        except stdnum_errors.ValidationError:
-            self._reject("not a unified social credit code (GB 32100-2015): 8 digits, then digits and "
-                         "capital letters other than I, O, S, V and Z")
+        return number  # stored compact and upper-case
 
     def _decimal(self, value: object) -> str:
         # Floats are refused: a binary float cannot hold 0.10 exactly, and amounts must.

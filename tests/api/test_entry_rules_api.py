@@ -216,6 +216,8 @@ def test_a_listing_decided_after_the_objection_window_is_accepted(
     ("91110000600037341M", "check character"),
     ("9111000060003734", "18 characters"),
     ("9111000060003734OL", "capital letters other than I, O, S, V and Z"),
+    ("9I110000600037341L", "two code characters, 6 digits"),
+    ("91A10000600037341L", "6 digits of the registering area"),
 ])
 def test_an_organisation_credit_code_that_fails_gb_32100_is_a_422_naming_the_field(
     client: FlaskClient, auth: Auth, people: People, code: str, says: str
@@ -225,8 +227,15 @@ def test_an_organisation_credit_code_that_fails_gb_32100_is_a_422_naming_the_fie
     assert says in problem["detail"]
 
 
-def test_a_valid_organisation_credit_code_is_accepted(client: FlaskClient, auth: Auth, people: People) -> None:
-    assert _accepted(client, auth, with_credit_code(people.new(), "91110000600037341L"))
+@pytest.mark.parametrize("code", [
+    "91110000600037341L",
+    "N2330182MF00000012",  # a rural collective economic organisation: letters in the first two places
+    "y1440300mj0000001f",  # stored upper-case
+])
+def test_a_valid_organisation_credit_code_is_accepted(
+    client: FlaskClient, auth: Auth, people: People, code: str
+) -> None:
+    assert _accepted(client, auth, with_credit_code(people.new(), code))
 
 
 # --- item 7: the four grades, published -----------------------------------------------------------
