@@ -11,8 +11,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from audit.clock import today as clock_today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext
@@ -20,7 +18,6 @@ from consent import entry, periods
 from consent.catalogue import Category
 from consent.errors import ConsentError
 from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
-from gateway.errors import Conflict
 from gateway.runtime import Runtime
 from gateway.uow import UnitOfWork
 from vault.errors import RecordConflict, VaultError
@@ -70,15 +67,9 @@ def submit(rt: Runtime, provider: Provider, data: dict[str, Any], key: str | Non
         today = clock_today(rt.clock)
         prepared = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, to_new_record(data, key, today),
                                    today)
-        for attempt in (1, 2):
-            try:
-                with rt.uow.begin(access) as tx:
-                    return rt.vault.ingest(tx, provider, [prepared])[0]
-            except IntegrityError:
-                # Two requests raced on one idempotency key: the second look finds the first.
-                if attempt == 2 or key is None:
-                    raise Conflict("a concurrent request with this Idempotency-Key is being processed") from None
-    raise AssertionError("unreachable")
+        # Two requests racing on one idempotency key: the vault stores the first and returns it to the second.
+        with rt.uow.begin(access) as tx:
+            return rt.vault.ingest(tx, provider, [prepared])[0]
 
 
 def revoke(rt: Runtime, provider: Provider, record_id: str, reason: str, access: AccessContext) -> Ingested:
