@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from audit import heads as _heads  # noqa: F401 - registers the tree-head table on AuditBase.metadata
 from audit import tree as _tree  # noqa: F401 - registers the tree tables on AuditBase.metadata
@@ -88,10 +88,12 @@ def _owner_only(database: str | None) -> None:
     path = Path(database)
     if not path.parent.is_dir():
         return  # SQLite will say that it cannot open the file
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    # An existing file is not opened for writing: one an operator made read-only (0400) is served read-only.
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if file.exists() and file.stat().st_mode & 0o077:
-            file.chmod(0o600)
+        if file.exists() and (mode := file.stat().st_mode) & 0o077:
+            file.chmod(mode & 0o700)  # the owner's bits kept: tightening must not make a read-only file writable
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -184,6 +186,29 @@ def writer_gate(engine: Engine) -> WriterGate:
     if not database or database == ":memory:":
         return WriterGate(None)
     return WriterGate(Path(database).with_name(Path(database).name + ".writers"))
+
+
+# SQLSTATE read_only_sql_transaction: a write under default_transaction_read_only, or on a hot standby.
+_PG_READ_ONLY = "25006"
+
+
+def refuses_writes(exc: BaseException) -> bool:
+    """Tell whether `exc`, or an error it was raised from, is the database refusing a write as read-only.
+
+    SQLite says SQLITE_READONLY (or one of its extended codes) for a file it could open only for reading;
+    PostgreSQL says 25006 in a read-only transaction or on a replica.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError):
+            orig = current.orig
+            if (str(getattr(orig, "sqlite_errorname", "")).startswith("SQLITE_READONLY")
+                    or getattr(orig, "sqlstate", None) == _PG_READ_ONLY):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def alembic_config(url: str) -> Config:

@@ -10,6 +10,7 @@
     ├── Conflict                a concurrent request holds the same Idempotency-Key
     ├── Gone                    it existed and is gone
     ├── RateLimited             too many attempts; `retry_after` seconds until trying again makes sense
+    ├── DatabaseReadOnly        the database refuses writes (a read-only file, a replica): nothing was done
     └── InvalidInput            a field failed a check (field, reason)
         └── ExportTooLarge      an audit export would hold more entries than one export may
 """
@@ -61,6 +62,18 @@ class RateLimited(GatewayError):
     """Raised after too many failed attempts; another try makes sense after `retry_after` seconds."""
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class DatabaseReadOnly(GatewayError):
+    """Raised when the database refuses a write: a read-only file, a read-only replica or transaction.
+
+    The request's work is rolled back, its audit entry with it: an access that cannot be recorded does not
+    happen. Trying again makes sense after `retry_after` seconds, once an operator has made it writable.
+    """
+
+    def __init__(self, detail: str, *, retry_after: int = 30) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
 

@@ -15,11 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.clock import Clock
 from audit.entries import EntryDraft
+from audit.errors import AuditAppendFailed
 from audit.tx import AccessContext, Tx
+from gateway.database import refuses_writes
+from gateway.errors import DatabaseReadOnly
+
+READ_ONLY = "the database is read-only, so nothing can be written or recorded now and this request was not carried out"
 
 
 class ReadOnlyViolation(RuntimeError):
@@ -43,14 +49,20 @@ class UnitOfWork:
         """Yield the request's transaction; on leaving, append its entries last and commit."""
         gate = nullcontext() if readonly else self.writers()
         appended: Sequence[EntryDraft] = ()
-        with gate, (self.readonly_sessions if readonly else self.sessions)() as session, session.begin():
-            tx = Tx(session, self.clock, access)
-            yield tx
-            if tx.recorded:
-                if readonly:
-                    raise ReadOnlyViolation("a read-only unit of work cannot record audit entries")
-                appended = tx.drafts if self.appended is not None else ()
-                tx.append_recorded()
+        try:
+            with gate, (self.readonly_sessions if readonly else self.sessions)() as session, session.begin():
+                tx = Tx(session, self.clock, access)
+                yield tx
+                if tx.recorded:
+                    if readonly:
+                        raise ReadOnlyViolation("a read-only unit of work cannot record audit entries")
+                    appended = tx.drafts if self.appended is not None else ()
+                    tx.append_recorded()
+        except (SQLAlchemyError, AuditAppendFailed) as exc:
+            # A read-only file or replica is the operator's to fix, not a fault in the request: say so (503).
+            if refuses_writes(exc):
+                raise DatabaseReadOnly(READ_ONLY) from exc
+            raise
         if appended and self.appended is not None:
             self.appended(appended)
 

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from functools import cache
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import select, text
+from sqlalchemy import false, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from audit import heads, tree
 from audit.entries import AuditCounter
 from audit.tx import AccessContext
 from gateway.database import alembic_config
+from gateway.errors import DatabaseReadOnly
 from gateway.runtime import Runtime
 
 _PROBE = AccessContext(actor="readiness", role="system")
@@ -51,6 +52,7 @@ def readiness(rt: Runtime) -> Readiness:
         if found != [schema_head()]:
             checks["schema"] = (f"the schema is at {', '.join(found) or 'nothing'}, not {schema_head()}: "
                                 "run `xinyong init`")
+        checks["database"] = _writable(rt)
     try:
         rt.vault.refresh()
         rt.vault.jwks()
@@ -83,3 +85,20 @@ def ledger_state(rt: Runtime) -> LedgerState | None:
         return None
     age = None if head is None else max(0.0, (rt.clock.now() - head.timestamp).total_seconds())
     return LedgerState(int(entries), size, 0 if head is None else head.tree_size, age)
+
+
+# A write that matches no row: the database refuses it if it is read-only, and otherwise it locks nothing.
+_NO_OP_WRITE = update(AuditCounter).where(false()).values(last_seq=AuditCounter.last_seq)
+
+
+def _writable(rt: Runtime) -> str:
+    """Return "ok" if the database takes writes, else why not (nearly every request writes an audit entry)."""
+    try:
+        with rt.uow.begin(_PROBE) as tx:
+            tx.session.execute(_NO_OP_WRITE)
+    except DatabaseReadOnly:
+        return ("the database is read-only (a read-only file or replica): requests that write or record an "
+                "access answer 503")
+    except SQLAlchemyError as exc:
+        return f"the database does not take writes ({type(exc).__name__})"
+    return "ok"

@@ -203,3 +203,13 @@ def test_the_sqlite_files_are_readable_by_their_owner_only(tmp_path: Path) -> No
                 assert {p.name: oct(p.stat().st_mode & 0o777) for p in made} == {p.name: "0o600" for p in made}
         finally:
             engine.dispose()
+
+
+def test_a_read_only_sqlite_file_is_tightened_but_stays_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "xinyong.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    path.chmod(0o444)  # an operator made it read-only, for everyone
+    make_engine(f"sqlite:///{path}").dispose()
+    assert path.stat().st_mode & 0o777 == 0o400
