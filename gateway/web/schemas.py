@@ -38,6 +38,16 @@ def _printable_text(value: str) -> None:
         raise ValidationError("must not contain control characters other than line breaks and tabs")
 
 
+# The same rules as patterns for the OpenAPI description (gateway/web/api/base.py puts them on every field that
+# has the validator), so that clients and schemathesis know what the API refuses. Lone surrogates, which the
+# hidden-character check also refuses, cannot be written in a pattern (they are no characters) and are left out.
+TEXT_PATTERNS: dict[Any, str] = {
+    _no_control_characters: "^[^\\x00-\\x1f\\x7f]*$",
+    _no_hidden_characters: "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]*$",
+    _printable_text: "^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*$",
+}
+
+
 _IDENT = validate.Regexp(r"^[A-Za-z0-9_.:-]{1,60}$", error="must be 1 to 60 letters, digits or _ . : -")
 
 
@@ -229,6 +239,9 @@ class SelfReportOut(Schema):
     queries = fields.List(fields.Nested(QueryLogOut), required=True)
 
 
+DAYS_PATTERN = "^P[0-9]{1,6}[DW]$"  # what consent.durations.parse_days reads
+
+
 class DaysDuration(fields.Field[Duration]):
     """An ISO 8601 duration in days or weeks (P7D, P2W), loaded as a Duration of days."""
 
@@ -251,7 +264,7 @@ class ConsentRequestIn(StrictSchema):
     purpose = fields.String(required=True, validate=[validate.Length(min=1, max=60), _no_control_characters])
     categories = fields.List(_code(), validate=validate.Length(min=1, max=50))
     reason = fields.String(required=True, validate=[validate.Length(min=1, max=500), _printable_text])
-    valid_for = DaysDuration(required=True, metadata={"type": "string", "example": "P7D"})
+    valid_for = DaysDuration(required=True, metadata={"type": "string", "pattern": DAYS_PATTERN, "example": "P7D"})
     max_uses = fields.Integer(strict=True, validate=validate.Range(min=1, max=1000),
                               metadata={"description": "default 1; a whole number, not a string"})
 
@@ -283,7 +296,7 @@ class ConsentRequestOut(Schema):
 
 class ApproveIn(StrictSchema):
     categories = fields.List(_code(), validate=validate.Length(min=1, max=50))
-    valid_for = DaysDuration(metadata={"type": "string", "example": "P3D"})
+    valid_for = DaysDuration(metadata={"type": "string", "pattern": DAYS_PATTERN, "example": "P3D"})
 
 
 class GrantOut(Schema):

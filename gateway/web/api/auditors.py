@@ -137,7 +137,7 @@ def list_entries(search: AuditSearch) -> Response:
 
 
 @blp.route("/audit/entries/search", methods=["POST"])
-@blp.arguments(AuditSearchIn)
+@blp.arguments(AuditSearchIn, required=False)  # every filter is optional, and so is the body that holds them
 @blp.response(200, AuditEntryPageOut)
 @blp.doc(security=BEARER, responses=_EXPORT_DOC)
 @problems(blp, 400, 401, 403, 413, 422)

@@ -20,7 +20,14 @@ from gateway.errors import CsrfFailed, Unauthenticated
 from gateway.web import sessions
 from gateway.web.oauth.bearer import bearer
 from gateway.web.problems import PROBLEM
-from gateway.web.schemas import OAuthErrorOut, ProblemSchema, RevocationRequestIn, TokenOut, TokenRequestIn
+from gateway.web.schemas import (
+    TEXT_PATTERNS,
+    OAuthErrorOut,
+    ProblemSchema,
+    RevocationRequestIn,
+    TokenOut,
+    TokenRequestIn,
+)
 from vault.types import Provider
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,6 +54,18 @@ class _BodyProblems(BasePlugin):
                     responses[status] = {"description": description, "content": {PROBLEM: {"schema": _PROBLEM_REF}}}
 
 
+def _text_rules(converter: Any, field: Any, ret: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+    """Describe what the API's text validators refuse as a `pattern`, and a mapping's keys as `propertyNames`."""
+    found: dict[str, Any] = {}
+    pattern = next((TEXT_PATTERNS[v] for v in getattr(field, "validators", ()) if v in TEXT_PATTERNS), None)
+    if pattern and "pattern" not in (ret or {}):
+        found["pattern"] = pattern
+    keys = getattr(field, "key_field", None)
+    if keys is not None:
+        found["propertyNames"] = converter.field2property(keys)
+    return found
+
+
 class XinyongApi(Api):  # type: ignore[misc]  # flask-smorest ships partial hints
     ERROR_SCHEMA = ProblemSchema
     # Each view lists its own error statuses with problems(); a catch-all "default" response would
@@ -55,6 +74,7 @@ class XinyongApi(Api):  # type: ignore[misc]  # flask-smorest ships partial hint
 
     def _init_spec(self, *, extra_plugins: list[Any] | None = None, **kwargs: Any) -> None:
         super()._init_spec(extra_plugins=[*(extra_plugins or ()), _BodyProblems()], **kwargs)
+        self.ma_plugin.converter.add_attribute_function(_text_rules)
 
     def _register_responses(self) -> None:
         self.spec.components.schema("Problem", schema=self.ERROR_SCHEMA)
