@@ -185,7 +185,7 @@ def my_consent_requests() -> Response:
 
 
 @blp.route("/me/consent-requests/<string:request_id>/approve", methods=["POST"])
-@blp.arguments(ApproveIn)
+@blp.arguments(ApproveIn, required=False)  # the narrowing is optional, and so is the body that holds it
 @blp.response(201, GrantOut)
 @blp.doc(security=PERSON)
 @problems(blp, 401, 403, 404, 409, 422)
