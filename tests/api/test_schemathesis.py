@@ -65,14 +65,16 @@ RIGHTLY_REFUSED: dict[str, set[tuple[str, str]]] = {
 def positive_data_acceptance_but_what_is_rightly_refused(ctx: Any, response: Any, case: Any) -> bool | None:
     """positive_data_acceptance, except for a refusal in RIGHTLY_REFUSED, or an OAuth error for credentials.
 
-    The token endpoint refuses well-formed requests whose client, code or refresh token it does not know
-    with RFC 6749 §5.2 errors (400 or 401 with an `error`); the description cannot know which exist.
+    The token and revocation endpoints refuse well-formed requests whose client, code or token they do not
+    know with RFC 6749 §5.2 errors (400 or 401 with an `error`, RFC 7009 §2.2.1); the description cannot know
+    which exist.
     """
     try:
         return positive_data_acceptance(ctx, response, case)
     except RejectedPositiveData:
         body = _json(response)
-        if case.operation.label == "POST /oauth/token" and response.status_code in (400, 401) and "error" in body:
+        oauth = case.operation.label in ("POST /oauth/token", "POST /oauth/revoke")
+        if oauth and response.status_code in (400, 401) and "error" in body:
             return None
         field = str(body.get("field", ""))
         if field == "max_uses" and isinstance((case.body or {}).get("max_uses"), float):
@@ -148,7 +150,7 @@ def world(client: FlaskClient, app: Flask, rt: Runtime, auth: Auth, people: Peop
     consent = person.approve(granted)["id"]
     report = client.post("/api/v1/queries", json={"consent_id": consent}, headers=employer.headers)
     assert report.status_code == 201, report.json
-    ids = {"record_id": records[0], "request_id": granted, "consent_id": consent,
+    ids = {"record_id": records[0], "request_id": granted, "consent_id": consent, "client_id": "xinyong-app",
            "report_id": report.json["report"]["report_id"],  # type: ignore[index]
            "POST /api/v1/me/consent-requests/{request_id}/approve": to_approve,
            "POST /api/v1/me/consent-requests/{request_id}/deny": to_deny}
@@ -174,7 +176,7 @@ LABELS = [
     "GET /api/v1/me/consents", "GET /api/v1/me/consents/{consent_id}", "DELETE /api/v1/me/consents/{consent_id}",
     "GET /api/v1/audit/entries", "POST /api/v1/audit/entries/search", "GET /api/v1/audit/anomalies",
     "GET /api/v1/audit/tree-head", "GET /api/v1/audit/proof/inclusion", "GET /api/v1/audit/proof/consistency",
-    "POST /oauth/token",
+    "GET /api/v1/me/apps", "DELETE /api/v1/me/apps/{client_id}", "POST /oauth/token", "POST /oauth/revoke",
 ]
 
 
