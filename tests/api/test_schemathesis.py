@@ -45,6 +45,10 @@ RIGHTLY_REFUSED: dict[str, set[tuple[str, str]]] = {
     "POST /api/v1/records": {("invalid_citizen_id", "citizen_id"), ("unknown_category", "category"),
                              ("invalid_field", "payload"), ("invalid_field", "document"),
                              ("invalid_field", "decided_at")},
+    # A change of a record's end rests on a document of a type its category lists, and the new end follows the
+    # record's own dates and the category's ceiling (consent/data/catalogue.json).
+    "POST /api/v1/records/{record_id}/extend": {("invalid_field", "document"), ("invalid_field", "display_until")},
+    "POST /api/v1/records/{record_id}/end": {("invalid_field", "document"), ("invalid_field", "display_until")},
     # The ID's check character; the activation code the counter handed out.
     "POST /api/v1/subjects/activate": {("invalid_citizen_id", "citizen_id")},
     # The ID's check character; the registered purposes, the categories each needs, its ceilings.
@@ -167,7 +171,8 @@ def api(app: Flask, engine: Engine) -> Any:
 
 
 LABELS = [
-    "POST /api/v1/records", "POST /api/v1/records/{record_id}/revoke", "GET /api/v1/catalogue",
+    "POST /api/v1/records", "POST /api/v1/records/{record_id}/revoke", "POST /api/v1/records/{record_id}/extend",
+    "POST /api/v1/records/{record_id}/end", "GET /api/v1/catalogue",
     "POST /api/v1/subjects/activate", "GET /api/v1/me/report", "GET /api/v1/me/report/signed",
     "GET /api/v1/me/access-log", "GET /api/v1/purposes", "POST /api/v1/consent-requests",
     "GET /api/v1/consent-requests/{request_id}", "GET /api/v1/consents/{consent_id}/receipt", "POST /api/v1/queries",
