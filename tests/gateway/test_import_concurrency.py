@@ -74,8 +74,8 @@ def test_two_imports_of_one_file_at_once_store_each_record_once_and_both_finish(
 ) -> None:
     first, second = runtimes(), runtimes()
     made = clients.add_client(first, role="provider", name="court", categories=["ADMINISTRATIVE_PENALTY_GENERAL"],
-                              kind=None)
-    provider = Provider(made.client_id, frozenset(made.categories))
+                              kind=None, agency="any_competent_authority")
+    provider = Provider(made.client_id, frozenset(made.categories), "any_competent_authority")
     access = AccessContext(actor=made.client_id, role="provider", basis="bulk import")
     lines = 40  # batches of 7 (settings_for_tests): the two runs meet in the middle of one another's batches
     for round_ in range(3):
@@ -108,8 +108,8 @@ def test_two_submissions_with_one_idempotency_key_at_once_store_one_record_and_b
 ) -> None:
     first, second = runtimes(), runtimes()
     made = clients.add_client(first, role="provider", name="court", categories=["ADMINISTRATIVE_PENALTY_GENERAL"],
-                              kind=None)
-    provider = Provider(made.client_id, frozenset(made.categories))
+                              kind=None, agency="any_competent_authority")
+    provider = Provider(made.client_id, frozenset(made.categories), "any_competent_authority")
     access = AccessContext(actor=made.client_id, role="provider")
     for round_ in range(6):
         body = RecordIn().load(penalty(People(600 + round_).new()))
