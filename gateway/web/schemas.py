@@ -83,6 +83,7 @@ class ProblemSchema(Schema):
                          metadata={"description": "every field that failed, with the reason"})
     categories = fields.List(fields.String(), metadata={"description": "the categories outside the purpose"})
     retry_after = fields.Integer(metadata={"description": "seconds to wait, as in the Retry-After header"})
+    current_status = fields.String(metadata={"description": "an objection's status, when a step is out of order"})
 
 
 class DocumentIn(StrictSchema):
@@ -192,6 +193,7 @@ class ReportRecordOut(Schema):
     version = fields.Integer(required=True)
     period_changes = fields.List(fields.Nested(lambda: PeriodChangeOut()), required=True, metadata={
         "description": "each extension or early end by the agency that filed it, oldest first"})
+    objection = fields.Nested("OpenObjectionOut", metadata={"description": "your open objection to it, if any"})
 
 
 class PeriodChangeOut(Schema):
@@ -201,8 +203,6 @@ class PeriodChangeOut(Schema):
     display_until = fields.Date(required=True, allow_none=True)
     document = fields.Nested(DocumentOut, required=True)
     changed_at = fields.String(required=True)
-
-    objection = fields.Nested("OpenObjectionOut", metadata={"description": "your open objection to it, if any"})
 
 
 class OpenObjectionOut(Schema):

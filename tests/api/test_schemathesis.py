@@ -49,6 +49,10 @@ RIGHTLY_REFUSED: dict[str, set[tuple[str, str]]] = {
     # record's own dates and the category's ceiling (consent/data/catalogue.json).
     "POST /api/v1/records/{record_id}/extend": {("invalid_field", "document"), ("invalid_field", "display_until")},
     "POST /api/v1/records/{record_id}/end": {("invalid_field", "document"), ("invalid_field", "display_until")},
+    # Evidence is checked by its bytes (PDF, JPEG or PNG, none empty); a correction goes only with the outcome
+    # `corrected` (rules across fields and inside files that the description cannot state).
+    "POST /api/v1/me/objections": {("invalid_input", "evidence")},
+    "POST /api/v1/objections/{objection_id}/decide": {("invalid_input", "correction")},
     # The ID's check character; the activation code the counter handed out.
     "POST /api/v1/subjects/activate": {("invalid_citizen_id", "citizen_id")},
     # The ID's check character; the registered purposes, the categories each needs, its ceilings.
@@ -116,7 +120,7 @@ class World:
     def credentials(self, label: str) -> dict[str, dict[str, str]]:
         """Return the headers and cookies of the role that may call the operation `label`."""
         path = label.split()[1]
-        if path.startswith("/api/v1/records"):
+        if path.startswith(("/api/v1/records", "/api/v1/objections")):  # the producing agency
             return {"headers": self.provider.headers}
         if path.startswith(("/api/v1/consent-requests", "/api/v1/consents", "/api/v1/queries", "/api/v1/reports")):
             return {"headers": self.employer.headers}
@@ -132,6 +136,13 @@ class World:
         """Return path parameters naming things that exist and that the caller may reach."""
         names = re.findall(r"\{(\w+)\}", operation.path)
         return {name: self.ids.get(operation.label, self.ids[name]) for name in names}
+
+
+def world_objection(person: Person, record_id: str) -> str:
+    """Return the id of the person's objection to one of their records."""
+    made = person.post("/api/v1/me/objections", {"record_id": record_id, "reason": "not me"})
+    assert made.status_code == 201, made.json
+    return str(made.json["id"])
 
 
 @pytest.fixture
@@ -154,7 +165,9 @@ def world(client: FlaskClient, app: Flask, rt: Runtime, auth: Auth, people: Peop
     consent = person.approve(granted)["id"]
     report = client.post("/api/v1/queries", json={"consent_id": consent}, headers=employer.headers)
     assert report.status_code == 201, report.json
-    ids = {"record_id": records[0], "request_id": granted, "consent_id": consent, "client_id": "xinyong-app",
+    objected = world_objection(person, records[1])
+    ids = {"objection_id": objected, "record_id": records[0], "request_id": granted, "consent_id": consent,
+           "client_id": "xinyong-app",
            "report_id": report.json["report"]["report_id"],  # type: ignore[index]
            "POST /api/v1/me/consent-requests/{request_id}/approve": to_approve,
            "POST /api/v1/me/consent-requests/{request_id}/deny": to_deny}
@@ -182,6 +195,10 @@ LABELS = [
     "GET /api/v1/audit/entries", "POST /api/v1/audit/entries/search", "GET /api/v1/audit/anomalies",
     "GET /api/v1/audit/tree-head", "GET /api/v1/audit/proof/inclusion", "GET /api/v1/audit/proof/consistency",
     "GET /api/v1/me/apps", "DELETE /api/v1/me/apps/{client_id}", "POST /oauth/token", "POST /oauth/revoke",
+    "GET /api/v1/objection-rules", "POST /api/v1/me/objections", "GET /api/v1/me/objections",
+    "GET /api/v1/me/objections/{objection_id}", "GET /api/v1/objections", "GET /api/v1/objections/{objection_id}",
+    "POST /api/v1/objections/{objection_id}/accept", "POST /api/v1/objections/{objection_id}/refuse",
+    "POST /api/v1/objections/{objection_id}/decide",
 ]
 
 
