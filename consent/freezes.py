@@ -49,14 +49,19 @@ def freeze(tx: Tx, subject_ref: str, revoke_grants: bool) -> FreezeState:
     if asked. Each change is an audit entry."""
     now = tx.now
     dialect = postgresql if tx.session.get_bind().dialect.name == "postgresql" else sqlite
-    inserted = tx.session.execute(dialect.insert(Freeze).values(subject_ref=subject_ref, frozen_at=now)
-                                  .on_conflict_do_nothing(index_elements=["subject_ref"])
-                                  .returning(Freeze.subject_ref)).first()
-    if inserted is not None:
-        tx.record(Tag.FILE_FROZEN, subject_ref=subject_ref, detail={"revoke_grants": revoke_grants})
+    since: datetime | None = None
+    while since is None:  # again only if an unfreeze removed the row between the two statements
+        since = tx.session.execute(dialect.insert(Freeze).values(subject_ref=subject_ref, frozen_at=now)
+                                   .on_conflict_do_nothing(index_elements=["subject_ref"])
+                                   .returning(Freeze.frozen_at)).scalar()
+        if since is not None:
+            tx.record(Tag.FILE_FROZEN, subject_ref=subject_ref, detail={"revoke_grants": revoke_grants})
+            break
+        # Already frozen: hold the row to the commit, so the answer is the state this call leaves.
+        since = tx.session.execute(select(Freeze.frozen_at).where(Freeze.subject_ref == subject_ref)
+                                   .with_for_update()).scalar()
     revoked = _revoke_all(tx, subject_ref, now) if revoke_grants else []
-    found = state(tx, subject_ref)
-    return FreezeState(found.frozen, found.since, revoked)
+    return FreezeState(True, since, revoked)
 
 
 def unfreeze(tx: Tx, subject_ref: str) -> FreezeState:
