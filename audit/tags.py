@@ -32,6 +32,8 @@ class Tag(StrEnum):
     CONSENT_APPROVED = "consent:grant:approved"
     CONSENT_DENIED = "consent:request:denied"
     CONSENT_REVOKED = "consent:grant:revoked"
+    FILE_FROZEN = "consent:file:frozen"
+    FILE_UNFROZEN = "consent:file:unfrozen"
     QUERY_RELEASED = "consent:query:released"
     QUERY_DENIED = "consent:query:denied"
     REPORT_RETRIEVED = "consent:report:retrieved"

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from audit.clock import CST, isoformat_z
 from audit.tags import Tag
 from audit.tx import Tx
+from consent import freezes
 from consent.catalogue import Catalogue
 from consent.display import THIRD_PARTY_SCOPES
 from consent.durations import Duration
@@ -159,26 +160,33 @@ def create_request(
     tx: Tx, purposes: Purposes, institution: Institution, subject_ref: str,
     purpose_code: str, categories: Iterable[str] | None, reason: str, valid_for: Duration, max_uses: int | None,
 ) -> RequestView:
-    """Record a pending request. It is created whether or not the person is known, so the answer says nothing."""
+    """Record a pending request. It is created whether or not the person is known, so the answer says nothing.
+
+    The person's freeze is read for every request, so a frozen file costs the same work as any other: its
+    request is recorded withheld (never shown to the person, it lapses unanswered), like an unknown person's.
+    """
     purpose, chosen, uses = check_request(purposes, institution, purpose_code, categories, valid_for, max_uses)
     now = tx.now
+    withheld = freezes.frozen(tx.session, subject_ref)
     row = ConsentRequest(
         id=_new_id("cr"), institution_id=institution.client_id, subject_ref=subject_ref, purpose=purpose.code,
         categories=chosen, reason=reason, max_uses=uses,
         valid_for_seconds=int(valid_for.as_timedelta().total_seconds()),
-        status="pending", created_at=now, lapses_at=now + LAPSE_AFTER,
+        status="pending", created_at=now, lapses_at=now + LAPSE_AFTER, withheld=withheld,
     )
     tx.session.add(row)
     tx.session.flush()
     tx.under(purpose=purpose.code, basis=row.id).record(
-        Tag.CONSENT_REQUESTED, subject_ref=subject_ref, detail={"categories": chosen})
+        Tag.CONSENT_REQUESTED, subject_ref=subject_ref,
+        detail={"categories": chosen, **({"withheld": "file frozen"} if withheld else {})})
     return _request_view(row, now)
 
 
 def list_requests(tx: Tx, subject_ref: str) -> list[RequestView]:
-    """Return the person's requests, newest first."""
+    """Return the person's requests, newest first, but for those withheld while their file was frozen."""
     now = tx.now
-    rows = tx.session.execute(select(ConsentRequest).where(ConsentRequest.subject_ref == subject_ref)
+    rows = tx.session.execute(select(ConsentRequest).where(ConsentRequest.subject_ref == subject_ref,
+                                                           ConsentRequest.withheld.is_(False))
                            .order_by(ConsentRequest.created_at.desc(), ConsentRequest.id)).scalars()
     return [_request_view(row, now) for row in rows]
 
@@ -199,7 +207,7 @@ def pending_request(tx: Tx, subject_ref: str, request_id: str) -> ConsentRequest
     """
     now = tx.now
     row = tx.session.get(ConsentRequest, request_id, with_for_update=True, populate_existing=True)
-    if row is None or row.subject_ref != subject_ref:
+    if row is None or row.subject_ref != subject_ref or row.withheld:
         raise RequestNotFound(request_id)
     status = _request_status(row, now)
     if status in ("approved", "denied"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, Index, Integer, LargeBinary, MetaData, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from audit.clock import UTCDateTime
@@ -48,6 +48,18 @@ class ConsentRequest(ConsentBase):
     lapses_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="an unanswered request lapses then")
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     grant_id: Mapped[str | None] = mapped_column(String(40))
+    withheld: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), default=False,
+        comment="made while the person's file was frozen: never shown to them, lapses unanswered")
+
+
+class Freeze(ConsentBase):
+    """A person's file frozen by themselves: new requests are withheld from them and lapse (one row while frozen)."""
+
+    __tablename__ = "freezes"
+
+    subject_ref: Mapped[str] = mapped_column(String(64), primary_key=True, comment="blind index")
+    frozen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Grant(ConsentBase):

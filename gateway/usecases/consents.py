@@ -17,9 +17,10 @@ from audit import entries as audit
 from audit.clock import isoformat_z
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import grants, reports
+from consent import freezes, grants, reports
 from consent.durations import Duration
 from consent.errors import QueryRefused, ReportGone
+from consent.freezes import FreezeState
 from consent.grants import GrantView, Institution, RequestView
 from consent.policy import Policy
 from gateway.directory import ClientDirectory
@@ -168,6 +169,24 @@ def revoke(uow: UnitOfWork, subject_ref: str, grant_id: str, request_id: str | N
     with uow.begin(person_access(subject_ref, request_id)) as tx:
         view = grants.revoke(tx, subject_ref, grant_id)
         return Grants([view], institutions(tx, {view.institution_id}))
+
+
+def freeze_state(uow: UnitOfWork, subject_ref: str) -> FreezeState:
+    """Return whether the person's file is frozen and since when."""
+    with uow.begin(person_access(subject_ref, None), readonly=True) as tx:
+        return freezes.state(tx, subject_ref)
+
+
+def freeze(uow: UnitOfWork, subject_ref: str, revoke_grants: bool, request_id: str | None = None) -> FreezeState:
+    """Freeze the person's own file at once, and revoke all their grants in force if asked, in one transaction."""
+    with uow.begin(person_access(subject_ref, request_id)) as tx:
+        return freezes.freeze(tx, subject_ref, revoke_grants)
+
+
+def unfreeze(uow: UnitOfWork, subject_ref: str, request_id: str | None = None) -> FreezeState:
+    """Lift the person's freeze at once."""
+    with uow.begin(person_access(subject_ref, request_id)) as tx:
+        return freezes.unfreeze(tx, subject_ref)
 
 
 def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> SignedReport:

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, select
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import grants, objections
+from consent import freezes, grants, objections
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
 from gateway.errors import RateLimited, Unauthenticated
@@ -222,6 +222,7 @@ class MePage:
     grants: list[GrantView]
     institutions: dict[str, dict[str, Any]]
     access: dict[str, Any]
+    freeze: freezes.FreezeState
 
 
 def me_page(rt: Runtime, subject_ref: str, request_id: str | None) -> MePage:
@@ -233,7 +234,7 @@ def me_page(rt: Runtime, subject_ref: str, request_id: str | None) -> MePage:
         names = institutions(tx, {r.institution_id for r in requests} | {g.institution_id for g in given})
         log = entries_with_proofs(tx, rt, subject_ref)
         report = report_in(tx, rt, subject_ref)
-        return MePage(report, requests, given, names, log)
+        return MePage(report, requests, given, names, log, freezes.state(tx, subject_ref))
     raise AssertionError("unreachable")
 
 

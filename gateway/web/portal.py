@@ -73,7 +73,8 @@ def me() -> BaseResponse | str:
     notice = NOTICES.get(request.args.get("notice", ""))
     return render_template("me.html", notice=notice, report=page.report, requests=page.requests,
                            grants=page.grants, names=page.institutions, purposes=rt.purposes.purposes,
-                           access=page.access)
+                           access=page.access, freeze=page.freeze,
+                           freeze_notice=FREEZE_NOTICES.get(request.args.get("freeze", "")))
 
 
 def _person_or_login() -> str | None:
@@ -106,6 +107,36 @@ def revoke_consent(consent_id: str) -> BaseResponse:
     if ref is None:
         return redirect(url_for("portal.login_form", next="/me"))
     return _back_to_consents(lambda: consents.revoke(runtime().uow, ref, consent_id, g.get("request_id")))
+
+
+@bp.post("/me/freeze")
+def freeze_file() -> BaseResponse:
+    """Freeze the file from the portal (CSRF-protected by CSRFProtect); back to /me saying what happened."""
+    ref = _person_or_login()
+    if ref is None:
+        return redirect(url_for("portal.login_form", next="/me"))
+    revoke = request.form.get("revoke_grants") == "yes"
+    done = consents.freeze(runtime().uow, ref, revoke, g.get("request_id"))
+    key = "frozen_revoked" if done.revoked_grants else "frozen"
+    return redirect(url_for("portal.me", freeze=key) + "#freeze")
+
+
+@bp.post("/me/unfreeze")
+def unfreeze_file() -> BaseResponse:
+    ref = _person_or_login()
+    if ref is None:
+        return redirect(url_for("portal.login_form", next="/me"))
+    consents.unfreeze(runtime().uow, ref, g.get("request_id"))
+    return redirect(url_for("portal.me", freeze="unfrozen") + "#freeze")
+
+
+FREEZE_NOTICES = {
+    "frozen": "已冻结：新的授权请求不会显示给你，将自动失效；机构看到的与查无此人相同。已给出的授权仍然有效。"
+              "Frozen: new consent requests are withheld from you and lapse; institutions see what they see for "
+              "an unknown person. Consents you gave still work.",
+    "frozen_revoked": "已冻结，并已撤回你给出的全部授权。Frozen, and every consent you gave is revoked.",
+    "unfrozen": "已解除冻结：机构可以重新向你请求授权。Unfrozen: institutions can ask for your consent again.",
+}
 
 
 # Shown on /me after a form that could not be done; a page for people, not a problem document.

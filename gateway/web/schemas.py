@@ -299,6 +299,27 @@ class ApproveIn(StrictSchema):
     valid_for = DaysDuration(metadata={"type": "string", "pattern": DAYS_PATTERN, "example": "P3D"})
 
 
+class JsonBoolean(fields.Boolean):
+    """true or false as JSON has them; not "true", 1 or null (marshmallow's Boolean takes those)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if type(value) is not bool:
+            raise ValidationError("must be true or false")
+        return value
+
+
+class FreezeIn(StrictSchema):
+    revoke_grants = JsonBoolean(load_default=False, metadata={
+        "description": "also revoke, at once, every consent still in force"})
+
+
+class FreezeOut(Schema):
+    frozen = fields.Boolean(required=True)
+    since = fields.String(allow_none=True, required=True, metadata={"description": "frozen since (UTC)"})
+    revoked_grants = fields.List(fields.String(), required=True, metadata={
+        "description": "the consents this call revoked"})
+
+
 class GrantOut(Schema):
     id = fields.String(required=True)
     request_id = fields.String(required=True)

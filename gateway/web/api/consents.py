@@ -12,6 +12,7 @@ from flask import Response, g, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
 from audit.clock import isoformat_z
+from consent.freezes import FreezeState
 from consent.grants import GrantView, RequestView
 from gateway.usecases import consents as use
 from gateway.web.api.base import BEARER, PERSON, XinyongBlueprint, person, problems
@@ -22,6 +23,8 @@ from gateway.web.schemas import (
     ConsentRequestCreatedOut,
     ConsentRequestIn,
     ConsentRequestOut,
+    FreezeIn,
+    FreezeOut,
     GrantOut,
     QueryIn,
     ReceiptOut,
@@ -236,6 +239,42 @@ def my_consent(consent_id: str) -> Response:
 def revoke_consent(consent_id: str) -> Response:
     """Revoke a grant at once."""
     return jsonify(_grants_out(use.revoke(runtime().uow, person(write=True), consent_id, g.get("request_id")))[0])
+
+
+@blp.route("/me/freeze", methods=["GET"])
+@blp.response(200, FreezeOut)
+@blp.doc(security=PERSON)
+@problems(blp, 401)
+def my_freeze() -> Response:
+    """Return whether your file is frozen."""
+    return jsonify(_freeze_out(use.freeze_state(runtime().uow, person())))
+
+
+@blp.route("/me/freeze", methods=["PUT"])
+@blp.arguments(FreezeIn)
+@blp.response(200, FreezeOut)
+@blp.doc(security=PERSON)
+@problems(blp, 401, 403, 422)
+def freeze_file(data: dict[str, Any]) -> Response:
+    """Freeze your file at once: new consent requests are withheld from you and lapse, and institutions are
+    answered as for a person the service does not know. Consents you gave keep working unless you set
+    revoke_grants."""
+    ref = person(write=True)
+    return jsonify(_freeze_out(use.freeze(runtime().uow, ref, data["revoke_grants"], g.get("request_id"))))
+
+
+@blp.route("/me/freeze", methods=["DELETE"])
+@blp.response(200, FreezeOut)
+@blp.doc(security=PERSON)
+@problems(blp, 401, 403)
+def unfreeze_file() -> Response:
+    """Lift the freeze at once; requests withheld meanwhile stay lapsed."""
+    return jsonify(_freeze_out(use.unfreeze(runtime().uow, person(write=True), g.get("request_id"))))
+
+
+def _freeze_out(found: FreezeState) -> dict[str, Any]:
+    return {"frozen": found.frozen, "since": isoformat_z(found.since) if found.since else None,
+            "revoked_grants": found.revoked_grants}
 
 
 def _grants_out(found: use.Grants) -> list[dict[str, Any]]:
