@@ -199,6 +199,7 @@ LABELS = [
     "GET /api/v1/me/objections/{objection_id}", "GET /api/v1/objections", "GET /api/v1/objections/{objection_id}",
     "POST /api/v1/objections/{objection_id}/accept", "POST /api/v1/objections/{objection_id}/refuse",
     "POST /api/v1/objections/{objection_id}/decide",
+    "GET /api/v1/me/freeze", "PUT /api/v1/me/freeze", "DELETE /api/v1/me/freeze",
 ]
 
 

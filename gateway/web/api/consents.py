@@ -251,7 +251,7 @@ def my_freeze() -> Response:
 
 
 @blp.route("/me/freeze", methods=["PUT"])
-@blp.arguments(FreezeIn)
+@blp.arguments(FreezeIn, required=False)  # revoke_grants is optional, and so is the body that holds it
 @blp.response(200, FreezeOut)
 @blp.doc(security=PERSON)
 @problems(blp, 401, 403, 422)
@@ -260,7 +260,7 @@ def freeze_file(data: dict[str, Any]) -> Response:
     answered as for a person the service does not know. Consents you gave keep working unless you set
     revoke_grants."""
     ref = person(write=True)
-    return jsonify(_freeze_out(use.freeze(runtime().uow, ref, data["revoke_grants"], g.get("request_id"))))
+    return jsonify(_freeze_out(use.freeze(runtime().uow, ref, data.get("revoke_grants", False), g.get("request_id"))))
 
 
 @blp.route("/me/freeze", methods=["DELETE"])
