@@ -46,6 +46,7 @@ class Tag(StrEnum):
     OBJECTION_OVERDUE = "consent:objection:overdue"
     OBJECTION_DENIED = "consent:objection:denied"
     RECORD_CORRECTED = "vault:record:corrected"
+    NOTICE_SENT = "consent:notice:sent"
 
 
 class Outcome(StrEnum):

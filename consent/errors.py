@@ -25,6 +25,7 @@
     │   ├── ConsentExhausted     consent_exhausted
     │   └── WrongInstitution     wrong_institution
     ├── ObjectionsInvalid        the objections data file breaks its own rules
+    ├── NoticesInvalid           the notices data file breaks its own rules
     ├── ObjectionOpen            the record already has an open objection
     ├── ObjectionStepOutOfOrder  a step taken when the objection is not waiting for it (names the status)
     ├── EvidenceInvalid          an evidence file is of a type, size or count not allowed (field, reason)
@@ -174,6 +175,10 @@ class ReportGone(ConsentError):
 
 class ObjectionsInvalid(ConsentError):
     """Raised when the objections data file breaks its own rules."""
+
+
+class NoticesInvalid(ConsentError):
+    """Raised when the notices data file (look-back of each purpose) breaks its own rules."""
 
 
 class ObjectionOpen(ConsentError):

@@ -95,7 +95,10 @@ class Report(ConsentBase):
     """A report released to an institution; its contents are sealed and purged after the deadline."""
 
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_deadline", "deadline"),)
+    __table_args__ = (
+        Index("ix_reports_deadline", "deadline"),
+        Index("ix_reports_subject_ref_generated_at", "subject_ref", "generated_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     grant_id: Mapped[str] = mapped_column(String(40), index=True)
@@ -105,3 +108,27 @@ class Report(ConsentBase):
     deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     sealed: Mapped[bytes | None] = mapped_column(LargeBinary, comment="encrypted signed report; NULL once purged")
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    record_ids: Mapped[list[str] | None] = mapped_column(
+        JSON, comment="the records released, in the report's order; NULL for reports from before 0011")
+
+
+class Notice(ConsentBase):
+    """A signed notice to an institution that a record it received in a report was corrected, revoked or
+    withdrawn from display (OBJ-5). The notice names the report and the record's place in it, nothing more."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        CheckConstraint("status IN ('corrected', 'revoked', 'withdrawn from display')", name="status"),
+        Index("ix_notices_institution_id_id", "institution_id", "id"),
+        Index("ix_notices_subject_ref_record_id", "subject_ref", "record_id"),
+        Index("uq_notices_report_record_status", "report_id", "record_id", "status", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    institution_id: Mapped[str] = mapped_column(String(40))
+    subject_ref: Mapped[str] = mapped_column(String(64))
+    report_id: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(24))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    jws: Mapped[str] = mapped_column(Text, comment="the signed notice: report id, place, category, date, status")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from consent.catalogue import Catalogue, load_default
+from consent.notices import NoticeRules
+from consent.notices import load_default_rules as load_notice_rules
 from consent.objections import ObjectionRules, load_default_rules
 from consent.purposes import Purposes, load_default_purposes
 
@@ -17,10 +19,14 @@ class Policy:
     purposes: Purposes
     # The objection steps' periods and what is withheld while disputed (consent/data/objections.json).
     objections: ObjectionRules = field(default=None)  # type: ignore[assignment]
+    # How far back the recipients of a changed record are told, per purpose (consent/data/notices.json).
+    notices: NoticeRules = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.objections is None:
             object.__setattr__(self, "objections", load_default_rules(self.catalogue))
+        if self.notices is None:
+            object.__setattr__(self, "notices", load_notice_rules(self.purposes))
 
     @classmethod
     def load_default(cls) -> Policy:

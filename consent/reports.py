@@ -7,6 +7,7 @@ report is gone (410) and its sealed contents are purged from storage.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -77,11 +78,14 @@ def compose(
 _STORE = insert(Report)
 
 
-def store(tx: Tx, report_id: str, grant: GrantView, until: datetime, sealed: bytes) -> None:
-    """Keep the sealed signed report for retrieval until `until`."""
+def store(tx: Tx, report_id: str, grant: GrantView, until: datetime, sealed: bytes,
+          record_ids: Sequence[str] = ()) -> None:
+    """Keep the sealed signed report for retrieval until `until`, with the ids of the records it released
+    in its order (so that its recipient can be told when one changes, OBJ-5)."""
     tx.session.connection().execute(_STORE, {
         "id": report_id, "grant_id": grant.id, "institution_id": grant.institution_id,
-        "subject_ref": grant.subject_ref, "generated_at": tx.now, "deadline": until, "sealed": sealed})
+        "subject_ref": grant.subject_ref, "generated_at": tx.now, "deadline": until, "sealed": sealed,
+        "record_ids": list(record_ids)})
 
 
 def get_for_institution(tx: Tx, report_id: str, institution_id: str) -> Report:

@@ -214,7 +214,8 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
             until = reports.deadline(grant, purpose, tx.now)
             report = reports.compose(report_id, grant, purpose, policy.catalogue, release, tx.now, until)
             jws = vault.sign(report, reports.REPORT_TYPE)
-            reports.store(tx, report_id, grant, until, release.seal_for_subject(report_id, jws.encode()))
+            reports.store(tx, report_id, grant, until, release.seal_for_subject(report_id, jws.encode()),
+                          [r.id for r in release.records])
         return SignedReport(report, jws)
     except QueryRefused as exc:
         with uow.refusal(access) as tx:

@@ -20,10 +20,12 @@ from audit.clock import isoformat_z
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
 from consent import entry
+from consent import notices as nt
 from consent import objections as ob
 from consent.errors import ConsentError, ObjectionOpen, ObjectionStepOutOfOrder
 from consent.objections import ObjectionView
 from gateway.runtime import Runtime
+from gateway.usecases import notices
 from gateway.usecases.consents import institutions
 from vault.errors import VaultError
 from vault.types import Evidence, NewRecord, ObjectionTexts, Prepared, Provider
@@ -135,8 +137,12 @@ def my_objections(rt: Runtime, subject_ref: str, objection_id: str | None,
         else:
             views = [ob.get_for_person(tx, objection_id, subject_ref)]
         texts = rt.vault.read_objections(tx, subject_ref, [v.id for v in views]) if views else {}
-        names = institutions(tx, {v.provider_id for v in views})
-        return [describe(rt, tx, v, texts.get(v.id), names) for v in views]
+        told = nt.for_records(tx, subject_ref, [v.record_id for v in views])
+        names = institutions(tx, {v.provider_id for v in views}
+                             | {n.institution_id for ns in told.values() for n in ns})
+        return [{**describe(rt, tx, v, texts.get(v.id), names),
+                 "institutions_told": [notices.told_out(n, names) for n in told.get(v.record_id, [])]}
+                for v in views]
 
 
 def agency_queue(rt: Runtime, provider: Provider, status: str | None, request_id: str | None) -> list[dict[str, Any]]:
@@ -175,6 +181,8 @@ def agency_step(rt: Runtime, cmd: AgencyStep) -> dict[str, Any]:
             ob.check_may_decide(view)
             corrected = _apply(rt, tx, cmd, view)
             ob.decide(tx, view, cmd.outcome, corrected)
+            if cmd.outcome in ("corrected", "revoked"):
+                notices.tell(rt, tx, view.record_id, cmd.outcome)  # OBJ-5: its past recipients are told
             rt.vault.answer_objection(tx, view.id, cmd.reason, cmd.outcome,
                                       {**detail, "corrected_record_id": corrected} if corrected else detail)
         after = ob.get_for_agency(tx, cmd.objection_id, cmd.provider.client_id)

@@ -20,6 +20,7 @@ from consent.errors import ConsentError
 from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
 from gateway.runtime import Runtime
 from gateway.uow import UnitOfWork
+from gateway.usecases import notices
 from vault.errors import RecordConflict, VaultError
 from vault.identity import normalise_citizen_id
 from vault.types import Document, Ingested, NewRecord, PeriodState, Prepared, Provider
@@ -75,7 +76,9 @@ def submit(rt: Runtime, provider: Provider, data: dict[str, Any], key: str | Non
 def revoke(rt: Runtime, provider: Provider, record_id: str, reason: str, access: AccessContext) -> Ingested:
     """Revoke one of this provider's records."""
     with denials_audited(rt.uow, access, Tag.RECORD_INGEST_DENIED), rt.uow.begin(access) as tx:
-        return rt.vault.revoke(tx, provider, record_id, reason)
+        revoked = rt.vault.revoke(tx, provider, record_id, reason)
+        notices.tell(rt, tx, record_id, "revoked")  # OBJ-5: its past recipients are told
+        return revoked
 
 
 def extend(rt: Runtime, provider: Provider, record_id: str, document: Document, until: date,
@@ -95,7 +98,9 @@ def end(rt: Runtime, provider: Provider, record_id: str, document: Document, acc
         state = rt.vault.period_state(tx, provider, record_id)
         _checked_change(rt, state, document, tx.today)
         change = periods.plan_end(state.display_until, tx.today)
-        return rt.vault.change_period(tx, provider, state, change.kind, change.until, document)
+        ended = rt.vault.change_period(tx, provider, state, change.kind, change.until, document)
+        notices.tell(rt, tx, record_id, "withdrawn from display")  # OBJ-5: its past recipients are told
+        return ended
     raise AssertionError("unreachable")
 
 

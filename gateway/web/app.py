@@ -24,6 +24,7 @@ from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
 from gateway.web.api import consents as consents_api
 from gateway.web.api import ledger as ledger_api
+from gateway.web.api import notices as notices_api
 from gateway.web.api import objections as objections_api
 from gateway.web.api import people as people_api
 from gateway.web.api import records as records_api
@@ -81,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     api.register_blueprint(ledger_api.blp)
     api.register_blueprint(apps_api.blp)
     api.register_blueprint(objections_api.blp)
+    api.register_blueprint(notices_api.blp)
     # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
     csrf.exempt(records_api.blp)
     csrf.exempt(people_api.blp)
@@ -89,6 +91,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     csrf.exempt(ledger_api.blp)
     csrf.exempt(apps_api.blp)
     csrf.exempt(objections_api.blp)
+    csrf.exempt(notices_api.blp)
     ledger_api.init_app(app, runtime)
     oauth.init_app(app)
     csrf.exempt(oauth.bp)

@@ -838,7 +838,39 @@ class ObjectionOut(Schema):
     reason = fields.String()
     agency_words = fields.String(allow_none=True)
     evidence = fields.List(fields.Nested(EvidenceOut))
+    institutions_told = fields.List(fields.Nested(lambda: ToldOut()), metadata={
+        "description": "to the person: the institutions told of the decision, with the report each received"})
+
+
+class ToldOut(Schema):
+    institution = fields.Dict(required=True)
+    report_id = fields.String(required=True)
+    status = fields.String(required=True)
+    at = fields.String(required=True)
 
 
 class ObjectionListOut(Schema):
     objections = fields.List(fields.Nested(ObjectionOut), required=True)
+
+
+class NoticesQuery(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100),
+                           metadata={"description": "notices per page, 1 to 100 (50)"})
+    before = fields.Integer(validate=validate.Range(min=1),
+                            metadata={"description": "next_before of the previous page"})
+
+
+class NoticeOut(Schema):
+    id = fields.Integer(required=True)
+    issued_at = fields.String(required=True)
+    report_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "corrected, revoked or withdrawn from display"})
+    notice = fields.Dict(required=True, metadata={
+        "description": "the signed claims: report_id, record {position, category, decided_at}, status"})
+    jws = fields.String(required=True, metadata={"description": "the notice signed with the keys of the JWKS"})
+
+
+class NoticeListOut(Schema):
+    notices = fields.List(fields.Nested(NoticeOut), required=True)
+    next_before = fields.Integer(required=True, allow_none=True, metadata={"description": "null on the last page"})
