@@ -17,13 +17,14 @@ from sqlalchemy import bindparam, delete, select
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import freezes, grants, objections
+from consent import freezes, grants, notices, objections
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
 from gateway.errors import RateLimited, Unauthenticated
 from gateway.limits import FailureLog, serialise, wait_seconds
 from gateway.models import Account, LoginFailure, PortalSession
 from gateway.runtime import Runtime
+from gateway.usecases import notices as notice_use
 from gateway.usecases.access_log import entries_with_proofs
 from gateway.usecases.consents import institutions, who_looked
 from vault.errors import InvalidCitizenId, VaultError
@@ -270,6 +271,10 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     catalogue = rt.catalogue
     disputed = objections.open_for_records(tx, [v.id for v in own.records])
     withheld = rt.policy.objections.withheld_categories
+    # OBJ-5: the institutions told that a record they received was corrected, revoked or withdrawn.
+    told = notices.for_records(tx, subject_ref, [v.id for v in own.records if v.status != "active"
+                                                 or v.period_changes])
+    told_names = institutions(tx, {n.institution_id for ns in told.values() for n in ns}) if told else {}
     out = []
     for view in own.records:
         category = catalogue.category(view.category)
@@ -297,6 +302,8 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
                 "document": change.document, "changed_at": isoformat_z(change.changed_at),
             } for change in view.period_changes],
             **({} if objection is None else {"objection": _objection_beside(objection, view.category in withheld)}),
+            **({"institutions_told": [notice_use.told_out(n, told_names) for n in told[view.id]]}
+               if view.id in told else {}),
         })
     return {
         "generated_at": now.isoformat().replace("+00:00", "Z"),

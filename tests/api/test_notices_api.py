@@ -131,6 +131,9 @@ def test_a_revocation_tells_recipients_within_their_purposes_look_back_only(
     assert (notice["report_id"], notice["status"]) == (hired, "revoked")
     assert verified(client, notice["jws"])["record"]["category"] == "SERIOUS_DISHONESTY_LIST"
     assert _notices(client, lender)["notices"] == []
+    own = {r["id"]: r for r in _ok(person.client.get("/api/v1/me/report"))["records"]}
+    assert [(t["institution"]["id"], t["report_id"], t["status"]) for t in own[record_id]["institutions_told"]] == [
+        (employer.client_id, hired, "revoked")]
     # The lender did receive it: it is past the look-back of lending, not a stranger to the record.
     assert record_id in connection.execute(select(Report.record_ids).where(Report.id == lent)).scalar_one()
     assert _sent(connection) == 1
@@ -148,6 +151,8 @@ def test_an_early_end_tells_the_recipient_withdrawn_from_display(
     [notice] = _notices(client, landlord)["notices"]
     assert notice["status"] == "withdrawn from display"
     assert verified(client, notice["jws"])["record"]["decided_at"] == "2024-03-01"
+    own = {r["id"]: r for r in _ok(person.client.get("/api/v1/me/report"))["records"]}
+    assert [t["status"] for t in own[listed["id"]]["institutions_told"]] == ["withdrawn from display"]
     report = verify.verify_log(connection, ledger.head_verifier(rt))
     assert report.ok, report.differences
 
