@@ -132,3 +132,22 @@ class Notice(ConsentBase):
     status: Mapped[str] = mapped_column(String(24))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     jws: Mapped[str] = mapped_column(Text, comment="the signed notice: report id, place, category, date, status")
+
+
+class Notification(ConsentBase):
+    """Something the person is told of: a kind and the id of what it is about, never text about them.
+
+    The words are rendered when read (consent/notifications.py), so nothing here identifies the person or
+    quotes their data; `subject_ref` is the blind index.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_subject_ref_id", "subject_ref", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_ref: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    ref: Mapped[str] = mapped_column(String(40), comment="the id of the request, objection, record or notice")
+    status: Mapped[str | None] = mapped_column(String(24), comment="the step or status it reports, if any")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

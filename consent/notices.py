@@ -23,6 +23,7 @@ from sqlalchemy import insert, select
 from audit.clock import CST, isoformat_z
 from audit.tags import Tag
 from audit.tx import Tx
+from consent import notifications
 from consent.durations import Duration, parse_duration, subtract_duration
 from consent.errors import NoticesInvalid
 from consent.models import Grant, Notice, Report
@@ -135,6 +136,7 @@ def tell_past_recipients(tx: Tx, rules: NoticeRules, sign: Callable[[dict[str, A
     already = set(tx.session.execute(
         select(Notice.report_id).where(Notice.subject_ref == subject_ref, Notice.record_id == record_id,
                                        Notice.status == status)).scalars())
+    notifications.notify(tx, subject_ref, "record_changed", record_id, status)
     sent: list[NoticeView] = []
     for report_id, institution_id, generated_at, record_ids, purpose in rows:
         if not record_ids or record_id not in record_ids or report_id in already:
@@ -156,6 +158,7 @@ def tell_past_recipients(tx: Tx, rules: NoticeRules, sign: Callable[[dict[str, A
         tx.under(purpose=purpose).record(
             Tag.NOTICE_SENT, subject_ref=subject_ref, record_ids=[record_id],
             detail={"institution": institution_id, "report_id": report_id, "status": status, "notice_id": notice_id})
+        notifications.notify(tx, subject_ref, "notice_sent", str(notice_id), status)
         sent.append(NoticeView(notice_id, institution_id, report_id, record_id, status, tx.now, jws))
     return sent
 

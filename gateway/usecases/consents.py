@@ -17,7 +17,7 @@ from audit import entries as audit
 from audit.clock import isoformat_z
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import freezes, grants, reports
+from consent import freezes, grants, notifications, reports
 from consent.durations import Duration
 from consent.errors import QueryRefused, ReportGone
 from consent.freezes import FreezeState
@@ -113,8 +113,11 @@ def request_consent(uow: UnitOfWork, vault: Vault, policy: Policy, cmd: RequestC
         citizen_id = normalise_citizen_id(cmd.citizen_id, tx.today)
         name = tx.session.execute(select(Client.name).where(Client.client_id == cmd.institution_id)).scalar()
         institution = Institution(cmd.institution_id, cmd.kind, name or cmd.institution_id)
-        return grants.create_request(tx, policy.purposes, institution, vault.subject_ref(citizen_id), cmd.purpose,
-                                     cmd.categories, cmd.reason, cmd.valid_for, cmd.max_uses)
+        subject_ref = vault.subject_ref(citizen_id)
+        created = grants.create_request(tx, policy.purposes, institution, subject_ref, cmd.purpose,
+                                        cmd.categories, cmd.reason, cmd.valid_for, cmd.max_uses)
+        notifications.notify(tx, subject_ref, "consent_request", created.id)
+        return created
 
 
 def institution_request(uow: UnitOfWork, institution_id: str, request_id: str) -> RequestView:

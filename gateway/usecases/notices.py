@@ -10,7 +10,7 @@ from typing import Any
 
 from audit.clock import isoformat_z
 from audit.tx import AccessContext, Tx
-from consent import notices
+from consent import notices, notifications
 from consent.notices import NoticeView
 from gateway.runtime import Runtime
 
@@ -43,3 +43,24 @@ def told_out(view: NoticeView, names: dict[str, dict[str, Any]]) -> dict[str, An
     """Return a notice as the person sees it: which institution was told what, of which report, when."""
     return {"institution": names.get(view.institution_id, {"id": view.institution_id, "name": view.institution_id}),
             "report_id": view.report_id, "status": view.status, "at": isoformat_z(view.issued_at)}
+
+
+def my_notifications(rt: Runtime, subject_ref: str, limit: int, before: int | None,
+                     request_id: str | None) -> dict[str, Any]:
+    """Return a page of the person's notifications, newest first, with the unread count and the words."""
+    access = AccessContext(actor=subject_ref, role="person", request_id=request_id)
+    with rt.uow.begin(access, readonly=True) as tx:
+        views = notifications.for_person(tx, subject_ref, limit + 1, before)
+        count = notifications.unread(tx, subject_ref)
+    more = len(views) > limit
+    views = views[:limit]
+    return {"notifications": [v.to_public() for v in views], "unread": count,
+            "next_before": views[-1].id if more and views else None}
+
+
+def mark_read(rt: Runtime, subject_ref: str, ids: list[int] | None, request_id: str | None) -> dict[str, Any]:
+    """Mark the person's notifications read (those of `ids`, or all); return how many and the unread left."""
+    access = AccessContext(actor=subject_ref, role="person", request_id=request_id)
+    with rt.uow.begin(access) as tx:
+        marked = notifications.mark_read(tx, subject_ref, ids)
+        return {"marked": marked, "unread": notifications.unread(tx, subject_ref)}

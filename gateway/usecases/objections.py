@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from audit.clock import isoformat_z
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import entry
+from consent import entry, notifications
 from consent import notices as nt
 from consent import objections as ob
 from consent.errors import ConsentError, ObjectionOpen, ObjectionStepOutOfOrder
@@ -186,6 +186,7 @@ def agency_step(rt: Runtime, cmd: AgencyStep) -> dict[str, Any]:
             rt.vault.answer_objection(tx, view.id, cmd.reason, cmd.outcome,
                                       {**detail, "corrected_record_id": corrected} if corrected else detail)
         after = ob.get_for_agency(tx, cmd.objection_id, cmd.provider.client_id)
+        notifications.notify(tx, view.subject_ref, "objection_step", view.id, after.status)
         return describe(rt, tx, after, None, institutions(tx, {cmd.provider.client_id}))
     raise AssertionError("unreachable")
 

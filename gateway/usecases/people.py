@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, select
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import freezes, grants, notices, objections
+from consent import freezes, grants, notices, notifications, objections
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
 from gateway.errors import RateLimited, Unauthenticated
@@ -29,6 +29,9 @@ from gateway.usecases.access_log import entries_with_proofs
 from gateway.usecases.consents import institutions, who_looked
 from vault.errors import InvalidCitizenId, VaultError
 from vault.identity import mask_citizen_id, normalise_citizen_id
+
+# How many of the newest notifications /me shows (the rest at GET /api/v1/me/notifications).
+ME_NOTIFICATIONS = 5
 
 # Crockford-style alphabet without look-alikes: read aloud at a service counter.
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
@@ -224,6 +227,8 @@ class MePage:
     institutions: dict[str, dict[str, Any]]
     access: dict[str, Any]
     freeze: freezes.FreezeState
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    unread: int = 0
 
 
 def me_page(rt: Runtime, subject_ref: str, request_id: str | None) -> MePage:
@@ -235,7 +240,9 @@ def me_page(rt: Runtime, subject_ref: str, request_id: str | None) -> MePage:
         names = institutions(tx, {r.institution_id for r in requests} | {g.institution_id for g in given})
         log = entries_with_proofs(tx, rt, subject_ref)
         report = report_in(tx, rt, subject_ref)
-        return MePage(report, requests, given, names, log, freezes.state(tx, subject_ref))
+        latest = [v.to_public() for v in notifications.for_person(tx, subject_ref, ME_NOTIFICATIONS)]
+        return MePage(report, requests, given, names, log, freezes.state(tx, subject_ref), latest,
+                      notifications.unread(tx, subject_ref))
     raise AssertionError("unreachable")
 
 

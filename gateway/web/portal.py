@@ -74,7 +74,8 @@ def me() -> BaseResponse | str:
     return render_template("me.html", notice=notice, report=page.report, requests=page.requests,
                            grants=page.grants, names=page.institutions, purposes=rt.purposes.purposes,
                            access=page.access, freeze=page.freeze,
-                           freeze_notice=FREEZE_NOTICES.get(request.args.get("freeze", "")))
+                           freeze_notice=FREEZE_NOTICES.get(request.args.get("freeze", "")),
+                           notifications=page.notifications, unread=page.unread)
 
 
 def _person_or_login() -> str | None:

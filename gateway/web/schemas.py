@@ -874,3 +874,37 @@ class NoticeOut(Schema):
 class NoticeListOut(Schema):
     notices = fields.List(fields.Nested(NoticeOut), required=True)
     next_before = fields.Integer(required=True, allow_none=True, metadata={"description": "null on the last page"})
+
+
+class NotificationsQuery(StrictSchema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100),
+                           metadata={"description": "notifications per page, 1 to 100 (20)"})
+    before = fields.Integer(validate=validate.Range(min=1),
+                            metadata={"description": "next_before of the previous page"})
+
+
+class MarkReadIn(StrictSchema):
+    ids = fields.List(fields.Integer(validate=validate.Range(min=1)), validate=validate.Length(min=1, max=100),
+                      metadata={"description": "the notifications to mark read; all of yours if left out"})
+
+
+class NotificationOut(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True, metadata={
+        "description": "consent_request, objection_step, record_changed or notice_sent"})
+    ref = fields.String(required=True, metadata={"description": "the id of the request, objection, record or notice"})
+    status = fields.String(required=True, allow_none=True)
+    at = fields.String(required=True)
+    read = fields.Boolean(required=True)
+    text = fields.Dict(required=True, metadata={"description": "the words, {zh, en}, rendered when read"})
+
+
+class NotificationListOut(Schema):
+    notifications = fields.List(fields.Nested(NotificationOut), required=True)
+    unread = fields.Integer(required=True)
+    next_before = fields.Integer(required=True, allow_none=True)
+
+
+class MarkedOut(Schema):
+    marked = fields.Integer(required=True)
+    unread = fields.Integer(required=True)

@@ -1,4 +1,4 @@
-"""notices to past recipients of a record, and the records each report released
+"""notices to past recipients of a record, the records each report released, the person's notifications
 
 Revision ID: 0011
 Revises: 0010
@@ -42,9 +42,23 @@ def upgrade() -> None:
     op.create_index('ix_notices_institution_id_id', 'notices', ['institution_id', 'id'], unique=False)
     op.create_index('ix_notices_subject_ref_record_id', 'notices', ['subject_ref', 'record_id'], unique=False)
     op.create_index('uq_notices_report_record_status', 'notices', ['report_id', 'record_id', 'status'], unique=True)
+    op.create_table('notifications',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('subject_ref', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('ref', sa.String(length=40), nullable=False,
+              comment='the id of the request, objection, record or notice'),
+    sa.Column('status', sa.String(length=24), nullable=True, comment='the step or status it reports, if any'),
+    sa.Column('created_at', audit.clock.UTCDateTime(), nullable=False),
+    sa.Column('read_at', audit.clock.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications'))
+    )
+    op.create_index('ix_notifications_subject_ref_id', 'notifications', ['subject_ref', 'id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_notifications_subject_ref_id', table_name='notifications')
+    op.drop_table('notifications')
     op.drop_index('uq_notices_report_record_status', table_name='notices')
     op.drop_index('ix_notices_subject_ref_record_id', table_name='notices')
     op.drop_index('ix_notices_institution_id_id', table_name='notices')

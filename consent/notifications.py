@@ -1,0 +1,96 @@
+"""The person's notifications: kinds and ids stored, words rendered when read (Chinese first).
+
+Nothing stored identifies the person beyond the blind index or quotes their data: a notification is a kind
+(a consent request, an objection step, a correction, a notice sent on their behalf...), the id of what it
+is about, and a status. The words come from the table below at read time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from audit.clock import isoformat_z
+from audit.tx import Tx
+from consent.models import Notification
+
+# kind -> (Chinese, English); {status} is the step or status, rendered in both languages below.
+TEXTS: dict[str, tuple[str, str]] = {
+    "consent_request": ("有机构请求查询您的信用信息, 请决定是否授权。",
+                        "An institution asks to query your credit records: approve or deny it."),
+    "objection_step": ("您的异议有新进展: {status_zh}。", "Your objection has moved on: {status_en}."),
+    "record_changed": ("您的一条信用记录已{status_zh}。", "One of your records was {status_en}."),
+    "notice_sent": ("已代您通知曾收到该记录的机构: 记录已{status_zh}。",
+                    "An institution that received one of your records was told it was {status_en}."),
+}
+STATUS_WORDS: dict[str, tuple[str, str]] = {
+    "accepted": ("受理", "accepted"),
+    "refused": ("不予受理", "refused"),
+    "corrected": ("更正", "corrected"),
+    "revoked": ("撤销", "revoked"),
+    "upheld": ("维持", "upheld"),
+    "withdrawn from display": ("停止公示", "withdrawn from display"),
+    "extended": ("延长公示", "extended"),
+}
+KINDS = tuple(TEXTS)
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationView:
+    id: int
+    kind: str
+    ref: str
+    status: str | None
+    created_at: datetime
+    read_at: datetime | None
+
+    def text(self) -> dict[str, str]:
+        """Return the words, Chinese first, rendered now from the kind and status."""
+        zh, en = TEXTS[self.kind]
+        szh, sen = STATUS_WORDS.get(self.status or "", (self.status or "", self.status or ""))
+        return {"zh": zh.format(status_zh=szh), "en": en.format(status_en=sen)}
+
+    def to_public(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "ref": self.ref, "status": self.status,
+                "at": isoformat_z(self.created_at), "read": self.read_at is not None, "text": self.text()}
+
+
+_ADD = insert(Notification)
+
+
+def notify(tx: Tx, subject_ref: str, kind: str, ref: str, status: str | None = None) -> None:
+    """Tell the person of something: its kind and id, stored in this transaction."""
+    if kind not in TEXTS:
+        raise ValueError(f"not a notification kind: {kind!r}")
+    tx.session.connection().execute(_ADD, {"subject_ref": subject_ref, "kind": kind, "ref": ref, "status": status,
+                                           "created_at": tx.now, "read_at": None})
+
+
+def _view(row: Notification) -> NotificationView:
+    return NotificationView(row.id, row.kind, row.ref, row.status, row.created_at, row.read_at)
+
+
+def for_person(tx: Tx, subject_ref: str, limit: int, before: int | None = None) -> list[NotificationView]:
+    """Return the person's notifications, newest first, `limit` of them below id `before`."""
+    q = select(Notification).where(Notification.subject_ref == subject_ref)
+    if before is not None:
+        q = q.where(Notification.id < before)
+    return [_view(r) for r in tx.session.execute(q.order_by(Notification.id.desc()).limit(limit)).scalars()]
+
+
+def unread(tx: Tx, subject_ref: str) -> int:
+    """Return how many of the person's notifications are unread."""
+    return int(tx.session.execute(select(func.count()).select_from(Notification).where(
+        Notification.subject_ref == subject_ref, Notification.read_at.is_(None))).scalar_one())
+
+
+def mark_read(tx: Tx, subject_ref: str, ids: list[int] | None) -> int:
+    """Mark the person's notifications read (those of `ids`, or all); another's ids are left alone."""
+    q = update(Notification).where(Notification.subject_ref == subject_ref, Notification.read_at.is_(None))
+    if ids is not None:
+        q = q.where(Notification.id.in_(ids))
+    result = tx.session.execute(q.values(read_at=tx.now).execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
