@@ -419,13 +419,16 @@ def reapply_periods(tx: Tx, ring: Keyring, categories: Collection[str], rule: Pe
 
 
 def correct(tx: Tx, ring: Keyring, provider: Provider, record_id: str, payload: dict[str, Any],
-            prepare: Callable[[NewRecord], Prepared], reason: str) -> Ingested:
+            prepare: Callable[[NewRecord], Prepared], reason: str, decided_at: date | None = None,
+            document: Document | None = None) -> Ingested:
     """Replace one of the provider's records by a corrected one: a new record with the corrected payload, the
     same person, category, decision date and document; the old one is revoked with `reason` and kept.
 
     `prepare` checks the corrected record against the catalogue (the consent context's entry rules) inside
-    this call, so the citizen ID it needs never leaves the vault. Raises RecordNotFound, RecordConflict.
+    this call, so the citizen ID it needs never leaves the vault. A correction on the agency's own initiative
+    may also correct the decision date and the document. Raises RecordNotFound, RecordConflict.
     """
+    new_document = document
     found = tx.session.execute(
         select(Record, Subject).join(Subject, Subject.id == Record.subject_id).where(Record.id == record_id)
     ).one_or_none()
@@ -442,7 +445,8 @@ def correct(tx: Tx, ring: Keyring, provider: Provider, record_id: str, payload: 
                                                  date.fromisoformat(doc["effective_at"]))
     identity = reveal_identity(dek, subject)
     prepared = prepare(NewRecord(citizen_id=identity.citizen_id, name=body.get("name"), category=record.category,
-                                 decided_at=record.decided_at, document=document, payload=payload))
+                                 decided_at=record.decided_at if decided_at is None else decided_at,
+                                 document=document if new_document is None else new_document, payload=payload))
     # A correction is the same record made right, not a late filing; an end the agency set stays.
     prepared = replace(prepared, publication_due=record.publication_due, filed_late=record.filed_late)
     if record.period_source in ("extended", "ended"):

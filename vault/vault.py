@@ -192,10 +192,13 @@ class Vault:
         return _records.filing_rates(session, since, until)
 
     def correct(self, tx: Tx, provider: Provider, record_id: str, payload: dict[str, Any],
-                prepare: Callable[[NewRecord], Prepared], reason: str) -> Ingested:
-        """Replace one of the provider's records by a corrected one (the old one revoked and kept); return it."""
+                prepare: Callable[[NewRecord], Prepared], reason: str, decided_at: date | None = None,
+                document: Document | None = None) -> Ingested:
+        """Replace one of the provider's records by a corrected one (the old one revoked and kept); return it.
+
+        The decision date and document stay the old record's unless given."""
         return self._unwrapping(lambda: _records.correct(tx, self._ring, provider, record_id, payload, prepare,
-                                                         reason))
+                                                         reason, decided_at, document))
 
     def file_objection(self, tx: Tx, subject_ref: str, record_id: str, reason: str, evidence: Sequence[Evidence],
                        accept_by: date) -> tuple[str, str]:

@@ -7,13 +7,14 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, delete, select
 
+from audit import entries as audit
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
@@ -269,6 +270,13 @@ def _objection_beside(view: objections.ObjectionView, withheld: bool) -> dict[st
             "withheld_from_third_parties": withheld}
 
 
+def _superseded(tx: Tx, subject_ref: str) -> dict[str, str]:
+    """Return {corrected record id: the id of the record that replaced it} from the log's corrections."""
+    found = audit.for_subject(tx.session, subject_ref, [Tag.RECORD_CORRECTED], datetime(1970, 1, 1, tzinfo=UTC))
+    return {e.record_ids[0]: str(e.detail["corrected_by"])
+            for e in found if e.record_ids and "corrected_by" in e.detail}
+
+
 def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     """Return the person's own report in `tx`: who looked (reads first), then the vault's audited read."""
     queries = who_looked(tx, rt.directory, subject_ref)
@@ -282,6 +290,7 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     told = notices.for_records(tx, subject_ref, [v.id for v in own.records if v.status != "active"
                                                  or v.period_changes])
     told_names = institutions(tx, {n.institution_id for ns in told.values() for n in ns}) if told else {}
+    superseded = _superseded(tx, subject_ref) if any(v.status == "revoked" for v in own.records) else {}
     out = []
     for view in own.records:
         category = catalogue.category(view.category)
@@ -311,6 +320,8 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
             **({} if objection is None else {"objection": _objection_beside(objection, view.category in withheld)}),
             **({"institutions_told": [notice_use.told_out(n, told_names) for n in told[view.id]]}
                if view.id in told else {}),
+            # A corrected record stays in the person's history, superseded by its correction, never released.
+            **({"superseded_by": superseded[view.id]} if view.id in superseded else {}),
         })
     return {
         "generated_at": now.isoformat().replace("+00:00", "Z"),

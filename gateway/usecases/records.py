@@ -104,6 +104,34 @@ def end(rt: Runtime, provider: Provider, record_id: str, document: Document, acc
     raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A correction on the agency's own initiative: the whole corrected payload, and the date or document if
+    they were wrong too, with the reason (sealed with the old record's revocation)."""
+
+    record_id: str
+    payload: dict[str, Any] = field(repr=False)
+    reason: str = field(repr=False)
+    decided_at: date | None = None
+    document: Document | None = None
+
+
+def correct(rt: Runtime, provider: Provider, cmd: Correction, access: AccessContext) -> Ingested:
+    """Replace one of this provider's records by its corrected version: the old one revoked and kept in the
+    person's history, never released again; the institutions that received it are told (OBJ-5)."""
+    with denials_audited(rt.uow, access, Tag.RECORD_INGEST_DENIED), rt.uow.begin(access) as tx:
+        today = tx.today
+
+        def prepare(record: NewRecord) -> Prepared:
+            return entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, record, today)
+
+        stored = rt.vault.correct(tx, provider, cmd.record_id, cmd.payload, prepare, cmd.reason,
+                                  cmd.decided_at, cmd.document)
+        notices.tell(rt, tx, cmd.record_id, "corrected")
+        return stored
+    raise AssertionError("unreachable")
+
+
 def _checked_change(rt: Runtime, state: PeriodState, document: Document, today: date) -> Category:
     if state.status == "revoked":
         raise RecordConflict(f"record {state.id} is revoked")

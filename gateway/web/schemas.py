@@ -139,6 +139,15 @@ class EndIn(StrictSchema):
     document = fields.Nested(DocumentIn, required=True, metadata={"description": "the decision ending it early"})
 
 
+class CorrectionIn(StrictSchema):
+    payload = fields.Dict(keys=fields.String(validate=[validate.Length(min=1, max=60), _no_control_characters]),
+                          required=True, metadata={"description": "the record's whole corrected payload"})
+    decided_at = fields.Date(metadata={"description": "the corrected decision date; the old one if left out"})
+    document = fields.Nested(DocumentIn, metadata={"description": "the corrected document; the old one if left out"})
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
+                           metadata={"description": "why it is corrected; kept (sealed) with the superseded version"})
+
+
 class IdempotencyHeader(Schema):
     class Meta:
         unknown = "exclude"

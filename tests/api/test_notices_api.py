@@ -190,3 +190,55 @@ def test_the_look_back_is_data_with_its_reasons(rt: Runtime) -> None:
            "look_back": [{"purpose": "astrology", "period": "P1Y", "reason": "r"}]}
     with pytest.raises(NoticesInvalid, match="astrology"):
         parse_rules(raw, rt.policy.purposes)
+
+
+def test_an_agencys_own_correction_supersedes_the_record_and_tells_its_recipients(
+        client: FlaskClient, auth: Auth, person: Person, employer: Registered, clock: FrozenClock,
+        rt: Runtime, connection: Connection) -> None:
+    provider = auth.provider()
+    stranger = auth.provider()
+    at(clock, DAY0)
+    body = penalty(person.citizen_id, date(2026, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS")
+    record_id = _record(client, provider, body)
+    received = _report(client, employer, person, "employment_screening")
+    fixed = dict(body["payload"], penalty_content="罚款人民币200元")
+    path = f"/api/v1/records/{record_id}/corrections"
+    request = {"payload": fixed, "decided_at": "2026-06-02", "reason": "决定书日期与金额录入有误",
+               "document": dict(body["document"], effective_at="2026-06-02")}
+    assert client.post(path, json=request, headers=stranger.headers).status_code == 404  # not its record
+    assert client.post("/api/v1/records/nope/corrections", json=request, headers=provider.headers).status_code == 404
+    missing = client.post(path, json={"payload": fixed}, headers=provider.headers)
+    assert missing.status_code == 422
+    assert "reason" in json.dumps(missing.json)
+
+    corrected = _ok(client.post(path, json=request, headers=provider.headers), 201)
+    assert corrected["supersedes"] == record_id
+    new_id = corrected["id"]
+    assert (corrected["status"], new_id != record_id) == ("active", True)
+    again = client.post(path, json=request, headers=provider.headers)
+    assert again.status_code == 409  # the superseded version cannot be corrected twice
+
+    [notice] = _notices(client, employer)["notices"]
+    assert (notice["report_id"], notice["status"]) == (received, "corrected")
+    assert verified(client, notice["jws"])["record"]["decided_at"] == "2026-06-01"  # as the institution saw it
+
+    own = {r["id"]: r for r in _ok(person.client.get("/api/v1/me/report"))["records"]}
+    assert own[record_id]["status"] == "revoked"
+    assert own[record_id]["superseded_by"] == new_id
+    assert [t["status"] for t in own[record_id]["institutions_told"]] == ["corrected"]
+    assert (own[new_id]["decided_at"], own[new_id]["payload"]["penalty_content"]) == ("2026-06-02", "罚款人民币200元")
+    assert "已更正 superseded by" in person.client.get("/me").get_data(as_text=True)
+
+    # Released again: only the corrected version, never the superseded one.
+    employer.token = auth.token(employer.client_id, employer.secret)
+    created = client.post("/api/v1/consent-requests", headers=employer.headers, json={
+        "citizen_id": person.citizen_id, "purpose": "employment_screening", "reason": "check", "valid_for": "P7D",
+        "max_uses": 1})
+    consent_id = person.approve(created.json["id"])["id"]
+    response = client.post("/api/v1/queries", json={"consent_id": consent_id}, headers=employer.headers)
+    [released] = _ok(response, 201)["report"]["records"]
+    assert (released["decided_at"], released["fields"]["penalty_content"]) == ("2026-06-02", "罚款人民币200元")
+    assert connection.execute(select(Report.record_ids).where(
+        Report.id == _ok(response, 201)["report"]["report_id"])).scalar_one() == [new_id]
+    report = verify.verify_log(connection, ledger.head_verifier(rt))
+    assert report.ok, report.differences

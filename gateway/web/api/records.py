@@ -12,7 +12,7 @@ from gateway.usecases import records as use
 from gateway.web.api.base import BEARER, XinyongBlueprint, access_for, problems, provider_of
 from gateway.web.context import runtime
 from gateway.web.oauth.bearer import bearer
-from gateway.web.schemas import EndIn, ExtendIn, IdempotencyHeader, RecordIn, RecordOut, RevokeIn
+from gateway.web.schemas import CorrectionIn, EndIn, ExtendIn, IdempotencyHeader, RecordIn, RecordOut, RevokeIn
 from vault.errors import RecordNotFound
 from vault.types import Ingested
 
@@ -106,6 +106,24 @@ def end_record(data: dict[str, Any], record_id: str) -> Response:
     access = _own_record(caller.actor, record_id)
     result = use.end(runtime(), provider_of(caller), record_id, data["document"], access)
     return jsonify(_out(result))
+
+
+@blp.route("/records/<string:record_id>/corrections", methods=["POST"], merge_slashes=False)
+@blp.arguments(CorrectionIn)
+@blp.response(201, RecordOut)
+@blp.doc(security=BEARER)
+@problems(blp, 401, 403, 404, 409, 422)
+def correct_record(data: dict[str, Any], record_id: str) -> Response:
+    """Correct one of your own records on your own initiative: a new record with the corrected payload (and
+    date or document if given) replaces it; the old one is kept in the person's history as superseded and is
+    never released again. Institutions that received it are sent a signed notice (GET /api/v1/notices)."""
+    caller = bearer("records:write", ("provider",))
+    access = _own_record(caller.actor, record_id)
+    result = use.correct(runtime(), provider_of(caller), use.Correction(
+        record_id, data["payload"], data["reason"], data.get("decided_at"), data.get("document")), access)
+    response = jsonify({**_out(result), "supersedes": record_id})
+    response.status_code = 201
+    return response
 
 
 def _own_record(actor: str, record_id: str) -> Any:
