@@ -25,12 +25,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from audit.tx import AccessContext
 from gateway import cli
 from gateway.cli import main
 from gateway.database import make_engine
+from gateway.models import Client
 from gateway.runtime import Runtime
+from gateway.usecases import records as records_use
 from gateway.web.app import create_app
 from tests.conftest import CI, PG_ADMIN_URL
+from vault.types import Provider
 
 Needles = dict[bytes, str]
 
@@ -159,10 +163,16 @@ EVIDENCE_NAME = "私人证明材料-身份核验.pdf"
 EVIDENCE = b"%PDF-1.4\n(evidence-marker-7f3a: bank statement of the objector)\n"
 
 
+# An agency's own correction: its reason is sealed with the superseded version, never stored in the clear.
+CORRECTION_REASON = "主动更正: 当事人住址录入错误, 已依职权更正"
+
+
 def objection_needles() -> Needles:
-    """Return every byte form of the objection's reason, evidence file name and evidence content."""
+    """Return every byte form of the objection's reason, evidence file name and evidence content (and the
+    reason of an agency's own correction)."""
     found: Needles = {}
-    for what, value in (("objection reason", OBJECTION_REASON), ("evidence file name", EVIDENCE_NAME)):
+    for what, value in (("objection reason", OBJECTION_REASON), ("evidence file name", EVIDENCE_NAME),
+                        ("correction reason", CORRECTION_REASON)):
         found[value.encode()] = f"{what} as UTF-8"
         found[json.dumps(value).strip('"').encode()] = f"{what} as a JSON escape"
         found[value.encode().hex().encode()] = f"{what} as hex"
@@ -204,7 +214,23 @@ def _use_the_app(logins: list[dict[str, str]]) -> Runtime:
         assert person["name"] in client.get("/me").get_data(as_text=True)
         if person is logins[0]:
             _object(client, next(r["id"] for r in report.json["records"] if r["status"] == "active"))
+        if person is logins[1]:
+            _correct(runtime, next(r for r in report.json["records"] if r["status"] == "active"))
+            # The person is told, in words rendered when read; the stored notification holds no text.
+            assert client.get("/api/v1/me/notifications").json["unread"] >= 1
     return runtime
+
+
+def _correct(runtime: Runtime, record: dict[str, Any]) -> None:
+    """Correct a record on its agency's own initiative, as POST /api/v1/records/{id}/corrections does."""
+    with runtime.uow.begin(AccessContext(actor="privacy-test", role="system"), readonly=True) as tx:
+        client = tx.session.get(Client, record["provider"]["id"])
+        assert client is not None
+        assert client.agency is not None
+        provider = Provider(client.client_id, frozenset(client.categories), client.agency, client.agency_level)
+    access = AccessContext(actor=provider.client_id, role="provider")
+    records_use.correct(runtime, provider, records_use.Correction(record["id"], record["payload"],
+                                                                  CORRECTION_REASON), access)
 
 
 def _assert_no_leaks(where: str, blob: bytes, wanted: Needles) -> None:
