@@ -262,8 +262,8 @@ def test_no_id_or_name_is_in_the_sqlite_files_or_the_logs(
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this worker, dropped afterwards."""
-    name = f"xinyong_privacy_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    """A fresh, empty PostgreSQL database for this process (helpers share the server), dropped afterwards."""
+    name = f"xinyong_privacy_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
     admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:

@@ -112,6 +112,7 @@ PROBLEMS: dict[type[Exception], Problem] = {
     consent_errors.WrongInstitution: _refused("wrong_institution"),
     consent_errors.ReportNotFound: _NOT_FOUND,
     consent_errors.ObjectionsInvalid: _SERVER_ERROR,
+    consent_errors.NoticesInvalid: _SERVER_ERROR,
     consent_errors.ObjectionOpen: Problem(
         409, "objection_open", "An objection is open",
         "this record already has an open objection: follow it at /api/v1/me/objections"),
