@@ -49,6 +49,9 @@ RIGHTLY_REFUSED: dict[str, set[tuple[str, str]]] = {
     # record's own dates and the category's ceiling (consent/data/catalogue.json).
     "POST /api/v1/records/{record_id}/extend": {("invalid_field", "document"), ("invalid_field", "display_until")},
     "POST /api/v1/records/{record_id}/end": {("invalid_field", "document"), ("invalid_field", "display_until")},
+    # A correction is checked against the catalogue and the entry rules like a new record.
+    "POST /api/v1/records/{record_id}/corrections": {("invalid_field", "payload"), ("invalid_field", "document"),
+                                                     ("invalid_field", "decided_at")},
     # Evidence is checked by its bytes (PDF, JPEG or PNG, none empty); a correction goes only with the outcome
     # `corrected` (rules across fields and inside files that the description cannot state).
     "POST /api/v1/me/objections": {("invalid_input", "evidence")},
@@ -122,7 +125,8 @@ class World:
         path = label.split()[1]
         if path.startswith(("/api/v1/records", "/api/v1/objections")):  # the producing agency
             return {"headers": self.provider.headers}
-        if path.startswith(("/api/v1/consent-requests", "/api/v1/consents", "/api/v1/queries", "/api/v1/reports")):
+        if path.startswith(("/api/v1/consent-requests", "/api/v1/consents", "/api/v1/queries", "/api/v1/reports",
+                            "/api/v1/notices")):
             return {"headers": self.employer.headers}
         if path.startswith("/api/v1/audit/"):
             return {"headers": self.auditor.headers}
@@ -200,6 +204,8 @@ LABELS = [
     "POST /api/v1/objections/{objection_id}/accept", "POST /api/v1/objections/{objection_id}/refuse",
     "POST /api/v1/objections/{objection_id}/decide",
     "GET /api/v1/me/freeze", "PUT /api/v1/me/freeze", "DELETE /api/v1/me/freeze",
+    "POST /api/v1/records/{record_id}/corrections", "GET /api/v1/notices", "GET /api/v1/me/notifications",
+    "POST /api/v1/me/notifications/read",
 ]
 
 

@@ -50,7 +50,7 @@ def my_notifications(query: dict[str, Any]) -> Response:
 
 
 @blp.route("/me/notifications/read", methods=["POST"])
-@blp.arguments(MarkReadIn)
+@blp.arguments(MarkReadIn, required=False)  # "all of them" needs no body
 @blp.response(200, MarkedOut)
 @blp.doc(security=PERSON)
 @problems(blp, 401, 403, 422)
