@@ -1,7 +1,7 @@
 """notices to past recipients of a record, the records each report released, the person's notifications
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0013
 Create Date: 2026-11-27 14:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import audit.clock
 
 revision: str = '0011'
-down_revision: str | None = '0010'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
