@@ -74,6 +74,7 @@ class RequestView:
     lapses_at: datetime
     answered_at: datetime | None
     grant_id: str | None
+    withheld: bool = False  # made while the person's file was frozen: never shown to them
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def _request_status(row: ConsentRequest, now: datetime) -> str:
 def _request_view(row: ConsentRequest, now: datetime) -> RequestView:
     return RequestView(row.id, row.institution_id, row.purpose, list(row.categories), row.reason,
                        row.valid_for_seconds, row.max_uses, _request_status(row, now), row.created_at,
-                       row.lapses_at, row.answered_at, row.grant_id)
+                       row.lapses_at, row.answered_at, row.grant_id, bool(row.withheld))
 
 
 def grant_status(row: Grant | Row[Any], now: datetime) -> str:

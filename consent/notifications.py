@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from audit.clock import isoformat_z
 from audit.tx import Tx
@@ -60,6 +60,12 @@ class NotificationView:
 
 _ADD = insert(Notification)
 
+# A consent request made while the person's file was frozen is never shown to them (it lapses unanswered):
+# its notification is stored like any other, so that a frozen file costs the same work as an unknown person's,
+# but with this status, and nothing that reads notifications returns it.
+WITHHELD = "withheld"
+_SHOWN = or_(Notification.status.is_(None), Notification.status != WITHHELD)
+
 
 def notify(tx: Tx, subject_ref: str, kind: str, ref: str, status: str | None = None) -> None:
     """Tell the person of something: its kind and id, stored in this transaction."""
@@ -75,7 +81,7 @@ def _view(row: Notification) -> NotificationView:
 
 def for_person(tx: Tx, subject_ref: str, limit: int, before: int | None = None) -> list[NotificationView]:
     """Return the person's notifications, newest first, `limit` of them below id `before`."""
-    q = select(Notification).where(Notification.subject_ref == subject_ref)
+    q = select(Notification).where(Notification.subject_ref == subject_ref, _SHOWN)
     if before is not None:
         q = q.where(Notification.id < before)
     return [_view(r) for r in tx.session.execute(q.order_by(Notification.id.desc()).limit(limit)).scalars()]
@@ -84,12 +90,12 @@ def for_person(tx: Tx, subject_ref: str, limit: int, before: int | None = None) 
 def unread(tx: Tx, subject_ref: str) -> int:
     """Return how many of the person's notifications are unread."""
     return int(tx.session.execute(select(func.count()).select_from(Notification).where(
-        Notification.subject_ref == subject_ref, Notification.read_at.is_(None))).scalar_one())
+        Notification.subject_ref == subject_ref, Notification.read_at.is_(None), _SHOWN)).scalar_one())
 
 
 def mark_read(tx: Tx, subject_ref: str, ids: list[int] | None) -> int:
     """Mark the person's notifications read (those of `ids`, or all); another's ids are left alone."""
-    q = update(Notification).where(Notification.subject_ref == subject_ref, Notification.read_at.is_(None))
+    q = update(Notification).where(Notification.subject_ref == subject_ref, Notification.read_at.is_(None), _SHOWN)
     if ids is not None:
         q = q.where(Notification.id.in_(ids))
     result = tx.session.execute(q.values(read_at=tx.now).execution_options(synchronize_session=False))

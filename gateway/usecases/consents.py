@@ -116,7 +116,8 @@ def request_consent(uow: UnitOfWork, vault: Vault, policy: Policy, cmd: RequestC
         subject_ref = vault.subject_ref(citizen_id)
         created = grants.create_request(tx, policy.purposes, institution, subject_ref, cmd.purpose,
                                         cmd.categories, cmd.reason, cmd.valid_for, cmd.max_uses)
-        notifications.notify(tx, subject_ref, "consent_request", created.id)
+        notifications.notify(tx, subject_ref, "consent_request", created.id,
+                             status=notifications.WITHHELD if created.withheld else None)
         return created
 
 

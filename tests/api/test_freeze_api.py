@@ -137,10 +137,16 @@ def test_the_person_never_sees_a_request_made_while_frozen_even_after_unfreezing
     assert refused.status_code == missing.status_code == 404
     assert refused.json["type"] == missing.json["type"]
     assert person.post(f"/api/v1/me/consent-requests/{withheld}/deny").status_code == 404
+    # Nor is the person notified of it.
+    told = person.client.get("/api/v1/me/notifications").json
+    assert withheld not in [n["ref"] for n in told["notifications"]]
+    assert told["unread"] == 0
+    assert person.post("/api/v1/me/notifications/read").json["marked"] == 0
 
     assert _unfreeze(person).json == {"frozen": False, "since": None, "revoked_grants": []}
     fresh = _ask(client, employer, person.citizen_id).json["id"]
     assert [r["id"] for r in person.client.get("/api/v1/me/consent-requests").json] == [fresh]
+    assert [n["ref"] for n in person.client.get("/api/v1/me/notifications").json["notifications"]] == [fresh]
     grant = person.approve(fresh)
     assert _query(client, employer, grant["id"]).status_code == 201
     assert person.post(f"/api/v1/me/consent-requests/{withheld}/approve").status_code == 404
