@@ -223,10 +223,11 @@ class Anomaly:
     step: str | None = None  # overdue: the objection and its step past its deadline
     objection_id: str | None = None
     deadline: date | None = None
+    repair_id: str | None = None  # overdue: a repair application past its decision deadline
 
 
 VOLUME, REFUSAL_RATE, OFF_HOURS, PURPOSE_MISMATCH = "volume", "refusal_rate", "off_hours", "purpose_mismatch"
-OVERDUE = "overdue"  # an objection step past its working-day deadline (the gateway adds these)
+OVERDUE = "overdue"  # an objection step or repair decision past its working-day deadline (the gateway adds these)
 ANOMALY_KINDS = (VOLUME, REFUSAL_RATE, OFF_HOURS, PURPOSE_MISMATCH)
 
 

@@ -47,6 +47,12 @@ class Tag(StrEnum):
     OBJECTION_DENIED = "consent:objection:denied"
     RECORD_CORRECTED = "vault:record:corrected"
     NOTICE_SENT = "consent:notice:sent"
+    REPAIR_SUBMITTED = "vault:repair:submitted"
+    REPAIR_READ = "vault:repair:read"
+    REPAIR_RELEASED = "vault:repair:released"
+    REPAIR_DECIDED = "vault:repair:decided"
+    REPAIR_OVERDUE = "consent:repair:overdue"
+    REPAIR_DENIED = "consent:repair:denied"
 
 
 class Outcome(StrEnum):

@@ -36,6 +36,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
 
 class ConsentError(Exception):
@@ -201,3 +202,37 @@ class EvidenceInvalid(ConsentError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class RepairsInvalid(ConsentError):
+    """Raised when the repairs data file breaks its own rules."""
+
+
+class NotRepairable(ConsentError):
+    """Raised when the record's category may not be repaired; `basis` is the category's legal basis."""
+
+    def __init__(self, category: str, basis: str) -> None:
+        super().__init__(f"{category} is not repairable")
+        self.category = category
+        self.basis = basis
+
+
+class RepairTooEarly(ConsentError):
+    """Raised when repair is applied for before the category's minimum period has passed."""
+
+    def __init__(self, earliest: date) -> None:
+        super().__init__(f"repair may be applied for from {earliest.isoformat()}")
+        self.earliest = earliest
+
+
+class RepairOpen(ConsentError):
+    """Raised when the record already has an open repair application: one at a time per record."""
+
+
+class RepairStepOutOfOrder(ConsentError):
+    """Raised when a repair application is decided when it is no longer open; `status` is where it stands."""
+
+    def __init__(self, repair_id: str, status: str) -> None:
+        super().__init__(f"repair {repair_id} is {status}")
+        self.repair_id = repair_id
+        self.status = status

@@ -9,6 +9,8 @@ from consent.notices import NoticeRules
 from consent.notices import load_default_rules as load_notice_rules
 from consent.objections import ObjectionRules, load_default_rules
 from consent.purposes import Purposes, load_default_purposes
+from consent.repairs import RepairRules
+from consent.repairs import load_default_rules as load_repair_rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,12 +23,16 @@ class Policy:
     objections: ObjectionRules = field(default=None)  # type: ignore[assignment]
     # How far back the recipients of a changed record are told, per purpose (consent/data/notices.json).
     notices: NoticeRules = field(default=None)  # type: ignore[assignment]
+    # The repair decision's period, the methods and the effects (consent/data/repairs.json).
+    repairs: RepairRules = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.objections is None:
             object.__setattr__(self, "objections", load_default_rules(self.catalogue))
         if self.notices is None:
             object.__setattr__(self, "notices", load_notice_rules(self.purposes))
+        if self.repairs is None:
+            object.__setattr__(self, "repairs", load_repair_rules())
 
     @classmethod
     def load_default(cls) -> Policy:

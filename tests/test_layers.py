@@ -138,6 +138,11 @@ PLAINTEXT_METHODS = {
                          "test_releasing_an_objection_to_its_agency_writes_one_entry",
     "answer_objection": "tests/vault/test_objections_vault.py::"
                         "test_answering_an_objection_writes_one_entry_and_seals_the_words",
+    "file_repair": "tests/vault/test_repairs_vault.py::test_filing_a_repair_writes_one_entry_and_seals_the_texts",
+    "read_repairs": "tests/vault/test_repairs_vault.py::test_reading_ones_repairs_writes_one_entry",
+    "release_repair": "tests/vault/test_repairs_vault.py::test_releasing_a_repair_to_its_agency_writes_one_entry",
+    "decide_repair": "tests/vault/test_repairs_vault.py::"
+                     "test_deciding_a_repair_writes_one_entry_seals_the_words_and_marks_the_record",
 }
 
 

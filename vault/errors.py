@@ -59,3 +59,7 @@ class UnknownKeyVersion(KeyringError):
 
 class ObjectionNotFound(VaultError):
     """Raised when no objection has that id for this caller (another agency's is not found either)."""
+
+
+class RepairNotFound(VaultError):
+    """Raised when no repair application has that id for this caller (another agency's is not found either)."""

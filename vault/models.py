@@ -94,6 +94,10 @@ class Record(VaultBase):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoke_reason_ct: Mapped[bytes | None] = mapped_column(LargeBinary, comment="revocation reason, encrypted")
+    repaired_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="credit repair (信用修复) granted at: no longer released to any third party")
+    repair_effect: Mapped[str | None] = mapped_column(
+        String(12), comment="what the repair did: stop_sharing, mask, delete or mark (REP-8)")
 
 
 class RecordPeriodChange(VaultBase):
@@ -169,3 +173,41 @@ class ObjectionEvidence(VaultBase):
     size: Mapped[int] = mapped_column(Integer)
     filename_ct: Mapped[bytes] = mapped_column(LargeBinary, comment="file name, encrypted")
     content_ct: Mapped[bytes] = mapped_column(LargeBinary, comment="file content, encrypted")
+
+
+OPEN_REPAIR = "status = 'submitted'"
+
+
+class Repair(VaultBase):
+    """A person's application for credit repair (信用修复) of a record, decided by the agency that produced it.
+
+    The person's statement, evidence and commitment and the agency's words are sealed under the person's data
+    key; the status, dates and methods (codes of the published list) are plain. At most one application per
+    record is open at a time (the partial unique index).
+    """
+
+    __tablename__ = "repairs"
+    __table_args__ = (
+        CheckConstraint("status IN ('submitted', 'repaired', 'refused')", name="status"),
+        CheckConstraint("effect IS NULL OR effect IN ('stop_sharing', 'mask', 'delete', 'mark')", name="effect"),
+        Index("uq_repairs_open_record", "record_id", unique=True,
+              sqlite_where=text(OPEN_REPAIR), postgresql_where=text(OPEN_REPAIR)),
+        Index("ix_repairs_provider_id_status", "provider_id", "status"),
+        Index("ix_repairs_subject_id", "subject_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    provider_id: Mapped[str] = mapped_column(String(64), comment="the agency that produced the record and decides")
+    status: Mapped[str] = mapped_column(String(12))
+    methods: Mapped[str] = mapped_column(String(400), comment="comma-separated method codes of repairs.json")
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decide_by: Mapped[date] = mapped_column(Date, comment="last working day to decide (CST)")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    effect: Mapped[str | None] = mapped_column(String(12), comment="a repair's effect (REP-8)")
+    texts_ct: Mapped[bytes] = mapped_column(
+        LargeBinary, comment="the statement, commitment and evidence, encrypted")
+    answer_ct: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the agency's reason, encrypted")
+    overdue: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), comment="its lapsed deadline was recorded in the audit log")

@@ -117,6 +117,8 @@ class RecordView:
     document: dict[str, Any] | None
     version: int = 1
     period_changes: tuple[PeriodChangeView, ...] = ()
+    repaired_at: datetime | None = None
+    repair_effect: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +199,14 @@ class ObjectionTexts:
     answer: str | None
     evidence: tuple[Evidence, ...]
     evidence_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RepairTexts:
+    """The sealed parts of a repair application, opened: statement, commitment, the agency's words, evidence."""
+
+    id: str
+    statement: str
+    commitment: str
+    answer: str | None
+    evidence: tuple[Evidence, ...]

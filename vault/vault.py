@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from audit.tags import Tag
 from audit.tx import Tx
-from vault import _crypto, _objections, _records, _releases, _rotation, _signing, _subjects
+from vault import _crypto, _objections, _records, _releases, _repairs, _rotation, _signing, _subjects
 from vault._keyring import Keyring, load_keyring, save_keyring
 from vault._records import PeriodRule
 from vault.errors import UnknownKeyVersion
@@ -36,6 +36,7 @@ from vault.types import (
     Prepared,
     Provider,
     Release,
+    RepairTexts,
     Selection,
 )
 
@@ -219,6 +220,25 @@ class Vault:
     def answer_objection(self, tx: Tx, objection_id: str, words: str, step: str, detail: Mapping[str, Any]) -> None:
         """Seal the agency's words on an objection under the person's key, recorded as the step."""
         self._unwrapping(lambda: _objections.answer(tx, self._ring, objection_id, words, step, detail))
+
+    def file_repair(self, tx: Tx, subject_ref: str, record_id: str, provider_id: str, methods: Sequence[str],
+                    statement: str, commitment: str, evidence: Sequence[Evidence], decide_by: date) -> str:
+        """Store the person's repair application, its statement, commitment and evidence sealed; return its id."""
+        return self._unwrapping(lambda: _repairs.file(tx, self._ring, subject_ref, record_id, provider_id, methods,
+                                                      statement, commitment, evidence, decide_by))
+
+    def read_repairs(self, tx: Tx, subject_ref: str, ids: Sequence[str]) -> dict[str, RepairTexts]:
+        """Return the texts of the person's own repair applications (no evidence contents), recorded."""
+        return self._unwrapping(lambda: _repairs.read_own(tx, self._ring, subject_ref, ids))
+
+    def release_repair(self, tx: Tx, repair_id: str, provider_id: str, detail: Mapping[str, Any]) -> RepairTexts:
+        """Return a repair application and its evidence to the agency deciding it, recorded as a release."""
+        return self._unwrapping(lambda: _repairs.release_to_agency(tx, self._ring, repair_id, provider_id, detail))
+
+    def decide_repair(self, tx: Tx, repair_id: str, outcome: str, effect: str | None, words: str,
+                      detail: Mapping[str, Any]) -> None:
+        """Seal the agency's reason; a repair stops the record's release to third parties. Recorded."""
+        self._unwrapping(lambda: _repairs.decide(tx, self._ring, repair_id, outcome, effect, words, detail))
 
     def read_own(self, tx: Tx, subject_ref: str) -> OwnFile:
         """Return the person's identity and every record, recorded as a self report."""

@@ -18,7 +18,8 @@ from audit import entries as audit
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import freezes, grants, notices, notifications, objections
+from consent import freezes, grants, notices, notifications, objections, repairs
+from consent.catalogue import Category
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
 from gateway.errors import RateLimited, Unauthenticated
@@ -30,6 +31,7 @@ from gateway.usecases.access_log import entries_with_proofs
 from gateway.usecases.consents import institutions, who_looked
 from vault.errors import InvalidCitizenId, VaultError
 from vault.identity import mask_citizen_id, normalise_citizen_id
+from vault.types import RecordView
 
 # How many of the newest notifications /me shows (the rest at GET /api/v1/me/notifications).
 ME_NOTIFICATIONS = 5
@@ -277,6 +279,22 @@ def _superseded(tx: Tx, subject_ref: str) -> dict[str, str]:
             for e in found if e.record_ids and "corrected_by" in e.detail}
 
 
+def _repair_beside(rt: Runtime, category: Category, view: RecordView, open_application: str | None) -> dict[str, Any]:
+    """Return what the person's report says of a record's repair: repaired (when, how), or whether, from when
+    and how it can be repaired (REP-13); nothing for a record that is not negative."""
+    if view.repaired_at is not None:
+        return {"repaired": {"on": view.repaired_at.astimezone(CST).date().isoformat(),
+                             "effect": view.repair_effect or "stop_sharing"}}
+    if view.status != "active":
+        return {}
+    found = repairs.repairability(category, view.decided_at, rt.policy.repairs)
+    if found is None:
+        return {}
+    if open_application is not None:
+        found["open_application"] = open_application
+    return {"repair": found}
+
+
 def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     """Return the person's own report in `tx`: who looked (reads first), then the vault's audited read."""
     queries = who_looked(tx, rt.directory, subject_ref)
@@ -291,10 +309,12 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
                                                  or v.period_changes])
     told_names = institutions(tx, {n.institution_id for ns in told.values() for n in ns}) if told else {}
     superseded = _superseded(tx, subject_ref) if any(v.status == "revoked" for v in own.records) else {}
+    applied = repairs.open_for_records(tx, [v.id for v in own.records])
     out = []
     for view in own.records:
         category = catalogue.category(view.category)
         objection = disputed.get(view.id)
+        repair = _repair_beside(rt, category, view, applied.get(view.id))
         out.append({
             "id": view.id,
             "category": view.category,
@@ -307,7 +327,7 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
             "display_until": None if view.display_until is None else view.display_until.isoformat(),
             "visible_to_third_parties": visible_to_third_parties(category, view.status, view.display_from,
                                                                  view.display_until, now)
-            and not (objection is not None and view.category in withheld),
+            and not (objection is not None and view.category in withheld) and view.repaired_at is None,
             "payload": view.payload,
             "document": view.document,
             "version": view.version,
@@ -322,6 +342,7 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
                if view.id in told else {}),
             # A corrected record stays in the person's history, superseded by its correction, never released.
             **({"superseded_by": superseded[view.id]} if view.id in superseded else {}),
+            **repair,
         })
     return {
         "generated_at": now.isoformat().replace("+00:00", "Z"),

@@ -19,7 +19,7 @@ from audit.clock import today
 from audit.review import Anomaly, EntryFilter, EntryView, Thresholds
 from audit.tags import Tag
 from audit.tx import AccessContext, Tx
-from consent import objections
+from consent import objections, repairs
 from gateway.errors import ExportTooLarge, InvalidInput
 from gateway.models import Client
 from gateway.runtime import Runtime
@@ -214,7 +214,7 @@ def _late_filers(tx: Tx, rt: Runtime, start: datetime, end: datetime) -> tuple[L
 
 
 def _overdue_objections(tx: Tx) -> list[Anomaly]:
-    """Return an "overdue" anomaly per objection step past its deadline today, recording each new lapse.
+    """Return an "overdue" anomaly per objection step or repair decision past its deadline, recording new lapses.
 
     Not bound to the window: a step is overdue until it is taken, however long ago it opened.
     """
@@ -230,6 +230,14 @@ def _overdue_objections(tx: Tx) -> list[Anomaly]:
             f"objection {view.id}: the {view.open_step} step was due by {view.due.isoformat()} "
             f"and is {late} day{'s' if late != 1 else ''} late", step=view.open_step, objection_id=view.id,
             deadline=view.due))
+    repairs.record_overdue(tx.acting_as(AccessContext(actor="xinyong", role="system")))
+    for application in repairs.overdue(tx.session, tx.today):
+        late = (tx.today - application.decide_by).days
+        found.append(Anomaly(
+            application.provider_id, review.OVERDUE, late, 0,
+            f"repair application {application.id}: the decision was due by {application.decide_by.isoformat()} "
+            f"and is {late} day{'s' if late != 1 else ''} late", step="repair_decide", repair_id=application.id,
+            deadline=application.decide_by))
     return found
 
 

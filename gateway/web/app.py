@@ -18,6 +18,7 @@ from gateway.errors import NotFound
 from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
 from gateway.usecases import objections as objections_use
+from gateway.usecases import repairs as repairs_use
 from gateway.usecases.failures import purge_failures
 from gateway.web import health, metrics, portal, problems, wellknown
 from gateway.web.api import apps as apps_api
@@ -28,6 +29,7 @@ from gateway.web.api import notices as notices_api
 from gateway.web.api import objections as objections_api
 from gateway.web.api import people as people_api
 from gateway.web.api import records as records_api
+from gateway.web.api import repairs as repairs_api
 from gateway.web.api.base import XinyongApi, document_revocation_endpoint, document_token_endpoint
 from gateway.web.oauth import endpoints as oauth
 from gateway.web.periodic import Periodic
@@ -83,6 +85,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     api.register_blueprint(apps_api.blp)
     api.register_blueprint(objections_api.blp)
     api.register_blueprint(notices_api.blp)
+    api.register_blueprint(repairs_api.blp)
     # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
     csrf.exempt(records_api.blp)
     csrf.exempt(people_api.blp)
@@ -92,6 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     csrf.exempt(apps_api.blp)
     csrf.exempt(objections_api.blp)
     csrf.exempt(notices_api.blp)
+    csrf.exempt(repairs_api.blp)
     ledger_api.init_app(app, runtime)
     oauth.init_app(app)
     csrf.exempt(oauth.bp)
@@ -107,6 +111,8 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     # An objection step past its deadline is an audit entry even if no auditor asks for anomalies.
     Periodic("objection deadlines", OBJECTION_SWEEP_SECONDS,
              lambda: objections_use.record_overdue(runtime)).install(app)
+    Periodic("repair deadlines", OBJECTION_SWEEP_SECONDS,
+             lambda: repairs_use.record_overdue(runtime)).install(app)
     Periodic("failure purge", FAILURE_PURGE_SECONDS,
              lambda: purge_failures(runtime.uow, runtime.settings.failure_limits)).install(app)
     _request_hooks(app)

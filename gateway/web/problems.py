@@ -120,6 +120,24 @@ PROBLEMS: dict[type[Exception], Problem] = {
         409, "objection_step_out_of_order", "Step out of order",
         detail=lambda e: f"the objection is {e.status}: that step cannot be taken now",
         members=lambda e: {"current_status": e.status}),
+    consent_errors.RepairsInvalid: _SERVER_ERROR,
+    consent_errors.NotRepairable: Problem(
+        422, "not_repairable", "Not repairable",
+        detail=lambda e: f"{e.category} is declared non-repairable: {e.basis}",
+        members=lambda e: {**_invalid("record_id", "its category is not repairable"), "category": e.category,
+                           "basis": e.basis}),
+    consent_errors.RepairTooEarly: Problem(
+        422, "too_early", "Too early to apply for repair",
+        detail=lambda e: f"repair may be applied for from {e.earliest.isoformat()}",
+        members=lambda e: {**_invalid("record_id", f"repair may be applied for from {e.earliest.isoformat()}"),
+                           "earliest": e.earliest.isoformat()}),
+    consent_errors.RepairOpen: Problem(
+        409, "repair_open", "A repair application is open",
+        "this record already has an open repair application: follow it at /api/v1/me/repairs"),
+    consent_errors.RepairStepOutOfOrder: Problem(
+        409, "repair_step_out_of_order", "Already decided",
+        detail=lambda e: f"the repair application is {e.status}: it cannot be decided now",
+        members=lambda e: {"current_status": e.status}),
     consent_errors.EvidenceInvalid: Problem(422, "invalid_evidence", "Invalid evidence",
                                             members=lambda e: _invalid(e.field, e.reason)),
     consent_errors.ReportGone: Problem(410, "report_gone", "Report gone"),
@@ -141,6 +159,7 @@ PROBLEMS: dict[type[Exception], Problem] = {
     vault_errors.RecordConflict: Problem(409, "conflict", "Conflict"),
     vault_errors.SubjectNotFound: _NOT_FOUND,
     vault_errors.ObjectionNotFound: _NOT_FOUND,
+    vault_errors.RepairNotFound: _NOT_FOUND,
     vault_errors.SubjectShredded: Problem(410, "erased", "Erased", "this person's data has been erased"),
     vault_errors.DecryptionFailed: _SERVER_ERROR,
     vault_errors.KeyringError: _SERVER_ERROR,

@@ -203,6 +203,9 @@ class ReportRecordOut(Schema):
     period_changes = fields.List(fields.Nested(lambda: PeriodChangeOut()), required=True, metadata={
         "description": "each extension or early end by the agency that filed it, oldest first"})
     objection = fields.Nested("OpenObjectionOut", metadata={"description": "your open objection to it, if any"})
+    repair = fields.Nested("RepairabilityOut", metadata={
+        "description": "a negative record: whether, from when and how it can be repaired (REP-13), free of charge"})
+    repaired = fields.Nested("RepairedOut", metadata={"description": "repaired (信用修复): when, and its effect"})
 
 
 class PeriodChangeOut(Schema):
@@ -212,6 +215,21 @@ class PeriodChangeOut(Schema):
     display_until = fields.Date(required=True, allow_none=True)
     document = fields.Nested(DocumentOut, required=True)
     changed_at = fields.String(required=True)
+
+
+class RepairabilityOut(Schema):
+    repairable = fields.Boolean(required=True)
+    basis = fields.String(metadata={"description": "not repairable: the legal basis that says so"})
+    from_ = fields.String(data_key="from", allow_none=True, metadata={"description": "first day to apply (CST)"})
+    methods = fields.List(fields.String(), metadata={"description": "codes of GET /api/v1/repair-rules"})
+    free_of_charge = fields.Boolean()
+    apply_at = fields.String()
+    open_application = fields.String(metadata={"description": "your open repair application, if any"})
+
+
+class RepairedOut(Schema):
+    on = fields.String(required=True, metadata={"description": "the day it was repaired (CST)"})
+    effect = fields.String(required=True)
 
 
 class OpenObjectionOut(Schema):
@@ -684,7 +702,9 @@ class AnomalyOut(Schema):
         "description": "purpose_mismatch: the seq of each query (at most 1000)"})
     agency = fields.Nested(InstitutionOut, metadata={"description": "overdue: the agency that must answer"})
     objection_id = fields.String(metadata={"description": "overdue: the objection"})
-    step = fields.String(metadata={"description": "overdue: the step past its deadline (accept or decide)"})
+    repair_id = fields.String(metadata={"description": "overdue: the repair application"})
+    step = fields.String(metadata={
+        "description": "overdue: the step past its deadline (accept or decide; repair_decide for a repair)"})
     deadline = fields.String(metadata={"description": "overdue: the last working day it was due"})
 
 
@@ -917,3 +937,96 @@ class NotificationListOut(Schema):
 class MarkedOut(Schema):
     marked = fields.Integer(required=True)
     unread = fields.Integer(required=True)
+
+
+# --- credit repair (信用修复) -----------------------------------------------------------------------
+
+
+class CommitmentIn(StrictSchema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=4000),
+                         metadata={"description": "your credit commitment (信用承诺): sealed under your key"})
+    accepted = fields.Boolean(required=True, validate=validate.Equal(True, error="the commitment must be accepted"))
+
+
+class RepairIn(StrictSchema):
+    record_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$"))
+    methods = fields.List(fields.String(validate=validate.Length(min=1, max=40)), required=True,
+                          validate=validate.Length(min=1, max=9),
+                          metadata={"description": "codes of GET /api/v1/repair-rules: how you repaired"})
+    statement = fields.String(required=True, validate=validate.Length(min=1, max=4000),
+                              metadata={"description": "what you did to correct it: sealed under your key"})
+    evidence = fields.List(fields.Nested(EvidenceIn), load_default=list, metadata={
+        "description": "at most 5 files, 10 MB in all, PDF, JPEG or PNG (checked by their bytes)"})
+    commitment = fields.Nested(CommitmentIn, required=True)
+
+
+class RepairQueueQuery(StrictSchema):
+    status = fields.String(validate=validate.OneOf(["submitted", "repaired", "refused"]),
+                           metadata={"description": "default: the open ones (submitted)"})
+
+
+class RepairDecideIn(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(["repaired", "refused"]))
+    effect = fields.String(validate=validate.OneOf(["stop_sharing", "mask", "delete", "mark"]),
+                           metadata={"description": "repaired: what it does (REP-8); no third party receives it"})
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000),
+                           metadata={"description": "the person is told: why, and for a refusal what is missing"})
+
+    @validates_schema
+    def _effect(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("outcome") == "repaired" and not data.get("effect"):
+            raise ValidationError("a repair needs its effect", "effect")
+        if data.get("outcome") == "refused" and "effect" in data:
+            raise ValidationError("only a repair takes an effect", "effect")
+
+
+class RepairMethodOut(Schema):
+    code = fields.String(required=True)
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class QualifyOut(Schema):
+    from_ = fields.String(data_key="from", allow_none=True, required=True)
+    methods = fields.List(fields.Nested(RepairMethodOut), required=True)
+    conditions = fields.String(required=True)
+    reapply = fields.String(required=True)
+
+
+class RepairCommitmentOut(Schema):
+    text = fields.String(required=True)
+    accepted = fields.Boolean(required=True)
+
+
+class RepairChangedOut(Schema):
+    record_id = fields.String(required=True)
+    outcome = fields.String(required=True)
+    effect = fields.String(allow_none=True, required=True)
+    released_to_third_parties = fields.Boolean(required=True)
+    decided_at = fields.String(allow_none=True, required=True)
+
+
+class RepairOut(Schema):
+    id = fields.String(required=True)
+    record_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["submitted", "repaired", "refused"]))
+    methods = fields.List(fields.String(), required=True)
+    submitted_at = fields.String(required=True)
+    agency = fields.Nested(InstitutionOut, required=True)
+    decide_by = fields.String(required=True, metadata={"description": "last working day to decide (CST)"})
+    working_days = fields.Integer(required=True)
+    overdue = fields.Boolean(required=True)
+    decided_on = fields.String(allow_none=True, required=True)
+    effect = fields.String(allow_none=True, required=True)
+    calendar_note = fields.String()
+    what_would_qualify = fields.Nested(QualifyOut, metadata={"description": "refused: what would qualify"})
+    statement = fields.String()
+    commitment = fields.Nested(RepairCommitmentOut)
+    agency_words = fields.String(allow_none=True)
+    evidence = fields.List(fields.Nested(EvidenceOut))
+    changed = fields.Nested(RepairChangedOut, metadata={"description": "a decision: what it did to the record"})
+
+
+class RepairListOut(Schema):
+    repairs = fields.List(fields.Nested(RepairOut), required=True)

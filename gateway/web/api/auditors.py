@@ -187,9 +187,10 @@ def _anomaly_out(institution: use.InstitutionRef, anomaly: Anomaly) -> dict[str,
     if anomaly.entries is not None:
         out["purpose"] = anomaly.purpose
         out["entries"] = list(anomaly.entries)
-    if anomaly.objection_id is not None:
+    if anomaly.objection_id is not None or anomaly.repair_id is not None:
         out["agency"] = out["institution"]
-        out["objection_id"] = anomaly.objection_id
+        out["objection_id" if anomaly.objection_id is not None else "repair_id"] = (
+            anomaly.objection_id or anomaly.repair_id)
         out["step"] = anomaly.step
         out["deadline"] = None if anomaly.deadline is None else anomaly.deadline.isoformat()
     return out
