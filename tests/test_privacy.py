@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from audit.clock import CST
 from audit.tx import AccessContext
 from gateway import cli
 from gateway.cli import main
@@ -197,6 +199,48 @@ def _object(client: FlaskClient, record_id: str) -> None:
     assert mine.json["objections"][0]["reason"] == OBJECTION_REASON
 
 
+# A repair application's statement, commitment and evidence are the person's words too.
+REPAIR_STATEMENT = "修复陈述: 罚款已缴清, 缴款人开户行账号尾号7731"
+REPAIR_COMMITMENT = "信用承诺: 本人家住幸福路88号, 承诺守法"
+REPAIR_EVIDENCE_NAME = "私人缴款回单-修复.pdf"
+REPAIR_EVIDENCE = b"%PDF-1.4\n(repair-marker-4c9d: receipt of the repairer)\n"
+
+
+def repair_needles() -> Needles:
+    """Return every byte form of a repair application's statement, commitment and evidence."""
+    found: Needles = {}
+    for what, value in (("repair statement", REPAIR_STATEMENT), ("repair commitment", REPAIR_COMMITMENT),
+                        ("repair evidence file name", REPAIR_EVIDENCE_NAME)):
+        found[value.encode()] = f"{what} as UTF-8"
+        found[json.dumps(value).strip('"').encode()] = f"{what} as a JSON escape"
+        found[value.encode().hex().encode()] = f"{what} as hex"
+    marker = b"repair-marker-4c9d"
+    found[marker] = "repair evidence content"
+    found[marker.hex().encode()] = "repair evidence content as hex"
+    found[base64.b64encode(REPAIR_EVIDENCE)[:40]] = "repair evidence content as base64"
+    return found
+
+
+def _repair(client: FlaskClient, records: list[dict[str, Any]]) -> bool:
+    """Apply for the repair of a record that may be repaired today, if the person has one; read it back."""
+    today = datetime.now(CST).date().isoformat()
+    found = next((r for r in records if r.get("repair", {}).get("repairable")
+                  and r["repair"]["from"] <= today and "open_application" not in r["repair"]), None)
+    if found is None:
+        return False
+    page = client.get("/me").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    filed = client.post("/api/v1/me/repairs", headers={"X-CSRF-Token": token.group(1)}, json={
+        "record_id": found["id"], "methods": ["performance"], "statement": REPAIR_STATEMENT,
+        "commitment": {"text": REPAIR_COMMITMENT, "accepted": True}, "evidence": [{
+            "filename": REPAIR_EVIDENCE_NAME, "content_type": "application/pdf",
+            "content_base64": base64.b64encode(REPAIR_EVIDENCE).decode()}]})
+    assert filed.status_code == 201, filed.json
+    assert client.get("/api/v1/me/repairs").json["repairs"][0]["statement"] == REPAIR_STATEMENT
+    return True
+
+
 def _use_the_app(logins: list[dict[str, str]]) -> Runtime:
     """Log a few people in (and one wrong password), read their reports, object to one record; return the
     app's runtime."""
@@ -218,6 +262,14 @@ def _use_the_app(logins: list[dict[str, str]]) -> Runtime:
             _correct(runtime, next(r for r in report.json["records"] if r["status"] == "active"))
             # The person is told, in words rendered when read; the stored notification holds no text.
             assert client.get("/api/v1/me/notifications").json["unread"] >= 1
+    # Someone with a record that may be repaired today applies for its repair.
+    for person in logins:
+        client = app.test_client()
+        assert _log_in(client, person["citizen_id"], person["password"]) == 302
+        if _repair(client, client.get("/api/v1/me/report").json["records"]):
+            break
+    else:
+        raise AssertionError("no demo person has a record that may be repaired today")
     return runtime
 
 
@@ -244,8 +296,9 @@ def test_no_id_or_name_is_in_the_sqlite_files_or_the_logs(
     home = _home(tmp_path, monkeypatch, None)
     logins = _seed(20)
     app_runtime = _use_the_app(logins)
-    wanted = needles(logins) | objection_needles()
+    wanted = needles(logins) | objection_needles() | repair_needles()
     assert "INSERT INTO subjects" in logs.text
+    assert "INSERT INTO repairs" in logs.text
     assert "INSERT INTO objections" in logs.text  # the SQL log was captured, so its scan means something
     files = _files(home)
     assert "xinyong.db" in files
@@ -300,7 +353,7 @@ def test_no_id_or_name_is_in_any_postgresql_table_or_the_logs(
     _home(tmp_path, monkeypatch, pg_url)
     logins = _seed(6)
     app_runtime = _use_the_app(logins)
-    wanted = needles(logins) | objection_needles()
+    wanted = needles(logins) | objection_needles() | repair_needles()
     engine = make_engine(pg_url)
     try:
         dump = _dump(engine)
@@ -309,5 +362,6 @@ def test_no_id_or_name_is_in_any_postgresql_table_or_the_logs(
         app_runtime.engine.dispose()
     assert b"vault:report:self" in dump  # the dump holds the audit log, so its scan means something
     assert b"vault:objection:submitted" in dump  # and the objection, whose texts it must not hold
+    assert b"vault:repair:submitted" in dump  # and the repair application, likewise
     _assert_no_leaks("the PostgreSQL dump", dump, wanted)
     _assert_no_leaks("the log", logs.text.encode(), wanted)
