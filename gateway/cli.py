@@ -389,6 +389,64 @@ def objections_sweep(as_json: bool) -> None:
 
 
 @main.group()
+def repairs() -> None:
+    """Credit repair (信用修复) of an agency's records: its queue and its decisions (as the API does)."""
+
+
+def _repair_line(r: dict[str, Any]) -> str:
+    late = " OVERDUE" if r["overdue"] else ""
+    return f"{r['id']}  {r['status']:<9}  record {r['record_id']}  decide by {r['decide_by']}{late}"
+
+
+@repairs.command("list")
+@click.option("--provider", "provider_id", required=True, help="Client id of the agency that produced the records.")
+@click.option("--status", type=click.Choice(["submitted", "repaired", "refused"]), help="Default: the open ones.")
+@click.option("--json", "as_json", is_flag=True)
+def repairs_list(provider_id: str, status: str | None, as_json: bool) -> None:
+    """List the repair applications for the agency's records, the oldest deadline first."""
+    from gateway.usecases import repairs as use
+
+    rt = _runtime()
+    found = use.agency_queue(rt, _agency_provider(rt, provider_id), status, None)
+    _emit(as_json, {"repairs": found}, "\n".join(map(_repair_line, found)) or "no repair applications")
+
+
+@repairs.command("decide")
+@click.argument("repair_id")
+@click.option("--provider", "provider_id", required=True, help="Client id of the agency that produced the record.")
+@click.option("--outcome", type=click.Choice(["repaired", "refused"]), required=True)
+@click.option("--effect", type=click.Choice(["stop_sharing", "mask", "delete", "mark"]),
+              help="repaired: what the repair does (REP-8); no third party receives the record any more.")
+@click.option("--reason", required=True, help="The words the person is told.")
+@click.option("--json", "as_json", is_flag=True)
+def repairs_decide(repair_id: str, provider_id: str, outcome: str, effect: str | None, reason: str,
+                   as_json: bool) -> None:
+    """Decide one of the agency's repair applications; one already decided names its status."""
+    from consent.errors import ConsentError
+    from gateway.usecases import repairs as use
+
+    if (outcome == "repaired") != (effect is not None):
+        raise click.UsageError("--effect is required to repair, and only then")
+    rt = _runtime()
+    cmd = use.DecideRepair(_agency_provider(rt, provider_id), repair_id, outcome, reason, effect)
+    try:
+        found = use.decide(rt, cmd)
+    except (ConsentError, VaultError) as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    _emit(as_json, found, _repair_line(found))
+
+
+@repairs.command("sweep")
+@click.option("--json", "as_json", is_flag=True)
+def repairs_sweep(as_json: bool) -> None:
+    """Record an audit entry for every repair decision past its deadline (the service also does this)."""
+    from gateway.usecases import repairs as use
+
+    recorded = use.record_overdue(_runtime())
+    _emit(as_json, {"recorded": recorded}, f"{recorded} overdue repair decisions recorded")
+
+
+@main.group()
 def keys() -> None:
     """Keys: rotate the key-encryption key."""
 

@@ -299,3 +299,41 @@ def test_an_agency_answers_objections_from_the_command_line(
     assert decided["status"] == "upheld"
     assert _json(initialised("objections", "list", "--provider", provider, "--json")) == {"objections": []}
     assert "0 overdue steps recorded" in initialised("objections", "sweep").output
+
+
+def test_an_agency_decides_repairs_from_the_command_line(
+        initialised: Invoke, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.config import from_environ
+    from gateway.runtime import build_runtime
+    from gateway.usecases import repairs as use
+
+    provider = _provider(initialised, "ADMINISTRATIVE_PENALTY_GENERAL")
+    citizen_id = People(12).new()
+    lines = tmp_path / "one.jsonl"
+    lines.write_text(json.dumps(penalty(citizen_id, date(2026, 6, 1)), ensure_ascii=False) + "\n", encoding="utf-8")
+    assert initialised("records", "import", str(lines), "--provider", provider).exit_code == 0
+    monkeypatch.setenv("XINYONG_HOME", str(home))
+    for name in ("XINYONG_DATABASE_URL", "XINYONG_KEYRING", "XINYONG_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    rt = build_runtime(from_environ())
+    try:
+        with rt.sessions() as session, session.begin():
+            record_id = session.execute(text("SELECT id FROM records")).scalar_one()
+        filed = use.apply(rt, use.ApplyForRepair(rt.vault.subject_ref(citizen_id), record_id, ("performance",),
+                                                 "罚款已缴清", "本人承诺守法"))
+    finally:
+        rt.engine.dispose()
+
+    listed = _json(initialised("repairs", "list", "--provider", provider, "--json"))["repairs"]
+    assert [r["id"] for r in listed] == [filed["id"]]
+    assert initialised("repairs", "decide", filed["id"], "--provider", provider, "--outcome", "repaired",
+                       "--reason", "准予").exit_code == 2  # a repair needs its effect
+    decided = _json(initialised("repairs", "decide", filed["id"], "--provider", provider, "--outcome", "repaired",
+                                "--effect", "mark", "--reason", "准予修复", "--json"))
+    assert (decided["status"], decided["changed"]["released_to_third_parties"]) == ("repaired", False)
+    again = initialised("repairs", "decide", filed["id"], "--provider", provider, "--outcome", "refused",
+                        "--reason", "迟了")
+    assert again.exit_code == 1
+    assert "repaired" in again.output
+    assert _json(initialised("repairs", "list", "--provider", provider, "--json")) == {"repairs": []}
+    assert "0 overdue repair decisions recorded" in initialised("repairs", "sweep").output
