@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -56,6 +57,11 @@ RIGHTLY_REFUSED: dict[str, set[tuple[str, str]]] = {
     # `corrected` (rules across fields and inside files that the description cannot state).
     "POST /api/v1/me/objections": {("invalid_input", "evidence")},
     "POST /api/v1/objections/{objection_id}/decide": {("invalid_input", "correction")},
+    # Whether a record may be repaired yet is the catalogue's; methods are the published list's codes; evidence
+    # as for objections; an effect goes only with the outcome `repaired`.
+    "POST /api/v1/me/repairs": {("not_repairable", "record_id"), ("too_early", "record_id"),
+                                ("invalid_input", "methods"), ("invalid_input", "evidence")},
+    "POST /api/v1/repairs/{repair_id}/decide": {("invalid_input", "effect")},
     # The ID's check character; the activation code the counter handed out.
     "POST /api/v1/subjects/activate": {("invalid_citizen_id", "citizen_id")},
     # The ID's check character; the registered purposes, the categories each needs, its ceilings.
@@ -123,7 +129,7 @@ class World:
     def credentials(self, label: str) -> dict[str, dict[str, str]]:
         """Return the headers and cookies of the role that may call the operation `label`."""
         path = label.split()[1]
-        if path.startswith(("/api/v1/records", "/api/v1/objections")):  # the producing agency
+        if path.startswith(("/api/v1/records", "/api/v1/objections", "/api/v1/repairs")):  # the producing agency
             return {"headers": self.provider.headers}
         if path.startswith(("/api/v1/consent-requests", "/api/v1/consents", "/api/v1/queries", "/api/v1/reports",
                             "/api/v1/notices")):
@@ -149,6 +155,14 @@ def world_objection(person: Person, record_id: str) -> str:
     return str(made.json["id"])
 
 
+def world_repair(person: Person, record_id: str) -> str:
+    """Return the id of the person's repair application for one of their records."""
+    made = person.post("/api/v1/me/repairs", {"record_id": record_id, "methods": ["performance"],
+                                              "statement": "paid", "commitment": {"text": "I will", "accepted": True}})
+    assert made.status_code == 201, made.json
+    return str(made.json["id"])
+
+
 @pytest.fixture
 def world(client: FlaskClient, app: Flask, rt: Runtime, auth: Auth, people: People) -> World:
     provider, employer, auditor = auth.provider(), auth.register("institution", kind="employer"), \
@@ -156,7 +170,9 @@ def world(client: FlaskClient, app: Flask, rt: Runtime, auth: Auth, people: Peop
     person = Person(app, rt, people.new())
     records = [client.post("/api/v1/records", json=body, headers=provider.headers).json["id"]  # type: ignore[index]
                for body in (penalty(person.citizen_id),
-                            penalty(person.citizen_id, category="ADMINISTRATIVE_PENALTY_SERIOUS"))]
+                            penalty(person.citizen_id, category="ADMINISTRATIVE_PENALTY_SERIOUS"),
+                            # repairable from 1 June 2026
+                            penalty(person.citizen_id, date(2025, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS"))]
 
     def ask() -> str:
         body = {"citizen_id": person.citizen_id, "purpose": "employment_screening", "reason": "hiring",
@@ -170,8 +186,9 @@ def world(client: FlaskClient, app: Flask, rt: Runtime, auth: Auth, people: Peop
     report = client.post("/api/v1/queries", json={"consent_id": consent}, headers=employer.headers)
     assert report.status_code == 201, report.json
     objected = world_objection(person, records[1])
-    ids = {"objection_id": objected, "record_id": records[0], "request_id": granted, "consent_id": consent,
-           "client_id": "xinyong-app",
+    repair = world_repair(person, records[2])
+    ids = {"objection_id": objected, "repair_id": repair, "record_id": records[0], "request_id": granted,
+           "consent_id": consent, "client_id": "xinyong-app",
            "report_id": report.json["report"]["report_id"],  # type: ignore[index]
            "POST /api/v1/me/consent-requests/{request_id}/approve": to_approve,
            "POST /api/v1/me/consent-requests/{request_id}/deny": to_deny}
@@ -206,6 +223,9 @@ LABELS = [
     "GET /api/v1/me/freeze", "PUT /api/v1/me/freeze", "DELETE /api/v1/me/freeze",
     "POST /api/v1/records/{record_id}/corrections", "GET /api/v1/notices", "GET /api/v1/me/notifications",
     "POST /api/v1/me/notifications/read",
+    "GET /api/v1/repair-rules", "POST /api/v1/me/repairs", "GET /api/v1/me/repairs",
+    "GET /api/v1/me/repairs/{repair_id}", "GET /api/v1/repairs", "GET /api/v1/repairs/{repair_id}",
+    "POST /api/v1/repairs/{repair_id}/decide",
 ]
 
 
