@@ -1,7 +1,7 @@
 """credit repair (信用修复): applications with sealed texts, and a record's repair
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-11-27 14:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import audit.clock
 
 revision: str = '0012'
-down_revision: str | None = '0010'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
