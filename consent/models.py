@@ -118,7 +118,7 @@ class Notice(ConsentBase):
 
     __tablename__ = "notices"
     __table_args__ = (
-        CheckConstraint("status IN ('corrected', 'revoked', 'withdrawn from display')", name="status"),
+        CheckConstraint("status IN ('corrected', 'revoked', 'withdrawn from display', 'repaired')", name="status"),
         Index("ix_notices_institution_id_id", "institution_id", "id"),
         Index("ix_notices_subject_ref_record_id", "subject_ref", "record_id"),
         Index("uq_notices_report_record_status", "report_id", "record_id", "status", unique=True),

@@ -31,7 +31,7 @@ from consent.purposes import Purposes
 from vault.models import Record, Subject
 
 NOTICE_TYPE = "xinyong-notice+jws"
-STATUSES = ("corrected", "revoked", "withdrawn from display")
+STATUSES = ("corrected", "revoked", "withdrawn from display", "repaired")
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ STATUS_WORDS: dict[str, tuple[str, str]] = {
     "upheld": ("维持", "upheld"),
     "withdrawn from display": ("停止公示", "withdrawn from display"),
     "extended": ("延长公示", "extended"),
+    "repaired": ("完成信用修复", "repaired"),
 }
 KINDS = tuple(TEXTS)
 

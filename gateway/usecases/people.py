@@ -304,9 +304,9 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     catalogue = rt.catalogue
     disputed = objections.open_for_records(tx, [v.id for v in own.records])
     withheld = rt.policy.objections.withheld_categories
-    # OBJ-5: the institutions told that a record they received was corrected, revoked or withdrawn.
+    # OBJ-5: the institutions told that a record they received was corrected, revoked, withdrawn or repaired.
     told = notices.for_records(tx, subject_ref, [v.id for v in own.records if v.status != "active"
-                                                 or v.period_changes])
+                                                 or v.period_changes or v.repaired_at is not None])
     told_names = institutions(tx, {n.institution_id for ns in told.values() for n in ns}) if told else {}
     superseded = _superseded(tx, subject_ref) if any(v.status == "revoked" for v in own.records) else {}
     applied = repairs.open_for_records(tx, [v.id for v in own.records])

@@ -28,6 +28,7 @@ from consent import repairs as rp
 from consent.errors import ConsentError, RepairOpen, RepairStepOutOfOrder
 from consent.repairs import RepairView
 from gateway.runtime import Runtime
+from gateway.usecases import notices
 from gateway.usecases.consents import institutions
 from vault.errors import VaultError
 from vault.types import Evidence, Provider, RepairTexts
@@ -184,6 +185,8 @@ def decide(rt: Runtime, cmd: DecideRepair) -> dict[str, Any]:
         rp.decide(tx, view, cmd.outcome, effect)
         rt.vault.decide_repair(tx, view.id, cmd.outcome, effect, cmd.reason,
                                {"institution": cmd.provider.client_id})
+        if cmd.outcome == rp.REPAIRED:
+            notices.tell(rt, tx, view.record_id, "repaired")  # its past recipients are told, as of a correction
         after = rp.get_for_agency(tx, cmd.repair_id, cmd.provider.client_id)
         out = describe(rt, tx, after, None, institutions(tx, {cmd.provider.client_id}))
         out["changed"] = {"record_id": view.record_id, "outcome": cmd.outcome, "effect": effect,

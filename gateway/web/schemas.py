@@ -894,7 +894,7 @@ class NoticeOut(Schema):
     issued_at = fields.String(required=True)
     report_id = fields.String(required=True)
     status = fields.String(required=True, metadata={
-        "description": "corrected, revoked or withdrawn from display"})
+        "description": "corrected, revoked, withdrawn from display or repaired"})
     notice = fields.Dict(required=True, metadata={
         "description": "the signed claims: report_id, record {position, category, decided_at}, status"})
     jws = fields.String(required=True, metadata={"description": "the notice signed with the keys of the JWKS"})

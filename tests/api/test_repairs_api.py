@@ -122,6 +122,13 @@ def test_a_repaired_record_reaches_no_institution_and_the_person_sees_it_marked(
     assert decided["changed"] == {"record_id": record_id, "outcome": "repaired", "effect": "stop_sharing",
                                   "released_to_third_parties": False, "decided_at": "2026-10-20T02:00:00.000000Z"}
 
+    # The employer that received the record is told, in a signed notice, and the person sees it was.
+    [notice] = _ok(client.get("/api/v1/notices", headers=employer.headers))["notices"]
+    assert (notice["status"], notice["notice"]["status"]) == ("repaired", "repaired")
+    assert [t["institution"]["id"] for t in _own(person)[record_id]["institutions_told"]] == [employer.client_id]
+    assert any(n["status"] == "repaired" and n["kind"] == "notice_sent"
+               for n in _ok(person.client.get("/api/v1/me/notifications"))["notifications"])
+
     consent_id = _grant(client, employer, person)  # the first consent ran out with the days
     assert report() == []  # the institution's next query no longer gets it
     assert not _keys(decided) & MONEY

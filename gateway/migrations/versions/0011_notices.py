@@ -36,7 +36,7 @@ def upgrade() -> None:
     sa.Column('issued_at', audit.clock.UTCDateTime(), nullable=False),
     sa.Column('jws', sa.Text(), nullable=False,
               comment='the signed notice: report id, place, category, date, status'),
-    sa.CheckConstraint("status IN ('corrected', 'revoked', 'withdrawn from display')", name=op.f('ck_notices_status')),
+    sa.CheckConstraint("status IN ('corrected', 'revoked', 'withdrawn from display', 'repaired')", name=op.f('ck_notices_status')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notices'))
     )
     op.create_index('ix_notices_institution_id_id', 'notices', ['institution_id', 'id'], unique=False)
