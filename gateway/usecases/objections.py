@@ -9,25 +9,24 @@ in its own transaction after the rollback.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from audit.clock import isoformat_z
-from audit.tags import Outcome, Tag
+from audit.tags import Tag
 from audit.tx import AccessContext, Tx
 from consent import entry, notifications
 from consent import notices as nt
 from consent import objections as ob
-from consent.errors import ConsentError, ObjectionOpen, ObjectionStepOutOfOrder
+from consent.errors import ObjectionOpen
 from consent.objections import ObjectionView
 from gateway.runtime import Runtime
 from gateway.usecases import notices
 from gateway.usecases.consents import institutions
-from vault.errors import VaultError
+from gateway.usecases.records import denials_audited
 from vault.types import Evidence, NewRecord, ObjectionTexts, Prepared, Provider
 
 
@@ -51,19 +50,6 @@ class AgencyStep:
     outcome: str | None = None
     correction: dict[str, Any] | None = None
     request_id: str | None = None
-
-
-@contextmanager
-def _refusals(rt: Runtime, access: AccessContext, subject_ref: str | None = None) -> Iterator[None]:
-    try:
-        yield
-    except (VaultError, ConsentError) as exc:
-        with rt.uow.refusal(access) as tx:
-            reason = type(exc).__name__
-            if isinstance(exc, ObjectionStepOutOfOrder):
-                reason += f":{exc.status}"
-            tx.record(Tag.OBJECTION_DENIED, outcome=Outcome.DENIED, subject_ref=subject_ref, reason=reason)
-        raise
 
 
 def _person(subject_ref: str, request_id: str | None) -> AccessContext:
@@ -112,7 +98,7 @@ def _b64(data: bytes) -> str:
 def file_objection(rt: Runtime, cmd: FileObjection) -> dict[str, Any]:
     """File the person's objection to one of their records; raise ObjectionOpen if one is open on it."""
     access = _person(cmd.subject_ref, cmd.request_id)
-    with _refusals(rt, access, cmd.subject_ref):
+    with denials_audited(rt.uow, access, Tag.OBJECTION_DENIED, cmd.subject_ref):
         ob.check_evidence(rt.policy.objections.evidence, cmd.evidence)
         try:
             with rt.uow.begin(access) as tx:
@@ -156,7 +142,7 @@ def agency_queue(rt: Runtime, provider: Provider, status: str | None, request_id
 def agency_objection(rt: Runtime, provider: Provider, objection_id: str, request_id: str | None) -> dict[str, Any]:
     """Return one of the agency's objections with the reason and evidence: an audited release."""
     access = _agency(provider.client_id, request_id)
-    with _refusals(rt, access), rt.uow.begin(access) as tx:
+    with denials_audited(rt.uow, access, Tag.OBJECTION_DENIED), rt.uow.begin(access) as tx:
         view = ob.get_for_agency(tx, objection_id, provider.client_id)
         texts = rt.vault.release_objection(tx, objection_id, provider.client_id, {"status": view.status})
         return describe(rt, tx, view, texts, institutions(tx, {provider.client_id}), with_evidence=True)
@@ -166,7 +152,7 @@ def agency_objection(rt: Runtime, provider: Provider, objection_id: str, request
 def agency_step(rt: Runtime, cmd: AgencyStep) -> dict[str, Any]:
     """Take one step on the agency's objection; ObjectionStepOutOfOrder names the status it is in."""
     access = _agency(cmd.provider.client_id, cmd.request_id)
-    with _refusals(rt, access), rt.uow.begin(access) as tx:
+    with denials_audited(rt.uow, access, Tag.OBJECTION_DENIED), rt.uow.begin(access) as tx:
         view = ob.get_for_agency(tx, cmd.objection_id, cmd.provider.client_id)
         detail = {"institution": cmd.provider.client_id}
         if cmd.step == "accept":

@@ -43,9 +43,10 @@ _REFUSED = (VaultError, ConsentError)
 
 
 def _reason(exc: Exception) -> str:
-    field_name = getattr(exc, "field", None)
+    # The field a refusal names, or the status a step out of order found (an objection, a repair application).
+    where = getattr(exc, "field", None) or getattr(exc, "status", None)
     code = type(exc).__name__
-    return f"{code}:{field_name}" if field_name else code
+    return f"{code}:{where}" if where else code
 
 
 def to_new_record(data: dict[str, Any], idempotency_key: str | None, today: date) -> NewRecord:

@@ -13,24 +13,23 @@ stop receiving it), which is what a notice to the record's past recipients is ma
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from audit.clock import CST, isoformat_z
-from audit.tags import Outcome, Tag
+from audit.tags import Tag
 from audit.tx import AccessContext, Tx
 from consent import objections as ob
 from consent import repairs as rp
-from consent.errors import ConsentError, RepairOpen, RepairStepOutOfOrder
+from consent.errors import RepairOpen
 from consent.repairs import RepairView
 from gateway.runtime import Runtime
 from gateway.usecases import notices
 from gateway.usecases.consents import institutions
-from vault.errors import VaultError
+from gateway.usecases.records import denials_audited
 from vault.types import Evidence, Provider, RepairTexts
 
 BASIS = "credit repair (信用修复), REP-1"
@@ -57,19 +56,6 @@ class DecideRepair:
     reason: str = field(repr=False)
     effect: str | None = None
     request_id: str | None = None
-
-
-@contextmanager
-def _refusals(rt: Runtime, access: AccessContext, subject_ref: str | None = None) -> Iterator[None]:
-    try:
-        yield
-    except (VaultError, ConsentError) as exc:
-        with rt.uow.refusal(access) as tx:
-            reason = type(exc).__name__
-            if isinstance(exc, RepairStepOutOfOrder):
-                reason += f":{exc.status}"
-            tx.record(Tag.REPAIR_DENIED, outcome=Outcome.DENIED, subject_ref=subject_ref, reason=reason)
-        raise
 
 
 def _person(subject_ref: str, request_id: str | None) -> AccessContext:
@@ -125,7 +111,7 @@ def apply(rt: Runtime, cmd: ApplyForRepair) -> dict[str, Any]:
     """File the person's repair application; NotRepairable, RepairTooEarly or RepairOpen if it may not be."""
     access = _person(cmd.subject_ref, cmd.request_id)
     rules = rt.policy.repairs
-    with _refusals(rt, access, cmd.subject_ref):
+    with denials_audited(rt.uow, access, Tag.REPAIR_DENIED, cmd.subject_ref):
         rp.check_methods(rules, cmd.methods)
         ob.check_evidence(rt.policy.objections.evidence, cmd.evidence)
         try:
@@ -146,7 +132,7 @@ def apply(rt: Runtime, cmd: ApplyForRepair) -> dict[str, Any]:
 def my_repairs(rt: Runtime, subject_ref: str, repair_id: str | None, request_id: str | None) -> list[dict[str, Any]]:
     """Return the person's applications (or the one named), newest first, with their texts; the read is recorded."""
     access = _person(subject_ref, request_id)
-    with _refusals(rt, access, subject_ref), rt.uow.begin(access) as tx:
+    with denials_audited(rt.uow, access, Tag.REPAIR_DENIED, subject_ref), rt.uow.begin(access) as tx:
         views = (rp.list_for_person(tx, subject_ref) if repair_id is None
                  else [rp.get_for_person(tx, repair_id, subject_ref)])
         texts = rt.vault.read_repairs(tx, subject_ref, [v.id for v in views]) if views else {}
@@ -166,7 +152,7 @@ def agency_queue(rt: Runtime, provider: Provider, status: str | None, request_id
 def agency_repair(rt: Runtime, provider: Provider, repair_id: str, request_id: str | None) -> dict[str, Any]:
     """Return one of the agency's applications with its statement and evidence: an audited release."""
     access = _agency(provider.client_id, request_id)
-    with _refusals(rt, access), rt.uow.begin(access) as tx:
+    with denials_audited(rt.uow, access, Tag.REPAIR_DENIED), rt.uow.begin(access) as tx:
         view = rp.get_for_agency(tx, repair_id, provider.client_id)
         texts = rt.vault.release_repair(tx, repair_id, provider.client_id, {"status": view.status})
         return describe(rt, tx, view, texts, institutions(tx, {provider.client_id}), with_evidence=True)
@@ -179,7 +165,7 @@ def decide(rt: Runtime, cmd: DecideRepair) -> dict[str, Any]:
     Returns the application as decided, with `changed`: what the decision did to the record.
     """
     access = _agency(cmd.provider.client_id, cmd.request_id)
-    with _refusals(rt, access), rt.uow.begin(access) as tx:
+    with denials_audited(rt.uow, access, Tag.REPAIR_DENIED), rt.uow.begin(access) as tx:
         view = rp.get_for_agency(tx, cmd.repair_id, cmd.provider.client_id)
         effect = cmd.effect if cmd.outcome == rp.REPAIRED else None
         rp.decide(tx, view, cmd.outcome, effect)

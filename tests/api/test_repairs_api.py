@@ -219,7 +219,7 @@ def test_another_agency_cannot_see_or_decide(
 
 
 def test_a_second_decision_is_a_conflict_naming_the_status_and_bad_input_names_the_field(
-        client: FlaskClient, provider: Registered, person: Person, record_id: str) -> None:
+        client: FlaskClient, provider: Registered, person: Person, record_id: str, connection: Connection) -> None:
     filed = _applied(person, record_id)
     no_effect = _decide(client, provider, filed["id"], {"outcome": "repaired", "reason": "准予"})
     assert (no_effect.status_code, no_effect.json["field"]) == (422, "effect")
@@ -227,6 +227,10 @@ def test_a_second_decision_is_a_conflict_naming_the_status_and_bad_input_names_t
     again = _decide(client, provider, filed["id"], {"outcome": "refused", "reason": "迟了"})
     assert again.status_code == 409
     assert (again.json["code"], again.json["current_status"]) == ("repair_step_out_of_order", "repaired")
+    # The refusal is audited with the status it found.
+    refused = connection.execute(select(AuditEntry.reason).where(AuditEntry.action == "consent:repair:denied")
+                                 .order_by(AuditEntry.seq.desc())).scalars().first()
+    assert refused == "RepairStepOutOfOrder:repaired"
     repaired_again = _apply(person, record_id)
     assert repaired_again.status_code == 409  # nothing left to repair
     for body, field in (({"methods": ["bribe"]}, "methods.0"), ({"methods": []}, "methods"),
