@@ -4,44 +4,17 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import create_engine, text
 
 from consent.catalogue import load_default
-from gateway.cli import main
 from tests.conftest import People, penalty
-
-Invoke = Callable[..., Result]
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def xinyong(home: Path) -> Invoke:
-    """Run `xinyong ARGS` with XINYONG_HOME at a fresh directory and the default SQLite database."""
-    runner = CliRunner(env={"XINYONG_HOME": str(home), "XINYONG_DATABASE_URL": None, "XINYONG_KEYRING": None,
-                            "XINYONG_ARGON2_TIME_COST": "1", "XINYONG_ARGON2_MEMORY_KIB": "1024",
-                            "XINYONG_ENV": None})
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
-def initialised(xinyong: Invoke) -> Invoke:
-    assert xinyong("init").exit_code == 0
-    return xinyong
+from tests.gateway.conftest import Invoke
 
 
 def _json(result: Result) -> Any:

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from tests.conftest import People, penalty
-from tests.gateway.test_cli import Invoke, _json, _lines, _provider, home, initialised, xinyong  # noqa: F401
+from tests.gateway.conftest import Invoke
+from tests.gateway.test_cli import _json, _lines, _provider
 
 
 def test_reapplying_periods_lengthens_records_still_shown_and_leaves_ended_ones_ended(
-    initialised: Invoke, home: Path, tmp_path: Path,  # noqa: F811 - fixtures from test_cli
+    initialised: Invoke, home: Path, tmp_path: Path,
 ) -> None:
     provider = _provider(initialised, "COURT_ENFORCEMENT_DEFAULT")
     today = date.today()
