@@ -192,7 +192,9 @@ def test_too_early_names_the_earliest_date_and_the_report_says_it(
     own = _own(person)[recent]["repair"]
     assert (own["repairable"], own["from"], own["free_of_charge"]) == (True, "2026-10-20", True)
     assert "performance" in own["methods"]
-    at(clock, date(2026, 10, 20))
+    clock.set(datetime(2026, 10, 19, 15, 30, tzinfo=UTC))  # 23:30 on the 19th in China: still a day early
+    assert _apply(person, recent).json["code"] == "too_early"
+    clock.set(datetime(2026, 10, 19, 16, 30, tzinfo=UTC))  # 00:30 on the 20th in China, still the 19th in UTC
     assert _applied(person, recent)["status"] == "submitted"
 
 
