@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -242,3 +242,28 @@ def test_an_agencys_own_correction_supersedes_the_record_and_tells_its_recipient
         Report.id == _ok(response, 201)["report"]["report_id"])).scalar_one() == [new_id]
     report = verify.verify_log(connection, ledger.head_verifier(rt))
     assert report.ok, report.differences
+
+
+def test_the_look_back_ends_on_its_last_day_in_china_time(
+        client: FlaskClient, auth: Auth, person: Person, clock: FrozenClock) -> None:
+    # Lending looks back six months: a report of 2026-09-30 is within it on 2027-03-30, not on 2027-04-01.
+    provider = auth.provider()
+    lender = auth.register("institution", kind="lender")
+    at(clock, DAY0)
+    first = _record(client, provider, listing(person.citizen_id, date(2026, 6, 1), date(2026, 5, 4)))
+    second = _record(client, provider, listing(person.citizen_id, date(2026, 6, 2), date(2026, 5, 4)))
+    lent = _report(client, lender, person, "lending")
+
+    def revoke(record_id: str) -> None:
+        for registered in (provider, lender):
+            registered.token = auth.token(registered.client_id, registered.secret)
+        revoked = client.post(f"/api/v1/records/{record_id}/revoke", json={"reason": "wrong person"},
+                              headers=provider.headers)
+        assert revoked.status_code == 200, revoked.json
+
+    at(clock, date(2027, 3, 30), hour=23)
+    revoke(first)
+    assert [n["report_id"] for n in _notices(client, lender)["notices"]] == [lent]
+    clock.set(datetime(2027, 3, 31, 17, 0, tzinfo=UTC))  # 01:00 on 1 April in China, still 31 March in UTC
+    revoke(second)
+    assert len(_notices(client, lender)["notices"]) == 1
