@@ -200,3 +200,11 @@ def test_trusted_proxies_are_read_from_the_environment() -> None:
     for wrong in ("-1", "one", "1.5"):
         with pytest.raises(ValueError, match="XINYONG_TRUSTED_PROXIES"):
             from_environ({"XINYONG_TRUSTED_PROXIES": wrong})
+
+
+def test_behind_a_trusted_proxy_a_forwarded_address_with_control_characters_is_refused_not_a_500(
+        behind_proxy: FlaskClient, activated: str) -> None:
+    # A forged X-Forwarded-For that is no address (here a NUL, which PostgreSQL's text refuses) is still counted.
+    response = _login(behind_proxy, activated, password="wrong", address="10.0.0.2",
+                      headers=_forwarded("192.0.2.1\x00"))
+    assert response.status_code == 401

@@ -227,7 +227,9 @@ def client_address() -> str:
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:
-        return raw[:64]  # not an address (a misconfigured proxy): still counted, and it fits its column
+        # Not an address (a misconfigured proxy, or a forged header): still counted, and it fits its column;
+        # without control characters, which PostgreSQL's text refuses (a NUL would otherwise be a 500).
+        return "".join(c for c in raw if c.isprintable())[:64] or "unknown"
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
