@@ -158,3 +158,14 @@ def test_token_requests_wait_on_the_app_only_by_address_but_on_a_registered_clie
     _token(client, lender.client_id, lender.secret, SERVER)
     assert taken == [(f"client:address:{PROBE}",),
                      (f"client:account:{lender.client_id}", f"client:address:{SERVER}")]
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke"])
+def test_a_client_id_with_a_nul_is_an_unknown_client_not_a_500(client: FlaskClient, path: str) -> None:
+    # PostgreSQL's text refuses a NUL: such a name must not reach a query.
+    for sent in ({"auth": ("cl\x00ient", "secret")},
+                 {"data": {"client_id": "cl\x00ient", "client_secret": "secret"}}):
+        data = {"grant_type": "client_credentials", "token": "t", **sent.get("data", {})}
+        response = client.post(path, data=data, auth=sent.get("auth"))
+        assert response.status_code == 401, response.get_data(as_text=True)
+        assert response.json["error"] == "invalid_client"

@@ -119,6 +119,8 @@ def query_client(client_id: str) -> ClientView | AppClient | None:
     """Return the client Authlib asked for: the app, or an enabled registered client; None if there is none."""
     if client_id == APP_CLIENT_ID:
         return APP
+    if not client_id or "\x00" in client_id or len(client_id) > Client.client_id.type.length:
+        return None  # no registered client has such an id (and PostgreSQL's text refuses a NUL)
     row = db().get(Client, client_id)
     if row is None or row.disabled_at is not None:
         return None

@@ -75,7 +75,7 @@ def _named_client(request: Any) -> tuple[str | None, str | None]:
     name = _name(request)
     if name == APP_CLIENT_ID:
         return name, "app"
-    if not name or len(name) > Client.client_id.type.length:
+    if not name or "\x00" in name or len(name) > Client.client_id.type.length:
         return None, None
     row = current_tx().session.get(Client, name)
     return (None, None) if row is None else (row.client_id, row.role)
