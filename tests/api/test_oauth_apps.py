@@ -560,3 +560,15 @@ def test_the_token_endpoint_over_plain_http_on_another_host_is_an_oauth_error_no
                                       base_url="http://credit.example.gov.cn")
     assert response.status_code == 400
     assert response.json["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("response_type", ["co\x00de", 'co"de', "co\\de", "授权码"])
+@pytest.mark.parametrize("client_id", [APP, "no-such-app"])
+def test_a_response_type_authlib_cannot_quote_is_a_400_page_not_a_500(
+        browser: Browser, response_type: str, client_id: str) -> None:
+    # Authlib quotes an unsupported response_type in its error description, and refuses to word one with
+    # characters RFC 6749 §5.2 does not allow there.
+    browser.log_in()
+    response = browser.authorize(response_type=response_type, client_id=client_id)
+    assert response.status_code == 400
+    assert "Location" not in response.headers

@@ -62,9 +62,11 @@ def authorize() -> BaseResponse | tuple[str, int]:
     """Send the person to log in if needed; the first time an app asks, show the consent screen (GET) and
     take the answer (POST); then back to the app's loopback redirect URI with a code, or access_denied."""
     server = authorization_server()
-    if _UNSAFE_URI.search(request.args.get("redirect_uri", "")):
+    if _UNSAFE_URI.search(request.args.get("redirect_uri", "")) or _UNSAFE_TEXT.search(
+            request.args.get("response_type", "")):
         # Line breaks would split a Location header, and browsers read a backslash as a slash: no such URI
-        # is a loopback callback, and Authlib would fail to even word the error.
+        # is a loopback callback, and Authlib would fail to even word the error (as for a response_type it
+        # cannot quote in an error description: RFC 6749 §5.2 allows only printable ASCII but '"' and '\\').
         return render_template("oauth_error.html", error="invalid_request",
                                description=_AUTHORIZE_PAGE_TEXT["invalid_request"]), 400
     if request.method == "POST":
@@ -114,6 +116,7 @@ def _authorize_error(server: AuthorizationServer, error: OAuth2Error) -> BaseRes
 
 
 _UNSAFE_URI = re.compile(r"[\x00-\x1f\x7f\\]")
+_UNSAFE_TEXT = re.compile(r'[^\x20-\x21\x23-\x5b\x5d-\x7e]')
 _AUTHORIZE_PAGE_TEXT = {
     "invalid_client": "The client_id is missing or names no app that may use this endpoint.",
     "invalid_request": "The redirect_uri is missing or is not http://127.0.0.1:<port>/callback or "
