@@ -237,6 +237,16 @@ def test_deny_returns_access_denied_to_the_app_and_asks_again_next_time(browser:
     assert (entry.action, entry.outcome) == ("gateway:app-consent:denied", "denied")
 
 
+@pytest.mark.parametrize("decision", ["", "ALLOW", "allow ", "allow\x00", "yes"])
+def test_an_answer_that_is_not_exactly_allow_is_a_denial(browser: Browser, decision: str) -> None:
+    # Fail closed: only the form's own "allow" grants; a missing or garbled answer is no consent.
+    assert browser.log_in().status_code == 302
+    answer = _callback(browser.answer_consent(decision))
+    assert answer["error"] == "access_denied"
+    assert "code" not in answer
+    assert browser.authorize().status_code == 200  # nothing remembered
+
+
 def test_a_state_in_any_script_comes_back_unchanged_after_the_consent_screen(browser: Browser) -> None:
     assert browser.log_in().status_code == 302
     answer = _callback(browser.answer_consent("allow", state="状态 a&b=c"))
