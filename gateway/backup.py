@@ -186,8 +186,10 @@ def _backup_postgresql(url: URL, dest: Path) -> Contents:
 
 
 def restore(settings: Settings, source: Path, *, force: bool = False, keyring_from: Path | None = None) -> Restore:
-    """Put the copy at `source` back into the configured database; raise BackupError, having changed nothing,
-    when the copy, the keyring or an occupied database says no."""
+    """Put the copy at `source` back into the configured database; raise BackupError when the copy, the keyring
+    or an occupied database says no. Nothing is changed by a refusal, except one: on PostgreSQL the keyring can be
+    checked against the data only after pg_restore, so a keyring that does not fit leaves the database restored
+    and the keyring not installed (the message says so)."""
     source = source.resolve()
     url = make_url(settings.database_url)
     backend = url.get_backend_name()
