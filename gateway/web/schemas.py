@@ -882,10 +882,13 @@ class ObjectionListOut(Schema):
     objections = fields.List(fields.Nested(ObjectionOut), required=True)
 
 
+_ROW_ID_MAX = 2**31 - 1  # notices and notifications have INTEGER ids (32 bits on PostgreSQL)
+
+
 class NoticesQuery(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100),
                            metadata={"description": "notices per page, 1 to 100 (50)"})
-    before = fields.Integer(validate=validate.Range(min=1),
+    before = fields.Integer(validate=validate.Range(min=1, max=_ROW_ID_MAX),
                             metadata={"description": "next_before of the previous page"})
 
 
@@ -908,7 +911,7 @@ class NoticeListOut(Schema):
 class NotificationsQuery(StrictSchema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100),
                            metadata={"description": "notifications per page, 1 to 100 (20)"})
-    before = fields.Integer(validate=validate.Range(min=1),
+    before = fields.Integer(validate=validate.Range(min=1, max=_ROW_ID_MAX),
                             metadata={"description": "next_before of the previous page"})
 
 

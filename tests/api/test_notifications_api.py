@@ -87,3 +87,15 @@ def test_notifications_come_a_page_at_a_time(person: Person, employer: Registere
     assert [len(rest["notifications"]), rest["next_before"]] == [1, None]
     bad = person.client.get("/api/v1/me/notifications", query_string={"limit": 500})
     assert bad.status_code == 422
+
+
+def test_a_cursor_past_the_databases_integers_is_a_422_not_a_500(
+        person: Person, employer: Registered, client: FlaskClient) -> None:
+    huge = 2**31  # their ids are INTEGER, 32 bits on PostgreSQL
+    listed = person.client.get("/api/v1/me/notifications", query_string={"before": huge})
+    assert listed.status_code == 422, listed.json
+    assert "before" in str(listed.json)
+    notices = client.get("/api/v1/notices", headers=employer.headers, query_string={"before": huge})
+    assert notices.status_code == 422, notices.json
+    assert "before" in str(notices.json)
+    assert person.client.get("/api/v1/me/notifications", query_string={"before": huge - 1}).status_code == 200
