@@ -916,7 +916,8 @@ class NotificationsQuery(StrictSchema):
 
 
 class MarkReadIn(StrictSchema):
-    ids = fields.List(fields.Integer(validate=validate.Range(min=1)), validate=validate.Length(min=1, max=100),
+    ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=_ROW_ID_MAX)),
+                      validate=validate.Length(min=1, max=100),
                       metadata={"description": "the notifications to mark read; all of yours if left out"})
 
 

@@ -99,3 +99,11 @@ def test_a_cursor_past_the_databases_integers_is_a_422_not_a_500(
     assert notices.status_code == 422, notices.json
     assert "before" in str(notices.json)
     assert person.client.get("/api/v1/me/notifications", query_string={"before": huge - 1}).status_code == 200
+
+
+def test_marking_an_id_past_the_databases_integers_is_a_422_not_a_500(person: Person) -> None:
+    marked = person.post("/api/v1/me/notifications/read", {"ids": [2**31]})
+    assert marked.status_code == 422, marked.json
+    assert "ids" in str(marked.json)
+    assert _ok(person.post("/api/v1/me/notifications/read", {"ids": [2**31 - 1, 2**31 - 1]})) == {
+        "marked": 0, "unread": 0}
