@@ -242,6 +242,14 @@ def test_a_second_decision_is_a_conflict_naming_the_status_and_bad_input_names_t
         assert bad.json["field"] == field
 
 
+def test_a_method_named_twice_is_refused_and_nothing_is_filed(person: Person, record_id: str) -> None:
+    twice = _apply(person, record_id, methods=["performance", "performance"])
+    assert (twice.status_code, twice.json["field"]) == (422, "methods")
+    assert "twice" in str(twice.json)
+    assert _ok(person.client.get("/api/v1/me/repairs"))["repairs"] == []
+    assert _applied(person, record_id, methods=["performance"])["methods"] == ["performance"]
+
+
 def test_an_overdue_decision_is_an_audit_entry_and_an_anomaly(
         client: FlaskClient, auth: Auth, provider: Registered, person: Person, record_id: str,
         clock: FrozenClock) -> None:
