@@ -786,7 +786,8 @@ class AppRevokedOut(Schema):
 
 
 class EvidenceIn(StrictSchema):
-    filename = fields.String(required=True, validate=[validate.Length(min=1, max=200), _no_control_characters])
+    filename = fields.String(required=True, validate=[validate.Length(min=1, max=200), _no_control_characters,
+                                                      _no_hidden_characters])
     content_type = fields.String(required=True, validate=validate.OneOf(["application/pdf", "image/jpeg", "image/png"]))
     content_base64 = fields.String(required=True, metadata={"description": "the file, standard base64"})
 

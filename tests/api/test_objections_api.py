@@ -217,6 +217,9 @@ def test_evidence_is_checked_by_its_bytes_count_and_size(person: Person, record_
     assert too_many.json["field"] == "evidence"
     exe = _object(person, record_id, evidence=[evidence(b"MZ\x90\x00", "application/x-msdownload", "a.exe")])
     assert exe.status_code == 422
+    # A right-to-left override would show the agency "photo.exe.png" as "photo.gnp.exe": refused.
+    disguised = _object(person, record_id, evidence=[evidence(PNG, "image/png", "photo\u202egnp.exe")])
+    assert (disguised.status_code, disguised.json["field"]) == (422, "evidence.0.filename")
     assert _filed(person, record_id, evidence=[evidence(PNG, "image/png", "photo.png"), evidence()])["id"]
 
 
