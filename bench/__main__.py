@@ -20,7 +20,7 @@ from typing import Any
 from bench import load, table
 from bench.options import BACKENDS, QUICK, Options
 from bench.registry import BenchError, measurements
-from bench.runner import run, select
+from bench.runner import STOP_SIGNAL, Stopped, run, select
 
 
 def parser() -> argparse.ArgumentParser:
@@ -86,24 +86,13 @@ def describe(opts: Options) -> str:
             f"numbers; compare ratios), Python {platform.python_version()}")
 
 
-class Stopped(BaseException):
-    """Raised in the main thread when the bench is sent SIGTERM, SIGINT or SIGHUP.
-
-    A BaseException, so that no `except Exception` in a measurement swallows it: it unwinds through
-    every `finally`, which stop the servers, drop the PostgreSQL database and delete the workspace.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 def _stop_on_signals() -> None:
     def stop(signum: int, _frame: FrameType | None) -> None:
         # A second signal must not cut the clean-up short (a 5 GB workspace, a database left behind).
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         print(f"stopping on {signal.Signals(signum).name}: cleaning up", file=sys.stderr, flush=True)
+        STOP_SIGNAL.append(signum)
         raise Stopped(signum)
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

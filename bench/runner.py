@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import tempfile
 import time
@@ -12,6 +13,28 @@ from pathlib import Path
 from bench.options import Options
 from bench.registry import BenchError, Measurement, Row, measurements
 from bench.workspace import open_workspace
+
+
+class Stopped(BaseException):
+    """Raised in the main thread when the bench is sent SIGTERM, SIGINT or SIGHUP.
+
+    A BaseException, so that no `except Exception` in a measurement swallows it: it unwinds through
+    every `finally`, which stop the servers, drop the PostgreSQL database and delete the workspace.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+# The signal that asked the bench to stop. A driver may turn the Stopped raised inside one of its calls into an
+# error of its own (psycopg: "cannot exit pipeline mode while busy"); the handlers below then raise it again.
+STOP_SIGNAL: list[int] = []
+
+
+def _stop_if_asked() -> None:
+    if STOP_SIGNAL:
+        raise Stopped(STOP_SIGNAL[0])
 
 
 @dataclass
@@ -51,10 +74,12 @@ def run(options: Options) -> Outcome:
                         try:
                             outcome.rows.extend(measurement.run(ws))
                         except Exception as exc:  # noqa: BLE001 - reported; the other measurements still run
+                            _stop_if_asked()
                             outcome.failures.append(f"{backend} {measurement.name}: {type(exc).__name__}: {exc}")
                             _say(True, traceback.format_exc())
                         _say(log, f"[{backend}] {measurement.name} done in {time.perf_counter() - started:.1f} s")
             except Exception as exc:  # noqa: BLE001 - a backend that cannot be set up is reported, the next runs
+                _stop_if_asked()
                 outcome.failures.append(f"{backend}: {type(exc).__name__}: {exc}")
                 _say(True, traceback.format_exc())
     return outcome
