@@ -53,6 +53,13 @@ class Tag(StrEnum):
     REPAIR_DECIDED = "vault:repair:decided"
     REPAIR_OVERDUE = "consent:repair:overdue"
     REPAIR_DENIED = "consent:repair:denied"
+    STAFF_ADDED = "gateway:staff:added"
+    STAFF_DISABLED = "gateway:staff:disabled"
+    STAFF_ENROLMENT_STARTED = "gateway:staff:enrolment-started"
+    STAFF_ENROLLED = "gateway:staff:enrolled"
+    STAFF_LOGIN = "gateway:staff:login"
+    STAFF_LOGIN_DENIED = "gateway:staff:login-denied"
+    STAFF_LOGOUT = "gateway:staff:logout"
 
 
 class Outcome(StrEnum):
