@@ -20,7 +20,7 @@ from gateway.usecases import consents as consents_use
 from gateway.usecases import objections as objections_use
 from gateway.usecases import repairs as repairs_use
 from gateway.usecases.failures import purge_failures
-from gateway.web import health, i18n, labels, layout, metrics, portal, problems, wellknown
+from gateway.web import health, i18n, labels, layout, metrics, portal, problems, staff_portal, wellknown
 from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
 from gateway.web.api import consents as consents_api
@@ -105,6 +105,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     labels.install(app)
     layout.init_app(app)
     portal.init_app(app)
+    staff_portal.init_app(app)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(health.bp)
     problems.register(app)
