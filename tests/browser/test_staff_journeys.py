@@ -14,8 +14,9 @@ from playwright.sync_api import Page, expect
 
 from audit.clock import FrozenClock
 from gateway.usecases import clients as client_use
-from gateway.usecases import consents, ledger, objections
+from gateway.usecases import ledger, objections
 from gateway.usecases import staff as staff_use
+from tests.browser.conftest import PASSWORD as PERSON_PASSWORD
 from tests.browser.conftest import Live, look
 from tests.conftest import penalty
 
@@ -67,6 +68,29 @@ def _set_up_and_log_in(page: Page, live: Live, org_id: str, name: str, person: s
     return Member(added.staff_id, org_id)
 
 
+def _person_approves(page: Page, live: Live, citizen_id: str) -> None:
+    """The person, in their own browser, approves the request in their portal (review, then confirm)."""
+    browser = page.context.browser
+    assert browser is not None
+    own = browser.new_context(viewport=page.viewport_size, locale="zh-CN", base_url=live.url)
+    try:
+        theirs = own.new_page()
+        theirs.viewport_name = getattr(page, "viewport_name", "page")  # type: ignore[attr-defined]
+        theirs.goto("/login")
+        theirs.get_by_label("公民身份号码").fill(citizen_id)
+        theirs.get_by_label("密码").fill(PERSON_PASSWORD)
+        theirs.get_by_role("button", name="登录").click()
+        theirs.get_by_role("link", name="答复请求").click()
+        theirs.get_by_role("link", name="查看并同意").click()
+        expect(theirs.get_by_text("某某会计师事务所").first).to_be_visible()
+        look(theirs, "institution-person-review")
+        theirs.get_by_role("button", name="下一步").click()
+        theirs.get_by_role("button", name="同意").click()
+        expect(theirs.get_by_role("status")).to_contain_text("已同意")
+    finally:
+        own.close()
+
+
 def test_an_institution_asks_the_person_approves_and_the_institution_reads_and_downloads(
         page: Page, live: Live) -> None:
     provider = live.provider()
@@ -88,10 +112,7 @@ def test_an_institution_asks_the_person_approves_and_the_institution_reads_and_d
     expect(page.get_by_role("status")).to_contain_text("已发出")
     look(page, "institution-desk-pending")
 
-    # The person approves (in their portal; here through the same use case the portal's button runs).
-    ref = live.rt.vault.subject_ref(citizen_id)
-    request_id = consents.my_requests(live.rt.uow, ref).views[0].id
-    consents.approve(live.rt.uow, live.rt.vault, live.rt.policy, consents.Answer(ref, request_id))
+    _person_approves(page, live, citizen_id)
 
     page.reload()
     page.get_by_role("button", name="获取报告（使用一次授权）").click()
