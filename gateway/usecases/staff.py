@@ -25,7 +25,7 @@ from sqlalchemy import delete, select, update
 
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from gateway.errors import Forbidden, NotFound, RateLimited, Unauthenticated
+from gateway.errors import Forbidden, LoginRanOut, NotFound, RateLimited, Unauthenticated
 from gateway.limits import FailureLog, serialise, wait_seconds
 from gateway.models import Client, Staff, StaffLoginFailure, StaffSession
 from gateway.runtime import Runtime
@@ -339,13 +339,13 @@ def check_password(rt: Runtime, staff_id: str, password: str, address: str) -> P
 
 def check_code(rt: Runtime, pending_token: str, code: str, address: str) -> StaffLogin:
     """The second step: if the TOTP code is right and not used before, end the half login and start a
-    session under a new token. Raises Unauthenticated (a wrong or replayed code; the half login ran out, was
-    used, or the member was disabled meanwhile) or RateLimited."""
+    session under a new token. Raises LoginRanOut (the half login ran out or was used), Unauthenticated (a wrong
+    or replayed code, or the member was disabled meanwhile) or RateLimited."""
     with rt.uow.begin(_SYSTEM, readonly=True) as tx:
         half = _half_login(tx, pending_token)
         staff_id = None if half is None else half.staff_id
     if staff_id is None:
-        raise Unauthenticated("the login ran out: give the password again")
+        raise LoginRanOut("the login ran out: give the password again")
     key = _account_key(rt, staff_id)
     _admit(rt, key, address)
     token = secrets.token_urlsafe(32)

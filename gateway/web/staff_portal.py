@@ -19,14 +19,14 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response as BaseResponse
 
-from gateway.errors import RateLimited, Unauthenticated
+from gateway.errors import LoginRanOut, RateLimited, Unauthenticated
 from gateway.runtime import Runtime
 from gateway.usecases import staff
 from gateway.usecases.staff import StaffMember
 from gateway.web import staff_sessions
 from gateway.web.api.base import client_address
 from gateway.web.context import runtime
-from gateway.web.layout import Area, NavItem, register_area, tell
+from gateway.web.layout import ERROR, Area, NavItem, register_area, tell
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -159,10 +159,10 @@ def code() -> Page:
         done = staff.check_code(runtime(), token, request.form.get("code", ""), client_address())
     except RateLimited as limited:
         return _limited("staff/login.html", limited, step="code")
-    except Unauthenticated as exc:
-        if "ran out" in exc.detail:
-            tell(_("The login ran out: give your password again."), "error")
-            return redirect(url_for("staff.login_form"))
+    except LoginRanOut:
+        tell(_("The login ran out: give your password again."), ERROR)
+        return redirect(url_for("staff.login_form"))
+    except Unauthenticated:
         return render_template("staff/login.html", error="bad_code", step="code"), 401
     staff_sessions.begin(done)
     return redirect(_next() or url_for(HOMES[done.member.org_role]))
