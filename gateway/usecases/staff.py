@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -119,6 +120,18 @@ class StaffView:
                 "state": self.state}
 
 
+# What `add_staff` makes. Anything else typed as a staff id is nobody's, and is not looked up: PostgreSQL
+# answers a NUL in a query parameter with an error, not with an empty result.
+_STAFF_ID = re.compile(r"stf_[0-9a-f]{16}")
+
+
+def _staff_row(tx: Tx, staff_id: str, lock: bool = False) -> Staff | None:
+    """Return the member's row (locked for update, and read afresh, if `lock`), or None for no such member."""
+    if not _STAFF_ID.fullmatch(staff_id):
+        return None
+    return tx.session.get(Staff, staff_id, with_for_update=lock, populate_existing=lock)
+
+
 def _new_code() -> str:
     return "-".join("".join(secrets.choice(_CODE_ALPHABET) for _ in range(4)) for _ in range(3))
 
@@ -159,7 +172,7 @@ def reset_staff(rt: Runtime, staff_id: str) -> NewStaff:
     code = _new_code()
     code_hash = rt.hasher.hash(code)
     with rt.uow.begin(_OPERATOR) as tx:
-        row = tx.session.get(Staff, staff_id, with_for_update=True)
+        row = _staff_row(tx, staff_id, lock=True)
         if row is None or row.disabled_at is not None:
             raise StaffInvalid(f"{staff_id} is not an enabled member of staff")
         _enabled_org(tx, row.client_id)
@@ -179,7 +192,7 @@ def disable_staff(rt: Runtime, staff_id: str) -> StaffView:
     Raises StaffInvalid for an unknown member.
     """
     with rt.uow.begin(_OPERATOR) as tx:
-        row = tx.session.get(Staff, staff_id, with_for_update=True)
+        row = _staff_row(tx, staff_id, lock=True)
         if row is None:
             raise StaffInvalid(f"{staff_id} is not a member of staff")
         if row.disabled_at is None:
@@ -244,7 +257,7 @@ def start_enrolment(rt: Runtime, staff_id: str, code: str, password: str, addres
     password_hash = rt.hasher.hash(password)
     version, sealed = rt.vault.seal_credential(secret.encode(), staff_id, TOTP_SEED)
     with rt.uow.begin(_SYSTEM) as tx:
-        row = tx.session.get(Staff, staff_id, with_for_update=True, populate_existing=True)
+        row = _staff_row(tx, staff_id, lock=True)
         if row is None or row.enrolment_code_hash != pending:  # two uses of one code at once: the first wins
             raise Unauthenticated("the staff id and enrolment code do not match a pending enrolment")
         row.enrolment_code_hash = row.enrolment_expires_at = None
@@ -287,7 +300,7 @@ def confirm_enrolment(rt: Runtime, staff_id: str, token: str, code: str, address
 
 
 def _enrolling(tx: Tx, staff_id: str, token: str, lock: bool = False) -> Staff | None:
-    row = tx.session.get(Staff, staff_id, with_for_update=lock)
+    row = _staff_row(tx, staff_id, lock=lock)
     if (row is None or row.disabled_at is not None or row.enrolling_token_hash is None
             or not hmac.compare_digest(row.enrolling_token_hash, _hash(token))
             or row.enrolling_expires_at is None or row.enrolling_expires_at <= tx.now):
@@ -408,7 +421,7 @@ def _may_log_in(row: Staff) -> bool:
 
 
 def _member_rows(tx: Tx, staff_id: str) -> tuple[Staff | None, Client | None]:
-    row = tx.session.get(Staff, staff_id)
+    row = _staff_row(tx, staff_id)
     org = None if row is None else tx.session.get(Client, row.client_id)
     return row, None if org is None or org.disabled_at is not None else org
 
@@ -510,7 +523,7 @@ def _fail(rt: Runtime, staff_id: str, reason: str) -> None:
     """Record a failed login or enrolment: under the member and their organisation if the id is a member's,
     else under the system without the id typed (it may be anything, and is not kept)."""
     with rt.uow.refusal(_SYSTEM) as tx:
-        row = tx.session.get(Staff, staff_id)
+        row = _staff_row(tx, staff_id)
         author = tx if row is None else _as_member(tx, row)
         author.record(Tag.STAFF_LOGIN_DENIED, outcome=Outcome.DENIED, reason=reason)
 

@@ -142,6 +142,14 @@ def test_an_unknown_staff_id_is_the_same_refusal_and_is_not_kept(rt: Runtime) ->
     assert not any("11010519491231002X" in text for text in texts)
 
 
+@pytest.mark.parametrize("typed", ["stf_\x00", "x" * 500, "stf_0123456789abcdef\n"])
+def test_a_staff_id_of_no_possible_member_is_the_same_refusal(rt: Runtime, typed: str) -> None:
+    with pytest.raises(Unauthenticated, match="staff id or password"):
+        use.check_password(rt, typed, PASSWORD, HERE)
+    with pytest.raises(Unauthenticated):
+        use.start_enrolment(rt, typed, "ABCD-EFGH-JKMN", PASSWORD, HERE)
+
+
 def test_wrong_codes_and_passwords_count_together_against_the_staff_limit(
         rt: Runtime, clock: FrozenClock, officer: Enrolled) -> None:
     limit = next(x for x in rt.settings.failure_limits.staff_login if x.scope == "account_at_address")
