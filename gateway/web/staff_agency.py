@@ -19,6 +19,7 @@ from consent.fields import FieldSpec, FieldType
 from gateway.errors import NotFound
 from gateway.usecases import clients, objections, records, repairs, staff
 from gateway.usecases.records import ShapeInvalid, record_shape
+from gateway.web.labels import day
 from gateway.web.layout import ERROR, INFO, tell
 from gateway.web.staff_portal import Page, acting, bp, current, may_act, member_page
 from vault.errors import InvalidCitizenId, VaultError
@@ -98,7 +99,7 @@ def agency_new_record_post() -> Page:
         tell(_("Record %(id)s filed after its publication deadline: it is kept for the auditors and not shown to "
                "third parties.", id=done.id), INFO)
     else:
-        tell(_("Record %(id)s filed: shown from %(start)s.", id=done.id, start=done.display_from.isoformat()))
+        tell(_("Record %(id)s filed: shown from %(start)s.", id=done.id, start=day(done.display_from)))
     return redirect(url_for("staff.agency_new_record", category=category.code))
 
 
