@@ -91,11 +91,13 @@ def test_a_listing_objected_to_never_takes_effect_and_is_dropped_when_the_object
     # LIST-4, LIST-5, LIST-7: told at once, with the reason, basis, measures, removal conditions and remedies.
     [told] = [n for n in _ok(person.client.get("/api/v1/me/notifications"))["notifications"]
               if n["kind"] == "listing_proposed"]
-    assert told["ref"] == proposed["id"] and "严重失信主体名单" in told["text"]["zh"]
+    assert told["ref"] == proposed["id"]
+    assert "严重失信主体名单" in told["text"]["zh"]
     mine = _mine(person, proposed["id"])
     assert (mine["reason"], mine["basis"], mine["may_object"]) == (REASON, BASIS, True)
     assert [m["code"] for m in mine["measures"]] == ["restrict_flights", "closer_supervision"]
-    assert mine["removal"]["zh"] and mine["rights"]["en"]
+    assert mine["removal"]["zh"]
+    assert mine["rights"]["en"]
     assert {"objection", "administrative_reconsideration", "administrative_litigation"} <= {
         r["code"] for r in mine["remedies"]}
 
@@ -103,7 +105,8 @@ def test_a_listing_objected_to_never_takes_effect_and_is_dropped_when_the_object
     objected = person.post(f"/api/v1/me/listings/{proposed['id']}/objection", {"reason": "处罚已履行, 不应列入"})
     objected_json = _ok(objected, 201)
     objection_id = objected_json["objection"]["id"]
-    assert objected_json["objection_open"] is True and objected_json["may_object"] is False
+    assert objected_json["objection_open"] is True
+    assert objected_json["may_object"] is False
     again = person.post(f"/api/v1/me/listings/{proposed['id']}/objection", {"reason": "再次异议"})
     assert (again.status_code, again.json["code"]) == (409, "listing_step_out_of_order")
 
@@ -176,7 +179,8 @@ def test_a_listing_takes_effect_after_its_window_and_is_removed_by_repair_of_its
     report = _ok(person.client.get("/api/v1/me/report"))
     [listed] = report["listings"]
     assert (listed["id"], listed["status"], listed["ended_on"]) == (proposed["id"], "ended", "2026-10-26")
-    assert listed["remedies"] and listed["details_at"] == f"/api/v1/me/listings/{proposed['id']}"
+    assert listed["remedies"]
+    assert listed["details_at"] == f"/api/v1/me/listings/{proposed['id']}"
     kinds = [n["status"] for n in _ok(person.client.get("/api/v1/me/notifications"))["notifications"]
              if n["kind"] == "listing_changed"]
     assert kinds == ["repaired", "took_effect"]
