@@ -80,6 +80,10 @@ def describe(rt: Runtime, tx: Tx, view: ObjectionView, texts: ObjectionTexts | N
         "steps": ob.steps(view, rules, tx.today, answer),
         "corrected_record_id": view.corrected_record_id,
     }
+    listing = listing_use.objection_linked(tx, view.id)
+    if listing is not None:
+        # An objection to a proposed listing: revoked drops the listing and leaves the record (see listings).
+        out["listing_id"] = listing.id
     note = ob.calendar_note(view.due) if view.due is not None else None
     if note:
         out["calendar_note"] = note

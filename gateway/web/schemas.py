@@ -866,6 +866,9 @@ class ObjectionOut(Schema):
     overdue = fields.Boolean(required=True)
     steps = fields.List(fields.Nested(ObjectionStepOut), required=True)
     corrected_record_id = fields.String(allow_none=True, required=True)
+    listing_id = fields.String(metadata={
+        "description": "an objection to a proposed listing: decided revoked, the listing is dropped and the "
+                       "record stays; upheld, the listing may take effect"})
     calendar_note = fields.String()
     reason = fields.String()
     agency_words = fields.String(allow_none=True)

@@ -115,6 +115,8 @@ def test_a_listing_objected_to_never_takes_effect_and_is_dropped_when_the_object
     assert _lists_seen(client, employer, person) == []
     [queued] = _ok(client.get("/api/v1/listings", headers=county.headers))["listings"]
     assert (queued["status"], queued["objection_open"]) == ("proposed", True)
+    [waiting] = _ok(client.get("/api/v1/objections", headers=county.headers))["objections"]
+    assert (waiting["id"], waiting["listing_id"]) == (objection_id, proposed["id"])  # the agency knows what it is
 
     # The same agency answers it through the objection mechanism: revoked drops the listing, keeps the record.
     _ok(client.post(f"/api/v1/objections/{objection_id}/accept", headers=county.headers))
