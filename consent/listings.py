@@ -454,7 +454,8 @@ def take_effect_due(tx: Tx, rules: ListRules) -> list[str]:
     rows = tx.session.execute(_VIEW.where(Listing.status == PROPOSED, Listing.objection_open.is_(False),
                                           Listing.objection_until < tx.today, ~disputed)
                               .order_by(Listing.objection_until, Listing.id))
-    return [view.id for view in map(_view, rows) if take_effect(tx, rules, view)]
+    # Read them all first: each change below writes on the same connection.
+    return [view.id for view in [_view(r) for r in rows] if take_effect(tx, rules, view)]
 
 
 def end(tx: Tx, rules: ListRules, view: ListingView, cause: str, actor: str) -> int:
@@ -474,7 +475,7 @@ def end_expired(tx: Tx, rules: ListRules) -> list[str]:
     rows = tx.session.execute(_VIEW.where(Listing.status.in_((IN_EFFECT, SUSPENDED)), Listing.until <= tx.today)
                               .order_by(Listing.until, Listing.id))
     ended = []
-    for view in map(_view, rows):
+    for view in [_view(r) for r in rows]:
         try:
             end(tx, rules, view, "period_ended", "xinyong")
         except ListingStepOutOfOrder:
@@ -496,7 +497,7 @@ def suspend_red(tx: Tx, subject_id: int) -> None:
     """Suspend the person's red listings in effect while a black listing lasts (LIST-10)."""
     rows = tx.session.execute(_VIEW.where(Listing.subject_id == subject_id, Listing.kind == RED,
                                           Listing.status == IN_EFFECT))
-    for view in map(_view, rows):
+    for view in [_view(r) for r in rows]:
         _change(tx, view, (IN_EFFECT,), SUSPENDED, "suspended", "xinyong")
 
 
@@ -506,7 +507,7 @@ def restore_red(tx: Tx, subject_id: int) -> None:
         return
     rows = tx.session.execute(_VIEW.where(Listing.subject_id == subject_id, Listing.kind == RED,
                                           Listing.status == SUSPENDED))
-    for view in map(_view, rows):
+    for view in [_view(r) for r in rows]:
         _change(tx, view, (SUSPENDED,), IN_EFFECT, "restored", "xinyong")
 
 
