@@ -250,3 +250,17 @@ def test_a_listing_ends_with_its_period(client: FlaskClient, civility: Registere
     assert use.run_clock(rt)["ended"] == [red["id"]]
     ended = _mine(person, red["id"])
     assert (ended["status"], ended["end_cause"], ended["monitored_until"]) == ("ended", "period_ended", None)
+
+
+def test_a_listing_waits_while_its_record_is_under_objection_and_takes_effect_once_it_is_upheld(
+        client: FlaskClient, county: Registered, person: Person, record_id: str, clock: FrozenClock,
+        rt: Runtime) -> None:
+    proposed = _ok(_propose(client, county, record_id), 201)
+    on_record = _ok(person.post("/api/v1/me/objections", {"record_id": record_id, "reason": "记录有误"}), 201)
+    at(clock, date(2026, 10, 21))
+    assert use.run_clock(rt)["took_effect"] == []  # nothing punitive while the record is verified (OBJ-2)
+    _ok(client.post(f"/api/v1/objections/{on_record['id']}/accept", headers=county.headers))
+    _ok(client.post(f"/api/v1/objections/{on_record['id']}/decide", headers=county.headers,
+                    json={"outcome": "upheld", "reason": "经核实记录无误"}))
+    assert use.run_clock(rt)["took_effect"] == [proposed["id"]]
+    assert _mine(person, proposed["id"])["effective_on"] == "2026-10-21"
