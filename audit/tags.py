@@ -60,6 +60,12 @@ class Tag(StrEnum):
     STAFF_LOGIN = "gateway:staff:login"
     STAFF_LOGIN_DENIED = "gateway:staff:login-denied"
     STAFF_LOGOUT = "gateway:staff:logout"
+    LISTING_PROPOSED = "vault:listing:proposed"
+    LISTING_READ = "vault:listing:read"
+    LISTING_WORDS_SEALED = "vault:listing:words-sealed"
+    LISTING_OBJECTED = "consent:listing:objected"
+    LISTING_CHANGED = "consent:listing:changed"
+    LISTING_DENIED = "consent:listing:denied"
 
 
 class Outcome(StrEnum):
