@@ -14,7 +14,9 @@ from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from audit.tags import Tag
 from audit.verify import verify_log
+from consent.models import Freeze, Notification
 from gateway.errors import InvalidInput
+from gateway.models import Account, PortalSession
 from gateway.runtime import Runtime
 from gateway.usecases import ledger, retention
 from gateway.usecases import people as people_use
@@ -307,6 +309,15 @@ def test_an_erasure_with_grants_requests_and_reports_ends_them_all(
     grant = person.approve(_ask(client, employer, person.citizen_id).json["id"])
     assert _query(client, employer, grant["id"]).status_code == 201
     pending = _ask(client, employer, person.citizen_id).json["id"]
+    ref = rt.vault.subject_ref(person.citizen_id)
+    assert person.client.put("/api/v1/me/freeze", json={}, headers={"X-CSRF-Token": person.csrf}).status_code == 200
+    with rt.sessions() as session, session.begin():
+        assert session.execute(select(Notification).where(Notification.subject_ref == ref)).first() is not None
+        assert session.get(Freeze, ref) is not None
     done = _erase(rt, person.citizen_id)
     assert (done.grants_revoked, done.requests_lapsed, done.reports_purged) == (1, 1, 1)
     assert client.get(f"/api/v1/consent-requests/{pending}", headers=employer.headers).json["status"] == "lapsed"
+    with rt.sessions() as session, session.begin():
+        for table, column in ((Notification, Notification.subject_ref), (Freeze, Freeze.subject_ref),
+                              (Account, Account.subject_ref), (PortalSession, PortalSession.subject_ref)):
+            assert session.execute(select(column).where(column == ref)).first() is None, table
