@@ -56,15 +56,21 @@ def preview(rt: Runtime) -> Expiry:
         return Expiry(True, rt.vault.count_expired(tx, retention.bounds(rt.catalogue, tx.today)), {})
 
 
-def expire(rt: Runtime, access: AccessContext = SYSTEM, batch: int = BATCH) -> Expiry:
-    """Make tombstones of every record past retention (one entry each), a batch per transaction; return counts.
+def expire(rt: Runtime, access: AccessContext = SYSTEM, batch: int = BATCH, max_batches: int | None = None,
+           counted: bool = True) -> Expiry:
+    """Make tombstones of the records past retention (one entry each), a batch per transaction; return counts.
 
-    Idempotent, and safe beside another run: a record is erased and recorded once, by whichever run locked it.
+    Runs until none is left, or for `max_batches` (the hourly housekeeping, which must not hold a worker for
+    long behind a backlog: `xinyong records expire` clears one at once). `counted` counts them first, for
+    the report. Idempotent, and safe beside another run: a record is erased and recorded once, by whichever
+    run locked it.
     """
-    counts = preview(rt).counts
+    counts = preview(rt).counts if counted else []
     erased: Counter[str] = Counter()
     catalogue = rt.catalogue
-    while True:
+    runs = 0
+    while max_batches is None or runs < max_batches:
+        runs += 1
         with rt.uow.begin(access) as tx:
             done = rt.vault.expire(tx, retention.bounds(catalogue, tx.today),
                                    lambda code: retention.basis(catalogue, code), batch)

@@ -20,6 +20,8 @@ from gateway.models import Account, PortalSession
 from gateway.runtime import Runtime
 from gateway.usecases import ledger, retention
 from gateway.usecases import people as people_use
+from gateway.web import app as app_module
+from gateway.web.app import create_app
 from tests.api.test_freeze_api import _ask, _query, _seen, _statements
 from tests.conftest import PASSWORD, Auth, People, Person, Registered, penalty
 from tests.test_privacy import _log_in
@@ -321,3 +323,23 @@ def test_an_erasure_with_grants_requests_and_reports_ends_them_all(
         for table, column in ((Notification, Notification.subject_ref), (Freeze, Freeze.subject_ref),
                               (Account, Account.subject_ref), (PortalSession, PortalSession.subject_ref)):
             assert session.execute(select(column).where(column == ref)).first() is None, table
+
+
+def test_the_housekeeping_expires_records_after_a_response(
+    client: FlaskClient, rt: Runtime, provider: Registered, people: People, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = [_submit(client, provider, people.new(), decided=date(2015, 3, 1)) for _ in range(3)]
+    assert all(_row(rt, record_id).erased_at is None for record_id in ids)  # not due yet on this app
+    monkeypatch.setattr(app_module, "RETENTION_SECONDS", 0.0)
+    due = create_app({"TESTING": True}, runtime=rt).test_client()
+    due.get("/api/v1/catalogue").close()  # the job runs once the response is closed
+    assert all(_row(rt, record_id).erased_at is not None for record_id in ids)
+
+
+def test_a_run_of_a_few_batches_leaves_the_rest_to_the_next(
+    client: FlaskClient, rt: Runtime, provider: Registered, people: People,
+) -> None:
+    ids = [_submit(client, provider, people.new(), decided=date(2015, 3, 1)) for _ in range(3)]
+    assert retention.expire(rt, batch=1, max_batches=2, counted=False).erased == {"ADMINISTRATIVE_PENALTY_GENERAL": 2}
+    assert retention.expire(rt, batch=1).erased == {"ADMINISTRATIVE_PENALTY_GENERAL": 1}
+    assert all(_row(rt, record_id).erased_at is not None for record_id in ids)
