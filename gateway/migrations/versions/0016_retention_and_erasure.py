@@ -38,9 +38,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('subjects') as batch:
-        batch.drop_column('erasure_basis')
+    # Plain DROP COLUMN (SQLite 3.35 and later), not batch mode: rebuilding these tables would drop tables that
+    # others point to, which foreign keys refuse once they hold rows.
+    op.drop_column('subjects', 'erasure_basis')
     op.drop_index('ix_records_category_display_until', table_name='records')
-    with op.batch_alter_table('records') as batch:
-        batch.drop_column('erasure_basis')
-        batch.drop_column('erased_at')
+    op.drop_column('records', 'erasure_basis')
+    op.drop_column('records', 'erased_at')
