@@ -4,7 +4,9 @@ Every category states its retention period with its reason (`retention_period` i
 its display ends a record is still kept, for its person's eyes only, so that an objection, a notice to
 past recipients, a court or an auditor can still find what was shown; then it is erased (vault._erasure).
 The display ends at `display_until`, or at a revocation if earlier; a record shown until its agency ends
-it has no second clock running until then.
+it has no second clock running until then. DP-1 says a record past its display period is no longer shown
+or used; PRIV-1 and PIPL Art. 19 that nothing is kept longer than needed; AUD-1 that what was done stays
+traceable, which the tombstone and the audit entries keep without the contents.
 
 When an operator erases a person, what the consent context holds for them ends in the same transaction:
 grants in force are revoked (an entry each, as a freeze does), pending requests lapse, stored reports are
