@@ -27,7 +27,16 @@ from audit.clock import CST
 from audit.tags import Tag
 from audit.tx import Tx
 from vault.errors import SubjectNotFound
-from vault.models import Objection, ObjectionEvidence, Record, RecordPeriodChange, Repair, Subject
+from vault.models import (
+    Listing,
+    ListingVersion,
+    Objection,
+    ObjectionEvidence,
+    Record,
+    RecordPeriodChange,
+    Repair,
+    Subject,
+)
 from vault.types import ErasedRecord, ErasedSubject, ExpiryCount
 
 # What a tombstone's `sealed` holds: nothing. The column cannot be made nullable on SQLite without rebuilding a
@@ -61,10 +70,12 @@ def _due(bounds: Mapping[str, date]) -> ColumnElement[bool]:
     return or_(*per_category) if per_category else Record.id.is_(None)
 
 
-# A record with an open objection or repair application is kept until it is decided: its evidence is in use.
+# A record with an open objection or repair application is kept until it is decided (its evidence is in use), and
+# one a listing that has not ended rests on, until it ends.
 _HELD = or_(
     exists().where(Objection.record_id == Record.id, Objection.status.in_(("submitted", "accepted"))),
     exists().where(Repair.record_id == Record.id, Repair.status == "submitted"),
+    exists().where(Listing.record_id == Record.id, Listing.status.in_(("proposed", "in_effect", "suspended"))),
 )
 
 
@@ -123,14 +134,18 @@ def _tombstone(tx: Tx, ids: Sequence[str], basis: str) -> list[str]:
 
 
 def _delete_sealed_around(tx: Tx, ids: Sequence[str]) -> None:
-    """Delete what was sealed about these records elsewhere: period-change documents, objections, repairs."""
+    """Delete what was sealed about these records elsewhere: period-change documents, objections, repairs and the
+    listings that rested on them (ended ones: a live listing holds its record)."""
     if not ids:
         return
     session = tx.session
     objections = select(Objection.id).where(Objection.record_id.in_(ids))
     session.execute(delete(ObjectionEvidence).where(ObjectionEvidence.objection_id.in_(objections))
                     .execution_options(synchronize_session=False))
-    for table in (Objection, Repair, RecordPeriodChange):
+    listings = select(Listing.id).where(Listing.record_id.in_(ids))
+    session.execute(delete(ListingVersion).where(ListingVersion.listing_id.in_(listings))
+                    .execution_options(synchronize_session=False))
+    for table in (Objection, Repair, Listing, RecordPeriodChange):
         session.execute(delete(table).where(table.record_id.in_(ids)).execution_options(synchronize_session=False))
 
 
@@ -149,12 +164,15 @@ def erase_subject(tx: Tx, subject_ref: str, basis: str) -> ErasedSubject:
         .order_by(Record.id)).all())
     ids = _tombstone(tx, [r.id for r in records], SUBJECT_ERASED)
     _delete_sealed_around(tx, ids)
-    # Every objection and repair application of the person's goes with its texts, open ones too: nobody can
-    # read them any more, and an agency's queue must not wait on them.
+    # Every objection, repair application and listing of the person's goes with its texts, open ones too: nobody
+    # can read them any more, and an agency's queue or a list's clock must not wait on them.
     theirs = select(Objection.id).where(Objection.subject_id == subject.id)
     tx.session.execute(delete(ObjectionEvidence).where(ObjectionEvidence.objection_id.in_(theirs))
                        .execution_options(synchronize_session=False))
-    for table in (Objection, Repair):
+    listed = select(Listing.id).where(Listing.subject_id == subject.id)
+    tx.session.execute(delete(ListingVersion).where(ListingVersion.listing_id.in_(listed))
+                       .execution_options(synchronize_session=False))
+    for table in (Objection, Repair, Listing):
         tx.session.execute(delete(table).where(table.subject_id == subject.id)
                            .execution_options(synchronize_session=False))
     subject.subject_ref = _ERASED_REF + secrets.token_hex(24)

@@ -26,7 +26,7 @@ from tests.api.test_freeze_api import _ask, _query, _seen, _statements
 from tests.conftest import PASSWORD, Auth, People, Person, Registered, penalty
 from tests.test_privacy import _log_in
 from vault.errors import SubjectNotFound
-from vault.models import Objection, Record, RecordPeriodChange, Subject
+from vault.models import Listing, ListingVersion, Objection, Record, RecordPeriodChange, Subject
 
 # A general penalty decided on 1 June 2021 is shown for a year, to 1 June 2022, then kept five years.
 DECIDED = date(2021, 6, 1)
@@ -338,3 +338,44 @@ def test_a_run_of_a_few_batches_leaves_the_rest_to_the_next(
     assert retention.expire(rt, batch=1, max_batches=2, counted=False).erased == {"ADMINISTRATIVE_PENALTY_GENERAL": 2}
     assert retention.expire(rt, batch=1).erased == {"ADMINISTRATIVE_PENALTY_GENERAL": 1}
     assert all(_row(rt, record_id).erased_at is not None for record_id in ids)
+
+
+def _listing(rt: Runtime, record_id: str, status: str) -> str:
+    """A listing resting on the record, as consent/listings.py stores one (its texts sealed: here, any bytes)."""
+    with rt.sessions() as session, session.begin():
+        record = session.execute(select(Record).where(Record.id == record_id)).scalar_one()
+        session.add(Listing(id="ls_" + record_id[4:], subject_id=record.subject_id, record_id=record_id,
+                            provider_id=record.provider_id, kind="black", status=status, version=1,
+                            measures="restrict_office", proposed_at=rt.clock.now(), texts_ct=b"\x01sealed"))
+        session.flush()
+        session.add(ListingVersion(listing_id="ls_" + record_id[4:], version=1, status=status, cause="proposed",
+                                   actor=record.provider_id, at=rt.clock.now(), words_ct=b"\x02sealed"))
+    return "ls_" + record_id[4:]
+
+
+def test_a_listing_in_force_holds_its_record_and_an_ended_one_goes_with_it(
+    client: FlaskClient, rt: Runtime, provider: Registered, people: People, clock: FrozenClock,
+) -> None:
+    record_id = _submit(client, provider, people.new())
+    listing = _listing(rt, record_id, "in_effect")
+    clock.set(_cst_midnight(ERASED_ON))
+    [count] = retention.preview(rt).counts
+    assert (count.due, count.held) == (1, 1)
+    assert retention.expire(rt).erased == {}
+    with rt.sessions() as session, session.begin():
+        session.execute(update(Listing).where(Listing.id == listing).values(status="ended"))
+    assert retention.expire(rt).erased == {"ADMINISTRATIVE_PENALTY_GENERAL": 1}
+    with rt.sessions() as session, session.begin():
+        assert session.get(Listing, listing) is None
+        assert session.execute(select(ListingVersion).where(ListingVersion.listing_id == listing)).first() is None
+
+
+def test_an_erased_persons_listings_go_with_them_even_in_force(
+    client: FlaskClient, rt: Runtime, provider: Registered, people: People,
+) -> None:
+    citizen_id = people.new()
+    listing = _listing(rt, _submit(client, provider, citizen_id), "in_effect")
+    _erase(rt, citizen_id)
+    with rt.sessions() as session, session.begin():
+        assert session.get(Listing, listing) is None
+        assert session.execute(select(ListingVersion).where(ListingVersion.listing_id == listing)).first() is None

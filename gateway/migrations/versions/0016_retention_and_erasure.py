@@ -1,7 +1,7 @@
 """the second clock: record tombstones after their category's retention period, and erased people
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0014
 Create Date: 2026-11-27 15:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import audit.clock
 
 revision: str = '0016'
-down_revision: str | None = '0012'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
