@@ -23,10 +23,13 @@ from gateway.usecases import people as people_use
 from gateway.web import app as app_module
 from gateway.web.app import create_app
 from tests.api.test_freeze_api import _ask, _query, _seen, _statements
+from tests.api.test_listings_api import _propose, county, record_id
 from tests.conftest import PASSWORD, Auth, People, Person, Registered, penalty
 from tests.test_privacy import _log_in
 from vault.errors import SubjectNotFound
 from vault.models import Listing, ListingVersion, Objection, Record, RecordPeriodChange, Subject
+
+__all__ = ["county", "record_id"]
 
 # A general penalty decided on 1 June 2021 is shown for a year, to 1 June 2022, then kept five years.
 DECIDED = date(2021, 6, 1)
@@ -379,3 +382,14 @@ def test_an_erased_persons_listings_go_with_them_even_in_force(
     with rt.sessions() as session, session.begin():
         assert session.get(Listing, listing) is None
         assert session.execute(select(ListingVersion).where(ListingVersion.listing_id == listing)).first() is None
+
+
+def test_no_listing_may_rest_on_a_tombstone(
+    client: FlaskClient, rt: Runtime, county: Registered, record_id: str,
+) -> None:
+    with rt.sessions() as session, session.begin():
+        session.execute(update(Record).where(Record.id == record_id)
+                        .values(sealed=b"", erased_at=rt.clock.now(), erasure_basis="retention P5Y"))
+    refused = _propose(client, county, record_id)
+    assert refused.status_code == 409
+    assert "erased" in refused.json["detail"]
