@@ -13,6 +13,8 @@ class Tag(StrEnum):
     SUBJECT_ENROLLED = "vault:subject:enrolled"
     SUBJECT_ACTIVATED = "vault:subject:activated"
     SUBJECT_SHREDDED = "vault:subject:shredded"
+    SUBJECT_ERASED = "vault:subject:erased"
+    RECORD_ERASED = "vault:record:erased"
     SUBJECT_LOGIN = "gateway:subject:login"
     SUBJECT_LOGIN_DENIED = "gateway:subject:login-denied"
     SUBJECT_LOGOUT = "gateway:subject:logout"

@@ -32,7 +32,14 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import Any, NoReturn, TypeVar
 
-from consent.durations import REFERENCE_DATES, Duration, add_duration, not_longer, parse_duration
+from consent.durations import (
+    REFERENCE_DATES,
+    Duration,
+    add_duration,
+    not_longer,
+    parse_duration,
+    subtract_duration,
+)
 from consent.errors import CatalogueInvalid, UnknownCategory
 from consent.fields import DateLimit, FieldFormat, FieldSpec, FieldType, normalise_payload
 from consent.periods import DisplayRule, PeriodBounds, parse_bounds, parse_rules
@@ -262,6 +269,8 @@ class Category:
     share_scope_reason: str
     display_period: Duration
     display_period_reason: str
+    retention_period: Duration
+    retention_period_reason: str
     min_period_before_repair: Duration | None
     repairable: bool
     provider_roles: tuple[str, ...]
@@ -300,6 +309,14 @@ class Category:
         """
         return add_duration(decided, self.display_period)
 
+    def retention_bound(self, today: date) -> date:
+        """Return the last display end whose record is past retention on ``today`` (the second clock).
+
+        A record whose display ended on or before this day is erased; counting back from today (clamped to
+        the month's end) never erases one a day early.
+        """
+        return subtract_duration(today, self.retention_period)
+
     def earliest_repair(self, decided: date) -> date | None:
         """Return the first day repair may be applied for, or None if not repairable here."""
         if not self.repairable or self.min_period_before_repair is None:
@@ -328,6 +345,8 @@ class Category:
             "share_scope_reason": self.share_scope_reason,
             "display_period": self.display_period.isoformat(),
             "display_period_reason": self.display_period_reason,
+            "retention_period": self.retention_period.isoformat(),
+            "retention_period_reason": self.retention_period_reason,
             "min_period_before_repair": None if repair is None else repair.isoformat(),
             "repairable": self.repairable,
             "provider_roles": list(self.provider_roles),
@@ -513,6 +532,8 @@ _CATEGORY_KEYS = (
     "share_scope_reason",
     "display_period",
     "display_period_reason",
+    "retention_period",
+    "retention_period_reason",
     "min_period_before_repair",
     "repairable",
     "provider_roles",
@@ -527,6 +548,8 @@ _FIELD_KEYS = ("name", "type", "required", "third_party", "zh", "en")
 _FIELD_OPTIONAL_KEYS = ("max_length", "enum", "code_list", "format", "not_after")
 _GRADE_KEYS = ("code", "zh", "en", "response", "display_period_min", "display_period_max", "reason")
 _LONGEST_AGE = 150
+# A bound on the second clock, so that a typo (P50Y) cannot keep records for a lifetime.
+LONGEST_RETENTION = Duration(years=30)
 _LONGEST_NOTICE = 365
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -834,6 +857,8 @@ def _parse_category(value: object, index: int, context: _Context) -> Category:
         share_scope_reason=r.text("share_scope_reason"),
         display_period=r.duration("display_period"),
         display_period_reason=r.text("display_period_reason"),
+        retention_period=r.duration("retention_period"),
+        retention_period_reason=r.text("retention_period_reason"),
         min_period_before_repair=r.optional_duration("min_period_before_repair"),
         repairable=r.flag("repairable"),
         provider_roles=r.codes(
@@ -904,6 +929,12 @@ def _check_category(r: DocumentReader, category: Category, context: _Context) ->
         r.fail(
             "display_period",
             "must be longer than zero (DP-1: every category is displayed)",
+        )
+    if category.retention_period == Duration() or not not_longer(category.retention_period, LONGEST_RETENTION):
+        r.fail(
+            "retention_period",
+            f"must be longer than zero and at most {LONGEST_RETENTION}: a record is kept a while after its display "
+            "ends (objections, notices, audits), then erased",
         )
     if category.document_required and not category.document_types:
         r.fail(

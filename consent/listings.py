@@ -237,11 +237,14 @@ def check_may_propose(tx: Tx, catalogue: Catalogue, kind: ListKind, provider: Pr
     if not catalogue.level_at_least(provider.level, kind.min_level):
         raise LevelTooLow(kind.code, provider.level, kind.min_level, kind.min_level_reason.rstrip("."))
     row = tx.session.execute(
-        select(Record.subject_id, Subject.subject_ref, Record.category, Record.status, Record.repaired_at)
+        select(Record.subject_id, Subject.subject_ref, Record.category, Record.status, Record.repaired_at,
+               Record.erased_at)
         .join(Subject, Subject.id == Record.subject_id)
         .where(Record.id == record_id, Record.provider_id == provider.client_id)).one_or_none()
     if row is None:
         raise RecordNotFound(record_id)
+    if row.erased_at is not None:  # a tombstone past its retention period: nothing left to rest on
+        raise RecordConflict(f"record {record_id} was erased: no listing may rest on it")
     if row.status != "active" or row.repaired_at is not None:
         state = "repaired" if row.repaired_at is not None else row.status
         raise RecordConflict(f"record {record_id} is {state}: no listing may rest on it")

@@ -156,7 +156,7 @@ def check_eligible(tx: Tx, catalogue: Catalogue, subject_ref: str, record_id: st
     row = tx.session.execute(
         select(Record.provider_id, Record.category, Record.status, Record.decided_at, Record.repaired_at)
         .join(Subject, Subject.id == Record.subject_id)
-        .where(Record.id == record_id, Subject.subject_ref == subject_ref)).one_or_none()
+        .where(Record.id == record_id, Subject.subject_ref == subject_ref, Record.erased_at.is_(None))).one_or_none()
     if row is None:
         raise RecordNotFound(record_id)
     if row.status != "active":

@@ -19,7 +19,7 @@ from consent.models import Catalogue as CatalogueRow
 from gateway.config import Settings, from_environ
 from gateway.database import make_engine, upgrade
 from gateway.runtime import Runtime, build_runtime
-from vault.errors import KeyringError, VaultError
+from vault.errors import KeyringError, SubjectNotFound, VaultError
 from vault.vault import Vault
 
 if TYPE_CHECKING:
@@ -316,7 +316,7 @@ def staff_disable(staff_id: str, as_json: bool) -> None:
 
 @main.group()
 def subjects() -> None:
-    """People: enrolment at a service counter."""
+    """People: enrolment at a service counter, and erasure."""
 
 
 @subjects.command("enroll")
@@ -335,6 +335,38 @@ def subjects_enroll(citizen_id: str, name: str | None, operator: str, as_json: b
         raise click.ClickException(str(exc)) from None
     _emit(as_json, {"activation_code": enrolment.activation_code, "expires_at": enrolment.expires_at},
           f"activation code: {enrolment.activation_code} (valid until {enrolment.expires_at})")
+
+
+@subjects.command("erase")
+@click.argument("citizen_id")
+@click.option("--basis", required=True,
+              help="The legal basis of the erasure (kept in the audit log: no names, no IDs).")
+@click.option("--operator", default="operator", show_default=True, help="Who erases.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+@click.option("--json", "as_json", is_flag=True)
+def subjects_erase(citizen_id: str, basis: str, operator: str, yes: bool, as_json: bool) -> None:
+    """Erase a person for good by crypto-shredding: their data key, identity, records, consents and login."""
+    from gateway.errors import InvalidInput
+    from gateway.usecases import retention
+
+    try:
+        retention.check_basis(basis)
+    except InvalidInput as exc:
+        raise click.BadParameter(exc.reason, param_hint="--basis") from None
+    if not yes:
+        click.confirm("Erase this person for good? Their data key is destroyed: nothing of their file can be "
+                      "read again, by anyone", abort=True, err=True)
+    rt = _runtime()
+    try:
+        erased = retention.erase_subject(rt, retention.EraseSubject(citizen_id, basis, operator))
+    except VaultError as exc:
+        message = "no person with this citizen ID (never known, or erased already)" if isinstance(
+            exc, SubjectNotFound) else str(exc)
+        raise click.ClickException(message) from None
+    _checkpoint_after(rt)
+    data = erased.to_public()
+    _emit(as_json, data, f"erased: {erased.records} records made tombstones, {erased.grants_revoked} grants revoked, "
+                         f"{erased.requests_lapsed} requests lapsed, {erased.reports_purged} reports purged")
 
 
 @main.group()
@@ -384,6 +416,29 @@ def records_reapply_periods(as_json: bool) -> None:
                                                     basis="catalogue display rules"))
     _checkpoint_after(rt)
     _emit(as_json, {"changed": changed}, f"{len(changed)} records given the end their category's rules set")
+
+
+@records.command("expire")
+@click.option("--dry-run", is_flag=True, help="Only count, per category, the records past retention.")
+@click.option("--json", "as_json", is_flag=True)
+def records_expire(dry_run: bool, as_json: bool) -> None:
+    """Erase the records past their category's retention period after display, leaving tombstones (audited)."""
+    from audit.tx import AccessContext
+    from gateway.usecases import retention
+
+    rt = _runtime()
+    if dry_run:
+        run = retention.preview(rt)
+    else:
+        run = retention.expire(rt, AccessContext(actor="operator", role="operator",
+                                                 basis="catalogue retention periods"))
+        _checkpoint_after(rt)
+    lines = [f"{c.category}: {c.due} past retention"
+             + (f", {c.held} held by an open objection or repair" if c.held else "")
+             + ("" if dry_run else f", {run.erased.get(c.category, 0)} erased") for c in run.counts]
+    total = ("nothing is past retention" if not run.counts else
+             "dry run: nothing erased" if dry_run else f"{sum(run.erased.values())} records erased")
+    _emit(as_json, run.to_public(), "\n".join([*lines, total]))
 
 
 @main.group()

@@ -107,6 +107,9 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # Content deleted or overwritten is zeroed in the file, not left in free space: an erased record's
+        # ciphertext (under a data key that still opens the person's other records) must not stay behind.
+        cur.execute("PRAGMA secure_delete=ON")
         # A records import writes ~2,000 pages a batch, spread over indexes of random keys (record ids,
         # idempotency keys, blind indexes). Checkpointing after every 1,000 pages (the default) copied
         # each batch into the database file and synced it, which costs more as the file grows: into a
@@ -209,6 +212,33 @@ def refuses_writes(exc: BaseException) -> bool:
                 return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def reclaim_erased(engine: Engine) -> bool:
+    """Checkpoint a SQLite file's write-ahead log and cut it to nothing; return whether that completed.
+
+    Erased content is zeroed in the pages that held it (`secure_delete`), but the log still holds older
+    copies of those pages until it is checkpointed and truncated. It is tried once without waiting: a
+    transaction under way keeps the log from being cut, and a later checkpoint (or the last connection's
+    close) does it. PostgreSQL reuses the space of old row versions after (auto)vacuum; nothing is done
+    here for it.
+    """
+    if engine.url.get_backend_name() != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return False
+    # The driver's connection, outside any transaction: SQLAlchemy would begin one (BEGIN IMMEDIATE, waiting for
+    # the write lock), and a checkpoint cannot run inside a transaction.
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("PRAGMA busy_timeout=0")
+        try:
+            busy = cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+    finally:
+        raw.close()
+    return busy is not None and busy[0] == 0
 
 
 def alembic_config(url: str) -> Config:

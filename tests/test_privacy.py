@@ -285,6 +285,17 @@ def _correct(runtime: Runtime, record: dict[str, Any]) -> None:
                                                                   CORRECTION_REASON), access)
 
 
+def _erase_and_expire(person: dict[str, str]) -> None:
+    """Erase one person and expire what is past retention, as an operator would; the log still verifies."""
+    runner = CliRunner()
+    erased = runner.invoke(main, ["subjects", "erase", person["citizen_id"], "--basis", "《个人信息保护法》第四十七条",
+                                  "--yes", "--json"], catch_exceptions=False)
+    assert erased.exit_code == 0, erased.output
+    assert json.loads(erased.stdout)["records"] >= 1
+    assert runner.invoke(main, ["records", "expire"], catch_exceptions=False).exit_code == 0
+    assert runner.invoke(main, ["audit", "verify"], catch_exceptions=False).exit_code == 0
+
+
 def _assert_no_leaks(where: str, blob: bytes, wanted: Needles) -> None:
     found = leaks(blob, wanted)
     assert not found, f"{where} holds in the clear: {', '.join(found)}"
@@ -296,6 +307,7 @@ def test_no_id_or_name_is_in_the_sqlite_files_or_the_logs(
     home = _home(tmp_path, monkeypatch, None)
     logins = _seed(20)
     app_runtime = _use_the_app(logins)
+    _erase_and_expire(logins[2])
     wanted = needles(logins) | objection_needles() | repair_needles()
     assert "INSERT INTO subjects" in logs.text
     assert "INSERT INTO repairs" in logs.text
@@ -353,6 +365,7 @@ def test_no_id_or_name_is_in_any_postgresql_table_or_the_logs(
     _home(tmp_path, monkeypatch, pg_url)
     logins = _seed(6)
     app_runtime = _use_the_app(logins)
+    _erase_and_expire(logins[2])
     wanted = needles(logins) | objection_needles() | repair_needles()
     engine = make_engine(pg_url)
     try:

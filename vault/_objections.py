@@ -42,7 +42,7 @@ def file(tx: Tx, ring: Keyring, subject_ref: str, record_id: str, reason: str, e
     """
     subject = get_sealed(tx, subject_ref)
     found = tx.session.execute(select(Record.provider_id, Record.status).where(
-        Record.id == record_id, Record.subject_id == subject.id)).one_or_none()
+        Record.id == record_id, Record.subject_id == subject.id, Record.erased_at.is_(None))).one_or_none()
     if found is None:
         raise RecordNotFound(record_id)
     provider_id, status = found

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from audit.clock import CST
 from audit.tags import Tag
 from audit.tx import Tx
 from vault import _crypto
@@ -254,7 +255,8 @@ def _view(subject_ref: str, dek: bytes, record: Any, changes: Sequence[PeriodCha
 _OWN = (select(Record.id, Record.category, Record.provider_id, Record.status, Record.decided_at, Record.display_from,
                Record.display_until, Record.created_at, Record.revoked_at, Record.sealed, Record.version,
                Record.repaired_at, Record.repair_effect)
-        .where(Record.subject_id == bindparam("subject_id")).order_by(Record.decided_at.desc(), Record.id))
+        .where(Record.subject_id == bindparam("subject_id"), Record.erased_at.is_(None))  # tombstones: nothing to show
+        .order_by(Record.decided_at.desc(), Record.id))
 # Columns, not objects: a self report reads these on every request.
 _OWN_CHANGES = (select(RecordPeriodChange.record_id, RecordPeriodChange.version, RecordPeriodChange.kind,
                        RecordPeriodChange.previous_until, RecordPeriodChange.display_until, RecordPeriodChange.sealed,
@@ -320,7 +322,15 @@ def _own_record(tx: Tx, provider: Provider, record_id: str, *, lock: bool) -> tu
     found = tx.session.execute(query.with_for_update(of=Record) if lock else query).one_or_none()
     if found is None or found[0].provider_id != provider.client_id:
         raise RecordNotFound(record_id)
+    _not_erased(found[0])
     return found[0], found[1]
+
+
+def _not_erased(record: Record) -> None:
+    """Raise RecordConflict for a tombstone: its agency knew the record, and is told it is erased."""
+    if record.erased_at is not None:
+        raise RecordConflict(f"record {record.id} was erased on {record.erased_at.astimezone(CST).date().isoformat()} "
+                             f"({record.erasure_basis}): nothing of it is left to change")
 
 
 def period_state(tx: Tx, provider: Provider, record_id: str) -> PeriodState:
@@ -394,7 +404,7 @@ def reapply_periods(tx: Tx, ring: Keyring, categories: Collection[str], rule: Pe
     today = tx.today
     rows = tx.session.execute(
         select(Record, Subject).join(Subject, Subject.id == Record.subject_id)
-        .where(Record.category.in_(list(categories)), Record.status == "active",
+        .where(Record.category.in_(list(categories)), Record.status == "active", Record.erased_at.is_(None),
                Record.period_source == "catalogue", Record.display_until > today)
         .order_by(Record.subject_id, Record.id).with_for_update(of=Record)
     ).all()
@@ -438,6 +448,7 @@ def correct(tx: Tx, ring: Keyring, provider: Provider, record_id: str, payload: 
     if found is None or found[0].provider_id != provider.client_id:
         raise RecordNotFound(record_id)
     record, subject = found
+    _not_erased(record)
     if record.status != "active":
         raise RecordConflict(f"record {record_id} is {record.status}: it cannot be corrected")
     dek = data_key(ring, subject)

@@ -66,6 +66,7 @@ _SUBJECT_AND_SELECTED = (
     .outerjoin(Record, and_(
         Record.subject_id == Subject.id,
         Record.status == "active",
+        Record.erased_at.is_(None),  # a tombstone's display ended long ago; said here too, as its sealed is empty
         Record.repaired_at.is_(None),  # repaired (信用修复): no third party receives it any more (REP-8, REP-9)
         Record.category.in_(bindparam("categories", expanding=True)),
         Record.display_from <= bindparam("shown_on"),

@@ -45,6 +45,8 @@ class Subject(VaultBase):
     name_ct: Mapped[bytes | None] = mapped_column(LargeBinary, comment="name, encrypted")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erasure_basis: Mapped[str | None] = mapped_column(
+        String(300), comment="the legal basis an operator gave for erasing the person (never their data)")
 
 
 class Record(VaultBase):
@@ -60,6 +62,7 @@ class Record(VaultBase):
         CheckConstraint("version >= 1", name="version_positive"),
         UniqueConstraint("provider_id", "idempotency_key", name="uq_records_provider_idempotency"),
         Index("ix_records_subject_id_category", "subject_id", "category"),
+        Index("ix_records_category_display_until", "category", "display_until"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -98,6 +101,10 @@ class Record(VaultBase):
         UTCDateTime, comment="credit repair (信用修复) granted at: no longer released to any third party")
     repair_effect: Mapped[str | None] = mapped_column(
         String(12), comment="what the repair did: stop_sharing, mask, delete or mark (REP-8)")
+    erased_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="contents erased (sealed emptied): a tombstone of its id, category, provider and dates")
+    erasure_basis: Mapped[str | None] = mapped_column(
+        String(300), comment="why it was erased: its category's retention period, or the basis of a person's erasure")
 
 
 class RecordPeriodChange(VaultBase):

@@ -220,3 +220,31 @@ class ListingTexts:
     reason: str
     basis: str
     words: Mapping[int, str]  # version -> the agency's words on that change, where it gave any
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryCount:
+    """Of one category: how many records are past their retention period now, and how many of those an open
+    objection or repair application holds back until it is decided."""
+
+    category: str
+    due: int
+    held: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErasedRecord:
+    """A record made a tombstone: its id, category and the day its display ended."""
+
+    id: str
+    category: str
+    display_ended: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErasedSubject:
+    """A person erased: the blind index the audit log knew them by, and how many records became tombstones."""
+
+    subject_ref: str
+    records: int
+    categories: dict[str, int]

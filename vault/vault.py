@@ -20,13 +20,27 @@ from sqlalchemy.orm import Session
 
 from audit.tags import Tag
 from audit.tx import Tx
-from vault import _crypto, _listings, _objections, _records, _releases, _repairs, _rotation, _signing, _subjects
+from vault import (
+    _crypto,
+    _erasure,
+    _listings,
+    _objections,
+    _records,
+    _releases,
+    _repairs,
+    _rotation,
+    _signing,
+    _subjects,
+)
 from vault._keyring import Keyring, load_keyring, save_keyring
 from vault._records import PeriodRule
 from vault.errors import UnknownKeyVersion
 from vault.types import (
     Document,
+    ErasedRecord,
+    ErasedSubject,
     Evidence,
+    ExpiryCount,
     FilingRate,
     Ingested,
     ListingTexts,
@@ -285,6 +299,26 @@ class Vault:
     def shred(self, tx: Tx, subject_ref: str) -> None:
         """Destroy the person's data key: every payload, the ID and the name become unreadable."""
         _subjects.shred(tx, subject_ref)
+
+    # --- the end of a record's life: no plaintext out, each erasure an entry --------------------
+
+    @staticmethod
+    def count_expired(tx: Tx, bounds: Mapping[str, date]) -> list[ExpiryCount]:
+        """Return per category how many records are past retention (display ended on or before its bound)."""
+        return _erasure.count_due(tx, bounds)
+
+    @staticmethod
+    def expire(tx: Tx, bounds: Mapping[str, date], basis: Callable[[str], str], limit: int) -> list[ErasedRecord]:
+        """Make tombstones of up to `limit` records past retention, one entry each in `tx`; return them."""
+        return _erasure.expire(tx, bounds, basis, limit)
+
+    @staticmethod
+    def erase_subject(tx: Tx, subject_ref: str) -> ErasedSubject:
+        """Crypto-shred a person (data key, sealed identity, blind index) and make tombstones of their records.
+
+        The basis is the transaction's (`tx.under(basis=...)`). Raises SubjectNotFound.
+        """
+        return _erasure.erase_subject(tx, subject_ref, tx.access.basis or "")
 
     def pending_rewrap(self, tx: Tx) -> int:
         """Return how many data keys are not yet wrapped under the current key-encryption key."""

@@ -20,6 +20,7 @@ from gateway.usecases import consents as consents_use
 from gateway.usecases import listings as listings_use
 from gateway.usecases import objections as objections_use
 from gateway.usecases import repairs as repairs_use
+from gateway.usecases import retention as retention_use
 from gateway.usecases.failures import purge_failures
 from gateway.web import health, i18n, labels, layout, metrics, portal, problems, staff_portal, wellknown
 from gateway.web.api import apps as apps_api
@@ -39,6 +40,8 @@ from gateway.web.periodic import Periodic
 REPORT_PURGE_SECONDS = 60.0
 OBJECTION_SWEEP_SECONDS = 600.0
 FAILURE_PURGE_SECONDS = 600.0
+RETENTION_SECONDS = 3600.0
+RETENTION_BATCHES = 10  # at most 5,000 tombstones an hour from one worker; `xinyong records expire` clears a backlog
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 csrf = CSRFProtect()
 
@@ -124,6 +127,10 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     # A proposed listing takes effect once its window has passed, and a listing ends with its period, even if
     # no agency or person asks meanwhile.
     Periodic("listing clocks", OBJECTION_SWEEP_SECONDS, lambda: listings_use.run_clock(runtime)).install(app)
+    # The second clock: records past their category's retention period become tombstones even if nobody runs
+    # `xinyong records expire`.
+    Periodic("retention expiry", RETENTION_SECONDS,
+             lambda: retention_use.expire(runtime, max_batches=RETENTION_BATCHES, counted=False)).install(app)
     Periodic("failure purge", FAILURE_PURGE_SECONDS,
              lambda: purge_failures(runtime.uow, runtime.settings.failure_limits)).install(app)
     _request_hooks(app)

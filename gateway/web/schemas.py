@@ -465,6 +465,9 @@ class CategoryOut(Schema):
     share_scope_reason = fields.String(required=True)
     display_period = fields.String(required=True, metadata={"description": "ISO 8601 duration, e.g. P5Y"})
     display_period_reason = fields.String(required=True)
+    retention_period = fields.String(required=True, metadata={
+        "description": "ISO 8601 duration: how long a record is kept after its display ends, then erased"})
+    retention_period_reason = fields.String(required=True)
     min_period_before_repair = fields.String(required=True, allow_none=True,
                                              metadata={"description": "ISO 8601 duration; null if not repairable"})
     repairable = fields.Boolean(required=True)

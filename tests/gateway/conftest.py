@@ -25,8 +25,8 @@ def xinyong(home: Path) -> Invoke:
                             "XINYONG_ARGON2_TIME_COST": "1", "XINYONG_ARGON2_MEMORY_KIB": "1024",
                             "XINYONG_ENV": None})
 
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), catch_exceptions=False)
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
 
     return invoke
 

@@ -350,3 +350,29 @@ def test_shredding_is_audited(rt: Runtime, people: People) -> None:
     assert entry.subject_ref == rt.vault.subject_ref(alice)
     assert (entry.actor, entry.role, entry.basis) == ("operator-1", "operator", "erasure request 42")
     assert entry.outcome == "allowed"
+
+
+def test_after_an_erasure_nothing_sealed_is_left_and_no_key_in_the_keyring_opens_a_copy_of_it(
+    rt: Runtime, ring: Keyring, people: People
+) -> None:
+    alice, bob = people.new(), people.new()
+    [record_id, kept] = _ingest(rt, penalty(alice), penalty(bob))
+    before = _sealed(rt, record_id)
+    ref = rt.vault.subject_ref(alice)
+    with rt.sessions() as session, session.begin():
+        citizen_id_ct = _subject(session, rt, alice).citizen_id_ct
+    assert citizen_id_ct is not None
+    with rt.uow.begin(AccessContext(actor="operator-1", role="operator", basis="court order (2026) 7")) as tx:
+        rt.vault.erase_subject(tx, ref)
+    assert _sealed(rt, record_id) == b""
+    with rt.sessions() as session, session.begin():
+        assert session.execute(select(Subject).where(Subject.subject_ref == ref)).first() is None
+        assert session.execute(select(Subject).where(Subject.citizen_id_ct == citizen_id_ct)).first() is None
+    # A copy made before (a backup, say): no key this keyring holds opens it, now that the data key is gone.
+    every_key = [*ring.keks.values(), ring.blind_index_key, ring.session_secret, *ring.signing_keys.values()]
+    for key in every_key:
+        with pytest.raises(DecryptionFailed):
+            crypto.unseal(key, before, crypto.record_aad(record_id, ref, "ADMINISTRATIVE_PENALTY_GENERAL"), "record")
+        with pytest.raises(DecryptionFailed):
+            crypto.unseal(key, citizen_id_ct, crypto.subject_aad(ref, "citizen_id"), "citizen ID")
+    assert [v.id for v in _read_own(rt, bob)] == [kept]

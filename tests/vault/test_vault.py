@@ -207,6 +207,33 @@ def test_shredding_writes_one_entry(rt: Runtime, people: People) -> None:
     assert (written.actor, written.basis) == ("operator-1", "erasure request 42")
 
 
+def test_expiring_writes_one_entry_per_record_made_a_tombstone(rt: Runtime, people: People) -> None:
+    old, kept = people.new(), people.new()
+    [gone] = _ingest(rt, _new_record(old, date(2019, 3, 1)))  # shown to 2020-03-01
+    _ingest(rt, _new_record(kept, date(2021, 3, 1)))  # shown to 2022-03-01
+    bounds = {GENERAL: date(2021, 11, 22)}  # displays ended by then are past retention
+    written = entries_written(rt, lambda tx: rt.vault.expire(tx, bounds, lambda code: f"retention of {code}", 10),
+                              by=AS_OPERATOR)
+    assert [(e.action, list(e.record_ids)) for e in written] == [(Tag.RECORD_ERASED, [gone.id])]
+    assert _about(rt, written[0], old)
+    assert written[0].detail == {"category": GENERAL, "display_ended": "2020-03-01",
+                                 "basis": f"retention of {GENERAL}"}
+    assert entries_written(rt, lambda tx: rt.vault.expire(tx, bounds, str, 10), by=AS_OPERATOR) == []
+
+
+def test_erasing_a_person_writes_one_entry(rt: Runtime, people: People) -> None:
+    citizen_id = people.new()
+    [first, second] = _ingest(rt, _new_record(citizen_id), _new_record(citizen_id, date(2026, 9, 1)))
+    ref = rt.vault.subject_ref(citizen_id)
+    erasure = AccessContext(actor="operator-1", role="operator", basis="court order (2026) 7")
+    [written] = entries_written(rt, lambda tx: rt.vault.erase_subject(tx, ref), by=erasure)
+    assert written.action == Tag.SUBJECT_ERASED
+    assert _about(rt, written, citizen_id)
+    assert sorted(written.record_ids) == sorted([first.id, second.id])
+    assert (written.actor, written.basis, written.detail) == (
+        "operator-1", "court order (2026) 7", {"records": 2, "categories": {GENERAL: 2}})
+
+
 # --- fail closed, and reports sealed for their person --------------------------------------------
 
 
