@@ -15,7 +15,7 @@ from alembic import op
 import audit.clock
 
 revision: str = '0016'
-down_revision: str | None = '0014'
+down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
