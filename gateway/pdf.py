@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
 from reportlab.graphics.barcode.qr import QrCodeWidget
@@ -37,9 +37,42 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from gateway.labels import Labels, beijing_minute
 from gateway.usecases.consents import SignedReport
 from gateway.verification import digest
+
+
+class Words(Protocol):
+    """Words for codes and times in one language, as the portal shows them (gateway/web/labels.py): the
+    catalogue's and purposes' names, gateway/data/labels.json's for enum values and statuses, Beijing time."""
+
+    @property
+    def locale(self) -> str:
+        """`zh` or `en`."""
+
+    def category(self, code: str) -> str:
+        """A category's name."""
+
+    def field(self, category: str, name: str) -> str:
+        """A payload field's name."""
+
+    def value(self, category: str, name: str, raw: object) -> str:
+        """A payload value in words."""
+
+    def document_type(self, code: str) -> str:
+        """A document type's name."""
+
+    def purpose(self, code: str) -> str:
+        """A purpose's name."""
+
+    def label(self, kind: str, code: str) -> str:
+        """A code of labels.json's section `kind` (statuses, outcomes, effects, ...)."""
+
+    def moment(self, at: str) -> str:
+        """An ISO 8601 moment as Beijing time to the minute, with the zone in words."""
+
+    def day(self, on: str) -> str:
+        """An ISO 8601 date as the reader writes it."""
+
 
 CJK = "STSong-Light"
 JWS_LINE = 96  # characters of the JWS a line: Courier 6.5 pt fits the text width of A4 with 18 mm margins
@@ -55,18 +88,17 @@ WORDS: dict[str, dict[str, str]] = {
             "扫描二维码或访问验证页面，粘贴附录中的签名报告（JWS），即可核对报告是否由本服务签发且未被改动。",
         "verification_code": "验证码（JWS 的 SHA-256）", "records": "信用记录", "no_records": "没有记录。",
         "provider": "提供单位", "decided_at": "认定日期", "shown": "展示期限", "until_ended": "至提供单位终止",
-        "status": "状态", "visible": "第三方经授权可见", "yes": "是", "no": "否", "document": "决定文书",
+        "status": "状态", "visible": "第三方经授权可见", "document": "决定文书",
         "objection": "异议", "objection_open": "异议处理中，自 {since} 起", "objection_deadline": "，期限 {deadline}",
         "dispute": "本人已提出异议，提供单位正在核实（自 {since} 起）",
-        "repaired": "已信用修复（{on}）", "repair_from": "可申请信用修复，自 {date} 起，免费",
+        "repaired": "已信用修复（{on}，{effect}）", "repair_from": "可申请信用修复，自 {date} 起，免费",
         "repair_now": "可申请信用修复，免费", "superseded": "已被更正记录 {id} 取代",
         "queries": "查询记录（近两年）", "no_queries": "近两年没有机构查询。", "institution": "机构", "at": "时间",
-        "outcome": "结果", "allowed": "已提供", "denied": "已拒绝", "records_released": "条记录",
+        "outcome": "结果", "records_released": "条记录",
         "incentive": "守信激励：正面记录 {n} 条（仅用于激励，EVAL-1）",
         "appendix": "附录：签名报告（JWS，EdDSA）", "appendix_how":
             "以下为报告的紧凑 JWS，分行打印；验证时去掉换行即可。公钥见 /.well-known/jwks.json。",
         "page": "第 {n} 页",
-        "active": "有效", "revoked": "已撤销",
     },
     "en": {
         "self_title": "Personal public credit report (own copy)",
@@ -79,20 +111,18 @@ WORDS: dict[str, dict[str, str]] = {
         "verification_code": "Verification code (SHA-256 of the JWS)", "records": "Records",
         "no_records": "No records.", "provider": "Provided by", "decided_at": "Decided", "shown": "Shown",
         "until_ended": "until the provider ends it", "status": "Status", "visible": "Third parties may see it with "
-        "consent", "yes": "yes", "no": "no", "document": "Document", "objection": "Objection",
+        "consent", "document": "Document", "objection": "Objection",
         "objection_open": "objection under way since {since}", "objection_deadline": ", due {deadline}",
         "dispute": "The person objected; the provider is verifying the record (since {since})",
-        "repaired": "repaired ({on})", "repair_from": "may be repaired from {date}, free of charge",
+        "repaired": "repaired ({on}, {effect})", "repair_from": "may be repaired from {date}, free of charge",
         "repair_now": "may be repaired, free of charge", "superseded": "superseded by its correction {id}",
         "queries": "Who looked (last two years)", "no_queries": "No institution looked in the last two years.",
-        "institution": "Institution", "at": "When", "outcome": "Outcome", "allowed": "released",
-        "denied": "refused", "records_released": "records",
+        "institution": "Institution", "at": "When", "outcome": "Outcome", "records_released": "records",
         "incentive": "Incentive: {n} positive records (for incentives only, EVAL-1)",
         "appendix": "Appendix: the signed report (JWS, EdDSA)", "appendix_how":
             "The report's compact JWS, printed over several lines; join the lines to verify it. The public keys "
             "are at /.well-known/jwks.json.",
         "page": "Page {n}",
-        "active": "active", "revoked": "revoked",
     },
 }
 
@@ -149,72 +179,75 @@ def _head(title: str, rows: Sequence[tuple[str, str]], url: str, signed: SignedR
     ]
 
 
-def _fields(category: str, values: dict[str, Any], labels: Labels, st: dict[str, ParagraphStyle]) -> Table | None:
+def _fields(category: str, values: dict[str, Any], words: Words, st: dict[str, ParagraphStyle]) -> Table | None:
     if not values:
         return None
-    table = Table([[_p(labels.field(category, k), st["small"]), _p(labels.value(v), st["body"])]
+    table = Table([[_p(words.field(category, k), st["small"]), _p(words.value(category, k, v), st["body"])]
                    for k, v in values.items()], colWidths=[48 * mm, 126 * mm])
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
                                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc"))]))
     return table
 
 
-def _period(record: dict[str, Any], w: dict[str, str]) -> str:
-    start = record.get("display_from") or record["decided_at"]
+def _period(record: dict[str, Any], words: Words, w: dict[str, str]) -> str:
+    start = words.day(record.get("display_from") or record["decided_at"])
     until = record.get("display_until")
-    return f"{start} – {until if until is not None else w['until_ended']}"
+    return f"{start} – {words.day(until) if until is not None else w['until_ended']}"
 
 
-def _own_states(record: dict[str, Any], w: dict[str, str]) -> list[str]:
+def _own_states(record: dict[str, Any], words: Words, w: dict[str, str]) -> list[str]:
     """Return what the person's report says beside a record: visibility, objection, repair, correction."""
-    lines = [f"{w['status']}: {w.get(record['status'], record['status'])}; "
-             f"{w['visible']}: {w['yes'] if record.get('visible_to_third_parties') else w['no']}"]
+    visible = words.label("yes_no", "yes" if record.get("visible_to_third_parties") else "no")
+    lines = [f"{w['status']}: {words.label('statuses', record['status'])}; {w['visible']}: {visible}"]
     objection = record.get("objection")
     if objection:
-        text = w["objection_open"].format(since=objection["since"])
+        text = w["objection_open"].format(since=words.day(objection["since"]))
         if objection.get("deadline"):
-            text += w["objection_deadline"].format(deadline=objection["deadline"])
+            text += w["objection_deadline"].format(deadline=words.day(objection["deadline"]))
         lines.append(f"{w['objection']}: {text}")
     if "repaired" in record:
-        lines.append(w["repaired"].format(on=record["repaired"]["on"]))
+        lines.append(w["repaired"].format(on=words.day(record["repaired"]["on"]),
+                                          effect=words.label("effects", record["repaired"]["effect"])))
     elif record.get("repair", {}).get("repairable"):
         since = record["repair"].get("from")
-        lines.append(w["repair_from"].format(date=since) if since else w["repair_now"])
+        lines.append(w["repair_from"].format(date=words.day(since)) if since else w["repair_now"])
     if record.get("superseded_by"):
         lines.append(w["superseded"].format(id=record["superseded_by"]))
     return lines
 
 
-def _record(record: dict[str, Any], labels: Labels, w: dict[str, str], st: dict[str, ParagraphStyle],
+def _record(record: dict[str, Any], words: Words, w: dict[str, str], st: dict[str, ParagraphStyle],
             own: bool) -> Flowable:
-    parts: list[Flowable] = [_p(labels.category(record["category"]), st["h3"])]
-    facts = [f"{w['decided_at']}: {record['decided_at']}", f"{w['shown']}: {_period(record, w)}"]
+    parts: list[Flowable] = [_p(words.category(record["category"]), st["h3"])]
+    facts = [f"{w['decided_at']}: {words.day(record['decided_at'])}", f"{w['shown']}: {_period(record, words, w)}"]
     if own:
         facts.insert(0, f"{w['provider']}: {record['provider']['name']}")
-    parts.append(_p("；".join(facts) if labels.locale == "zh" else "; ".join(facts), st["body"]))
+    parts.append(_p("；".join(facts) if words.locale == "zh" else "; ".join(facts), st["body"]))
     document = record.get("document")
     if own and document:
-        parts.append(_p(f"{w['document']}: {labels.document_type(document.get('type', ''))} "
+        parts.append(_p(f"{w['document']}: {words.document_type(document.get('type', ''))} "
                         f"{document.get('number', '')}", st["small"]))
-    for line in _own_states(record, w) if own else []:
+    for line in _own_states(record, words, w) if own else []:
         parts.append(_p(line, st["small"]))
     if not own and record.get("dispute"):
-        parts.append(_p(w["dispute"].format(since=record["dispute"]["since"]), st["small"]))
-    table = _fields(record["category"], record.get("payload" if own else "fields") or {}, labels, st)
+        parts.append(_p(w["dispute"].format(since=words.day(record["dispute"]["since"])), st["small"]))
+    table = _fields(record["category"], record.get("payload" if own else "fields") or {}, words, st)
     if table is not None:
         parts.append(table)
     return KeepTogether(parts)
 
 
-def _queries(queries: Iterable[dict[str, Any]], labels: Labels, w: dict[str, str],
+def _queries(queries: Iterable[dict[str, Any]], words: Words, w: dict[str, str],
              st: dict[str, ParagraphStyle]) -> list[Flowable]:
     rows = [[_p(w["institution"], st["small"]), _p(w["purpose"], st["small"]), _p(w["at"], st["small"]),
              _p(w["outcome"], st["small"])]]
     for q in queries:
         allowed = q["outcome"] == "allowed"
-        outcome = f"{w['allowed']} ({q['records_released']} {w['records_released']})" if allowed else w["denied"]
-        rows.append([_p(q["institution"], st["small"]), _p(labels.purpose(q["purpose"]), st["small"]),
-                     _p(beijing_minute(q["at"], labels.locale), st["small"]), _p(outcome, st["small"])])
+        outcome = words.label("outcomes", q["outcome"] if allowed else "denied")
+        if allowed:
+            outcome += f" ({q['records_released']} {w['records_released']})"
+        rows.append([_p(q["institution"], st["small"]), _p(words.purpose(q["purpose"]), st["small"]),
+                     _p(words.moment(q["at"]), st["small"]), _p(outcome, st["small"])])
     if len(rows) == 1:
         return [_p(w["queries"], st["h2"]), _p(w["no_queries"], st["body"])]
     table = Table(rows, colWidths=[60 * mm, 38 * mm, 44 * mm, 32 * mm], repeatRows=1)
@@ -247,37 +280,37 @@ def _build(story: list[Flowable], title: str, report_id: str, w: dict[str, str])
     return buffer.getvalue()
 
 
-def person_report(signed: SignedReport, labels: Labels, verify_url: str) -> bytes:
+def person_report(signed: SignedReport, words: Words, verify_url: str) -> bytes:
     """Return the person's own signed report (`people.signed_self_report`) as a PDF."""
-    w, st, report = WORDS[labels.locale], _styles(), signed.report
+    w, st, report = WORDS[words.locale], _styles(), signed.report
     subject = report["subject"]
     rows = [(w["report_id"], _latin(report["report_id"])),
-            (w["generated_at"], escape(beijing_minute(report["generated_at"], labels.locale))),
+            (w["generated_at"], escape(words.moment(report["generated_at"]))),
             (w["subject"], escape(subject["name"])),
             (w["citizen_id"], _latin(subject["citizen_id_masked"])),
             (w["catalogue_version"], _latin(report["catalogue_version"]))]
     story = _head(w["self_title"], rows, verify_url, signed, w, st)
     story.append(_p(w["records"], st["h2"]))
-    story += [_record(r, labels, w, st, own=True) for r in report["records"]] or [_p(w["no_records"], st["body"])]
-    story += _queries(report.get("queries", []), labels, w, st)
+    story += [_record(r, words, w, st, own=True) for r in report["records"]] or [_p(w["no_records"], st["body"])]
+    story += _queries(report.get("queries", []), words, w, st)
     story += _appendix(signed.jws, w, st)
     return _build(story, w["self_title"], report["report_id"], w)
 
 
-def institution_report(signed: SignedReport, labels: Labels, verify_url: str) -> bytes:
+def institution_report(signed: SignedReport, words: Words, verify_url: str) -> bytes:
     """Return a report released to an institution (`consents.serve_query` / `get_report`) as a PDF."""
-    w, st, report = WORDS[labels.locale], _styles(), signed.report
+    w, st, report = WORDS[words.locale], _styles(), signed.report
     rows = [(w["report_id"], _latin(report["report_id"])),
-            (w["generated_at"], escape(beijing_minute(report["generated_at"], labels.locale))),
+            (w["generated_at"], escape(words.moment(report["generated_at"]))),
             (w["citizen_id"], _latin(report["subject"]["masked_citizen_id"])),
-            (w["purpose"], escape(labels.purpose(report["purpose"]))),
+            (w["purpose"], escape(words.purpose(report["purpose"]))),
             (w["consent"], _latin(report["consent_id"])),
-            (w["deadline"], escape(beijing_minute(report["retrieval_deadline"], labels.locale))),
+            (w["deadline"], escape(words.moment(report["retrieval_deadline"]))),
             (w["catalogue_version"], _latin(report["catalogue_version"]))]
     story = _head(w["institution_title"], rows, verify_url, signed, w, st)
     if "incentive_score" in report:
         story.append(_p(w["incentive"].format(n=report["incentive_score"]["positive_records"]), st["body"]))
     story.append(_p(w["records"], st["h2"]))
-    story += [_record(r, labels, w, st, own=False) for r in report["records"]] or [_p(w["no_records"], st["body"])]
+    story += [_record(r, words, w, st, own=False) for r in report["records"]] or [_p(w["no_records"], st["body"])]
     story += _appendix(signed.jws, w, st)
     return _build(story, w["institution_title"], report["report_id"], w)

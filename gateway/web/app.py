@@ -110,10 +110,10 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     layout.init_app(app)
     portal.init_app(app)
     app.register_blueprint(wellknown.bp)
-    app.register_blueprint(verify_page.bp)
-    app.register_blueprint(printing.bp)
+    verify_page.init_app(app)
     # Verifying changes nothing and needs no session: a visitor without a cookie may paste a report.
     csrf.exempt(verify_page.bp)
+    printing.init_app(app)
     app.register_blueprint(health.bp)
     problems.register(app)
     metrics.init_app(app, runtime)

@@ -1039,8 +1039,8 @@ class RepairListOut(Schema):
 
 class PdfQuery(StrictSchema):
     lang = fields.String(validate=validate.OneOf(["zh", "en"]),
-                         metadata={"description": "the language of the PDF's words; default: Accept-Language, "
-                                                  "else Chinese"})
+                         metadata={"description": "the language of the PDF's words; default: the portal's "
+                                                  "language cookie, then Accept-Language, else Chinese"})
 
 
 PDF_RESPONSE = {"200": {

@@ -9,20 +9,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Flask, render_template, request
 
 from gateway import verification
-from gateway.labels import beijing_minute
 from gateway.web.context import runtime
-from gateway.web.printing import labels, request_locale
 
 bp = Blueprint("verify", __name__)
-
-
-@bp.app_template_filter("beijing")
-def beijing(moment: str, locale: str = "zh") -> str:
-    """Return an ISO 8601 moment as Beijing time to the minute."""
-    return beijing_minute(moment, locale)
 
 _REPORT_ID = re.compile(r"(rp|sr)_[0-9a-f]{24}")
 _DIGEST = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -38,17 +30,22 @@ def _named() -> tuple[str | None, str | None]:
 @bp.get("/verify")
 def verify_form() -> str:
     report_id, code = _named()
-    return render_template("verify.html", report_id=report_id, code=code, verdict=None, pasted="")
+    return render_template("verify/verify.html", report_id=report_id, code=code, verdict=None, pasted="")
 
 
 @bp.post("/verify")
-def verify_pasted() -> tuple[str, int]:
+def verify_pasted() -> str:
+    """Answer with the verdict; "not valid" is an answer, not an error of the request (200 either way)."""
     report_id, code = _named()
     pasted = request.form.get("jws", "")
     verdict = verification.check(pasted, runtime().vault.jwks(), code)
     if verdict.valid and report_id and verdict.claims and verdict.claims.get("report_id") != report_id:
         verdict = verification.Verdict(False, "digest_mismatch", kind=verdict.kind, kid=verdict.kid)
-    locale = request_locale()
-    # 200 either way: "not valid" is an answer, not an error of the request.
-    return render_template("verify.html", report_id=report_id, code=code, verdict=verdict, pasted=pasted,
-                           labels=labels(locale), locale=locale), 200
+    reason = None if verdict.reason is None else verification.REASONS[verdict.reason]
+    return render_template("verify/verify.html", report_id=report_id, code=code, verdict=verdict, reason=reason,
+                           pasted=pasted)
+
+
+def init_app(app: Flask) -> None:
+    """Register the public /verify page."""
+    app.register_blueprint(bp)

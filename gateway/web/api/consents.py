@@ -187,7 +187,7 @@ def get_report(report_id: str) -> Response:
 def get_report_pdf(args: dict[str, Any], report_id: str) -> Response:
     """Retrieve a report you received as a PDF, until its deadline (the same audited retrieval as its JSON)."""
     caller = bearer("reports:read", ("institution",))
-    return printing.institution_pdf(caller.actor, report_id, args.get("lang") or printing.request_locale())
+    return printing.institution_pdf(caller.actor, report_id, args.get("lang"))
 
 
 @blp.route("/me/consent-requests", methods=["GET"])

@@ -69,7 +69,7 @@ def my_signed_report() -> Response:
 @problems(blp, 401, 403, 404, 410, 422)
 def my_report_pdf(args: dict[str, Any]) -> Response:
     """Return your own report, signed, as a PDF (the same audited read as /me/report/signed)."""
-    return printing.person_pdf(person(), args.get("lang") or printing.request_locale())
+    return printing.person_pdf(person(), args.get("lang"))
 
 
 @blp.route("/me/access-log", methods=["GET"])
