@@ -361,3 +361,11 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
         "records": out,
         "queries": queries,
     }
+
+
+def who_looked_page(rt: Runtime, subject_ref: str) -> dict[str, Any]:
+    """Return who looked at the person's file: institutions' queries and the access log with its proofs, read in
+    one read-only transaction (reading who looked records nothing, so looking does not add rows of its own)."""
+    with rt.uow.begin(_person(subject_ref), readonly=True) as tx:
+        return {"queries": who_looked(tx, rt.directory, subject_ref),
+                "log": entries_with_proofs(tx, rt, subject_ref)}

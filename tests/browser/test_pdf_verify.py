@@ -45,7 +45,7 @@ def test_a_person_downloads_the_signed_pdf_and_checks_it_at_verify_with_a_tamper
     _log_in(page, citizen_id)
     look(page, "me-with-pdf-link")
     with page.expect_download() as info:
-        page.get_by_role("link", name="下载签名报告（PDF）Download my signed report (PDF)").click()
+        page.get_by_role("link", name="下载签名 PDF").click()
     download = info.value
     path = SCREENSHOTS.parent / "downloads" / f"{download.suggested_filename}"
     path.parent.mkdir(parents=True, exist_ok=True)
