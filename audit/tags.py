@@ -53,6 +53,12 @@ class Tag(StrEnum):
     REPAIR_DECIDED = "vault:repair:decided"
     REPAIR_OVERDUE = "consent:repair:overdue"
     REPAIR_DENIED = "consent:repair:denied"
+    LISTING_PROPOSED = "vault:listing:proposed"
+    LISTING_READ = "vault:listing:read"
+    LISTING_WORDS_SEALED = "vault:listing:words-sealed"
+    LISTING_OBJECTED = "consent:listing:objected"
+    LISTING_CHANGED = "consent:listing:changed"
+    LISTING_DENIED = "consent:listing:denied"
 
 
 class Outcome(StrEnum):

@@ -29,6 +29,11 @@
     ├── ObjectionOpen            the record already has an open objection
     ├── ObjectionStepOutOfOrder  a step taken when the objection is not waiting for it (names the status)
     ├── EvidenceInvalid          an evidence file is of a type, size or count not allowed (field, reason)
+    ├── ListsInvalid             the lists data file breaks its own rules
+    ├── LevelTooLow              an agency below the list's lowest administrative level proposes a listing
+    ├── Listed                   a red listing for a person on the black list (LIST-10)
+    ├── ListingOpen              the record already rests a listing of that kind that has not ended
+    ├── ListingStepOutOfOrder    a step on a listing that is not waiting for it (names the status)
     ├── ReportNotFound           no report with that id for this caller
     └── ReportGone               the report's retrieval deadline has passed
 """
@@ -236,3 +241,36 @@ class RepairStepOutOfOrder(ConsentError):
         super().__init__(f"repair {repair_id} is {status}")
         self.repair_id = repair_id
         self.status = status
+
+
+class ListsInvalid(ConsentError):
+    """Raised when the lists data file breaks its own rules."""
+
+
+class LevelTooLow(ConsentError):
+    """Raised when an agency below a list's lowest administrative level proposes a listing (LIST-6, LIST-12)."""
+
+    def __init__(self, kind: str, level: str | None, minimum: str, reason: str) -> None:
+        where = "an agency of unknown level" if level is None else f"a {level}-level agency"
+        super().__init__(f"{where} may not propose a {kind} listing: it needs level {minimum} or above ({reason})")
+        self.kind = kind
+        self.level = level
+        self.minimum = minimum
+
+
+class Listed(ConsentError):
+    """Raised when a red (commendation) listing is proposed for a person on the black list (LIST-10)."""
+
+
+class ListingOpen(ConsentError):
+    """Raised when the record already rests a listing of that kind that has not ended: one at a time."""
+
+
+class ListingStepOutOfOrder(ConsentError):
+    """Raised when a step is taken on a listing that is not waiting for it; `status` is where it stands."""
+
+    def __init__(self, listing_id: str, status: str, why: str) -> None:
+        super().__init__(f"listing {listing_id} is {status}: {why}")
+        self.listing_id = listing_id
+        self.status = status
+        self.why = why

@@ -25,6 +25,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "record_changed": ("您的一条信用记录已{status_zh}。", "One of your records was {status_en}."),
     "notice_sent": ("已代您通知曾收到该记录的机构: 记录已{status_zh}。",
                     "An institution that received one of your records was told it was {status_en}."),
+    # LIST-4, LIST-5, LIST-7: the reason, basis, measures, removal conditions and remedies are read with it.
+    "listing_proposed": ("有机构拟将您列入{status_zh}: 生效前您可陈述、申辩并提出异议, 详见事由、依据、惩戒措施、"
+                         "移出条件及救济途径。",
+                         "An agency proposes to put you on the {status_en}: before it takes effect you may state "
+                         "your case and object; read its reason, basis, measures, removal conditions and remedies."),
+    "listing_changed": ("您的一项名单信息有变化: {status_zh}。", "One of your listings changed: {status_en}."),
 }
 STATUS_WORDS: dict[str, tuple[str, str]] = {
     "accepted": ("受理", "accepted"),
@@ -35,6 +41,18 @@ STATUS_WORDS: dict[str, tuple[str, str]] = {
     "withdrawn from display": ("停止公示", "withdrawn from display"),
     "extended": ("延长公示", "extended"),
     "repaired": ("完成信用修复", "repaired"),
+    "black": ("严重失信主体名单", "serious-dishonesty list"),
+    "red": ("守信激励名单(红名单)", "commendation (red) list"),
+    "took_effect": ("名单已生效", "it took effect"),
+    "objection_upheld": ("异议成立, 不予列入", "your objection was upheld and it is dropped"),
+    "objection_decided": ("异议不成立", "your objection was not upheld"),
+    "withdrawn": ("认定部门撤回拟列入决定", "the agency withdrew its proposal"),
+    "record_revoked": ("所依据的记录已撤销或更正, 名单移出", "the record it rests on was revoked or corrected"),
+    "period_ended": ("名单期满移出", "its period ended"),
+    "agency_decision": ("认定部门决定移出", "the agency removed it"),
+    "suspended": ("列入严重失信主体名单期间暂停", "suspended while you are on the serious-dishonesty list"),
+    "restored": ("已恢复", "restored"),
+    "listed": ("已列入", "listed"),
 }
 KINDS = tuple(TEXTS)
 

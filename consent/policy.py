@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from consent.catalogue import Catalogue, load_default
+from consent.listings import ListRules
+from consent.listings import load_default_rules as load_list_rules
 from consent.notices import NoticeRules
 from consent.notices import load_default_rules as load_notice_rules
 from consent.objections import ObjectionRules, load_default_rules
@@ -25,6 +27,8 @@ class Policy:
     notices: NoticeRules = field(default=None)  # type: ignore[assignment]
     # The repair decision's period, the methods and the effects (consent/data/repairs.json).
     repairs: RepairRules = field(default=None)  # type: ignore[assignment]
+    # The lists, their measures, removal conditions and the remedies a person is told of (consent/data/lists.json).
+    lists: ListRules = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.objections is None:
@@ -33,6 +37,8 @@ class Policy:
             object.__setattr__(self, "notices", load_notice_rules(self.purposes))
         if self.repairs is None:
             object.__setattr__(self, "repairs", load_repair_rules())
+        if self.lists is None:
+            object.__setattr__(self, "lists", load_list_rules(self.catalogue))
 
     @classmethod
     def load_default(cls) -> Policy:

@@ -447,6 +447,42 @@ def repairs_sweep(as_json: bool) -> None:
 
 
 @main.group()
+def listings() -> None:
+    """Lists (名单): an agency's listings and the clocks that put them into effect and end them."""
+
+
+def _listing_line(x: dict[str, Any]) -> str:
+    clock = f"objection until {x['objection_until']}" if x["status"] == "proposed" else f"until {x['until'] or '-'}"
+    waiting = " OBJECTION WAITING" if x["objection_open"] else ""
+    return f"{x['id']}  {x['list']:<5}  {x['status']:<9}  record {x['record_id']}  {clock}{waiting}"
+
+
+@listings.command("list")
+@click.option("--provider", "provider_id", required=True, help="Client id of the agency that proposed them.")
+@click.option("--status", type=click.Choice(["proposed", "in_effect", "suspended", "dropped", "ended"]),
+              help="Default: those not ended.")
+@click.option("--json", "as_json", is_flag=True)
+def listings_list(provider_id: str, status: str | None, as_json: bool) -> None:
+    """List the agency's listings with their clocks, the nearest first."""
+    from gateway.usecases import listings as use
+
+    rt = _runtime()
+    found = use.agency_queue(rt, _agency_provider(rt, provider_id), status, None)
+    _emit(as_json, {"listings": found}, "\n".join(map(_listing_line, found)) or "no listings")
+
+
+@listings.command("run")
+@click.option("--json", "as_json", is_flag=True)
+def listings_run(as_json: bool) -> None:
+    """Put into effect the proposed listings whose objection window has passed with no objection waiting, and
+    end the listings whose period is over (the service also does this)."""
+    from gateway.usecases import listings as use
+
+    done = use.run_clock(_runtime())
+    _emit(as_json, done, f"{len(done['took_effect'])} listings took effect, {len(done['ended'])} ended")
+
+
+@main.group()
 def keys() -> None:
     """Keys: rotate the key-encryption key."""
 

@@ -143,6 +143,11 @@ PLAINTEXT_METHODS = {
     "release_repair": "tests/vault/test_repairs_vault.py::test_releasing_a_repair_to_its_agency_writes_one_entry",
     "decide_repair": "tests/vault/test_repairs_vault.py::"
                      "test_deciding_a_repair_writes_one_entry_seals_the_words_and_marks_the_record",
+    "propose_listing": "tests/vault/test_listings_vault.py::"
+                       "test_proposing_a_listing_writes_one_entry_and_seals_the_texts",
+    "seal_listing_words": "tests/vault/test_listings_vault.py::"
+                          "test_sealing_an_agencys_words_on_a_listing_writes_one_entry",
+    "read_listings": "tests/vault/test_listings_vault.py::test_reading_ones_listings_writes_one_entry",
 }
 
 

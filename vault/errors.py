@@ -5,6 +5,7 @@
     ├── RecordNotFound          no record with that id (or not the caller's)
     ├── RecordConflict          an idempotency key reused with a different request, or a state clash
     ├── ObjectionNotFound       no objection with that id (or not the caller's)
+    ├── ListingNotFound         no listing with that id (or not the caller's)
     ├── SubjectNotFound         no subject for that blind index
     ├── SubjectShredded         the subject's data key was destroyed (crypto-shredding)
     ├── DecryptionFailed        a ciphertext does not authenticate (tampered, moved or wrong key)
@@ -63,3 +64,7 @@ class ObjectionNotFound(VaultError):
 
 class RepairNotFound(VaultError):
     """Raised when no repair application has that id for this caller (another agency's is not found either)."""
+
+
+class ListingNotFound(VaultError):
+    """Raised when no listing has that id for this caller (another agency's or person's is not found either)."""

@@ -211,3 +211,66 @@ class Repair(VaultBase):
     answer_ct: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the agency's reason, encrypted")
     overdue: Mapped[bool] = mapped_column(
         Boolean, server_default=false(), comment="its lapsed deadline was recorded in the audit log")
+
+
+LIVE_LISTING = "status IN ('proposed', 'in_effect', 'suspended')"
+
+
+class Listing(VaultBase):
+    """A listing (名单) of a person on the black or red list, resting on a record of the agency that proposes it.
+
+    Its reason and basis are sealed under the person's data key; its status, dates and measures (codes of
+    the published list) are plain, so clocks and cross-checks need no key. Every change of status is a new
+    row of `listing_versions` with its cause: nothing is overwritten without a trace. At most one listing of
+    each kind that has not ended rests on a record (the partial unique index).
+    """
+
+    __tablename__ = "listings"
+    __table_args__ = (
+        CheckConstraint("kind IN ('black', 'red')", name="kind"),
+        CheckConstraint("status IN ('proposed', 'in_effect', 'suspended', 'dropped', 'ended')", name="status"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("uq_listings_live_record_kind", "record_id", "kind", unique=True,
+              sqlite_where=text(LIVE_LISTING), postgresql_where=text(LIVE_LISTING)),
+        Index("ix_listings_subject_id_status", "subject_id", "status"),
+        Index("ix_listings_provider_id_status", "provider_id", "status"),
+        Index("ix_listings_status_objection_until", "status", "objection_until"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), comment="the record the listing rests on")
+    provider_id: Mapped[str] = mapped_column(String(64), comment="the agency that proposed it and decides on it")
+    kind: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12))
+    version: Mapped[int] = mapped_column(Integer, comment="the number of its newest row in listing_versions")
+    measures: Mapped[str] = mapped_column(String(400), comment="comma-separated measure codes of lists.json")
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    objection_until: Mapped[date | None] = mapped_column(
+        Date, comment="last day of the objection window (CST); NULL for a list without prior notice")
+    objection_id: Mapped[str | None] = mapped_column(String(32), comment="the person's objection to the listing")
+    objection_open: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), default=False, comment="an objection to it waits for its decision")
+    effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    until: Mapped[date | None] = mapped_column(Date, comment="in effect while today is before this day (CST)")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="dropped or ended at")
+    end_cause: Mapped[str | None] = mapped_column(String(24))
+    monitored_until: Mapped[date | None] = mapped_column(
+        Date, comment="after a black listing ends: under key credit monitoring until this day (LIST-9)")
+    texts_ct: Mapped[bytes] = mapped_column(LargeBinary, comment="the reason and basis, encrypted")
+
+
+class ListingVersion(VaultBase):
+    """One version of a listing: the status it entered, why, when and by whom; an agency's words are sealed."""
+
+    __tablename__ = "listing_versions"
+    __table_args__ = (UniqueConstraint("listing_id", "version", name="uq_listing_versions_listing_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    listing_id: Mapped[str] = mapped_column(ForeignKey("listings.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))
+    cause: Mapped[str] = mapped_column(String(24), comment="why it changed: a code of consent/listings.py")
+    actor: Mapped[str] = mapped_column(String(64), comment="the agency, the person's objection or the service")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    words_ct: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the agency's reason, encrypted")

@@ -210,3 +210,13 @@ class RepairTexts:
     commitment: str
     answer: str | None
     evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListingTexts:
+    """The sealed parts of a listing, opened: the agency's reason and basis, and its words on each version."""
+
+    id: str
+    reason: str
+    basis: str
+    words: Mapping[int, str]  # version -> the agency's words on that change, where it gave any

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from audit.tags import Tag
 from audit.tx import Tx
-from vault import _crypto, _objections, _records, _releases, _repairs, _rotation, _signing, _subjects
+from vault import _crypto, _listings, _objections, _records, _releases, _repairs, _rotation, _signing, _subjects
 from vault._keyring import Keyring, load_keyring, save_keyring
 from vault._records import PeriodRule
 from vault.errors import UnknownKeyVersion
@@ -29,6 +29,7 @@ from vault.types import (
     Evidence,
     FilingRate,
     Ingested,
+    ListingTexts,
     NewRecord,
     ObjectionTexts,
     OwnFile,
@@ -239,6 +240,21 @@ class Vault:
                       detail: Mapping[str, Any]) -> None:
         """Seal the agency's reason; a repair stops the record's release to third parties. Recorded."""
         self._unwrapping(lambda: _repairs.decide(tx, self._ring, repair_id, outcome, effect, words, detail))
+
+    def propose_listing(self, tx: Tx, subject_ref: str, record_id: str, provider_id: str, kind: str, status: str,
+                        measures: Sequence[str], reason: str, basis: str, objection_until: date | None,
+                        until: date | None) -> str:
+        """Store a listing (名单), its reason and basis sealed, as its first version; return its id. Recorded."""
+        return self._unwrapping(lambda: _listings.propose(tx, self._ring, subject_ref, record_id, provider_id, kind,
+                                                          status, measures, reason, basis, objection_until, until))
+
+    def seal_listing_words(self, tx: Tx, listing_id: str, version: int, words: str) -> None:
+        """Seal the agency's words on one version of a listing under the person's key. Recorded."""
+        self._unwrapping(lambda: _listings.seal_words(tx, self._ring, listing_id, version, words))
+
+    def read_listings(self, tx: Tx, subject_ref: str, ids: Sequence[str]) -> dict[str, ListingTexts]:
+        """Return the texts of the person's own listings, recorded as their read."""
+        return self._unwrapping(lambda: _listings.read_own(tx, self._ring, subject_ref, ids))
 
     def read_own(self, tx: Tx, subject_ref: str) -> OwnFile:
         """Return the person's identity and every record, recorded as a self report."""

@@ -24,6 +24,7 @@ from consent import objections as ob
 from consent.errors import ObjectionOpen
 from consent.objections import ObjectionView
 from gateway.runtime import Runtime
+from gateway.usecases import listings as listing_use
 from gateway.usecases import notices
 from gateway.usecases.consents import institutions
 from gateway.usecases.records import denials_audited
@@ -79,6 +80,10 @@ def describe(rt: Runtime, tx: Tx, view: ObjectionView, texts: ObjectionTexts | N
         "steps": ob.steps(view, rules, tx.today, answer),
         "corrected_record_id": view.corrected_record_id,
     }
+    listing = listing_use.objection_linked(tx, view.id)
+    if listing is not None:
+        # An objection to a proposed listing: revoked drops the listing and leaves the record (see listings).
+        out["listing_id"] = listing.id
     note = ob.calendar_note(view.due) if view.due is not None else None
     if note:
         out["calendar_note"] = note
@@ -155,6 +160,8 @@ def agency_step(rt: Runtime, cmd: AgencyStep) -> dict[str, Any]:
     with denials_audited(rt.uow, access, Tag.OBJECTION_DENIED), rt.uow.begin(access) as tx:
         view = ob.get_for_agency(tx, cmd.objection_id, cmd.provider.client_id)
         detail = {"institution": cmd.provider.client_id}
+        # An objection to a proposed listing is about the listing: revoked drops it and leaves the record.
+        listing = listing_use.objection_linked(tx, view.id)
         if cmd.step == "accept":
             ob.accept(tx, rt.policy.objections, view)
         elif cmd.step == "refuse":
@@ -165,12 +172,17 @@ def agency_step(rt: Runtime, cmd: AgencyStep) -> dict[str, Any]:
             assert cmd.reason is not None
             assert cmd.outcome is not None
             ob.check_may_decide(view)
-            corrected = _apply(rt, tx, cmd, view)
+            if listing is not None:
+                listing_use.check_listing_outcome(cmd.outcome)
+            corrected = _apply(rt, tx, cmd, view) if listing is None else None
             ob.decide(tx, view, cmd.outcome, corrected)
-            if cmd.outcome in ("corrected", "revoked"):
+            if cmd.outcome in ("corrected", "revoked") and listing is None:
                 notices.tell(rt, tx, view.record_id, cmd.outcome)  # OBJ-5: its past recipients are told
+                listing_use.record_ended(rt, tx, view.record_id, "record_revoked", cmd.provider.client_id)
             rt.vault.answer_objection(tx, view.id, cmd.reason, cmd.outcome,
                                       {**detail, "corrected_record_id": corrected} if corrected else detail)
+        if listing is not None:
+            listing_use.after_objection(rt, tx, listing, cmd.step, cmd.outcome, cmd.provider.client_id)
         after = ob.get_for_agency(tx, cmd.objection_id, cmd.provider.client_id)
         notifications.notify(tx, view.subject_ref, "objection_step", view.id, after.status)
         return describe(rt, tx, after, None, institutions(tx, {cmd.provider.client_id}))

@@ -18,7 +18,7 @@ from audit import entries as audit
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import freezes, grants, notices, notifications, objections, repairs, reports
+from consent import freezes, grants, listings, notices, notifications, objections, repairs, reports
 from consent.catalogue import Category
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
@@ -26,6 +26,7 @@ from gateway.errors import RateLimited, Unauthenticated
 from gateway.limits import FailureLog, serialise, wait_seconds
 from gateway.models import Account, LoginFailure, PortalSession
 from gateway.runtime import Runtime
+from gateway.usecases import listings as listing_use
 from gateway.usecases import notices as notice_use
 from gateway.usecases.access_log import entries_with_proofs
 from gateway.usecases.consents import SignedReport, institutions, who_looked
@@ -360,6 +361,7 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
         "subject": {"citizen_id_masked": mask_citizen_id(own.identity.citizen_id), "name": own.identity.name},
         "records": out,
         "queries": queries,
+        "listings": _listings_beside(tx, rt, subject_ref),
     }
 
 
@@ -369,3 +371,15 @@ def who_looked_page(rt: Runtime, subject_ref: str) -> dict[str, Any]:
     with rt.uow.begin(_person(subject_ref), readonly=True) as tx:
         return {"queries": who_looked(tx, rt.directory, subject_ref),
                 "log": entries_with_proofs(tx, rt, subject_ref)}
+
+
+def _listings_beside(tx: Tx, rt: Runtime, subject_ref: str) -> list[dict[str, Any]]:
+    """Return the person's listings (proposed, in effect, ended) with their dates, versions and remedies;
+    the reason and basis are read at /api/v1/me/listings/{id}, a read of its own."""
+    views = listings.list_for_person(tx, subject_ref)
+    if not views:
+        return []
+    names = institutions(tx, {v.provider_id for v in views})
+    history = listings.versions(tx, [v.id for v in views])
+    return [{**listing_use.describe(rt, tx, v, None, names, history.get(v.id, [])),
+             **rt.policy.lists.notice(v.kind), "details_at": f"/api/v1/me/listings/{v.id}"} for v in views]

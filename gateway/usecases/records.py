@@ -14,7 +14,7 @@ from typing import Any
 from audit.clock import today as clock_today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext
-from consent import entry, periods
+from consent import entry, listings, periods
 from consent.catalogue import Category
 from consent.errors import ConsentError
 from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
@@ -79,6 +79,7 @@ def revoke(rt: Runtime, provider: Provider, record_id: str, reason: str, access:
     with denials_audited(rt.uow, access, Tag.RECORD_INGEST_DENIED), rt.uow.begin(access) as tx:
         revoked = rt.vault.revoke(tx, provider, record_id, reason)
         notices.tell(rt, tx, record_id, "revoked")  # OBJ-5: its past recipients are told
+        listings.end_for_record(tx, rt.policy.lists, record_id, "record_revoked", provider.client_id)
         return revoked
 
 
@@ -129,6 +130,8 @@ def correct(rt: Runtime, provider: Provider, cmd: Correction, access: AccessCont
         stored = rt.vault.correct(tx, provider, cmd.record_id, cmd.payload, prepare, cmd.reason,
                                   cmd.decided_at, cmd.document)
         notices.tell(rt, tx, cmd.record_id, "corrected")
+        # A listing rested on the old version: it ends with it, and the agency proposes anew if it still holds.
+        listings.end_for_record(tx, rt.policy.lists, cmd.record_id, "record_revoked", provider.client_id)
         return stored
     raise AssertionError("unreachable")
 

@@ -27,6 +27,7 @@ from consent import repairs as rp
 from consent.errors import RepairOpen
 from consent.repairs import RepairView
 from gateway.runtime import Runtime
+from gateway.usecases import listings as listing_use
 from gateway.usecases import notices
 from gateway.usecases.consents import institutions
 from gateway.usecases.records import denials_audited
@@ -173,6 +174,8 @@ def decide(rt: Runtime, cmd: DecideRepair) -> dict[str, Any]:
                                {"institution": cmd.provider.client_id})
         if cmd.outcome == rp.REPAIRED:
             notices.tell(rt, tx, view.record_id, "repaired")  # its past recipients are told, as of a correction
+            # A repaired record ends the listings resting on it (LIST-8 exit, REP-9 lift punishment flags).
+            listing_use.record_ended(rt, tx, view.record_id, "repaired", cmd.provider.client_id)
         after = rp.get_for_agency(tx, cmd.repair_id, cmd.provider.client_id)
         out = describe(rt, tx, after, None, institutions(tx, {cmd.provider.client_id}))
         out["changed"] = {"record_id": view.record_id, "outcome": cmd.outcome, "effect": effect,

@@ -139,6 +139,18 @@ PROBLEMS: dict[type[Exception], Problem] = {
         409, "repair_step_out_of_order", "Already decided",
         detail=lambda e: f"the repair application is {e.status}: it cannot be decided now",
         members=lambda e: {"current_status": e.status}),
+    consent_errors.ListsInvalid: _SERVER_ERROR,
+    consent_errors.LevelTooLow: Problem(
+        403, "level_too_low", "Agency level too low",
+        members=lambda e: {"level": e.level, "minimum_level": e.minimum, "list": e.kind}),
+    consent_errors.Listed: Problem(409, "listed", "On the serious-dishonesty list"),
+    consent_errors.ListingOpen: Problem(
+        409, "listing_open", "A listing rests on this record",
+        "this record already rests a listing of that list that has not ended: see GET /api/v1/listings"),
+    consent_errors.ListingStepOutOfOrder: Problem(
+        409, "listing_step_out_of_order", "Step out of order",
+        detail=lambda e: f"the listing is {e.status}: {e.why}",
+        members=lambda e: {"current_status": e.status}),
     consent_errors.EvidenceInvalid: Problem(422, "invalid_evidence", "Invalid evidence",
                                             members=lambda e: _invalid(e.field, e.reason)),
     consent_errors.ReportGone: Problem(410, "report_gone", "Report gone"),
@@ -161,6 +173,7 @@ PROBLEMS: dict[type[Exception], Problem] = {
     vault_errors.SubjectNotFound: _NOT_FOUND,
     vault_errors.ObjectionNotFound: _NOT_FOUND,
     vault_errors.RepairNotFound: _NOT_FOUND,
+    vault_errors.ListingNotFound: _NOT_FOUND,
     vault_errors.SubjectShredded: Problem(410, "erased", "Erased", "this person's data has been erased"),
     vault_errors.DecryptionFailed: _SERVER_ERROR,
     vault_errors.KeyringError: _SERVER_ERROR,

@@ -264,6 +264,8 @@ class SelfReportOut(Schema):
     subject = fields.Nested(SubjectOut, required=True)
     records = fields.List(fields.Nested(ReportRecordOut), required=True)
     queries = fields.List(fields.Nested(QueryLogOut), required=True)
+    listings = fields.List(fields.Dict(), metadata={
+        "description": "your listings (名单): proposed, in effect and ended, with dates, measures and remedies"})
 
 
 DAYS_PATTERN = "^P[0-9]{1,6}[DW]$"  # what consent.durations.parse_days reads
@@ -864,6 +866,9 @@ class ObjectionOut(Schema):
     overdue = fields.Boolean(required=True)
     steps = fields.List(fields.Nested(ObjectionStepOut), required=True)
     corrected_record_id = fields.String(allow_none=True, required=True)
+    listing_id = fields.String(metadata={
+        "description": "an objection to a proposed listing: decided revoked, the listing is dropped and the "
+                       "record stays; upheld, the listing may take effect"})
     calendar_note = fields.String()
     reason = fields.String()
     agency_words = fields.String(allow_none=True)
@@ -1071,3 +1076,114 @@ class VerifyOut(Schema):
                          metadata={"description": "self (a person's own report) or institution"})
     kid = fields.String(allow_none=True, required=True, metadata={"description": "the signing key's id"})
     report = fields.Dict(allow_none=True, required=True, metadata={"description": "the verified claims"})
+
+
+_MEASURE_CODE = validate.Regexp(r"^[a-z_]{1,40}$")
+
+
+class ListingIn(StrictSchema):
+    record_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$"), metadata={
+        "description": "your own record the listing rests on: serious dishonesty for black, positive for red"})
+    list_ = fields.String(data_key="list", required=True, validate=validate.OneOf(["black", "red"]))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000), metadata={
+        "description": "the reason (事由) the person is told: sealed under their key"})
+    basis = fields.String(required=True, validate=validate.Length(min=1, max=500), metadata={
+        "description": "the listing standard and its legal basis (依据): sealed under the person's key"})
+    measures = fields.List(fields.String(validate=_MEASURE_CODE), required=True,
+                           validate=validate.Length(min=1, max=10),
+                           metadata={"description": "codes of GET /api/v1/list-rules for this list"})
+
+
+class ListingEndIn(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000), metadata={
+        "description": "why the proposal is withdrawn or the listing removed: the person is told"})
+
+
+class ListingObjectionIn(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000),
+                           metadata={"description": "why you should not be listed: sealed under your key"})
+    evidence = fields.List(fields.Nested(EvidenceIn), load_default=list, metadata={
+        "description": "at most 5 files, 10 MB in all, PDF, JPEG or PNG (checked by their bytes)"})
+
+
+class ListingQueueQuery(StrictSchema):
+    status = fields.String(validate=validate.OneOf(["proposed", "in_effect", "suspended", "dropped", "ended"]),
+                           metadata={"description": "default: those not ended (proposed, in effect, suspended)"})
+
+
+class NamesOut(Schema):
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+
+
+class MeasureOut(Schema):
+    code = fields.String(required=True)
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+    type = fields.String(required=True, metadata={"description": "mandatory or recommended (LIST-16)"})
+    basis = fields.String(required=True)
+
+
+class ListingVersionOut(Schema):
+    version = fields.Integer(required=True)
+    status = fields.String(required=True)
+    cause = fields.String(required=True)
+    why = fields.String(allow_none=True, required=True)
+    on = fields.String(allow_none=True, required=True, metadata={"description": "the day it changed (CST)"})
+    words = fields.String(allow_none=True, metadata={"description": "to the person: the agency's words"})
+
+
+class RemedyOut(Schema):
+    code = fields.String(required=True)
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+    how = fields.String(required=True)
+
+
+class ListingObjectionOut(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+    accept_by = fields.String(required=True)
+    follow_at = fields.String(required=True)
+
+
+class ListingOut(Schema):
+    id = fields.String(required=True)
+    list_ = fields.String(data_key="list", required=True)
+    list_name = fields.Nested(NamesOut, required=True)
+    record_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "proposed, in_effect, suspended (red, while on the black list), dropped or ended"})
+    version = fields.Integer(required=True)
+    agency = fields.Nested(InstitutionOut, required=True)
+    proposed_on = fields.String(allow_none=True, required=True)
+    objection_until = fields.String(allow_none=True, required=True, metadata={
+        "description": "last day of the objection window (CST); it takes effect after it, unless an objection waits"})
+    objection_window_working_days = fields.Integer(allow_none=True, required=True)
+    objection_id = fields.String(allow_none=True, required=True)
+    objection_open = fields.Boolean(required=True)
+    may_object = fields.Boolean(required=True)
+    effective_on = fields.String(allow_none=True, required=True)
+    until = fields.String(allow_none=True, required=True, metadata={"description": "in effect until this day"})
+    ended_on = fields.String(allow_none=True, required=True)
+    end_cause = fields.String(allow_none=True, required=True)
+    measures = fields.List(fields.Nested(MeasureOut), required=True)
+    monitored_until = fields.String(allow_none=True, required=True, metadata={
+        "description": "after a black listing: under key credit monitoring until this day (LIST-9)"})
+    versions = fields.List(fields.Nested(ListingVersionOut), required=True)
+    calendar_note = fields.String()
+    reason = fields.String(metadata={"description": "to the person: the reason (事由)"})
+    basis = fields.String(metadata={"description": "to the person: the basis (依据)"})
+    removal = fields.Nested(NamesOut, metadata={"description": "to the person: removal conditions and procedure"})
+    remedies = fields.List(fields.Nested(RemedyOut), metadata={"description": "to the person: the remedy routes"})
+    rights = fields.Nested(NamesOut, metadata={"description": "to the person: their rights before the listing"})
+    objection = fields.Nested(ListingObjectionOut, metadata={"description": "the objection just filed"})
+
+
+class ListingListOut(Schema):
+    listings = fields.List(fields.Nested(ListingOut), required=True)
+
+
+class ListingRunOut(Schema):
+    took_effect = fields.List(fields.String(), required=True)
+    ended = fields.List(fields.String(), required=True)

@@ -62,6 +62,10 @@ RIGHTLY_REFUSED: dict[str, set[tuple[str, str]]] = {
     "POST /api/v1/me/repairs": {("not_repairable", "record_id"), ("too_early", "record_id"),
                                 ("invalid_input", "methods"), ("invalid_input", "evidence")},
     "POST /api/v1/repairs/{repair_id}/decide": {("invalid_input", "effect")},
+    # Measures are the published list's codes (GET /api/v1/list-rules); a listing rests on a record of the right
+    # kind; evidence as for objections.
+    "POST /api/v1/listings": {("invalid_input", "measures"), ("invalid_input", "record_id")},
+    "POST /api/v1/me/listings/{listing_id}/objection": {("invalid_input", "evidence")},
     # The ID's check character; the activation code the counter handed out.
     "POST /api/v1/subjects/activate": {("invalid_citizen_id", "citizen_id")},
     # The ID's check character; the registered purposes, the categories each needs, its ceilings.
@@ -125,12 +129,15 @@ class World:
     auditor: Registered
     person: Person
     ids: dict[str, str]  # by path parameter, or by operation where it needs one of its own
+    lister: Registered  # a county-level agency: lists need one (LIST-6)
 
     def credentials(self, label: str) -> dict[str, dict[str, str]]:
         """Return the headers and cookies of the role that may call the operation `label`."""
         path = label.split()[1]
         if path.startswith(("/api/v1/records", "/api/v1/objections", "/api/v1/repairs")):  # the producing agency
             return {"headers": self.provider.headers}
+        if path.startswith("/api/v1/listings"):
+            return {"headers": self.lister.headers}
         if path.startswith(("/api/v1/consent-requests", "/api/v1/consents", "/api/v1/queries", "/api/v1/reports",
                             "/api/v1/notices")):
             return {"headers": self.employer.headers}
@@ -163,6 +170,18 @@ def world_repair(person: Person, record_id: str) -> str:
     return str(made.json["id"])
 
 
+def world_listing(client: FlaskClient, lister: Registered, person: Person) -> str:
+    """Return the id of a black listing proposed by a county agency on its own serious record of the person."""
+    body = penalty(person.citizen_id, date(2025, 7, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS")
+    record = client.post("/api/v1/records", json=body, headers=lister.headers)
+    assert record.status_code == 201, record.json
+    made = client.post("/api/v1/listings", headers=lister.headers, json={
+        "record_id": record.json["id"], "list": "black", "reason": "serious", "basis": "law",  # type: ignore[index]
+        "measures": ["restrict_flights"]})
+    assert made.status_code == 201, made.json
+    return str(made.json["id"])  # type: ignore[index]
+
+
 @pytest.fixture
 def world(client: FlaskClient, app: Flask, rt: Runtime, auth: Auth, people: People) -> World:
     provider, employer, auditor = auth.provider(), auth.register("institution", kind="employer"), \
@@ -187,12 +206,15 @@ def world(client: FlaskClient, app: Flask, rt: Runtime, auth: Auth, people: Peop
     assert report.status_code == 201, report.json
     objected = world_objection(person, records[1])
     repair = world_repair(person, records[2])
+    lister = auth.provider("ADMINISTRATIVE_PENALTY_SERIOUS", level="county")
+    listing = world_listing(client, lister, person)
     ids = {"objection_id": objected, "repair_id": repair, "record_id": records[0], "request_id": granted,
+           "listing_id": listing,
            "consent_id": consent, "client_id": "xinyong-app",
            "report_id": report.json["report"]["report_id"],  # type: ignore[index]
            "POST /api/v1/me/consent-requests/{request_id}/approve": to_approve,
            "POST /api/v1/me/consent-requests/{request_id}/deny": to_deny}
-    return World(provider, employer, auditor, person, ids)
+    return World(provider, employer, auditor, person, ids, lister)
 
 
 @pytest.fixture
@@ -227,6 +249,9 @@ LABELS = [
     "GET /api/v1/me/repairs/{repair_id}", "GET /api/v1/repairs", "GET /api/v1/repairs/{repair_id}",
     "POST /api/v1/repairs/{repair_id}/decide",
     "GET /api/v1/me/report/pdf", "GET /api/v1/reports/{report_id}/pdf", "POST /api/v1/verify",
+    "GET /api/v1/list-rules", "POST /api/v1/listings", "GET /api/v1/listings",
+    "POST /api/v1/listings/{listing_id}/end", "GET /api/v1/me/listings", "GET /api/v1/me/listings/{listing_id}",
+    "POST /api/v1/me/listings/{listing_id}/objection",
 ]
 
 

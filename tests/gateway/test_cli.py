@@ -328,3 +328,44 @@ def test_an_agency_decides_repairs_from_the_command_line(
     assert "repaired" in again.output
     assert _json(initialised("repairs", "list", "--provider", provider, "--json")) == {"repairs": []}
     assert "0 overdue repair decisions recorded" in initialised("repairs", "sweep").output
+
+
+def test_the_listing_clock_runs_from_the_command_line(
+        initialised: Invoke, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from audit.clock import FrozenClock
+    from gateway.config import from_environ
+    from gateway.runtime import build_runtime
+    from gateway.usecases import clients as client_use
+    from gateway.usecases import listings as use
+
+    out = _json(initialised("clients", "add", "--role", "provider", "--name", "县市场监管局", "--agency",
+                            "any_competent_authority", "--level", "county", "--categories",
+                            "ADMINISTRATIVE_PENALTY_SERIOUS", "--json"))
+    provider = str(out["client_id"])
+    citizen_id = People(13).new()
+    lines = tmp_path / "one.jsonl"
+    body = penalty(citizen_id, date(2025, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS")
+    lines.write_text(json.dumps(body, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert initialised("records", "import", str(lines), "--provider", provider).exit_code == 0
+    monkeypatch.setenv("XINYONG_HOME", str(home))
+    for name in ("XINYONG_DATABASE_URL", "XINYONG_KEYRING", "XINYONG_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    # Proposed on Monday 12 October 2026: its window closed on the 19th, long before the command runs.
+    rt = build_runtime(from_environ(), clock=FrozenClock(datetime(2026, 10, 12, 2, tzinfo=UTC)))
+    try:
+        with rt.sessions() as session, session.begin():
+            record_id = session.execute(text("SELECT id FROM records")).scalar_one()
+        proposed = use.propose(rt, use.ProposeListing(client_use.provider(rt, provider), record_id, "black",
+                                                      "拒不履行", "依据", ("restrict_flights",)))
+    finally:
+        rt.engine.dispose()
+
+    [queued] = _json(initialised("listings", "list", "--provider", provider, "--json"))["listings"]
+    assert (queued["id"], queued["status"], queued["objection_until"]) == (proposed["id"], "proposed", "2026-10-19")
+    assert "objection until 2026-10-19" in initialised("listings", "list", "--provider", provider).output
+    assert _json(initialised("listings", "run", "--json")) == {"took_effect": [proposed["id"]], "ended": []}
+    assert "0 listings took effect, 0 ended" in initialised("listings", "run").output
+    [effective] = _json(initialised("listings", "list", "--provider", provider, "--json"))["listings"]
+    assert effective["status"] == "in_effect"
