@@ -2,7 +2,8 @@
 
 Each of the first people plays a scenario (a function in SCENARIOS): one has a consent request waiting,
 one was queried by an employer and then had a record corrected (so the employer was told), one has an
-objection open, one had a record repaired, one has only good records; everyone else has a few ordinary
+objection open, one had a record repaired, one has only good records, one is proposed for the
+serious-dishonesty list after notice; everyone else has a few ordinary
 records. Every record lies inside its display period (dates counted back from today, China Standard Time)
 and was filed on time, so an institution with consent sees what the person sees. A new scenario is one
 more function appended to SCENARIOS, returning what its login shows.
@@ -37,7 +38,7 @@ from consent.fields import FieldFormat, FieldType
 from gateway.errors import GatewayError
 from gateway.models import Account, Client
 from gateway.runtime import Runtime
-from gateway.usecases import clients, consents, objections, people, repairs
+from gateway.usecases import clients, consents, listings, objections, people, repairs
 from gateway.usecases import records as records_use
 from vault.errors import InvalidCitizenId
 from vault.identity import birth_date, normalise_citizen_id
@@ -256,6 +257,19 @@ def repaired(stage: Stage, actor: Actor) -> str:
     return "一条记录已信用修复，不再向第三方提供 · A record was repaired and is no longer shared"
 
 
+def listing_proposed(stage: Stage, actor: Actor) -> str:
+    """A serious penalty on which the agency proposes a black listing: told first, may object (LIST-4, LIST-5)."""
+    penalty = stage.record(actor, "ADMINISTRATIVE_PENALTY_SERIOUS", 120)
+    kind = stage.rt.policy.lists.kinds["black"]
+    listings.propose(stage.rt, listings.ProposeListing(
+        stage.as_provider("ADMINISTRATIVE_PENALTY_SERIOUS"), penalty, "black",
+        "拒不履行行政处罚决定 Refused to carry out a penalty decision",
+        "严重失信主体名单认定标准 The national standard for the serious-dishonesty list",
+        [next(iter(kind.measures))]))
+    return ("市场监管局拟将其列入严重失信主体名单：已告知事由、依据和权利，可在期限内提出异议 · Proposed for the "
+            "serious-dishonesty list: told the reason, basis and rights, and may object within the window")
+
+
 def good_records(stage: Stage, actor: Actor) -> str:
     """Only good records: a commendation, volunteer service and a donation (incentives, EVAL-1)."""
     for category in ("COMMENDATION", "VOLUNTEER_SERVICE", "CHARITABLE_DONATION"):
@@ -274,7 +288,8 @@ def ordinary(stage: Stage, actor: Actor) -> str:
 
 
 # The people's stories, in the order of the logins; everyone after them is `ordinary`.
-SCENARIOS: list[Scenario] = [waiting_for_consent, queried_then_corrected, objection_open, repaired, good_records]
+SCENARIOS: list[Scenario] = [waiting_for_consent, queried_then_corrected, objection_open, repaired, good_records,
+                             listing_proposed]
 
 
 # --- seeding once, checked against the database ----------------------------------------------------------

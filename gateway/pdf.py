@@ -98,7 +98,9 @@ WORDS: dict[str, dict[str, str]] = {
         "incentive": "守信激励：正面记录 {n} 条（仅用于激励，EVAL-1）",
         "appendix": "附录：签名报告（JWS，EdDSA）", "appendix_how":
             "以下为报告的紧凑 JWS，分行打印；验证时去掉换行即可。公钥见 /.well-known/jwks.json。",
-        "page": "第 {n} 页",
+        "page": "第 {n} 页", "listings": "名单", "objection_until": "可提出异议至 {day}",
+        "listing_until": "至 {day}", "proposed": "拟列入，已告知本人", "in_effect": "已生效", "suspended": "暂停",
+        "dropped": "已撤销", "ended": "已移出",
     },
     "en": {
         "self_title": "Personal public credit report (own copy)",
@@ -122,7 +124,9 @@ WORDS: dict[str, dict[str, str]] = {
         "appendix": "Appendix: the signed report (JWS, EdDSA)", "appendix_how":
             "The report's compact JWS, printed over several lines; join the lines to verify it. The public keys "
             "are at /.well-known/jwks.json.",
-        "page": "Page {n}",
+        "page": "Page {n}", "listings": "Lists", "objection_until": "may object until {day}",
+        "listing_until": "until {day}", "proposed": "proposed, the person told", "in_effect": "in effect",
+        "suspended": "suspended", "dropped": "dropped", "ended": "ended",
     },
 }
 
@@ -256,6 +260,21 @@ def _queries(queries: Iterable[dict[str, Any]], words: Words, w: dict[str, str],
     return [_p(w["queries"], st["h2"]), table]
 
 
+def _listings(listings: Iterable[dict[str, Any]], words: Words, w: dict[str, str],
+              st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """Return the person's listings (LIST-4, LIST-5): which list, where it stands, until when one may object."""
+    lines = []
+    for item in listings:
+        name = item["list_name"]["en" if words.locale == "en" else "zh"]
+        facts = [name, w.get(item["status"], item["status"])]
+        if item["status"] == "proposed" and item.get("objection_until"):
+            facts.append(w["objection_until"].format(day=words.day(item["objection_until"])))
+        if item.get("until"):
+            facts.append(w["listing_until"].format(day=words.day(item["until"])))
+        lines.append(_p(" · ".join(facts), st["body"]))
+    return [_p(w["listings"], st["h2"]), *lines] if lines else []
+
+
 def _appendix(jws: str, w: dict[str, str], st: dict[str, ParagraphStyle]) -> list[Flowable]:
     lines = [jws[i:i + JWS_LINE] for i in range(0, len(jws), JWS_LINE)]
     return [PageBreak(), _p(w["appendix"], st["h2"]), _p(w["appendix_how"], st["small"]), Spacer(1, 4),
@@ -292,6 +311,7 @@ def person_report(signed: SignedReport, words: Words, verify_url: str) -> bytes:
     story = _head(w["self_title"], rows, verify_url, signed, w, st)
     story.append(_p(w["records"], st["h2"]))
     story += [_record(r, words, w, st, own=True) for r in report["records"]] or [_p(w["no_records"], st["body"])]
+    story += _listings(report.get("listings", []), words, w, st)
     story += _queries(report.get("queries", []), words, w, st)
     story += _appendix(signed.jws, w, st)
     return _build(story, w["self_title"], report["report_id"], w)

@@ -74,7 +74,7 @@ def test_the_first_person_has_a_request_waiting_and_the_employer_sees_her_record
 
 
 def test_the_scenarios_leave_what_they_say(rt: Runtime, seeded: dict[str, Any]) -> None:
-    queried, objecting, repaired, good = (_report(rt, p) for p in seeded["people"][1:5])
+    queried, objecting, repaired, good, listed = (_report(rt, p) for p in seeded["people"][1:6])
     assert [q["outcome"] for q in queried["queries"]] == ["allowed"]
     corrected = [r for r in queried["records"] if r.get("superseded_by")]
     assert len(corrected) == 1
@@ -82,6 +82,7 @@ def test_the_scenarios_leave_what_they_say(rt: Runtime, seeded: dict[str, Any]) 
     assert any(r.get("objection", {}).get("status") == "submitted" for r in objecting["records"])
     assert any("repaired" in r and not r["visible_to_third_parties"] for r in repaired["records"])
     assert {r["polarity"] for r in good["records"]} == {"positive"}
+    assert [(x["list"], x["status"]) for x in listed["listings"]] == [("black", "proposed")]
 
 
 def test_seeding_again_prints_the_same_logins_and_changes_nothing(rt: Runtime, seeded: dict[str, Any]) -> None:
