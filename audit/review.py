@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from audit.clock import isoformat_z
 from audit.entries import AuditEntry
 from audit.tags import Outcome, Tag
+from audit.tx import STAFF_KEY
 
 # Working hours are counted in China Standard Time (UTC+8 all year, no daylight saving).
 CST = timezone(timedelta(hours=8), "CST")
@@ -47,11 +48,12 @@ class EntryFilter:
     since: datetime | None = None
     until: datetime | None = None
     subject_ref: str | None = None
+    staff: str | None = None  # the member of staff who acted (entries' detail["staff"]); the org is the actor
 
     def describe(self) -> dict[str, str]:
         """Return the conditions given, as JSON data for the audit entry of the read."""
         found: dict[str, str] = {}
-        for name in ("actor", "institution", "action", "outcome", "subject_ref"):
+        for name in ("actor", "institution", "action", "outcome", "subject_ref", "staff"):
             value = getattr(self, name)
             if value is not None:
                 found[name] = value
@@ -119,6 +121,8 @@ def _conditions(f: EntryFilter) -> list[ColumnElement[bool]]:
         found.append(AuditEntry.at < f.until)
     if f.subject_ref is not None:
         found.append(AuditEntry.subject_ref == f.subject_ref)
+    if f.staff is not None:
+        found.append(AuditEntry.detail[STAFF_KEY].as_string() == f.staff)
     return found
 
 

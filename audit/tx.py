@@ -24,16 +24,26 @@ from audit.tags import Outcome, Tag
 
 @dataclass(frozen=True, slots=True)
 class AccessContext:
-    """Who acts, in which role, for which purpose, on which grant or legal basis: the entry's author."""
+    """Who acts, in which role, for which purpose, on which grant or legal basis: the entry's author.
+
+    `staff` names the member of staff (an id of the `staff` table) who acted for the organisation `actor`
+    (an institution, a source agency or an auditor) in the portal; their entries then carry it in
+    `detail["staff"]`, so that the log answers both "which organisation" (actor) and "which person in it".
+    It lives in the detail, not in a column of its own, so that the leaf format, and every leaf already
+    written, stays as it is.
+    """
 
     actor: str
     role: str
     purpose: str | None = None
     basis: str | None = None
     request_id: str | None = None
+    staff: str | None = None
 
 
 _SAME: Any = object()
+# The member of the entry's detail that names the member of staff who acted for the actor (an organisation).
+STAFF_KEY = "staff"
 
 
 class Tx:
@@ -65,10 +75,13 @@ class Tx:
                detail: Mapping[str, Any] | None = None) -> None:
         """Say what this transaction did; the entry is appended, from the access context, at commit."""
         a = self.access
+        said = dict(detail or {})
+        if a.staff is not None:
+            said[STAFF_KEY] = a.staff
         self._pending.append(entries.EntryDraft(
             actor=a.actor, role=a.role, action=action, outcome=outcome, subject_ref=subject_ref,
             purpose=a.purpose, basis=a.basis, record_ids=tuple(record_ids), reason=reason,
-            request_id=a.request_id, detail=dict(detail or {})))
+            request_id=a.request_id, detail=said))
 
     @property
     def today(self) -> date:

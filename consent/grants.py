@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -389,3 +389,20 @@ def selection(grant: GrantView, purposes: Purposes, catalogue: Catalogue, now: d
         fields[code] = frozenset(granted) & purpose.fields[code] & category.third_party_fields
     shown_on = now.astimezone(CST).date()
     return Selection(fields=fields, shown_on=shown_on, decided_since=purpose.decided_since(shown_on))
+
+
+def requests_of_institution(tx: Tx, institution_id: str, limit: int) -> list[RequestView]:
+    """Return the institution's newest requests, newest first (those withheld while a file was frozen among
+    them, as the institution must not tell them apart: they read pending, then lapsed)."""
+    rows = tx.session.execute(select(ConsentRequest).where(ConsentRequest.institution_id == institution_id)
+                              .order_by(ConsentRequest.created_at.desc(), ConsentRequest.id).limit(limit)).scalars()
+    return [_request_view(row, tx.now) for row in rows]
+
+
+def grants_of_institution(tx: Tx, institution_id: str, grant_ids: Sequence[str]) -> dict[str, GrantView]:
+    """Return the institution's grants among `grant_ids`, by id."""
+    if not grant_ids:
+        return {}
+    rows = tx.session.execute(select(Grant).where(Grant.institution_id == institution_id,
+                                                  Grant.id.in_(list(grant_ids)))).scalars()
+    return {row.id: _grant_view(row, tx.now) for row in rows}

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from audit.clock import CST, isoformat_z
@@ -112,3 +113,23 @@ def purge_expired(session: Session, now: datetime) -> int:
         .values(sealed=None, purged_at=now).execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRef:
+    """A report released to an institution, without its contents: which grant, when, until when."""
+
+    id: str
+    grant_id: str
+    generated_at: datetime
+    deadline: datetime
+    available: bool
+
+
+def of_institution(tx: Tx, institution_id: str, limit: int) -> list[ReportRef]:
+    """Return the institution's newest reports, newest first, each saying whether it can still be read."""
+    rows = tx.session.execute(select(Report.id, Report.grant_id, Report.generated_at, Report.deadline,
+                                     Report.purged_at).where(Report.institution_id == institution_id)
+                              .order_by(Report.generated_at.desc(), Report.id).limit(limit)).all()
+    return [ReportRef(r.id, r.grant_id, r.generated_at, r.deadline, r.purged_at is None and r.deadline > tx.now)
+            for r in rows]

@@ -246,6 +246,75 @@ def _read_jwks(path: Path) -> Any:
 
 
 @main.group()
+def staff() -> None:
+    """Members of staff of organisations: human portal accounts with a password and a TOTP code."""
+
+
+@staff.command("add")
+@click.option("--org", "org_id", required=True, help="The organisation: a registered client id (institution, "
+                                                     "provider or auditor).")
+@click.option("--name", required=True, help="The member's name, as their organisation knows them.")
+@click.option("--role", default=None, help="A role of gateway/data/staff.json: officer (the default) or viewer.")
+@click.option("--json", "as_json", is_flag=True)
+def staff_add(org_id: str, name: str, role: str | None, as_json: bool) -> None:
+    """Add a member of staff; print their staff id and a one-time enrolment code for /staff/enrol."""
+    from gateway.usecases import staff as use
+
+    try:
+        added = use.add_staff(_runtime(), org_id, name, role)
+    except use.StaffInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(as_json, added.as_dict(), _enrolment_text(added))
+
+
+def _enrolment_text(added: Any) -> str:
+    return (f"staff_id:        {added.staff_id}\n"
+            f"enrolment code:  {added.enrolment_code} (valid until {added.expires_at})\n"
+            f"the member enrols at {added.enrol_at}: the code, a password, then the QR code in an authenticator app\n"
+            "(the code is shown only now)")
+
+
+@staff.command("reset")
+@click.argument("staff_id")
+@click.option("--json", "as_json", is_flag=True)
+def staff_reset(staff_id: str, as_json: bool) -> None:
+    """Start a member's enrolment again (lost phone, code ran out): new code; password, TOTP and sessions end."""
+    from gateway.usecases import staff as use
+
+    try:
+        added = use.reset_staff(_runtime(), staff_id)
+    except use.StaffInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(as_json, added.as_dict(), _enrolment_text(added))
+
+
+@staff.command("list")
+@click.option("--org", "org_id", default=None, help="Only this organisation's members.")
+@click.option("--json", "as_json", is_flag=True)
+def staff_list(org_id: str | None, as_json: bool) -> None:
+    """List the members of staff: id, organisation, role, state (awaiting_enrolment, enrolled, disabled)."""
+    from gateway.usecases import staff as use
+
+    found = use.list_staff(_runtime(), org_id)
+    _emit(as_json, {"staff": [v.as_dict() for v in found]},
+          "\n".join(f"{v.staff_id}  {v.org_id}  {v.role}  {v.state}  {v.name}" for v in found) or "no staff")
+
+
+@staff.command("disable")
+@click.argument("staff_id")
+@click.option("--json", "as_json", is_flag=True)
+def staff_disable(staff_id: str, as_json: bool) -> None:
+    """Disable a member of staff: no more logins, and their sessions end at once (audited)."""
+    from gateway.usecases import staff as use
+
+    try:
+        view = use.disable_staff(_runtime(), staff_id)
+    except use.StaffInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    _emit(as_json, view.as_dict(), f"{view.staff_id} disabled; their sessions ended")
+
+
+@main.group()
 def subjects() -> None:
     """People: enrolment at a service counter."""
 

@@ -2,6 +2,7 @@
 
     GatewayError
     ├── Unauthenticated         no valid credentials: no token, or a wrong password or activation code
+    │   └── LoginRanOut         a staff login waited too long for its TOTP code: start again with the password
     ├── Forbidden               authenticated, but not allowed
     │   ├── InsufficientScope   the token lacks the scope the operation needs
     │   ├── WrongRole           the caller's role may not do this
@@ -28,6 +29,10 @@ class GatewayError(Exception):
 
 class Unauthenticated(GatewayError):
     """Raised when a request carries no valid credentials, or a login or activation does not match."""
+
+
+class LoginRanOut(Unauthenticated):
+    """Raised when a staff login's second step comes after its half login ended (ran out, used, or disabled)."""
 
 
 class Forbidden(GatewayError):

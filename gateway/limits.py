@@ -45,11 +45,13 @@ class Limit:
 
 @dataclass(frozen=True)
 class Limits:
-    """The limits of each kind of authentication: a person's login and activation, and a client's."""
+    """The limits of each kind of authentication: a person's login and activation, a client's, and a member of
+    staff's login and enrolment."""
 
     version: str
     login: tuple[Limit, ...]
     client_authentication: tuple[Limit, ...]
+    staff_login: tuple[Limit, ...]
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def load(text: str) -> Limits:
     """Return the limits in a limits.json document; raise ValueError naming what is wrong."""
     doc = json.loads(text)
     return Limits(version=str(doc["version"]), login=_limits(doc, "login"),
-                  client_authentication=_limits(doc, "client_authentication"))
+                  client_authentication=_limits(doc, "client_authentication"),
+                  staff_login=_limits(doc, "staff_login"))
 
 
 def _limits(doc: dict[str, Any], kind: str) -> tuple[Limit, ...]:

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Index, Integer, MetaData, String, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from audit.clock import UTCDateTime
@@ -189,3 +201,71 @@ class PortalSession(GatewayBase):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="absolute end, however active the session")
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="when the person logged out")
+
+
+class Staff(GatewayBase):
+    """A member of staff of a registered organisation (an institution, a source agency or an auditor), who uses
+    the portal for it with a password and a TOTP code. Added by `xinyong staff add`, which prints a one-time
+    enrolment code; with it the member sets the password and scans the TOTP seed at /staff/enrol.
+    """
+
+    __tablename__ = "staff"
+    __table_args__ = (
+        Index("ix_staff_client_id", "client_id"),
+        # The seed and its key version are set together, or neither (before enrolment).
+        CheckConstraint("(totp_sealed IS NULL) = (totp_kek_version IS NULL)", name="totp_sealed_with_version"),
+    )
+
+    staff_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("clients.client_id"), comment="the organisation the member acts for")
+    name: Mapped[str] = mapped_column(String(200), comment="the member's name, for their organisation's list only")
+    role: Mapped[str] = mapped_column(String(20), comment="a role of gateway/data/staff.json")
+    password_hash: Mapped[str | None] = mapped_column(String(200), comment="argon2")
+    totp_sealed: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="the TOTP seed, AES-GCM under a key-encryption key; never in clear")
+    totp_kek_version: Mapped[int | None] = mapped_column(Integer)
+    totp_last_step: Mapped[int | None] = mapped_column(
+        BigInteger, comment="the newest TOTP time step accepted: a code is good once (RFC 6238 §5.2)")
+    enrolment_code_hash: Mapped[str | None] = mapped_column(String(200), comment="argon2 of the one-time code")
+    enrolment_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enrolling_token_hash: Mapped[str | None] = mapped_column(
+        String(64), comment="SHA-256 of the token between the enrolment's two steps (code, then a first TOTP code)")
+    enrolling_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffSession(GatewayBase):
+    """A member of staff's login to the portal, kept apart from people's: the cookie holds a random token, this
+    row its hash. It is half a login (`second_factor_at` NULL, a few minutes) after the password, and a login
+    after the TOTP code, under a new token; logging out ends it here, and it ends `XINYONG_SESSION_MAX_HOURS`
+    after the login however active.
+    """
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (Index("ix_staff_sessions_staff_id", "staff_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True, comment="SHA-256 of the cookie's token")
+    staff_id: Mapped[str] = mapped_column(String(40), ForeignKey("staff.staff_id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    second_factor_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="when the TOTP code was right; NULL: the password was, the code is awaited")
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, comment="absolute end, however active the session")
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, comment="logged out, or replaced by the login")
+
+
+class StaffLoginFailure(GatewayBase):
+    """A wrong staff id, password, TOTP code or enrolment code, for rate limiting per account and address."""
+
+    __tablename__ = "staff_login_failures"
+    __table_args__ = (
+        Index("ix_staff_login_failures_account_at", "account_key", "at"),
+        Index("ix_staff_login_failures_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64), comment="keyed fingerprint of the staff id typed")
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from copy import copy
+from dataclasses import replace
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,10 +45,29 @@ class UnitOfWork:
         self.clock = clock
         self.writers = writers
         self.appended: Callable[[Sequence[EntryDraft]], object] | None = None
+        self.staff: tuple[str, str] | None = None  # (staff id, organisation) that for_staff stamps on entries
+
+    def for_staff(self, staff_id: str, organisation: str) -> UnitOfWork:
+        """Return this unit of work for one member of staff acting for `organisation` in the portal.
+
+        Every transaction it opens whose author is the organisation (the use cases build that context
+        themselves, from the client id) records the member of staff too, in each entry's detail; so the
+        use cases of the API serve the portal's staff unchanged, and none can forget to say who acted.
+        Entries written under another author (the system's sweep of overdue steps) are left as they are.
+        """
+        acting = copy(self)
+        acting.staff = (staff_id, organisation)
+        return acting
+
+    def _stamped(self, access: AccessContext) -> AccessContext:
+        if self.staff is not None and access.actor == self.staff[1] and access.staff is None:
+            return replace(access, staff=self.staff[0])
+        return access
 
     @contextmanager
     def begin(self, access: AccessContext, *, readonly: bool = False) -> Iterator[Tx]:
         """Yield the request's transaction; on leaving, append its entries last and commit."""
+        access = self._stamped(access)
         gate = nullcontext() if readonly else self.writers()
         appended: Sequence[EntryDraft] = ()
         try:

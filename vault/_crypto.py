@@ -77,3 +77,19 @@ def keyed_fingerprint(ring: Keyring, data: bytes) -> str:
 def report_aad(subject_ref: str, report_id: str) -> bytes:
     """Return the associated data that binds a sealed report to its person and id."""
     return f"xinyong:report:v1|{report_id}|{subject_ref}".encode()
+
+
+def _credential_aad(owner: str, what: str, version: int) -> bytes:
+    return f"xinyong:credential:v1|{what}|{owner}|{version}".encode()
+
+
+def seal_credential(ring: Keyring, secret: bytes, owner: str, what: str) -> tuple[int, bytes]:
+    """Return (kek version, ciphertext) of a login secret sealed straight under the current key-encryption key,
+    bound to its owner and kind (a copy moved to another row does not authenticate)."""
+    version = ring.current_kek
+    return version, seal(ring.kek(version), secret, _credential_aad(owner, what, version))
+
+
+def open_credential(ring: Keyring, version: int, sealed: bytes, owner: str, what: str) -> bytes:
+    """Return a sealed login secret, or raise DecryptionFailed / KeyringError."""
+    return unseal(ring.kek(version), sealed, _credential_aad(owner, what, version), what)

@@ -113,6 +113,19 @@ class Vault:
         """Return the ids of every published signing key."""
         return sorted(self._ring.signing_keys)
 
+    def seal_credential(self, secret: bytes, owner: str, what: str) -> tuple[int, bytes]:
+        """Return (key version, ciphertext) of a login secret that must be read back (a member of staff's TOTP
+        seed: unlike a password it cannot be stored as a hash), bound to `owner` and `what`.
+
+        Not a person's data: no entry is recorded. Old key versions stay in the keyring, so a rotation leaves
+        it readable; the caller re-seals it under the current version when it next reads it.
+        """
+        return _crypto.seal_credential(self._ring, secret, owner, what)
+
+    def open_credential(self, version: int, sealed: bytes, owner: str, what: str) -> bytes:
+        """Return a login secret sealed by `seal_credential`; raises DecryptionFailed or UnknownKeyVersion."""
+        return self._unwrapping(lambda: _crypto.open_credential(self._ring, version, sealed, owner, what))
+
     # --- the keyring file ----------------------------------------------------------------------
 
     def refresh(self, force: bool = False) -> None:

@@ -269,3 +269,20 @@ def purge_expired_reports(uow: UnitOfWork) -> int:
     """Erase the contents of every report past its retrieval deadline; return how many."""
     with uow.begin(AccessContext(actor="xinyong", role="system")) as tx:
         return reports.purge_expired(tx.session, tx.now)
+
+
+@dataclass(frozen=True)
+class InstitutionDesk:
+    """What an institution's staff follow: its newest requests, the grants they led to, and its reports."""
+
+    requests: list[RequestView]
+    grants: dict[str, GrantView]
+    reports: list[reports.ReportRef]
+
+
+def institution_desk(uow: UnitOfWork, institution_id: str, limit: int = 100) -> InstitutionDesk:
+    """Return the institution's newest requests with their grants, and its newest reports (no contents)."""
+    with uow.begin(institution_access(institution_id, None), readonly=True) as tx:
+        requests = grants.requests_of_institution(tx, institution_id, limit)
+        given = grants.grants_of_institution(tx, institution_id, [r.grant_id for r in requests if r.grant_id])
+        return InstitutionDesk(requests, given, reports.of_institution(tx, institution_id, limit))

@@ -35,6 +35,7 @@ class AuditSearch:
     """An auditor's filters; `person` is a citizen ID, turned into its blind index before any use."""
 
     actor: str | None = None
+    staff: str | None = None
     institution: str | None = None
     action: str | None = None
     outcome: str | None = None
@@ -104,7 +105,8 @@ def entry_filter(rt: Runtime, search: AuditSearch) -> EntryFilter:
         citizen_id = normalise_citizen_id(search.person, today(rt.clock), field="person")
         subject_ref = rt.vault.subject_ref(citizen_id)
     return EntryFilter(actor=search.actor, institution=search.institution, action=search.action,
-                       outcome=search.outcome, since=search.since, until=search.until, subject_ref=subject_ref)
+                       outcome=search.outcome, since=search.since, until=search.until, subject_ref=subject_ref,
+                       staff=search.staff)
 
 
 def _auditor(auditor: str, request_id: str | None) -> AccessContext:

@@ -21,7 +21,7 @@ from gateway.usecases import listings as listings_use
 from gateway.usecases import objections as objections_use
 from gateway.usecases import repairs as repairs_use
 from gateway.usecases.failures import purge_failures
-from gateway.web import health, i18n, labels, layout, metrics, portal, printing, problems, wellknown
+from gateway.web import health, i18n, labels, layout, metrics, portal, printing, problems, staff_portal, wellknown
 from gateway.web import verify as verify_page
 from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
@@ -113,6 +113,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     labels.install(app)
     layout.init_app(app)
     portal.init_app(app)
+    staff_portal.init_app(app)
     app.register_blueprint(wellknown.bp)
     verify_page.init_app(app)
     # Verifying changes nothing and needs no session: a visitor without a cookie may paste a report.

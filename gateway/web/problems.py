@@ -69,6 +69,7 @@ PROBLEMS: dict[type[Exception], Problem] = {
     gateway_errors.GatewayError: Problem(500, "error", "Error"),
     gateway_errors.Unauthenticated: Problem(401, "unauthenticated", "Authentication required",
                                             headers=lambda _: {"WWW-Authenticate": 'Bearer realm="xinyong"'}),
+    gateway_errors.LoginRanOut: Problem(401, "login_ran_out", "Login ran out"),
     gateway_errors.Forbidden: Problem(403, "forbidden", "Forbidden"),
     gateway_errors.InsufficientScope: Problem(403, "insufficient_scope", "Forbidden"),
     gateway_errors.WrongRole: Problem(403, "wrong_role", "Forbidden"),

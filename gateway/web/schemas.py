@@ -625,8 +625,11 @@ class AuditSearchIn(StrictSchema):
     """Filters of the audit log; every one given must hold. The same fields go in the query string (GET) or
     the JSON body (POST .../search, which keeps a citizen ID out of URLs and access logs)."""
 
-    actor = fields.String(validate=[validate.Length(min=1, max=80), _no_control_characters],
-                          metadata={"description": "exact actor: a client id, or a person's blind index"})
+    actor = fields.String(validate=[validate.Length(min=1, max=80), _no_control_characters], metadata={
+        "description": "exact actor: a client id (an organisation: its API clients' and its staff's actions), or a "
+                       "person's blind index"})
+    staff = fields.String(validate=[validate.Length(min=1, max=40), _no_control_characters], metadata={
+        "description": "a member of staff's id: what they did in the portal for their organisation (detail.staff)"})
     institution = fields.String(validate=[validate.Length(min=1, max=40), _no_control_characters], metadata={
         "description": "an institution's client id: its own actions and the ones about it (approvals, releases)"})
     action = fields.String(validate=[validate.Length(min=1, max=60), _action_filter], metadata={

@@ -36,7 +36,7 @@ def _doc() -> dict[str, Any]:
 
 def test_the_shipped_limits_cover_each_scope_of_each_kind_with_a_reason() -> None:
     limits = shipped()
-    for kind in (limits.login, limits.client_authentication):
+    for kind in (limits.login, limits.client_authentication, limits.staff_login):
         assert {limit.scope for limit in kind} == {"account_at_address", "address", "account_across_addresses"}
         assert all(limit.reason.strip() and limit.failures >= 1 for limit in kind)
     login = {limit.scope: limit for limit in limits.login}

@@ -1,0 +1,163 @@
+"""The staff's pages through the Flask client: enrolment and login forms, each kind of organisation's pages,
+and what they refuse (another kind of organisation, a viewer acting, a logged-out member)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from audit.clock import FrozenClock
+from audit.tags import Tag
+from gateway.runtime import Runtime
+from gateway.usecases import clients as client_use
+from gateway.usecases import ledger
+from gateway.usecases import staff as use
+from tests.conftest import People, Person, penalty
+
+PASSWORD = "a staff passphrase, long enough"
+
+
+@dataclass
+class Member:
+    staff_id: str
+    org_id: str
+    secret: str
+    client: FlaskClient
+
+    def csrf(self, page: str) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', self.client.get(page).get_data(as_text=True))
+        assert found is not None, page
+        return found.group(1)
+
+    def post(self, path: str, data: dict[str, object], page: str | None = None) -> TestResponse:
+        return self.client.post(path, data={**data, "csrf_token": self.csrf(page or path)})
+
+
+def _member(app: Flask, rt: Runtime, clock: FrozenClock, org_id: str, role: str | None = None) -> Member:
+    added = use.add_staff(rt, org_id, "王经办", role)
+    client = app.test_client()
+    member = Member(added.staff_id, org_id, "", client)
+    done = member.post("/staff/enrol", {"staff_id": added.staff_id, "enrolment_code": added.enrolment_code,
+                                        "password": PASSWORD, "password_again": PASSWORD})
+    assert done.status_code == 302, done.get_data(as_text=True)
+    page = client.get("/staff/enrol/scan").get_data(as_text=True)
+    assert "<svg" in page
+    secret = re.search(r"<code>([A-Z2-7 ]+)</code>", page)
+    assert secret is not None
+    member.secret = secret.group(1).replace(" ", "")
+    assert member.post("/staff/enrol/scan", {"code": use.code_at(member.secret, clock.now())}).status_code == 302
+    clock.advance(seconds=30)
+    assert member.post("/staff/login", {"staff_id": added.staff_id, "password": PASSWORD}).status_code == 302
+    assert member.post("/staff/login/code", {"code": use.code_at(member.secret, clock.now())}).status_code == 302
+    return member
+
+
+def _org(rt: Runtime, role: str, **kw: object) -> str:
+    return client_use.add_client(rt, role=role, name=f"某{role}", categories=kw.pop("categories", []),  # type: ignore[arg-type]
+                                 kind=kw.pop("kind", None), **kw).client_id  # type: ignore[arg-type]
+
+
+def test_an_institution_s_officer_asks_follows_reads_and_downloads_a_report(
+        app: Flask, rt: Runtime, clock: FrozenClock, person: Person) -> None:
+    officer = _member(app, rt, clock, _org(rt, "institution", kind="employer"))
+    assert "employment_screening" in officer.client.get("/staff/institution/ask?purpose=employment_screening") \
+        .get_data(as_text=True)
+    asked = officer.post("/staff/institution/ask", {
+        "purpose": "employment_screening", "citizen_id": person.citizen_id, "reason": "会计岗位应聘",
+        "valid_days": "7", "max_uses": "1",
+        "categories": ["ADMINISTRATIVE_PENALTY_SERIOUS", "SERIOUS_DISHONESTY_LIST"]},
+        page="/staff/institution/ask?purpose=employment_screening")
+    assert asked.status_code == 302, re.findall(r"msg error[^>]*>([^<]+)", asked.get_data(as_text=True))
+    request_id = person.client.get("/api/v1/me/consent-requests").json[0]["id"]  # type: ignore[index]
+    grant = person.approve(request_id)["id"]
+    desk = officer.client.get("/staff/institution").get_data(as_text=True)
+    assert grant in desk
+    made = officer.post(f"/staff/institution/consents/{grant}/report", {}, page="/staff/institution")
+    assert made.status_code == 302
+    report_page = made.headers["Location"]
+    assert "/staff/institution/reports/rp_" in report_page
+    assert officer.client.get(report_page).status_code == 200
+    download = officer.client.get(report_page + ".json")
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert set(download.json) == {"report", "jws"}  # type: ignore[arg-type]
+    with rt.sessions() as session, session.begin():
+        from sqlalchemy import select
+
+        from audit.entries import AuditEntry
+        actions = {(e.action, e.actor, e.detail.get("staff")) for e in session.scalars(
+            select(AuditEntry).where(AuditEntry.action.in_([Tag.CONSENT_REQUESTED, Tag.QUERY_RELEASED,
+                                                            Tag.REPORT_RETRIEVED])))}
+    assert {a for a, _, _ in actions} == {Tag.CONSENT_REQUESTED, Tag.QUERY_RELEASED, Tag.REPORT_RETRIEVED}
+    assert {(actor, who) for _, actor, who in actions} == {(officer.org_id, officer.staff_id)}
+
+
+def test_a_request_for_too_long_is_refused_beside_its_field(app: Flask, rt: Runtime, clock: FrozenClock,
+                                                            people: People) -> None:
+    officer = _member(app, rt, clock, _org(rt, "institution", kind="employer"))
+    refused = officer.post("/staff/institution/ask", {
+        "purpose": "employment_screening", "citizen_id": people.new(), "reason": "应聘", "valid_days": "400"},
+        page="/staff/institution/ask?purpose=employment_screening")
+    assert refused.status_code == 422
+    assert 'id="valid_for-error"' in refused.get_data(as_text=True)
+
+
+def test_an_agency_s_officer_files_a_record_from_the_catalogue_form_and_sees_field_errors(
+        app: Flask, rt: Runtime, clock: FrozenClock, people: People) -> None:
+    org = _org(rt, "provider", categories=["ADMINISTRATIVE_PENALTY_GENERAL"], agency="any_competent_authority",
+               level="city")
+    officer = _member(app, rt, clock, org)
+    page = "/staff/agency/records/new?category=ADMINISTRATIVE_PENALTY_GENERAL"
+    form = officer.client.get(page).get_data(as_text=True)
+    assert 'name="payload.penalty_type"' in form
+    assert 'name="payload.fine_amount"' in form
+    body = penalty(people.new())
+    data = {"category": body["category"], "citizen_id": body["citizen_id"], "decided_at": body["decided_at"],
+            **{f"document.{k}": v for k, v in body["document"].items()},
+            **{f"payload.{k}": v for k, v in body["payload"].items()}}
+    wrong = officer.post("/staff/agency/records/new", {**data, "payload.fine_amount": "两千"}, page=page)
+    assert wrong.status_code == 422
+    assert 'id="payload-fine_amount-error"' in wrong.get_data(as_text=True)
+    filed = officer.post("/staff/agency/records/new", data, page=page)
+    assert filed.status_code == 302
+
+
+def test_an_auditor_s_officer_searches_by_staff_exports_and_verifies(
+        app: Flask, rt: Runtime, clock: FrozenClock) -> None:
+    officer = _member(app, rt, clock, _org(rt, "auditor"))
+    found = officer.post("/staff/auditor", {"staff": officer.staff_id})
+    assert found.status_code == 200
+    assert Tag.STAFF_LOGIN in found.get_data(as_text=True)
+    exported = officer.post("/staff/auditor", {"staff": officer.staff_id, "format": "csv"}, page="/staff/auditor")
+    assert exported.headers["Content-Disposition"].startswith("attachment")
+    ledger.checkpoint(rt)
+    checked = officer.post("/staff/auditor/tree", {"index": "0"})
+    assert checked.status_code == 200
+    assert 'class="msg ok"' in checked.get_data(as_text=True)
+    assert officer.client.get("/staff/auditor/anomalies").status_code == 200
+
+
+def test_a_member_sees_only_their_kind_of_organisation_s_pages_and_a_viewer_cannot_act(
+        app: Flask, rt: Runtime, clock: FrozenClock) -> None:
+    viewer = _member(app, rt, clock, _org(rt, "auditor"), role="viewer")
+    assert viewer.client.get("/staff/institution").status_code == 404
+    assert viewer.post("/staff/auditor", {"staff": viewer.staff_id}).status_code == 403
+    assert viewer.client.get("/staff/auditor/tree").status_code == 200
+
+
+def test_logged_out_or_never_logged_in_readers_go_to_the_staff_login(app: Flask, rt: Runtime,
+                                                                     clock: FrozenClock) -> None:
+    officer = _member(app, rt, clock, _org(rt, "auditor"))
+    assert officer.post("/staff/logout", {}, page="/staff/auditor").status_code == 302
+    again = officer.client.get("/staff/auditor")
+    assert again.status_code == 302
+    assert again.headers["Location"].startswith("/staff/login")
+
+
+@pytest.mark.parametrize("path", ["/staff/institution", "/staff/agency", "/staff/auditor"])
+def test_a_person_logged_in_to_the_personal_portal_is_not_staff(person: Person, path: str) -> None:
+    assert person.client.get(path).headers["Location"].startswith("/staff/login")
