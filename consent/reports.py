@@ -25,11 +25,17 @@ from consent.purposes import Purpose
 from vault.types import Release
 
 REPORT_TYPE = "xinyong-report+jws"
+SELF_REPORT_TYPE = "xinyong-self-report+jws"
 
 
 def new_report_id() -> str:
     """Return an unguessable report id."""
     return "rp_" + secrets.token_hex(12)
+
+
+def new_self_report_id() -> str:
+    """Return the id of a person's own signed report (printed on it, and checked by /verify)."""
+    return "sr_" + secrets.token_hex(12)
 
 
 def deadline(grant: GrantView, purpose: Purpose, now: datetime) -> datetime:

@@ -676,11 +676,17 @@ def demo() -> None:
 @click.option("--people", default=20, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True)
 def demo_seed(people: int, as_json: bool) -> None:
-    """Create demo agencies, institutions, an auditor and people with records (once), and print the logins."""
+    """Create demo agencies, institutions, an auditor and people with stories (once), and print the logins.
+
+    Whether the demo exists is the database's to say: after a reset it is seeded afresh.
+    """
     from gateway import demo as demo_data
 
     rt = _runtime()
-    logins = demo_data.seed(rt, people)
+    try:
+        logins = demo_data.seed(rt, people)
+    except demo_data.DemoMismatch as exc:
+        raise click.ClickException(str(exc)) from None
     _emit(as_json, logins, demo_data.describe(logins))
 
 

@@ -18,7 +18,7 @@ from audit import entries as audit
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import freezes, grants, listings, notices, notifications, objections, repairs
+from consent import freezes, grants, listings, notices, notifications, objections, repairs, reports
 from consent.catalogue import Category
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
@@ -29,7 +29,7 @@ from gateway.runtime import Runtime
 from gateway.usecases import listings as listing_use
 from gateway.usecases import notices as notice_use
 from gateway.usecases.access_log import entries_with_proofs
-from gateway.usecases.consents import institutions, who_looked
+from gateway.usecases.consents import SignedReport, institutions, who_looked
 from vault.errors import InvalidCitizenId, VaultError
 from vault.identity import mask_citizen_id, normalise_citizen_id
 from vault.types import RecordView
@@ -219,6 +219,16 @@ def self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> dict[s
     with _refusal_recorded(rt, access), rt.uow.begin(access) as tx:
         return report_in(tx, rt, subject_ref)
     raise AssertionError("unreachable")
+
+
+def signed_self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> SignedReport:
+    """Return the person's own report with an id of its own, signed: the JSON and the PDF download alike.
+
+    The same audited read as `self_report` (one entry per download, whatever its form); the id lets a
+    printed copy be named and checked at /verify.
+    """
+    report = {"report_id": reports.new_self_report_id(), **self_report(rt, subject_ref, request_id)}
+    return SignedReport(report, rt.vault.sign(report, reports.SELF_REPORT_TYPE))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from gateway.usecases import objections as objections_use
 from gateway.usecases import repairs as repairs_use
 from gateway.usecases import retention as retention_use
 from gateway.usecases.failures import purge_failures
-from gateway.web import health, i18n, labels, layout, metrics, portal, problems, staff_portal, wellknown
+from gateway.web import health, i18n, labels, layout, metrics, portal, printing, problems, staff_portal, wellknown
+from gateway.web import verify as verify_page
 from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
 from gateway.web.api import consents as consents_api
@@ -33,6 +34,7 @@ from gateway.web.api import objections as objections_api
 from gateway.web.api import people as people_api
 from gateway.web.api import records as records_api
 from gateway.web.api import repairs as repairs_api
+from gateway.web.api import verification as verification_api
 from gateway.web.api.base import XinyongApi, document_revocation_endpoint, document_token_endpoint
 from gateway.web.oauth import endpoints as oauth
 from gateway.web.periodic import Periodic
@@ -91,6 +93,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     api.register_blueprint(objections_api.blp)
     api.register_blueprint(notices_api.blp)
     api.register_blueprint(repairs_api.blp)
+    api.register_blueprint(verification_api.blp)
     api.register_blueprint(listings_api.blp)
     # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
     csrf.exempt(records_api.blp)
@@ -102,6 +105,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     csrf.exempt(objections_api.blp)
     csrf.exempt(notices_api.blp)
     csrf.exempt(repairs_api.blp)
+    csrf.exempt(verification_api.blp)
     csrf.exempt(listings_api.blp)
     ledger_api.init_app(app, runtime)
     oauth.init_app(app)
@@ -114,6 +118,10 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     portal.init_app(app)
     staff_portal.init_app(app)
     app.register_blueprint(wellknown.bp)
+    verify_page.init_app(app)
+    # Verifying changes nothing and needs no session: a visitor without a cookie may paste a report.
+    csrf.exempt(verify_page.bp)
+    printing.init_app(app)
     app.register_blueprint(health.bp)
     problems.register(app)
     metrics.init_app(app, runtime)

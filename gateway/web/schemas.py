@@ -1048,6 +1048,42 @@ class RepairListOut(Schema):
     repairs = fields.List(fields.Nested(RepairOut), required=True)
 
 
+class PdfQuery(StrictSchema):
+    lang = fields.String(validate=validate.OneOf(["zh", "en"]),
+                         metadata={"description": "the language of the PDF's words; default: the portal's "
+                                                  "language cookie, then Accept-Language, else Chinese"})
+
+
+PDF_RESPONSE = {"200": {
+    "description": "The signed report as a PDF (report id, words from the catalogue, Beijing time, a QR code of "
+                   "its /verify link, the JWS in an appendix), as an attachment",
+    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    "headers": {"Content-Disposition": {"description": "attachment; filename=REPORT_ID.pdf",
+                                        "schema": {"type": "string"}}},
+}}
+
+
+class VerifyIn(StrictSchema):
+    jws = fields.String(required=True, validate=validate.Length(max=200_000),
+                        metadata={"description": "a report's compact JWS (line breaks and spaces are ignored)"})
+    sha256 = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{43}$"),
+                           metadata={"description": "the verification code printed on the report (its QR code's "
+                                                    "sha256): the JWS must be that report"})
+
+
+class VerifyOut(Schema):
+    valid = fields.Boolean(required=True)
+    reason = fields.String(allow_none=True, required=True, metadata={
+        "description": "why not: empty, too_long, malformed, unsupported_algorithm, unknown_key, bad_signature, "
+                       "not_a_report, digest_mismatch"})
+    explanation = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True, required=True,
+                              metadata={"description": "the reason in words, zh and en"})
+    kind = fields.String(allow_none=True, required=True,
+                         metadata={"description": "self (a person's own report) or institution"})
+    kid = fields.String(allow_none=True, required=True, metadata={"description": "the signing key's id"})
+    report = fields.Dict(allow_none=True, required=True, metadata={"description": "the verified claims"})
+
+
 _MEASURE_CODE = validate.Regexp(r"^[a-z_]{1,40}$")
 
 

@@ -248,6 +248,7 @@ LABELS = [
     "GET /api/v1/repair-rules", "POST /api/v1/me/repairs", "GET /api/v1/me/repairs",
     "GET /api/v1/me/repairs/{repair_id}", "GET /api/v1/repairs", "GET /api/v1/repairs/{repair_id}",
     "POST /api/v1/repairs/{repair_id}/decide",
+    "GET /api/v1/me/report/pdf", "GET /api/v1/reports/{report_id}/pdf", "POST /api/v1/verify",
     "GET /api/v1/list-rules", "POST /api/v1/listings", "GET /api/v1/listings",
     "POST /api/v1/listings/{listing_id}/end", "GET /api/v1/me/listings", "GET /api/v1/me/listings/{listing_id}",
     "POST /api/v1/me/listings/{listing_id}/objection",

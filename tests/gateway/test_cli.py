@@ -227,6 +227,24 @@ def test_demo_seed_runs_once_and_then_prints_the_same_logins(initialised: Invoke
     assert (_count(home, "clients"), _count(home, "records"), _count(home, "subjects")) == (clients, records, subjects)
 
 
+def test_demo_seed_after_a_database_reset_seeds_afresh_instead_of_printing_dead_logins(
+    initialised: Invoke, home: Path
+) -> None:
+    first = _json(initialised("demo", "seed", "--people", "2", "--json"))
+    for stale in home.glob("xinyong.db*"):
+        stale.unlink()
+    assert initialised("init").exit_code == 0
+    fresh = _json(initialised("demo", "seed", "--people", "2", "--json"))
+    assert fresh["auditor"]["client_id"] != first["auditor"]["client_id"]
+    assert _count(home, f"clients WHERE client_id = '{fresh['auditor']['client_id']}'") == 1
+    text = initialised("demo", "seed", "--people", "2").output
+    assert fresh["people"][0]["shows"] in text
+    (home / "demo-logins.json").unlink()
+    lost = initialised("demo", "seed", "--people", "2")
+    assert lost.exit_code == 1
+    assert "does not hold its logins" in lost.output
+
+
 def test_disabling_a_client_revokes_its_tokens_and_is_audited(initialised: Invoke, home: Path) -> None:
     client_id = _provider(initialised)
     out = _json(initialised("clients", "disable", client_id, "--json"))

@@ -15,10 +15,12 @@ from audit.clock import isoformat_z
 from consent.freezes import FreezeState
 from consent.grants import GrantView, RequestView
 from gateway.usecases import consents as use
+from gateway.web import printing
 from gateway.web.api.base import BEARER, PERSON, XinyongBlueprint, person, problems
 from gateway.web.context import runtime
 from gateway.web.oauth.bearer import bearer
 from gateway.web.schemas import (
+    PDF_RESPONSE,
     ApproveIn,
     ConsentRequestCreatedOut,
     ConsentRequestIn,
@@ -26,6 +28,7 @@ from gateway.web.schemas import (
     FreezeIn,
     FreezeOut,
     GrantOut,
+    PdfQuery,
     QueryIn,
     ReceiptOut,
     SignedReportOut,
@@ -175,6 +178,16 @@ def get_report(report_id: str) -> Response:
     rt = runtime()
     signed = use.get_report(rt.uow, rt.vault, caller.actor, report_id, g.get("request_id"))
     return jsonify({"report": signed.report, "jws": signed.jws})
+
+
+@blp.route("/reports/<string:report_id>/pdf", methods=["GET"])
+@blp.arguments(PdfQuery, location="query")
+@blp.doc(security=BEARER, responses=PDF_RESPONSE)
+@problems(blp, 401, 403, 404, 410, 422)
+def get_report_pdf(args: dict[str, Any], report_id: str) -> Response:
+    """Retrieve a report you received as a PDF, until its deadline (the same audited retrieval as its JSON)."""
+    caller = bearer("reports:read", ("institution",))
+    return printing.institution_pdf(caller.actor, report_id, args.get("lang"))
 
 
 @blp.route("/me/consent-requests", methods=["GET"])

@@ -8,14 +8,17 @@ from flask import Response, g, jsonify
 
 from gateway.usecases import people
 from gateway.usecases.access_log import access_log
+from gateway.web import printing
 from gateway.web.api.base import PERSON, XinyongBlueprint, client_address, person, problems
 from gateway.web.context import runtime
 from gateway.web.schemas import (
+    PDF_RESPONSE,
     AccessLogOut,
     AccessLogQuery,
     ActivateIn,
     ActivateOut,
     CatalogueOut,
+    PdfQuery,
     SelfReportOut,
     SignedReportOut,
 )
@@ -56,9 +59,17 @@ def my_report() -> Response:
 @problems(blp, 401, 403, 404, 410)
 def my_signed_report() -> Response:
     """Return your own report as a JWS (EdDSA), verifiable with /.well-known/jwks.json."""
-    rt = runtime()
-    report = people.self_report(rt, person(), g.get("request_id"))
-    return jsonify({"report": report, "jws": rt.vault.sign(report, "xinyong-self-report+jws")})
+    signed = people.signed_self_report(runtime(), person(), g.get("request_id"))
+    return jsonify({"report": signed.report, "jws": signed.jws})
+
+
+@blp.route("/me/report/pdf", methods=["GET"])
+@blp.arguments(PdfQuery, location="query")
+@blp.doc(security=PERSON, responses=PDF_RESPONSE)
+@problems(blp, 401, 403, 404, 410, 422)
+def my_report_pdf(args: dict[str, Any]) -> Response:
+    """Return your own report, signed, as a PDF (the same audited read as /me/report/signed)."""
+    return printing.person_pdf(person(), args.get("lang"))
 
 
 @blp.route("/me/access-log", methods=["GET"])
