@@ -56,7 +56,9 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this thread until it
+# stops, and a later test in the same worker that calls asyncio.run() (the bench's load generator) fails.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is absent (apt-get install chromium fonts-noto-cjk)")
@@ -64,9 +66,9 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """Debian's Chromium, headless, one per session."""
+    """Debian's Chromium, headless, one for the browser tests."""
     launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
         "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
     yield launched
