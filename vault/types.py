@@ -220,3 +220,36 @@ class ListingTexts:
     reason: str
     basis: str
     words: Mapping[int, str]  # version -> the agency's words on that change, where it gave any
+
+
+@dataclass(frozen=True, slots=True)
+class DeclarationTexts:
+    """The sealed parts of a declaration, opened: what was declared, the texts accepted, the agency's words."""
+
+    id: str
+    payload: dict[str, Any] = field(repr=False)
+    commitment: str = field(repr=False)
+    authorisation: str = field(repr=False)
+    answer: str | None = field(repr=False)
+    evidence: tuple[Evidence, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentTexts:
+    """The sealed parts of a credit commitment, opened: the text signed, the person's details, the body's words."""
+
+    id: str
+    text: str = field(repr=False)
+    details: str | None = field(repr=False)
+    answer: str | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDraft:
+    """A record about a person the vault knows by blind index (a declaration verified, a commitment broken):
+    everything but the identity, which the vault adds when it checks and stores it."""
+
+    category: str
+    decided_at: date
+    document: Document | None
+    payload: dict[str, Any] = field(repr=False)

@@ -17,6 +17,7 @@ from gateway.config import from_environ
 from gateway.errors import NotFound
 from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
+from gateway.usecases import declarations as declarations_use
 from gateway.usecases import listings as listings_use
 from gateway.usecases import objections as objections_use
 from gateway.usecases import repairs as repairs_use
@@ -24,7 +25,9 @@ from gateway.usecases.failures import purge_failures
 from gateway.web import health, metrics, portal, problems, wellknown
 from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
+from gateway.web.api import commitments as commitments_api
 from gateway.web.api import consents as consents_api
+from gateway.web.api import declarations as declarations_api
 from gateway.web.api import ledger as ledger_api
 from gateway.web.api import listings as listings_api
 from gateway.web.api import notices as notices_api
@@ -89,6 +92,8 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     api.register_blueprint(notices_api.blp)
     api.register_blueprint(repairs_api.blp)
     api.register_blueprint(listings_api.blp)
+    api.register_blueprint(declarations_api.blp)
+    api.register_blueprint(commitments_api.blp)
     # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
     csrf.exempt(records_api.blp)
     csrf.exempt(people_api.blp)
@@ -100,6 +105,8 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     csrf.exempt(notices_api.blp)
     csrf.exempt(repairs_api.blp)
     csrf.exempt(listings_api.blp)
+    csrf.exempt(declarations_api.blp)
+    csrf.exempt(commitments_api.blp)
     ledger_api.init_app(app, runtime)
     oauth.init_app(app)
     csrf.exempt(oauth.bp)
@@ -120,6 +127,8 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     # A proposed listing takes effect once its window has passed, and a listing ends with its period, even if
     # no agency or person asks meanwhile.
     Periodic("listing clocks", OBJECTION_SWEEP_SECONDS, lambda: listings_use.run_clock(runtime)).install(app)
+    Periodic("declaration deadlines", OBJECTION_SWEEP_SECONDS,
+             lambda: declarations_use.record_overdue(runtime)).install(app)
     Periodic("failure purge", FAILURE_PURGE_SECONDS,
              lambda: purge_failures(runtime.uow, runtime.settings.failure_limits)).install(app)
     _request_hooks(app)
