@@ -155,7 +155,7 @@ PROBLEMS: dict[type[Exception], Problem] = {
     consent_errors.NotDeclarable: Problem(
         422, "not_declarable", "Not open to voluntary registration",
         detail=lambda e: f"{e.category} is not open to voluntary registration: see /api/v1/declaration-rules",
-        members=lambda e: {**_invalid("category", f"must be one of {', '.join(e.open)}"), "open": list(e.open)}),
+        members=lambda e: _invalid("category", f"must be one of {', '.join(e.open)}")),
     consent_errors.DeclarationOpen: Problem(
         409, "declaration_open", "Already declared",
         "this item is already declared and waits for verification: follow it at /api/v1/me/declarations"),

@@ -152,7 +152,7 @@ def test_a_category_not_open_to_declaration_is_refused_naming_those_that_are_and
     refused = _declare(person, "ADMINISTRATIVE_PENALTY_GENERAL", {"violation": "x"})
     assert refused.status_code == 422
     assert (refused.json["code"], refused.json["field"]) == ("not_declarable", "category")
-    assert "VOLUNTEER_SERVICE" in refused.json["open"]
+    assert "VOLUNTEER_SERVICE" in refused.json["errors"][0]["reason"]
     denied = connection.execute(select(AuditEntry.reason).where(
         AuditEntry.action == "consent:declaration:denied")).scalars().all()
     assert denied == ["NotDeclarable"]
