@@ -68,17 +68,21 @@ def read_own(tx: Tx, ring: Keyring, subject_ref: str, ids: Sequence[str]) -> dic
     return found
 
 
+def _opened(tx: Tx, ring: Keyring, commitment_id: str, body: str) -> tuple[str, CommitmentTexts]:
+    row = tx.session.execute(_TEXTS.where(Commitment.id == commitment_id,
+                                          Commitment.accepting_body == body)).one_or_none()
+    if row is None:
+        raise CommitmentNotFound(commitment_id)
+    return row.subject_ref, _open(data_key(ring, get_sealed(tx, row.subject_ref)), row.subject_ref, row)
+
+
 def release_to_body(tx: Tx, ring: Keyring, commitment_id: str, body: str) -> CommitmentTexts:
     """Return a commitment's texts to the body it was made to, recorded as a release.
 
     Raises CommitmentNotFound for one made to another body (which it must not learn about).
     """
-    row = tx.session.execute(_TEXTS.where(Commitment.id == commitment_id,
-                                          Commitment.accepting_body == body)).one_or_none()
-    if row is None:
-        raise CommitmentNotFound(commitment_id)
-    texts = _open(data_key(ring, get_sealed(tx, row.subject_ref)), row.subject_ref, row)
-    tx.record(Tag.COMMITMENT_RELEASED, subject_ref=row.subject_ref,
+    subject_ref, texts = _opened(tx, ring, commitment_id, body)
+    tx.record(Tag.COMMITMENT_RELEASED, subject_ref=subject_ref,
               detail={"commitment_id": commitment_id, "institution": body})
     return texts
 
@@ -94,7 +98,7 @@ def close(tx: Tx, ring: Keyring, commitment_id: str, body: str, outcome: str, wo
     record_id = None
     if breach is not None:
         provider, draft, prepare = breach
-        texts = release_to_body(tx, ring, commitment_id, body)
+        _, texts = _opened(tx, ring, commitment_id, body)  # into the record, not to the body: no release
         record_id = _records.store_for(tx, ring, provider, subject_ref, draft(texts), prepare).id
         tx.session.execute(update(Commitment).where(Commitment.id == commitment_id).values(record_id=record_id)
                            .execution_options(synchronize_session=False))

@@ -109,7 +109,8 @@ def test_a_verified_declaration_reaches_an_institution_only_after_verification(
 
     [mine] = _ok(person.client.get("/api/v1/me/declarations"))["declarations"]
     assert (mine["status"], mine["record_id"], mine["agency_words"]) == ("verified", record_id, "与志愿服务记录一致")
-    assert mine["self_reported"] is True and mine["released_to_third_parties"] is True
+    assert mine["self_reported"] is True
+    assert mine["released_to_third_parties"] is True
     assert "content_base64" not in mine["evidence"][0]
     told = _ok(person.client.get("/api/v1/me/notifications"))["notifications"]
     assert any(n["kind"] == "declaration_step" and n["ref"] == declared["id"] and n["status"] == "verified"
