@@ -13,19 +13,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
 
-from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from consent.errors import DeclarationOpen, DeclarationStepOutOfOrder
-from gateway.database import make_engine, upgrade
-from gateway.runtime import Runtime, build_runtime
+from gateway.runtime import Runtime
 from gateway.usecases import clients, people
 from gateway.usecases import declarations as use
-from tests.conftest import NOW, People, drop_pg_database, pg_database, pg_url, settings_for_tests
+from tests.conftest import People, committed_runtime
 from vault.models import Declaration, Record
 from vault.types import Provider
-from vault.vault import Vault
 
 RACERS = 6
 HOURS = {"organisation": "青年志愿者协会", "service_hours": "12", "period_start": "2026-01-10",
@@ -35,15 +31,8 @@ HOURS = {"organisation": "青年志愿者协会", "service_hours": "12", "period
 @pytest.fixture
 def committed(tmp_path: Path) -> Iterator[Runtime]:
     """A runtime on its own PostgreSQL database whose use cases really commit."""
-    name, admin = pg_database("xinyong_declconc")
-    engine = make_engine(pg_url(name), pool_size=RACERS + 2)
-    upgrade(engine)
-    sessions = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
-    rt = build_runtime(settings_for_tests(tmp_path), clock=FrozenClock(NOW), engine=engine, sessions=sessions,
-                       vault=Vault.generate())
-    yield rt
-    engine.dispose()
-    drop_pg_database(admin, name)
+    with committed_runtime(tmp_path, "xinyong_declconc", RACERS + 2) as rt:
+        yield rt
 
 
 def _person(rt: Runtime, seed: int) -> str:
