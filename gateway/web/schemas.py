@@ -930,7 +930,8 @@ class MarkReadIn(StrictSchema):
 class NotificationOut(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True, metadata={
-        "description": "consent_request, objection_step, record_changed or notice_sent"})
+        "description": "consent_request, objection_step, record_changed, notice_sent, declaration_step or "
+                       "commitment_step"})
     ref = fields.String(required=True, metadata={"description": "the id of the request, objection, record or notice"})
     status = fields.String(required=True, allow_none=True)
     at = fields.String(required=True)
