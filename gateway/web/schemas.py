@@ -206,6 +206,12 @@ class ReportRecordOut(Schema):
     repair = fields.Nested("RepairabilityOut", metadata={
         "description": "a negative record: whether, from when and how it can be repaired (REP-13), free of charge"})
     repaired = fields.Nested("RepairedOut", metadata={"description": "repaired (信用修复): when, and its effect"})
+    self_reported = fields.Nested("SelfReportedOut", metadata={
+        "description": "you declared it (自愿注册) and the agency that filed it verified it"})
+
+
+class SelfReportedOut(Schema):
+    declaration_id = fields.String(required=True)
 
 
 class PeriodChangeOut(Schema):

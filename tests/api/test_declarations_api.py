@@ -105,7 +105,9 @@ def test_a_verified_declaration_reaches_an_institution_only_after_verification(
     record_id = verified["record_id"]
     [shown] = _report(client, reviewer, person, "commendation_review")
     assert (shown["category"], shown["fields"].get("organisation")) == ("VOLUNTEER_SERVICE", "常州市青年志愿者协会")
-    assert _own(person)[record_id]["category"] == "VOLUNTEER_SERVICE"
+    assert shown["self_reported"] == {"verified": True}  # flagged as the person's own, verified (item 10)
+    own = _own(person)[record_id]
+    assert (own["category"], own["self_reported"]) == ("VOLUNTEER_SERVICE", {"declaration_id": declared["id"]})
 
     [mine] = _ok(person.client.get("/api/v1/me/declarations"))["declarations"]
     assert (mine["status"], mine["record_id"], mine["agency_words"]) == ("verified", record_id, "与志愿服务记录一致")
@@ -130,6 +132,7 @@ def test_a_declaration_found_false_becomes_a_broken_commitment_with_the_persons_
     assert found["status"] == "false"
     breach = _own(person)[found["record_id"]]
     assert breach["category"] == "CREDIT_COMMITMENT_BREACH"
+    assert "self_reported" not in breach  # the agency's finding, not the person's declaration
     assert breach["payload"]["breach"] == "false_commitment"
     assert breach["payload"]["scenario"] == "voluntary_registration"
     assert (breach["payload"]["commitment"], breach["payload"]["finding"]) == (PROMISE, "协会无此服务记录")
