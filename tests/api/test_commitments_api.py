@@ -166,3 +166,10 @@ def test_the_templates_are_published_with_reasons_and_repair_links_to_its_method
     assert all(t["reason"] and t["text"]["zh"] for t in templates.values())
     assert published["if_breached"]["category"] == "CREDIT_COMMITMENT_BREACH"
     assert "internal_notes" not in published
+
+
+def test_the_repair_method_credit_commitment_points_to_its_template(client: FlaskClient) -> None:
+    methods = {m["code"]: m for m in _ok(client.get("/api/v1/repair-rules"))["methods"]}
+    assert methods["credit_commitment"]["commitment"] == {"template": "credit_repair",
+                                                          "sign_at": "/api/v1/me/commitments"}
+    assert "commitment" not in methods["performance"]
