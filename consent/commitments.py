@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from audit.tx import Tx
 from consent import applications
-from consent.catalogue import Catalogue
+from consent.catalogue import Catalogue, Category
 from consent.declarations import Words, check_breach_category
 from consent.durations import Duration, add_duration, parse_duration
 from consent.errors import CommitmentsInvalid, CommitmentStepOutOfOrder, RequestInvalid
@@ -88,9 +88,10 @@ class CommitmentRules:
                                 "by_accepting_body": dict(self.breach_record)}}
 
 
-def _template(item: Mapping[str, Any], catalogue: Catalogue, repairs: RepairRules) -> Template:
+def _template(item: Mapping[str, Any], breach: Category, repairs: RepairRules) -> Template:
     code = str(item["code"])
-    scenarios = next(f.enum for f in catalogue.category("CREDIT_COMMITMENT_BREACH").fields if f.name == "scenario")
+    # A template's scenario is the one its breach is recorded under: a value of the breach category's field.
+    scenarios = next((f.enum for f in breach.fields if f.name == "scenario"), None)
     if scenarios is None or item["scenario"] not in scenarios:
         raise CommitmentsInvalid(f"templates.{code}.scenario is not a scenario of the catalogue")
     roles = tuple(item["accepted_by"])
@@ -116,11 +117,12 @@ def _template(item: Mapping[str, Any], catalogue: Catalogue, repairs: RepairRule
 def parse_rules(raw: Mapping[str, Any], catalogue: Catalogue, repairs: RepairRules) -> CommitmentRules:
     """Return the rules of a commitments file checked against the catalogue and repairs; raise CommitmentsInvalid."""
     try:
-        templates = {t.code: t for t in (_template(item, catalogue, repairs) for item in raw["templates"])}
+        breach = raw["breach"]
+        category = check_breach_category(catalogue, breach["category"], breach["document_type"], CommitmentsInvalid,
+                                         "breach")
+        templates = {t.code: t for t in (_template(item, category, repairs) for item in raw["templates"])}
         if not templates:
             raise CommitmentsInvalid("templates is empty")
-        breach = raw["breach"]
-        check_breach_category(catalogue, breach["category"], breach["document_type"], CommitmentsInvalid, "breach")
         record = {role: str(raw["breach_record"][role]) for role in ACCEPTING_ROLES}
         return CommitmentRules(str(raw["version"]), str(raw["basis"]), MappingProxyType(templates),
                                str(breach["category"]), str(breach["document_type"]), str(breach["reason"]),

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from audit.tags import Tag
 from audit.tx import Tx
@@ -222,10 +222,12 @@ def get_for_person(tx: Tx, declaration_id: str, subject_ref: str) -> Declaration
     return _view(row)
 
 
-def get_for_agency(tx: Tx, declaration_id: str, categories: list[str]) -> DeclarationView:
-    """Return a declaration the agency may verify (of its categories); DeclarationNotFound for any other."""
-    row = tx.session.execute(_VIEW.where(Declaration.id == declaration_id,
-                                         Declaration.category.in_(categories))).first()
+def get_for_agency(tx: Tx, declaration_id: str, categories: list[str], provider_id: str) -> DeclarationView:
+    """Return a declaration the agency may verify (waiting, in its categories) or has decided itself;
+    DeclarationNotFound for any other (it must not learn of it)."""
+    row = tx.session.execute(_VIEW.where(
+        Declaration.id == declaration_id, Declaration.category.in_(categories),
+        or_(Declaration.status == UNVERIFIED, Declaration.provider_id == provider_id))).first()
     if row is None:
         raise DeclarationNotFound(declaration_id)
     return _view(row)

@@ -178,7 +178,7 @@ def agency_declaration(rt: Runtime, provider: Provider, declaration_id: str,
     access = body_access(provider.client_id, "provider", request_id)
     with denials_audited(rt.uow, access, Tag.DECLARATION_DENIED), rt.uow.begin(access) as tx:
         categories = _competent(rt, provider)
-        view = dc.get_for_agency(tx, declaration_id, categories)
+        view = dc.get_for_agency(tx, declaration_id, categories, provider.client_id)
         texts = rt.vault.release_declaration(tx, declaration_id, provider.client_id, categories,
                                              {"status": view.status})
         return describe(rt, tx, view, texts, institutions(tx, {provider.client_id}), with_evidence=True)
@@ -219,14 +219,14 @@ def verify(rt: Runtime, cmd: VerifyDeclaration) -> dict[str, Any]:
     access = body_access(cmd.provider.client_id, "provider", cmd.request_id)
     with denials_audited(rt.uow, access, Tag.DECLARATION_DENIED), rt.uow.begin(access) as tx:
         categories = _competent(rt, cmd.provider)
-        view = dc.get_for_agency(tx, cmd.declaration_id, categories)
+        view = dc.get_for_agency(tx, cmd.declaration_id, categories, cmd.provider.client_id)
         dc.decide(tx, view, cmd.outcome, cmd.provider.client_id)
         names = institutions(tx, {cmd.provider.client_id})
         draft = _draft(rt, tx, view, cmd.outcome, cmd.reason, names[cmd.provider.client_id]["name"])
         rt.vault.decide_declaration(tx, cmd.provider, view.id, categories, cmd.outcome, cmd.reason, draft,
                                     filed_by(rt, tx, cmd.provider))
         notifications.notify(tx, view.subject_ref, "declaration_step", view.id, cmd.outcome)
-        return describe(rt, tx, dc.get_for_agency(tx, view.id, categories), None, names)
+        return describe(rt, tx, dc.get_for_agency(tx, view.id, categories, cmd.provider.client_id), None, names)
     raise AssertionError("unreachable")
 
 

@@ -203,6 +203,12 @@ def test_an_agency_not_competent_for_the_category_neither_sees_nor_verifies_it(
     assert _ok(client.get("/api/v1/declarations", headers=tax.headers))["declarations"] == []
     assert client.get(f"/api/v1/declarations/{declared['id']}", headers=tax.headers).status_code == 404
     assert _verify(client, tax, declared["id"], "verified", "x").status_code == 404
+    # Every competent agency sees a waiting declaration; once one decides it, no other does.
+    deciding, other = (auth.provider("VOLUNTEER_SERVICE", "CREDIT_COMMITMENT_BREACH") for _ in range(2))
+    assert client.get(f"/api/v1/declarations/{declared['id']}", headers=other.headers).status_code == 200
+    _ok(_verify(client, deciding, declared["id"], "verified", "一致"))
+    assert client.get(f"/api/v1/declarations/{declared['id']}", headers=other.headers).status_code == 404
+    assert client.get(f"/api/v1/declarations/{declared['id']}", headers=deciding.headers).status_code == 200
     # Registered for the category but not for the breach a false one becomes: it cannot verify either.
     partial = auth.provider("VOLUNTEER_SERVICE")
     assert _ok(client.get("/api/v1/declarations", headers=partial.headers))["declarations"] == []
