@@ -1,7 +1,7 @@
 """voluntary registration (自愿注册) awaiting verification, and credit commitments (信用承诺)
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-11-27 15:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import audit.clock
 
 revision: str = '0015'
-down_revision: str | None = '0012'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
