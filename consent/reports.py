@@ -7,7 +7,7 @@ report is gone (410) and its sealed contents are purged from storage.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,12 +38,9 @@ def deadline(grant: GrantView, purpose: Purpose, now: datetime) -> datetime:
 
 def compose(
     report_id: str, grant: GrantView, purpose: Purpose, catalogue: Catalogue, release: Release,
-    now: datetime, until: datetime, self_reported: Collection[str] = frozenset(),
+    now: datetime, until: datetime,
 ) -> dict[str, Any]:
-    """Return the report: only released fields, the person by masked ID and consent reference.
-
-    A record in `self_reported` came from the person's declaration, verified by the agency that filed it.
-    """
+    """Return the report: only released fields, the person by masked ID and consent reference."""
     records = []
     positive = 0
     for item in release.records:
@@ -56,7 +53,7 @@ def compose(
             "display_until": None if item.display_until is None else item.display_until.isoformat(),
             "fields": item.fields,
         }
-        if item.id in self_reported:
+        if item.self_reported:
             shown["self_reported"] = {"verified": True}  # voluntary registration (VOL-1), verified
         if item.dispute_since is not None:
             # OBJ-2: the person has objected and the producing agency is verifying the record.

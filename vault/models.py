@@ -295,6 +295,7 @@ class Declaration(VaultBase):
               sqlite_where=text(OPEN_DECLARATION), postgresql_where=text(OPEN_DECLARATION)),
         Index("ix_declarations_category_status", "category", "status"),
         Index("ix_declarations_subject_id", "subject_id"),
+        Index("ix_declarations_record_id", "record_id"),  # a released record's declaration, read with it
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

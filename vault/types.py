@@ -156,6 +156,7 @@ class Released:
     display_until: date | None
     fields: dict[str, Any]
     dispute_since: datetime | None = None  # an objection to it is open since then (OBJ-2)
+    self_reported: bool = False  # made of the person's declaration, verified (VOL-1)
 
 
 @dataclass(frozen=True, slots=True)

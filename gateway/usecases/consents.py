@@ -17,7 +17,7 @@ from audit import entries as audit
 from audit.clock import isoformat_z
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import declarations, freezes, grants, listings, notifications, reports
+from consent import freezes, grants, listings, notifications, reports
 from consent.durations import Duration
 from consent.errors import QueryRefused, ReportGone
 from consent.freezes import FreezeState
@@ -216,8 +216,7 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
                                     selection, detail)
             report_id = reports.new_report_id()
             until = reports.deadline(grant, purpose, tx.now)
-            declared = declarations.verified_for_records(tx, [r.id for r in release.records])
-            report = reports.compose(report_id, grant, purpose, policy.catalogue, release, tx.now, until, declared)
+            report = reports.compose(report_id, grant, purpose, policy.catalogue, release, tx.now, until)
             if set(policy.lists.categories.values()) & selection.fields.keys():
                 # Listings in effect, of the lists whose category the grant covers; never a proposed one.
                 report["lists"] = listings.for_report(tx, policy.lists, grant.subject_ref, list(selection.fields))

@@ -50,6 +50,7 @@ def upgrade() -> None:
                     sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
     op.create_index('ix_declarations_category_status', 'declarations', ['category', 'status'], unique=False)
     op.create_index('ix_declarations_subject_id', 'declarations', ['subject_id'], unique=False)
+    op.create_index('ix_declarations_record_id', 'declarations', ['record_id'], unique=False)
     op.create_table('commitments',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('subject_id', sa.Integer(), nullable=False),
@@ -80,6 +81,7 @@ def downgrade() -> None:
     op.drop_index('ix_commitments_subject_id', table_name='commitments')
     op.drop_index('ix_commitments_accepting_body_status', table_name='commitments')
     op.drop_table('commitments')
+    op.drop_index('ix_declarations_record_id', table_name='declarations')
     op.drop_index('ix_declarations_subject_id', table_name='declarations')
     op.drop_index('ix_declarations_category_status', table_name='declarations')
     op.drop_index('uq_declarations_open_item', table_name='declarations')
