@@ -68,6 +68,17 @@ class Tag(StrEnum):
     LISTING_OBJECTED = "consent:listing:objected"
     LISTING_CHANGED = "consent:listing:changed"
     LISTING_DENIED = "consent:listing:denied"
+    DECLARATION_SUBMITTED = "vault:declaration:submitted"
+    DECLARATION_READ = "vault:declaration:read"
+    DECLARATION_RELEASED = "vault:declaration:released"
+    DECLARATION_VERIFIED = "vault:declaration:verified"
+    DECLARATION_OVERDUE = "consent:declaration:overdue"
+    DECLARATION_DENIED = "consent:declaration:denied"
+    COMMITMENT_SIGNED = "vault:commitment:signed"
+    COMMITMENT_READ = "vault:commitment:read"
+    COMMITMENT_RELEASED = "vault:commitment:released"
+    COMMITMENT_OUTCOME = "vault:commitment:outcome"
+    COMMITMENT_DENIED = "consent:commitment:denied"
 
 
 class Outcome(StrEnum):

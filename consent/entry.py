@@ -25,7 +25,7 @@ from consent.timeliness import due_date
 from vault.identity import birth_date
 from vault.types import Document, NewRecord, Prepared, Provider
 
-__all__ = ["CHANGE_DOCUMENT", "check_change_document", "prepare", "window_end"]
+__all__ = ["CHANGE_DOCUMENT", "check_change_document", "check_payload", "prepare", "window_end"]
 
 # The document type of a decision that extends a record's display or ends it early (a catalogue code).
 CHANGE_DOCUMENT = "display_period_decision"
@@ -73,6 +73,14 @@ def prepare(
         publication_due=due,
         filed_late=due is not None and today > due,
     )
+
+
+def check_payload(catalogue: Catalogue, category: Category, payload: object, today: date) -> dict[str, object]:
+    """Return a payload normalised by its category's fields and date rules as of `today` (CST), before any
+    record exists (a declaration); raise PayloadInvalid naming the field."""
+    normalised = category.validate_payload(payload)
+    _check_payload_dates(catalogue, category, normalised, today, today)
+    return normalised
 
 
 def _check_day(catalogue: Catalogue, field: str, day: date, today: date) -> None:

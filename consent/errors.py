@@ -28,6 +28,12 @@
     ├── NoticesInvalid           the notices data file breaks its own rules
     ├── ObjectionOpen            the record already has an open objection
     ├── ObjectionStepOutOfOrder  a step taken when the objection is not waiting for it (names the status)
+    ├── DeclarationsInvalid      the declarations data file breaks its own rules
+    ├── NotDeclarable            a category not open to voluntary registration (names the categories that are)
+    ├── DeclarationOpen          the same item is already declared and waits for verification
+    ├── DeclarationStepOutOfOrder  a declaration verified when it no longer waits (names the status)
+    ├── CommitmentsInvalid       the commitments data file breaks its own rules
+    ├── CommitmentStepOutOfOrder   an outcome recorded on a commitment already closed (names the status)
     ├── EvidenceInvalid          an evidence file is of a type, size or count not allowed (field, reason)
     ├── ListsInvalid             the lists data file breaks its own rules
     ├── LevelTooLow              an agency below the list's lowest administrative level proposes a listing
@@ -274,3 +280,42 @@ class ListingStepOutOfOrder(ConsentError):
         self.listing_id = listing_id
         self.status = status
         self.why = why
+
+
+class DeclarationsInvalid(ConsentError):
+    """Raised when the declarations data file breaks its own rules."""
+
+
+class NotDeclarable(ConsentError):
+    """Raised when a category is not open to voluntary registration; `open` names those that are."""
+
+    def __init__(self, category: str, open_categories: Iterable[str]) -> None:
+        self.category = category
+        self.open = tuple(open_categories)
+        super().__init__(f"{category} is not open to voluntary registration")
+
+
+class DeclarationOpen(ConsentError):
+    """Raised when the person already declared the same item and it still waits for verification."""
+
+
+class DeclarationStepOutOfOrder(ConsentError):
+    """Raised when a declaration is verified when it no longer waits; `status` is where it stands."""
+
+    def __init__(self, declaration_id: str, status: str) -> None:
+        super().__init__(f"declaration {declaration_id} is {status}")
+        self.declaration_id = declaration_id
+        self.status = status
+
+
+class CommitmentsInvalid(ConsentError):
+    """Raised when the commitments data file breaks its own rules."""
+
+
+class CommitmentStepOutOfOrder(ConsentError):
+    """Raised when an outcome is recorded on a commitment already closed; `status` is where it stands."""
+
+    def __init__(self, commitment_id: str, status: str) -> None:
+        super().__init__(f"commitment {commitment_id} is {status}")
+        self.commitment_id = commitment_id
+        self.status = status

@@ -23,6 +23,10 @@ TEXTS: dict[str, tuple[str, str]] = {
                         "An institution asks to query your credit records: approve or deny it."),
     "objection_step": ("您的异议有新进展: {status_zh}。", "Your objection has moved on: {status_en}."),
     "record_changed": ("您的一条信用记录已{status_zh}。", "One of your records was {status_en}."),
+    "declaration_step": ("您的自愿申报信息已核实: {status_zh}。",
+                         "Your voluntary registration was checked: {status_en}."),
+    "commitment_step": ("您的信用承诺已记录履约情况: {status_zh}。",
+                        "The outcome of your credit commitment was recorded: {status_en}."),
     "notice_sent": ("已代您通知曾收到该记录的机构: 记录已{status_zh}。",
                     "An institution that received one of your records was told it was {status_en}."),
     # LIST-4, LIST-5, LIST-7: the reason, basis, measures, removal conditions and remedies are read with it.
@@ -53,6 +57,10 @@ STATUS_WORDS: dict[str, tuple[str, str]] = {
     "suspended": ("列入严重失信主体名单期间暂停", "suspended while you are on the serious-dishonesty list"),
     "restored": ("已恢复", "restored"),
     "listed": ("已列入", "listed"),
+    "verified": ("核实无误", "verified"),
+    "false": ("经核实不实, 已记为违背信用承诺", "found false, recorded as a broken commitment"),
+    "fulfilled": ("已履约", "fulfilled"),
+    "breached": ("未履约", "breached"),
 }
 KINDS = tuple(TEXTS)
 

@@ -29,6 +29,7 @@ from audit.clock import CST
 from audit.review import calendar_knows
 from audit.tags import Tag
 from audit.tx import Tx
+from consent import applications
 from consent.catalogue import Catalogue
 from consent.entry import window_end
 from consent.errors import EvidenceInvalid, ObjectionsInvalid, ObjectionStepOutOfOrder
@@ -239,15 +240,8 @@ def queue(tx: Tx, provider_id: str, status: str | None) -> list[ObjectionView]:
 
 
 def _move(tx: Tx, view: ObjectionView, expected: str, **values: Any) -> None:
-    """Move the objection on from `expected`, or raise ObjectionStepOutOfOrder naming the status it is in.
-
-    A conditional UPDATE: of two agency requests at once, the second finds the status changed.
-    """
-    done = tx.session.execute(update(Objection).where(Objection.id == view.id, Objection.status == expected)
-                              .values(**values).execution_options(synchronize_session=False))
-    if getattr(done, "rowcount", 0) != 1:
-        current = tx.session.execute(select(Objection.status).where(Objection.id == view.id)).scalar_one()
-        raise ObjectionStepOutOfOrder(view.id, current)
+    """Move the objection on from `expected`, or raise ObjectionStepOutOfOrder naming the status it is in."""
+    applications.move(tx, Objection, view.id, expected, lambda now: ObjectionStepOutOfOrder(view.id, now), **values)
 
 
 def _require(view: ObjectionView, expected: str) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from consent import commitments, declarations
 from consent.catalogue import Catalogue, load_default
+from consent.commitments import CommitmentRules
+from consent.declarations import DeclarationRules
 from consent.listings import ListRules
 from consent.listings import load_default_rules as load_list_rules
 from consent.notices import NoticeRules
@@ -29,6 +32,10 @@ class Policy:
     repairs: RepairRules = field(default=None)  # type: ignore[assignment]
     # The lists, their measures, removal conditions and the remedies a person is told of (consent/data/lists.json).
     lists: ListRules = field(default=None)  # type: ignore[assignment]
+    # Voluntary registration: the categories open, the verification's period (consent/data/declarations.json).
+    declarations: DeclarationRules = field(default=None)  # type: ignore[assignment]
+    # Credit commitments: the templates per scenario (consent/data/commitments.json).
+    commitments: CommitmentRules = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.objections is None:
@@ -39,6 +46,10 @@ class Policy:
             object.__setattr__(self, "repairs", load_repair_rules())
         if self.lists is None:
             object.__setattr__(self, "lists", load_list_rules(self.catalogue))
+        if self.declarations is None:
+            object.__setattr__(self, "declarations", declarations.load_default_rules(self.catalogue))
+        if self.commitments is None:
+            object.__setattr__(self, "commitments", commitments.load_default_rules(self.catalogue, self.repairs))
 
     @classmethod
     def load_default(cls) -> Policy:

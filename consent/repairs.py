@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 
 from audit.tags import Tag
 from audit.tx import Tx
+from consent import applications
 from consent.catalogue import Catalogue, Category, Polarity
 from consent.entry import window_end
 from consent.errors import NotRepairable, RepairsInvalid, RepairStepOutOfOrder, RepairTooEarly, RequestInvalid
@@ -250,12 +251,8 @@ def decide(tx: Tx, view: RepairView, outcome: str, effect: str | None) -> None:
     """
     if view.status != SUBMITTED:
         raise RepairStepOutOfOrder(view.id, view.status)
-    done = tx.session.execute(update(Repair).where(Repair.id == view.id, Repair.status == SUBMITTED)
-                              .values(status=outcome, decided_at=tx.now, effect=effect)
-                              .execution_options(synchronize_session=False))
-    if getattr(done, "rowcount", 0) != 1:
-        current = tx.session.execute(select(Repair.status).where(Repair.id == view.id)).scalar_one()
-        raise RepairStepOutOfOrder(view.id, current)
+    applications.move(tx, Repair, view.id, SUBMITTED, lambda now: RepairStepOutOfOrder(view.id, now),
+                      status=outcome, decided_at=tx.now, effect=effect)
 
 
 def overdue(session: Any, today: date, provider_id: str | None = None) -> list[RepairView]:

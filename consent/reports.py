@@ -60,6 +60,8 @@ def compose(
             "display_until": None if item.display_until is None else item.display_until.isoformat(),
             "fields": item.fields,
         }
+        if item.self_reported:
+            shown["self_reported"] = {"verified": True}  # voluntary registration (VOL-1), verified
         if item.dispute_since is not None:
             # OBJ-2: the person has objected and the producing agency is verifying the record.
             since = item.dispute_since.astimezone(CST).date().isoformat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -455,6 +456,16 @@ def _agency_provider(rt: Runtime, provider_id: str) -> Any:
         raise click.ClickException(str(exc)) from None
 
 
+def _refused_as_click(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Return what an agency's step returns; a refusal (a step out of order, not found) is the command's error."""
+    from consent.errors import ConsentError
+
+    try:
+        return call()
+    except (ConsentError, VaultError) as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+
 def _objection_line(o: dict[str, Any]) -> str:
     late = " OVERDUE" if o["overdue"] else ""
     return f"{o['id']}  {o['status']:<9}  record {o['record_id']}  step {o['open_step'] or '-'} by " \
@@ -486,7 +497,6 @@ def objections_list(provider_id: str, status: str | None, as_json: bool) -> None
 def objections_answer(objection_id: str, provider_id: str, step: str, outcome: str | None, reason: str | None,
                       as_json: bool) -> None:
     """Accept, refuse or decide one of the agency's objections; a step out of order names the current status."""
-    from consent.errors import ConsentError
     from gateway.usecases import objections as use
 
     if step != "accept" and not reason:
@@ -495,10 +505,7 @@ def objections_answer(objection_id: str, provider_id: str, step: str, outcome: s
         raise click.UsageError("--outcome is required to decide")
     rt = _runtime()
     cmd = use.AgencyStep(_agency_provider(rt, provider_id), objection_id, step, reason=reason, outcome=outcome)
-    try:
-        found = use.agency_step(rt, cmd)
-    except (ConsentError, VaultError) as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    found = _refused_as_click(lambda: use.agency_step(rt, cmd))
     _emit(as_json, found, _objection_line(found))
 
 
@@ -546,17 +553,13 @@ def repairs_list(provider_id: str, status: str | None, as_json: bool) -> None:
 def repairs_decide(repair_id: str, provider_id: str, outcome: str, effect: str | None, reason: str,
                    as_json: bool) -> None:
     """Decide one of the agency's repair applications; one already decided names its status."""
-    from consent.errors import ConsentError
     from gateway.usecases import repairs as use
 
     if (outcome == "repaired") != (effect is not None):
         raise click.UsageError("--effect is required to repair, and only then")
     rt = _runtime()
     cmd = use.DecideRepair(_agency_provider(rt, provider_id), repair_id, outcome, reason, effect)
-    try:
-        found = use.decide(rt, cmd)
-    except (ConsentError, VaultError) as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    found = _refused_as_click(lambda: use.decide(rt, cmd))
     _emit(as_json, found, _repair_line(found))
 
 
@@ -604,6 +607,57 @@ def listings_run(as_json: bool) -> None:
 
     done = use.run_clock(_runtime())
     _emit(as_json, done, f"{len(done['took_effect'])} listings took effect, {len(done['ended'])} ended")
+
+
+@main.group()
+def declarations() -> None:
+    """Voluntary registration (自愿注册): the declarations a competent agency verifies (as the API does)."""
+
+
+def _declaration_line(d: dict[str, Any]) -> str:
+    late = " OVERDUE" if d["overdue"] else ""
+    became = f"  record {d['record_id']}" if d["record_id"] else ""
+    return f"{d['id']}  {d['status']:<10}  {d['category']}  verify by {d['verify_by']}{late}{became}"
+
+
+@declarations.command("list")
+@click.option("--provider", "provider_id", required=True, help="Client id of the verifying agency.")
+@click.option("--status", type=click.Choice(["unverified", "verified", "false"]), help="Default: those waiting.")
+@click.option("--json", "as_json", is_flag=True)
+def declarations_list(provider_id: str, status: str | None, as_json: bool) -> None:
+    """List the declarations in the categories the agency may verify, the oldest deadline first."""
+    from gateway.usecases import declarations as use
+
+    rt = _runtime()
+    found = use.agency_queue(rt, _agency_provider(rt, provider_id), status, None)
+    _emit(as_json, {"declarations": found}, "\n".join(map(_declaration_line, found)) or "no declarations")
+
+
+@declarations.command("verify")
+@click.argument("declaration_id")
+@click.option("--provider", "provider_id", required=True, help="Client id of the verifying agency.")
+@click.option("--outcome", type=click.Choice(["verified", "false"]), required=True,
+              help="verified: a record of its category; false: a broken-commitment record about the person.")
+@click.option("--reason", required=True, help="The words the person is told (found false: the finding recorded).")
+@click.option("--json", "as_json", is_flag=True)
+def declarations_verify(declaration_id: str, provider_id: str, outcome: str, reason: str, as_json: bool) -> None:
+    """Verify a waiting declaration; one already decided names its status."""
+    from gateway.usecases import declarations as use
+
+    rt = _runtime()
+    cmd = use.VerifyDeclaration(_agency_provider(rt, provider_id), declaration_id, outcome, reason)
+    found = _refused_as_click(lambda: use.verify(rt, cmd))
+    _emit(as_json, found, _declaration_line(found))
+
+
+@declarations.command("sweep")
+@click.option("--json", "as_json", is_flag=True)
+def declarations_sweep(as_json: bool) -> None:
+    """Record an audit entry for every verification past its deadline (the service also does this)."""
+    from gateway.usecases import declarations as use
+
+    recorded = use.record_overdue(_runtime())
+    _emit(as_json, {"recorded": recorded}, f"{recorded} overdue verifications recorded")
 
 
 @main.group()

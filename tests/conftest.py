@@ -12,6 +12,7 @@ import os
 import random
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -136,6 +137,21 @@ def settings_for_tests(tmp_path: Path) -> Settings:
         import_batch_size=7,
         session_max_hours=5 * 366 * 24,  # tests move the clock by months while a person stays logged in
     )
+
+
+@contextmanager
+def committed_runtime(tmp_path: Path, prefix: str, pool_size: int) -> Iterator[Runtime]:
+    """Yield a runtime on its own PostgreSQL database whose use cases really commit (for real threads)."""
+    name, admin = pg_database(prefix)
+    engine = make_engine(pg_url(name), pool_size=pool_size)
+    upgrade(engine)
+    sessions = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
+    try:
+        yield build_runtime(settings_for_tests(tmp_path), clock=FrozenClock(NOW), engine=engine, sessions=sessions,
+                            vault=Vault.generate())
+    finally:
+        engine.dispose()
+        drop_pg_database(admin, name)
 
 
 @pytest.fixture

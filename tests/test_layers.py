@@ -150,6 +150,20 @@ PLAINTEXT_METHODS = {
     "read_listings": "tests/vault/test_listings_vault.py::test_reading_ones_listings_writes_one_entry",
     "expire": "tests/vault/test_vault.py::test_expiring_writes_one_entry_per_record_made_a_tombstone",
     "erase_subject": "tests/vault/test_vault.py::test_erasing_a_person_writes_one_entry",
+    "file_declaration": "tests/vault/test_declarations_vault.py::"
+                        "test_filing_a_declaration_writes_one_entry_and_seals_the_payload",
+    "read_declarations": "tests/vault/test_declarations_vault.py::test_reading_ones_declarations_writes_one_entry",
+    "release_declaration": "tests/vault/test_declarations_vault.py::"
+                           "test_releasing_a_declaration_to_a_competent_agency_writes_one_entry",
+    "decide_declaration": "tests/vault/test_declarations_vault.py::"
+                          "test_deciding_a_declaration_writes_its_record_and_one_entry_and_seals_the_words",
+    "sign_commitment": "tests/vault/test_declarations_vault.py::"
+                       "test_signing_a_commitment_writes_one_entry_and_seals_the_details",
+    "read_commitments": "tests/vault/test_declarations_vault.py::test_reading_ones_commitments_writes_one_entry",
+    "release_commitment": "tests/vault/test_declarations_vault.py::"
+                          "test_releasing_a_commitment_to_its_body_writes_one_entry",
+    "close_commitment": "tests/vault/test_declarations_vault.py::"
+                        "test_closing_a_commitment_broken_writes_its_record_and_one_entry",
 }
 
 

@@ -33,6 +33,7 @@ from vault.types import (
     PeriodState,
     Prepared,
     Provider,
+    RecordDraft,
     RecordView,
 )
 
@@ -470,3 +471,17 @@ def correct(tx: Tx, ring: Keyring, provider: Provider, record_id: str, payload: 
     tx.record(Tag.RECORD_CORRECTED, subject_ref=subject.subject_ref, record_ids=[record_id, stored.id],
               detail={"category": record.category, "corrected_by": stored.id})
     return stored
+
+
+def store_for(tx: Tx, ring: Keyring, provider: Provider, subject_ref: str, draft: RecordDraft,
+              prepare: Callable[[NewRecord], Prepared]) -> Ingested:
+    """Store a record about a person known by blind index (a declaration verified, a commitment broken).
+
+    `prepare` checks it against the catalogue (the consent context's entry rules, as a provider's record is)
+    inside this call, so the citizen ID it needs never leaves the vault. Recorded as an ingested record.
+    """
+    subject = get_sealed(tx, subject_ref)
+    identity = reveal_identity(data_key(ring, subject), subject)
+    prepared = prepare(NewRecord(citizen_id=identity.citizen_id, name=None, category=draft.category,
+                                 decided_at=draft.decided_at, document=draft.document, payload=draft.payload))
+    return _store(tx, ring, provider, [prepared])[_slot(prepared)]

@@ -22,7 +22,7 @@ from vault._keyring import Keyring
 from vault._subjects import SealedSubject, data_key, get_sealed, reveal_identity
 from vault.errors import SubjectNotFound
 from vault.identity import mask_citizen_id
-from vault.models import Objection, Record, Subject
+from vault.models import Declaration, Objection, Record, Subject
 from vault.types import Release, Released, Selection
 
 
@@ -35,7 +35,7 @@ def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detai
     subject, rows = _subject_and_selected(tx, subject_ref, selection)
     dek = data_key(ring, subject)
     released = []
-    for record_id, category, decided_at, display_until, sealed, disputed in rows:
+    for record_id, category, decided_at, display_until, sealed, disputed, declared in rows:
         if disputed is not None and category in selection.withheld_while_disputed:
             continue  # 核实期间暂不执行: not released while the objection to it is verified (OBJ-2)
         body = json.loads(_crypto.unseal(dek, sealed, _crypto.record_aad(record_id, subject_ref, category),
@@ -43,7 +43,7 @@ def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detai
         allowed = selection.fields[category]
         released.append(Released(record_id, category, decided_at, display_until,
                                  {k: v for k, v in body["payload"].items() if k in allowed},
-                                 None if disputed is None else _aware(disputed)))
+                                 None if disputed is None else _aware(disputed), declared is not None))
     masked = mask_citizen_id(reveal_identity(dek, subject).citizen_id)
     tx.record(Tag.QUERY_RELEASED, subject_ref=subject_ref, record_ids=[r.id for r in released], detail=detail)
     return Release(masked, released, subject_ref, dek)
@@ -56,12 +56,19 @@ _DISPUTED = (
     .correlate(Record).scalar_subquery()
 )
 
+# The verified declaration a record was made of, if any (flagged self-reported, VOL-1), in the same statement.
+_DECLARED = (
+    select(Declaration.id)
+    .where(Declaration.record_id == Record.id, Declaration.status == "verified")
+    .correlate(Record).scalar_subquery()
+)
+
 # Built once: making the expression costs more than running it. The person's row, joined to their selected
 # records (none: one row of NULLs), so that a query reads the person and the records in one round trip.
 _SUBJECT_AND_SELECTED = (
     select(Subject.id, Subject.subject_ref, Subject.kek_version, Subject.wrapped_dek, Subject.citizen_id_ct,
            Subject.name_ct, Record.id, Record.category, Record.decided_at, Record.display_until, Record.sealed,
-           _DISPUTED.label("disputed_since"))
+           _DISPUTED.label("disputed_since"), _DECLARED.label("declaration_id"))
     .select_from(Subject)
     .outerjoin(Record, and_(
         Record.subject_id == Subject.id,

@@ -7,8 +7,6 @@ record repaired. A ciphertext's associated data names the application, the perso
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -18,21 +16,19 @@ from sqlalchemy import insert, select, update
 
 from audit.tags import Tag
 from audit.tx import Tx
-from vault import _crypto
+from vault._applications import evidence_from_json, evidence_to_json, open_json, open_text, seal_answer, seal_json
 from vault._keyring import Keyring
 from vault._subjects import data_key, get_sealed
 from vault.errors import RecordConflict, RepairNotFound
 from vault.models import Record, Repair, Subject
 from vault.types import Evidence, RepairTexts
 
+KIND = "repair"
+
 
 def new_repair_id() -> str:
     """Return an unguessable repair application id."""
     return "rp_" + secrets.token_hex(12)
-
-
-def _aad(repair_id: str, subject_ref: str, what: str) -> bytes:
-    return f"xinyong:repair:v1|{repair_id}|{subject_ref}|{what}".encode()
 
 
 def file(tx: Tx, ring: Keyring, subject_ref: str, record_id: str, provider_id: str, methods: Sequence[str],
@@ -45,13 +41,11 @@ def file(tx: Tx, ring: Keyring, subject_ref: str, record_id: str, provider_id: s
     subject = get_sealed(tx, subject_ref)
     dek = data_key(ring, subject)
     repair_id = new_repair_id()
-    texts = json.dumps({"statement": statement, "commitment": commitment, "evidence": [
-        {"filename": e.filename, "content_type": e.content_type, "content": base64.b64encode(e.content).decode()}
-        for e in evidence]}, ensure_ascii=False)
+    texts = {"statement": statement, "commitment": commitment, "evidence": evidence_to_json(evidence)}
     tx.session.execute(insert(Repair).values(
         id=repair_id, record_id=record_id, subject_id=subject.id, provider_id=provider_id, status="submitted",
         methods=",".join(methods), submitted_at=tx.now, decide_by=decide_by,
-        texts_ct=_crypto.seal(dek, texts.encode(), _aad(repair_id, subject_ref, "texts"))))
+        texts_ct=seal_json(dek, KIND, repair_id, subject_ref, "texts", texts)))
     tx.session.flush()
     tx.record(Tag.REPAIR_SUBMITTED, subject_ref=subject_ref, record_ids=[record_id], detail={
         "repair_id": repair_id, "institution": provider_id, "methods": list(methods),
@@ -60,13 +54,9 @@ def file(tx: Tx, ring: Keyring, subject_ref: str, record_id: str, provider_id: s
 
 
 def _open(dek: bytes, subject_ref: str, row: Any) -> RepairTexts:
-    texts = json.loads(_crypto.unseal(dek, row.texts_ct, _aad(row.id, subject_ref, "texts"), f"repair {row.id}"))
-    answer = None
-    if row.answer_ct is not None:
-        answer = _crypto.unseal(dek, row.answer_ct, _aad(row.id, subject_ref, "answer"), f"repair {row.id}").decode()
-    files = tuple(Evidence(f["filename"], f["content_type"], base64.b64decode(f["content"]))
-                  for f in texts["evidence"])
-    return RepairTexts(row.id, texts["statement"], texts["commitment"], answer, files)
+    texts = open_json(dek, KIND, row.id, subject_ref, "texts", row.texts_ct)
+    answer = open_text(dek, KIND, row.id, subject_ref, "answer", row.answer_ct)
+    return RepairTexts(row.id, texts["statement"], texts["commitment"], answer, evidence_from_json(texts["evidence"]))
 
 
 _TEXTS = select(Repair.id, Repair.record_id, Repair.texts_ct, Repair.answer_ct, Subject.subject_ref).join(
@@ -106,19 +96,14 @@ def decide(tx: Tx, ring: Keyring, repair_id: str, outcome: str, effect: str | No
     The consent context has already moved the application on. Raises RecordConflict if the record was
     revoked meanwhile (the decision then rolls back).
     """
-    row = tx.session.execute(
-        select(Repair.record_id, Subject.subject_ref).join(Subject, Subject.id == Repair.subject_id)
-        .where(Repair.id == repair_id)).one()
-    subject = get_sealed(tx, row.subject_ref)
-    sealed = _crypto.seal(data_key(ring, subject), words.encode(), _aad(repair_id, row.subject_ref, "answer"))
-    tx.session.execute(update(Repair).where(Repair.id == repair_id).values(answer_ct=sealed)
-                       .execution_options(synchronize_session=False))
+    subject_ref = seal_answer(tx, ring, Repair, KIND, repair_id, words)
+    record_id = tx.session.execute(select(Repair.record_id).where(Repair.id == repair_id)).scalar_one()
     if outcome == "repaired":
         done = tx.session.execute(
-            update(Record).where(Record.id == row.record_id, Record.status == "active",
+            update(Record).where(Record.id == record_id, Record.status == "active",
                                  Record.repaired_at.is_(None))
             .values(repaired_at=tx.now, repair_effect=effect).execution_options(synchronize_session=False))
         if getattr(done, "rowcount", 0) != 1:
-            raise RecordConflict(f"record {row.record_id} is no longer active and unrepaired")
-    tx.record(Tag.REPAIR_DECIDED, subject_ref=row.subject_ref, record_ids=[row.record_id],
+            raise RecordConflict(f"record {record_id} is no longer active and unrepaired")
+    tx.record(Tag.REPAIR_DECIDED, subject_ref=subject_ref, record_ids=[record_id],
               detail={**detail, "repair_id": repair_id, "outcome": outcome, "effect": effect})

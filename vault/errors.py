@@ -6,6 +6,9 @@
     ├── RecordConflict          an idempotency key reused with a different request, or a state clash
     ├── ObjectionNotFound       no objection with that id (or not the caller's)
     ├── ListingNotFound         no listing with that id (or not the caller's)
+    ├── RepairNotFound          no repair application with that id (or not the caller's)
+    ├── DeclarationNotFound     no declaration with that id (or not the caller's)
+    ├── CommitmentNotFound      no credit commitment with that id (or not the caller's)
     ├── SubjectNotFound         no subject for that blind index
     ├── SubjectShredded         the subject's data key was destroyed (crypto-shredding)
     ├── DecryptionFailed        a ciphertext does not authenticate (tampered, moved or wrong key)
@@ -68,3 +71,9 @@ class RepairNotFound(VaultError):
 
 class ListingNotFound(VaultError):
     """Raised when no listing has that id for this caller (another agency's or person's is not found either)."""
+class DeclarationNotFound(VaultError):
+    """Raised when no declaration has that id for this caller (one the agency may not verify is not found)."""
+
+
+class CommitmentNotFound(VaultError):
+    """Raised when no credit commitment has that id for this caller (another body's is not found either)."""

@@ -281,3 +281,70 @@ class ListingVersion(VaultBase):
     actor: Mapped[str] = mapped_column(String(64), comment="the agency, the person's objection or the service")
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     words_ct: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the agency's reason, encrypted")
+
+
+OPEN_DECLARATION = "status = 'unverified'"
+
+
+class Declaration(VaultBase):
+    """A person's voluntary registration (自愿注册, VOL-1) of positive information, until the competent agency
+    verifies it; verified, it becomes a record of its category, found false a broken-commitment record.
+
+    The payload, the truthfulness commitment, the authorisation and the evidence are sealed under the person's
+    data key: nothing here is a record, so no report, list or evaluation can reach an unverified declaration.
+    The same item may be open once (the partial unique index on its keyed fingerprint).
+    """
+
+    __tablename__ = "declarations"
+    __table_args__ = (
+        CheckConstraint("status IN ('unverified', 'verified', 'false')", name="status"),
+        Index("uq_declarations_open_item", "item_key", unique=True,
+              sqlite_where=text(OPEN_DECLARATION), postgresql_where=text(OPEN_DECLARATION)),
+        Index("ix_declarations_category_status", "category", "status"),
+        Index("ix_declarations_subject_id", "subject_id"),
+        Index("ix_declarations_record_id", "record_id"),  # a released record's declaration, read with it
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    category: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(12))
+    item_key: Mapped[str] = mapped_column(
+        String(64), comment="keyed fingerprint of the person, category and payload: one open declaration per item")
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verify_by: Mapped[date] = mapped_column(Date, comment="last working day to verify (CST)")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    provider_id: Mapped[str | None] = mapped_column(String(64), comment="the agency that verified it")
+    record_id: Mapped[str | None] = mapped_column(
+        ForeignKey("records.id"), comment="the record it became: of its category, or the breach if false")
+    texts_ct: Mapped[bytes] = mapped_column(
+        LargeBinary, comment="the payload, commitment, authorisation and evidence, encrypted")
+    answer_ct: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the agency's reason, encrypted")
+    overdue: Mapped[bool] = mapped_column(
+        Boolean, server_default=false(), comment="its lapsed deadline was recorded in the audit log")
+
+
+class Commitment(VaultBase):
+    """A credit commitment (信用承诺, COM-1 to COM-5) a person signed on a published template, and its outcome
+    as recorded by the body it was made to. The person's own words are sealed under their data key."""
+
+    __tablename__ = "commitments"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'fulfilled', 'breached')", name="status"),
+        CheckConstraint("body_role IN ('provider', 'institution')", name="body_role"),
+        Index("ix_commitments_accepting_body_status", "accepting_body", "status"),
+        Index("ix_commitments_subject_id", "subject_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    template: Mapped[str] = mapped_column(String(40), comment="a template code of commitments.json")
+    accepting_body: Mapped[str] = mapped_column(String(64), comment="client id of the body it was made to")
+    body_role: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    record_id: Mapped[str | None] = mapped_column(ForeignKey("records.id"), comment="the breach record, if any")
+    texts_ct: Mapped[bytes] = mapped_column(LargeBinary, comment="the text signed and the person's details, encrypted")
+    answer_ct: Mapped[bytes | None] = mapped_column(LargeBinary, comment="the body's reason, encrypted")

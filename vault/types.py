@@ -156,6 +156,7 @@ class Released:
     display_until: date | None
     fields: dict[str, Any]
     dispute_since: datetime | None = None  # an objection to it is open since then (OBJ-2)
+    self_reported: bool = False  # made of the person's declaration, verified (VOL-1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,3 +249,36 @@ class ErasedSubject:
     subject_ref: str
     records: int
     categories: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DeclarationTexts:
+    """The sealed parts of a declaration, opened: what was declared, the texts accepted, the agency's words."""
+
+    id: str
+    payload: dict[str, Any] = field(repr=False)
+    commitment: str = field(repr=False)
+    authorisation: str = field(repr=False)
+    answer: str | None = field(repr=False)
+    evidence: tuple[Evidence, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentTexts:
+    """The sealed parts of a credit commitment, opened: the text signed, the person's details, the body's words."""
+
+    id: str
+    text: str = field(repr=False)
+    details: str | None = field(repr=False)
+    answer: str | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDraft:
+    """A record about a person the vault knows by blind index (a declaration verified, a commitment broken):
+    everything but the identity, which the vault adds when it checks and stores it."""
+
+    category: str
+    decided_at: date
+    document: Document | None
+    payload: dict[str, Any] = field(repr=False)

@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from audit.tags import Tag
 from audit.tx import Tx
 from vault import (
+    _commitments,
     _crypto,
+    _declarations,
     _erasure,
     _listings,
     _objections,
@@ -36,6 +38,8 @@ from vault._keyring import Keyring, load_keyring, save_keyring
 from vault._records import PeriodRule
 from vault.errors import UnknownKeyVersion
 from vault.types import (
+    CommitmentTexts,
+    DeclarationTexts,
     Document,
     ErasedRecord,
     ErasedSubject,
@@ -50,6 +54,7 @@ from vault.types import (
     PeriodState,
     Prepared,
     Provider,
+    RecordDraft,
     Release,
     RepairTexts,
     Selection,
@@ -282,6 +287,50 @@ class Vault:
     def read_listings(self, tx: Tx, subject_ref: str, ids: Sequence[str]) -> dict[str, ListingTexts]:
         """Return the texts of the person's own listings, recorded as their read."""
         return self._unwrapping(lambda: _listings.read_own(tx, self._ring, subject_ref, ids))
+    def file_declaration(self, tx: Tx, subject_ref: str, category: str, payload: Mapping[str, Any],
+                         commitment: str, authorisation: str, evidence: Sequence[Evidence], item_key: str,
+                         verify_by: date) -> str:
+        """Store the person's declaration (自愿注册), payload, texts and evidence sealed; return its id."""
+        return self._unwrapping(lambda: _declarations.file(tx, self._ring, subject_ref, category, payload,
+                                                           commitment, authorisation, evidence, item_key, verify_by))
+
+    def read_declarations(self, tx: Tx, subject_ref: str, ids: Sequence[str]) -> dict[str, DeclarationTexts]:
+        """Return the sealed parts of the person's own declarations, recorded as their read."""
+        return self._unwrapping(lambda: _declarations.read_own(tx, self._ring, subject_ref, ids))
+
+    def release_declaration(self, tx: Tx, declaration_id: str, provider_id: str, categories: Sequence[str],
+                            detail: Mapping[str, Any]) -> DeclarationTexts:
+        """Return a declaration in the agency's categories to it for verification, recorded as a release."""
+        return self._unwrapping(lambda: _declarations.release_to_agency(tx, self._ring, declaration_id, provider_id,
+                                                                        categories, detail))
+
+    def decide_declaration(self, tx: Tx, provider: Provider, declaration_id: str, categories: Sequence[str],
+                           outcome: str, words: str, draft: Callable[[DeclarationTexts], RecordDraft],
+                           prepare: Callable[[NewRecord], Prepared]) -> Ingested:
+        """Seal the agency's reason and store the record its outcome makes (checked by `prepare`). Recorded."""
+        return self._unwrapping(lambda: _declarations.decide(tx, self._ring, provider, declaration_id, categories,
+                                                             outcome, words, draft, prepare))
+
+    def sign_commitment(self, tx: Tx, subject_ref: str, template: str, body: str, body_role: str, text: str,
+                        details: str | None, due_date: date | None) -> str:
+        """Store a credit commitment the person signed, its text and details sealed; return its id."""
+        return self._unwrapping(lambda: _commitments.sign(tx, self._ring, subject_ref, template, body, body_role,
+                                                          text, details, due_date))
+
+    def read_commitments(self, tx: Tx, subject_ref: str, ids: Sequence[str]) -> dict[str, CommitmentTexts]:
+        """Return the sealed parts of the person's own commitments, recorded as their read."""
+        return self._unwrapping(lambda: _commitments.read_own(tx, self._ring, subject_ref, ids))
+
+    def release_commitment(self, tx: Tx, commitment_id: str, body: str) -> CommitmentTexts:
+        """Return a commitment's texts to the body it was made to, recorded as a release."""
+        return self._unwrapping(lambda: _commitments.release_to_body(tx, self._ring, commitment_id, body))
+
+    def close_commitment(self, tx: Tx, commitment_id: str, body: str, outcome: str, words: str,
+                         breach: tuple[Provider, Callable[[CommitmentTexts], RecordDraft],
+                                       Callable[[NewRecord], Prepared]] | None) -> str | None:
+        """Seal the body's reason; a breach to an authority stores its record. Returns that record's id. Recorded."""
+        return self._unwrapping(lambda: _commitments.close(tx, self._ring, commitment_id, body, outcome, words,
+                                                           breach))
 
     def read_own(self, tx: Tx, subject_ref: str) -> OwnFile:
         """Return the person's identity and every record, recorded as a self report."""

@@ -18,7 +18,17 @@ from audit import entries as audit
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import freezes, grants, listings, notices, notifications, objections, repairs, reports
+from consent import (
+    declarations,
+    freezes,
+    grants,
+    listings,
+    notices,
+    notifications,
+    objections,
+    repairs,
+    reports,
+)
 from consent.catalogue import Category
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
@@ -321,6 +331,7 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     told_names = institutions(tx, {n.institution_id for ns in told.values() for n in ns}) if told else {}
     superseded = _superseded(tx, subject_ref) if any(v.status == "revoked" for v in own.records) else {}
     applied = repairs.open_for_records(tx, [v.id for v in own.records])
+    declared = declarations.verified_for_records(tx, [v.id for v in own.records])
     out = []
     for view in own.records:
         category = catalogue.category(view.category)
@@ -353,6 +364,8 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
                if view.id in told else {}),
             # A corrected record stays in the person's history, superseded by its correction, never released.
             **({"superseded_by": superseded[view.id]} if view.id in superseded else {}),
+            # Voluntary registration (VOL-1): the person declared it, the agency that filed it verified it.
+            **({"self_reported": {"declaration_id": declared[view.id]}} if view.id in declared else {}),
             **repair,
         })
     return {

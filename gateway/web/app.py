@@ -17,6 +17,7 @@ from gateway.config import from_environ
 from gateway.errors import NotFound
 from gateway.runtime import Runtime, build_runtime, check_initialised
 from gateway.usecases import consents as consents_use
+from gateway.usecases import declarations as declarations_use
 from gateway.usecases import listings as listings_use
 from gateway.usecases import objections as objections_use
 from gateway.usecases import repairs as repairs_use
@@ -26,7 +27,9 @@ from gateway.web import health, i18n, labels, layout, metrics, portal, printing,
 from gateway.web import verify as verify_page
 from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
+from gateway.web.api import commitments as commitments_api
 from gateway.web.api import consents as consents_api
+from gateway.web.api import declarations as declarations_api
 from gateway.web.api import ledger as ledger_api
 from gateway.web.api import listings as listings_api
 from gateway.web.api import notices as notices_api
@@ -95,6 +98,8 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     api.register_blueprint(repairs_api.blp)
     api.register_blueprint(verification_api.blp)
     api.register_blueprint(listings_api.blp)
+    api.register_blueprint(declarations_api.blp)
+    api.register_blueprint(commitments_api.blp)
     # The JSON API authenticates with bearer tokens or (for /me) checks CSRF itself; forms use CSRFProtect.
     csrf.exempt(records_api.blp)
     csrf.exempt(people_api.blp)
@@ -107,6 +112,8 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     csrf.exempt(repairs_api.blp)
     csrf.exempt(verification_api.blp)
     csrf.exempt(listings_api.blp)
+    csrf.exempt(declarations_api.blp)
+    csrf.exempt(commitments_api.blp)
     ledger_api.init_app(app, runtime)
     oauth.init_app(app)
     csrf.exempt(oauth.bp)
@@ -139,6 +146,8 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     # `xinyong records expire`.
     Periodic("retention expiry", RETENTION_SECONDS,
              lambda: retention_use.expire(runtime, max_batches=RETENTION_BATCHES, counted=False)).install(app)
+    Periodic("declaration deadlines", OBJECTION_SWEEP_SECONDS,
+             lambda: declarations_use.record_overdue(runtime)).install(app)
     Periodic("failure purge", FAILURE_PURGE_SECONDS,
              lambda: purge_failures(runtime.uow, runtime.settings.failure_limits)).install(app)
     _request_hooks(app)

@@ -152,6 +152,23 @@ PROBLEMS: dict[type[Exception], Problem] = {
         409, "listing_step_out_of_order", "Step out of order",
         detail=lambda e: f"the listing is {e.status}: {e.why}",
         members=lambda e: {"current_status": e.status}),
+    consent_errors.DeclarationsInvalid: _SERVER_ERROR,
+    consent_errors.CommitmentsInvalid: _SERVER_ERROR,
+    consent_errors.NotDeclarable: Problem(
+        422, "not_declarable", "Not open to voluntary registration",
+        detail=lambda e: f"{e.category} is not open to voluntary registration: see /api/v1/declaration-rules",
+        members=lambda e: _invalid("category", f"must be one of {', '.join(e.open)}")),
+    consent_errors.DeclarationOpen: Problem(
+        409, "declaration_open", "Already declared",
+        "this item is already declared and waits for verification: follow it at /api/v1/me/declarations"),
+    consent_errors.DeclarationStepOutOfOrder: Problem(
+        409, "declaration_step_out_of_order", "Already decided",
+        detail=lambda e: f"the declaration is {e.status}: it cannot be verified now",
+        members=lambda e: {"current_status": e.status}),
+    consent_errors.CommitmentStepOutOfOrder: Problem(
+        409, "commitment_step_out_of_order", "Already closed",
+        detail=lambda e: f"the commitment is {e.status}: its outcome is already recorded",
+        members=lambda e: {"current_status": e.status}),
     consent_errors.EvidenceInvalid: Problem(422, "invalid_evidence", "Invalid evidence",
                                             members=lambda e: _invalid(e.field, e.reason)),
     consent_errors.ReportGone: Problem(410, "report_gone", "Report gone"),
@@ -175,6 +192,8 @@ PROBLEMS: dict[type[Exception], Problem] = {
     vault_errors.ObjectionNotFound: _NOT_FOUND,
     vault_errors.RepairNotFound: _NOT_FOUND,
     vault_errors.ListingNotFound: _NOT_FOUND,
+    vault_errors.DeclarationNotFound: _NOT_FOUND,
+    vault_errors.CommitmentNotFound: _NOT_FOUND,
     vault_errors.SubjectShredded: Problem(410, "erased", "Erased", "this person's data has been erased"),
     vault_errors.DecryptionFailed: _SERVER_ERROR,
     vault_errors.KeyringError: _SERVER_ERROR,

@@ -206,6 +206,12 @@ class ReportRecordOut(Schema):
     repair = fields.Nested("RepairabilityOut", metadata={
         "description": "a negative record: whether, from when and how it can be repaired (REP-13), free of charge"})
     repaired = fields.Nested("RepairedOut", metadata={"description": "repaired (信用修复): when, and its effect"})
+    self_reported = fields.Nested("SelfReportedOut", metadata={
+        "description": "you declared it (自愿注册) and the agency that filed it verified it"})
+
+
+class SelfReportedOut(Schema):
+    declaration_id = fields.String(required=True)
 
 
 class PeriodChangeOut(Schema):
@@ -936,7 +942,8 @@ class MarkReadIn(StrictSchema):
 class NotificationOut(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True, metadata={
-        "description": "consent_request, objection_step, record_changed or notice_sent"})
+        "description": "consent_request, objection_step, record_changed, notice_sent, declaration_step or "
+                       "commitment_step"})
     ref = fields.String(required=True, metadata={"description": "the id of the request, objection, record or notice"})
     status = fields.String(required=True, allow_none=True)
     at = fields.String(required=True)
@@ -1193,3 +1200,130 @@ class ListingListOut(Schema):
 class ListingRunOut(Schema):
     took_effect = fields.List(fields.String(), required=True)
     ended = fields.List(fields.String(), required=True)
+
+
+# --- voluntary registration (自愿注册) and credit commitments (信用承诺) -------------------------------
+
+_ID = r"^[A-Za-z0-9_-]{1,40}$"
+
+
+class DeclarationCommitmentIn(CommitmentIn):
+    # Found false, the commitment is the record's "what was promised", which holds 2000 characters.
+    text = fields.String(required=True, validate=validate.Length(min=1, max=2000),
+                         metadata={"description": "your credit commitment (信用承诺): sealed under your key"})
+
+
+class DeclarationIn(StrictSchema):
+    category = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9_]{1,60}$"), metadata={
+        "description": "a category open to voluntary registration (GET /api/v1/declaration-rules)"})
+    payload = fields.Dict(required=True, metadata={
+        "description": "the category's fields, checked as the catalogue's rules check a record's"})
+    evidence = fields.List(fields.Nested(EvidenceIn), load_default=list, metadata={
+        "description": "at most 5 files, 10 MB in all, PDF, JPEG or PNG (checked by their bytes)"})
+    commitment = fields.Nested(DeclarationCommitmentIn, required=True, metadata={
+        "description": "your credit commitment that what you declare is true (VOL-1): found false, it is recorded"})
+
+
+class DeclarationQueueQuery(StrictSchema):
+    status = fields.String(validate=validate.OneOf(["unverified", "verified", "false"]),
+                           metadata={"description": "default: those waiting (unverified)"})
+
+
+class DeclarationVerifyIn(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(["verified", "false"]))
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=1000), _printable_text],
+                           metadata={"description": "the person is told; found false, it is the finding recorded"})
+
+
+class AcceptedTextOut(Schema):
+    text = fields.String(required=True)
+    accepted = fields.Boolean(required=True)
+
+
+class RemediesOut(Schema):
+    record_id = fields.String(required=True)
+    objection = fields.Dict(required=True, metadata={"description": "where to object to the record"})
+    repair = fields.Dict(required=True, allow_none=True, metadata={"description": "whether, from when and how "
+                                                                                  "it may be repaired"})
+
+
+class DeclarationOut(Schema):
+    id = fields.String(required=True)
+    category = fields.String(required=True)
+    category_name = fields.Dict(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["unverified", "verified", "false"]))
+    self_reported = fields.Boolean(required=True)
+    submitted_at = fields.String(required=True)
+    verify_by = fields.String(required=True, metadata={"description": "last working day to verify (CST)"})
+    working_days = fields.Integer(required=True)
+    overdue = fields.Boolean(required=True)
+    decided_on = fields.String(allow_none=True, required=True)
+    agency = fields.Nested(InstitutionOut, allow_none=True, required=True)
+    record_id = fields.String(allow_none=True, required=True, metadata={
+        "description": "the record it became: of its category if verified, the broken commitment if false"})
+    released_to_third_parties = fields.Boolean(required=True, metadata={
+        "description": "only a verified declaration is ever released, as its category's rules allow"})
+    calendar_note = fields.String()
+    remedies = fields.Nested(RemediesOut, metadata={"description": "found false: how to object or repair"})
+    payload = fields.Dict()
+    commitment = fields.Nested(AcceptedTextOut)
+    authorisation = fields.Nested(AcceptedTextOut)
+    agency_words = fields.String(allow_none=True)
+    evidence = fields.List(fields.Nested(EvidenceOut))
+
+
+class DeclarationListOut(Schema):
+    declarations = fields.List(fields.Nested(DeclarationOut), required=True)
+
+
+class SignCommitmentIn(StrictSchema):
+    template = fields.String(required=True, validate=validate.Regexp(r"^[a-z_]{1,40}$"), metadata={
+        "description": "a template code of GET /api/v1/commitment-templates"})
+    accepting_body = fields.String(required=True, validate=validate.Regexp(_ID), metadata={
+        "description": "the client id of the institution or authority the commitment is made to"})
+    accepted = fields.Boolean(required=True, validate=validate.Equal(True, error="the commitment must be accepted"),
+                              metadata={"description": "you accept the template's text"})
+    details = fields.String(validate=[validate.Length(min=1, max=1000), _printable_text], metadata={
+        "description": "what the commitment is about (the documents to supply, the post): sealed under your key"})
+    due_date = fields.Date(metadata={"description": "by when it is to be kept, where the template has one"})
+
+
+class CommitmentQueueQuery(StrictSchema):
+    status = fields.String(validate=validate.OneOf(["pending", "fulfilled", "breached"]),
+                           metadata={"description": "default: the pending ones"})
+
+
+class CommitmentOutcomeIn(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(["fulfilled", "breached"]))
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=1000), _printable_text],
+                           metadata={"description": "the person is told; breached, it is the finding recorded"})
+    breach = fields.String(validate=validate.OneOf(["not_fulfilled", "violated", "false_commitment"]),
+                           metadata={"description": "breached: how (default not_fulfilled)"})
+
+    @validates_schema
+    def _breach(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("outcome") == "fulfilled" and "breach" in data:
+            raise ValidationError("only a breach says how it was broken", "breach")
+
+
+class CommitmentOut(Schema):
+    id = fields.String(required=True)
+    template = fields.String(required=True)
+    scenario = fields.String(allow_none=True, required=True)
+    name = fields.Dict(allow_none=True, required=True)
+    accepting_body = fields.Nested(InstitutionOut, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["pending", "fulfilled", "breached"]))
+    signed_at = fields.String(required=True)
+    due_date = fields.String(allow_none=True, required=True)
+    overdue = fields.Boolean(required=True)
+    decided_on = fields.String(allow_none=True, required=True)
+    record_id = fields.String(allow_none=True, required=True, metadata={"description": "the breach record, if any"})
+    if_breached = fields.String(required=True, metadata={"description": "what a breach does, by accepting body"})
+    remedies = fields.Nested(RemediesOut, metadata={"description": "a breach record: how to object or repair"})
+    text = fields.String()
+    details = fields.String(allow_none=True)
+    body_words = fields.String(allow_none=True)
+
+
+class CommitmentListOut(Schema):
+    commitments = fields.List(fields.Nested(CommitmentOut), required=True)

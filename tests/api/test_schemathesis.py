@@ -66,6 +66,15 @@ RIGHTLY_REFUSED: dict[str, set[tuple[str, str]]] = {
     # kind; evidence as for objections.
     "POST /api/v1/listings": {("invalid_input", "measures"), ("invalid_input", "record_id")},
     "POST /api/v1/me/listings/{listing_id}/objection": {("invalid_input", "evidence")},
+    # Which categories are open to declaration and each one's fields are the data's and the catalogue's;
+    # evidence as for objections.
+    "POST /api/v1/me/declarations": {("not_declarable", "category"), ("invalid_field", "payload"),
+                                     ("invalid_input", "evidence"), ("invalid_evidence", "evidence")},
+    # The templates, which body each allows (a registered client of a role) and its due date are the data's.
+    "POST /api/v1/me/commitments": {("invalid_input", "template"), ("invalid_input", "accepting_body"),
+                                    ("invalid_input", "due_date")},
+    # How a commitment was broken goes only with the outcome `breached`.
+    "POST /api/v1/commitments/{commitment_id}/outcome": {("invalid_input", "breach")},
     # The ID's check character; the activation code the counter handed out.
     "POST /api/v1/subjects/activate": {("invalid_citizen_id", "citizen_id")},
     # The ID's check character; the registered purposes, the categories each needs, its ceilings.
@@ -134,7 +143,8 @@ class World:
     def credentials(self, label: str) -> dict[str, dict[str, str]]:
         """Return the headers and cookies of the role that may call the operation `label`."""
         path = label.split()[1]
-        if path.startswith(("/api/v1/records", "/api/v1/objections", "/api/v1/repairs")):  # the producing agency
+        if path.startswith(("/api/v1/records", "/api/v1/objections", "/api/v1/repairs", "/api/v1/declarations",
+                            "/api/v1/commitments")):  # the producing, verifying or accepting agency
             return {"headers": self.provider.headers}
         if path.startswith("/api/v1/listings"):
             return {"headers": self.lister.headers}
@@ -182,6 +192,24 @@ def world_listing(client: FlaskClient, lister: Registered, person: Person) -> st
     return str(made.json["id"])  # type: ignore[index]
 
 
+def world_declaration(person: Person) -> str:
+    """Return the id of the person's declaration of volunteer service, waiting for verification."""
+    made = person.post("/api/v1/me/declarations", {
+        "category": "VOLUNTEER_SERVICE", "commitment": {"text": "true", "accepted": True},
+        "payload": {"organisation": "volunteers", "service_hours": "12", "period_start": "2026-01-10",
+                    "period_end": "2026-09-30"}})
+    assert made.status_code == 201, made.json
+    return str(made.json["id"])
+
+
+def world_commitment(person: Person, body: Registered) -> str:
+    """Return the id of the person's onboarding commitment to `body`, pending."""
+    made = person.post("/api/v1/me/commitments", {"template": "onboarding", "accepting_body": body.client_id,
+                                                  "accepted": True})
+    assert made.status_code == 201, made.json
+    return str(made.json["id"])
+
+
 @pytest.fixture
 def world(client: FlaskClient, app: Flask, rt: Runtime, auth: Auth, people: People) -> World:
     provider, employer, auditor = auth.provider(), auth.register("institution", kind="employer"), \
@@ -210,6 +238,7 @@ def world(client: FlaskClient, app: Flask, rt: Runtime, auth: Auth, people: Peop
     listing = world_listing(client, lister, person)
     ids = {"objection_id": objected, "repair_id": repair, "record_id": records[0], "request_id": granted,
            "listing_id": listing,
+           "declaration_id": world_declaration(person), "commitment_id": world_commitment(person, provider),
            "consent_id": consent, "client_id": "xinyong-app",
            "report_id": report.json["report"]["report_id"],  # type: ignore[index]
            "POST /api/v1/me/consent-requests/{request_id}/approve": to_approve,
@@ -252,6 +281,12 @@ LABELS = [
     "GET /api/v1/list-rules", "POST /api/v1/listings", "GET /api/v1/listings",
     "POST /api/v1/listings/{listing_id}/end", "GET /api/v1/me/listings", "GET /api/v1/me/listings/{listing_id}",
     "POST /api/v1/me/listings/{listing_id}/objection",
+    "GET /api/v1/declaration-rules", "POST /api/v1/me/declarations", "GET /api/v1/me/declarations",
+    "GET /api/v1/me/declarations/{declaration_id}", "GET /api/v1/declarations",
+    "GET /api/v1/declarations/{declaration_id}", "POST /api/v1/declarations/{declaration_id}/verify",
+    "GET /api/v1/commitment-templates", "POST /api/v1/me/commitments", "GET /api/v1/me/commitments",
+    "GET /api/v1/me/commitments/{commitment_id}", "GET /api/v1/commitments",
+    "GET /api/v1/commitments/{commitment_id}", "POST /api/v1/commitments/{commitment_id}/outcome",
 ]
 
 

@@ -14,22 +14,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
 
-from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from audit.tx import AccessContext
 from consent.errors import RepairOpen, RepairStepOutOfOrder
-from gateway.database import make_engine, upgrade
-from gateway.runtime import Runtime, build_runtime
+from gateway.runtime import Runtime
 from gateway.usecases import clients, people
 from gateway.usecases import records as record_use
 from gateway.usecases import repairs as use
 from gateway.web.schemas import RecordIn
-from tests.conftest import NOW, People, drop_pg_database, penalty, pg_database, pg_url, settings_for_tests
+from tests.conftest import People, committed_runtime, penalty
 from vault.models import Record, Repair
 from vault.types import Provider
-from vault.vault import Vault
 
 RACERS = 6
 
@@ -37,15 +33,8 @@ RACERS = 6
 @pytest.fixture
 def committed(tmp_path: Path) -> Iterator[Runtime]:
     """A runtime on its own PostgreSQL database whose use cases really commit."""
-    name, admin = pg_database("xinyong_repconc")
-    engine = make_engine(pg_url(name), pool_size=RACERS + 2)
-    upgrade(engine)
-    sessions = sessionmaker(bind=engine, autobegin=False, expire_on_commit=False)
-    rt = build_runtime(settings_for_tests(tmp_path), clock=FrozenClock(NOW), engine=engine, sessions=sessions,
-                       vault=Vault.generate())
-    yield rt
-    engine.dispose()
-    drop_pg_database(admin, name)
+    with committed_runtime(tmp_path, "xinyong_repconc", RACERS + 2) as rt:
+        yield rt
 
 
 def _record(rt: Runtime, seed: int) -> tuple[Provider, str, str]:

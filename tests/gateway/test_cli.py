@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,9 @@ import pytest
 from click.testing import Result
 from sqlalchemy import create_engine, text
 
+from audit.clock import Clock
 from consent.catalogue import load_default
+from gateway.runtime import Runtime
 from tests.conftest import People, penalty
 from tests.gateway.conftest import Invoke
 
@@ -292,10 +296,24 @@ def test_an_agency_answers_objections_from_the_command_line(
     assert "0 overdue steps recorded" in initialised("objections", "sweep").output
 
 
-def test_an_agency_decides_repairs_from_the_command_line(
-        initialised: Invoke, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@contextmanager
+def _home_runtime(home: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock | None = None) -> Iterator[Runtime]:
+    """Yield the runtime of the CLI's home, as the service would build it, for steps the CLI has no command for."""
     from gateway.config import from_environ
     from gateway.runtime import build_runtime
+
+    monkeypatch.setenv("XINYONG_HOME", str(home))
+    for name in ("XINYONG_DATABASE_URL", "XINYONG_KEYRING", "XINYONG_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    rt = build_runtime(from_environ(), clock=clock)
+    try:
+        yield rt
+    finally:
+        rt.engine.dispose()
+
+
+def test_an_agency_decides_repairs_from_the_command_line(
+        initialised: Invoke, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from gateway.usecases import repairs as use
 
     provider = _provider(initialised, "ADMINISTRATIVE_PENALTY_GENERAL")
@@ -303,17 +321,11 @@ def test_an_agency_decides_repairs_from_the_command_line(
     lines = tmp_path / "one.jsonl"
     lines.write_text(json.dumps(penalty(citizen_id, date(2026, 6, 1)), ensure_ascii=False) + "\n", encoding="utf-8")
     assert initialised("records", "import", str(lines), "--provider", provider).exit_code == 0
-    monkeypatch.setenv("XINYONG_HOME", str(home))
-    for name in ("XINYONG_DATABASE_URL", "XINYONG_KEYRING", "XINYONG_ENV"):
-        monkeypatch.delenv(name, raising=False)
-    rt = build_runtime(from_environ())
-    try:
+    with _home_runtime(home, monkeypatch) as rt:
         with rt.sessions() as session, session.begin():
             record_id = session.execute(text("SELECT id FROM records")).scalar_one()
         filed = use.apply(rt, use.ApplyForRepair(rt.vault.subject_ref(citizen_id), record_id, ("performance",),
                                                  "罚款已缴清", "本人承诺守法"))
-    finally:
-        rt.engine.dispose()
 
     listed = _json(initialised("repairs", "list", "--provider", provider, "--json"))["repairs"]
     assert [r["id"] for r in listed] == [filed["id"]]
@@ -335,8 +347,6 @@ def test_the_listing_clock_runs_from_the_command_line(
     from datetime import UTC, datetime
 
     from audit.clock import FrozenClock
-    from gateway.config import from_environ
-    from gateway.runtime import build_runtime
     from gateway.usecases import clients as client_use
     from gateway.usecases import listings as use
 
@@ -349,18 +359,12 @@ def test_the_listing_clock_runs_from_the_command_line(
     body = penalty(citizen_id, date(2025, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS")
     lines.write_text(json.dumps(body, ensure_ascii=False) + "\n", encoding="utf-8")
     assert initialised("records", "import", str(lines), "--provider", provider).exit_code == 0
-    monkeypatch.setenv("XINYONG_HOME", str(home))
-    for name in ("XINYONG_DATABASE_URL", "XINYONG_KEYRING", "XINYONG_ENV"):
-        monkeypatch.delenv(name, raising=False)
     # Proposed on Monday 12 October 2026: its window closed on the 19th, long before the command runs.
-    rt = build_runtime(from_environ(), clock=FrozenClock(datetime(2026, 10, 12, 2, tzinfo=UTC)))
-    try:
+    with _home_runtime(home, monkeypatch, FrozenClock(datetime(2026, 10, 12, 2, tzinfo=UTC))) as rt:
         with rt.sessions() as session, session.begin():
             record_id = session.execute(text("SELECT id FROM records")).scalar_one()
         proposed = use.propose(rt, use.ProposeListing(client_use.provider(rt, provider), record_id, "black",
                                                       "拒不履行", "依据", ("restrict_flights",)))
-    finally:
-        rt.engine.dispose()
 
     [queued] = _json(initialised("listings", "list", "--provider", provider, "--json"))["listings"]
     assert (queued["id"], queued["status"], queued["objection_until"]) == (proposed["id"], "proposed", "2026-10-19")
@@ -369,3 +373,29 @@ def test_the_listing_clock_runs_from_the_command_line(
     assert "0 listings took effect, 0 ended" in initialised("listings", "run").output
     [effective] = _json(initialised("listings", "list", "--provider", provider, "--json"))["listings"]
     assert effective["status"] == "in_effect"
+
+
+def test_an_agency_verifies_declarations_from_the_command_line(
+        initialised: Invoke, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.usecases import declarations as use
+
+    provider = _provider(initialised, "VOLUNTEER_SERVICE", "CREDIT_COMMITMENT_BREACH")
+    citizen_id = People(13).new()
+    assert initialised("subjects", "enroll", citizen_id).exit_code == 0
+    hours = {"organisation": "青年志愿者协会", "service_hours": "12", "period_start": "2026-01-10",
+             "period_end": "2026-09-30"}
+    with _home_runtime(home, monkeypatch) as rt:
+        filed = use.declare(rt, use.Declare(rt.vault.subject_ref(citizen_id), "VOLUNTEER_SERVICE", hours, "属实"))
+
+    listed = _json(initialised("declarations", "list", "--provider", provider, "--json"))["declarations"]
+    assert [d["id"] for d in listed] == [filed["id"]]
+    verified = _json(initialised("declarations", "verify", filed["id"], "--provider", provider, "--outcome",
+                                 "verified", "--reason", "一致", "--json"))
+    assert verified["status"] == "verified"
+    assert verified["record_id"] in initialised("declarations", "list", "--provider", provider, "--status",
+                                                "verified").output
+    again = initialised("declarations", "verify", filed["id"], "--provider", provider, "--outcome", "false",
+                        "--reason", "改判")
+    assert again.exit_code == 1
+    assert "DeclarationStepOutOfOrder" in again.output
+    assert "0 overdue verifications recorded" in initialised("declarations", "sweep").output

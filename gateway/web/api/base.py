@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from apispec import BasePlugin
-from flask import Flask, g, request
+from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from flask_wtf.csrf import ValidationError, validate_csrf  # WTForms' error, re-exported (WTForms has no hints)
@@ -258,3 +258,10 @@ def person(write: bool = False) -> str:
         except ValidationError:
             raise CsrfFailed("a session request that changes something needs the X-CSRF-Token header") from None
     return ref
+
+
+def created(body: Any) -> Response:
+    """Return `body` as JSON with 201 Created."""
+    response = jsonify(body)
+    response.status_code = 201
+    return response

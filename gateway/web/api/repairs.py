@@ -39,7 +39,14 @@ def _checked(repair_id: str) -> str:
 def repair_rules() -> Response:
     """Return the ways to repair a record (REP-4, REP-5), what a repair does (REP-8) and the decision's period,
     each with its reason. Repair is free of charge (REP-10)."""
-    return jsonify(runtime().policy.repairs.to_public())
+    policy = runtime().policy
+    rules = policy.repairs.to_public()
+    # COM-5: a credit commitment is a way to repair; it is signed online on its published template.
+    signed_on = {t.repair_method: t.code for t in policy.commitments.templates.values() if t.repair_method}
+    for method in rules["methods"]:
+        if method["code"] in signed_on:
+            method["commitment"] = {"template": signed_on[method["code"]], "sign_at": "/api/v1/me/commitments"}
+    return jsonify(rules)
 
 
 @blp.route("/me/repairs", methods=["POST"])
