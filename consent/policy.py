@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from consent.catalogue import Catalogue, load_default
 from consent.listings import ListRules
 from consent.listings import load_default_rules as load_list_rules
+from consent.evaluation import EvaluationRules
+from consent.evaluation import load_default_rules as load_evaluation_rules
 from consent.notices import NoticeRules
 from consent.notices import load_default_rules as load_notice_rules
 from consent.objections import ObjectionRules, load_default_rules
@@ -29,6 +31,8 @@ class Policy:
     repairs: RepairRules = field(default=None)  # type: ignore[assignment]
     # The lists, their measures, removal conditions and the remedies a person is told of (consent/data/lists.json).
     lists: ListRules = field(default=None)  # type: ignore[assignment]
+    # The integrity evaluation for incentive purposes: its window and what counts (consent/data/evaluation.json).
+    evaluation: EvaluationRules = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.objections is None:
@@ -39,6 +43,8 @@ class Policy:
             object.__setattr__(self, "repairs", load_repair_rules())
         if self.lists is None:
             object.__setattr__(self, "lists", load_list_rules(self.catalogue))
+        if self.evaluation is None:
+            object.__setattr__(self, "evaluation", load_evaluation_rules(self.catalogue))
 
     @classmethod
     def load_default(cls) -> Policy:
