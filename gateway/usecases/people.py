@@ -18,7 +18,7 @@ from audit import entries as audit
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import freezes, grants, listings, notices, notifications, objections, repairs
+from consent import evaluation, freezes, grants, listings, notices, notifications, objections, repairs
 from consent.catalogue import Category
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
@@ -352,6 +352,9 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
         "records": out,
         "queries": queries,
         "listings": _listings_beside(tx, rt, subject_ref),
+        # The person's own evaluation, with every adverse record weighed and why (EVAL-7): shown to them whatever
+        # the purposes, since it is their own data; institutions get it only for an incentive purpose.
+        "evaluation": evaluation.for_person(rt.policy.evaluation, catalogue, now, own.records),
     }
 
 

@@ -41,6 +41,8 @@ def _request_out(view: RequestView, institution: dict[str, Any] | None = None) -
         "created_at": isoformat_z(view.created_at), "lapses_at": isoformat_z(view.lapses_at),
         "consent_id": view.grant_id,
     }
+    if view.occupational_group is not None:
+        out["occupational_group"] = view.occupational_group
     if institution is not None:
         out["institution"] = institution
     return out
@@ -52,6 +54,7 @@ def _grant_out(view: GrantView, institution: dict[str, Any]) -> dict[str, Any]:
         "categories": sorted(view.fields), "fields": view.fields, "valid_from": isoformat_z(view.valid_from),
         "valid_until": isoformat_z(view.valid_until), "max_uses": view.max_uses, "uses": view.uses,
         "status": view.status, "receipt": view.receipt,
+        **({} if view.occupational_group is None else {"occupational_group": view.occupational_group}),
     }
 
 
@@ -77,7 +80,8 @@ def create_consent_request(data: dict[str, Any]) -> Response:
     view = use.request_consent(rt.uow, rt.vault, rt.policy, use.RequestConsent(
         institution_id=caller.actor, kind=caller.kind, citizen_id=data["citizen_id"], purpose=data["purpose"],
         categories=data.get("categories"), reason=data["reason"], valid_for=data["valid_for"],
-        max_uses=data.get("max_uses"), request_id=g.get("request_id")))
+        max_uses=data.get("max_uses"), request_id=g.get("request_id"),
+        occupational_group=data.get("occupational_group")))
     response = jsonify({"id": view.id, "status": view.status})
     response.status_code = 201
     return response
