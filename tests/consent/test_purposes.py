@@ -581,7 +581,7 @@ def test_the_purposes_the_seeds_name_for_personal_reports_are_registered_with_re
                  "professional_qualification", "professional_title_review", "soe_executive_review",
                  "legal_representative_review", "occupational_credit_report"):
         purpose = purposes.purpose(code)
-        assert purpose.name.zh and purpose.name.en and purpose.categories_reason, code
+        assert all((purpose.name.zh, purpose.name.en, purpose.categories_reason, purpose.legal_basis)), code
         assert not purpose.incentive_score, code
 
 
