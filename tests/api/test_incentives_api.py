@@ -321,3 +321,18 @@ def test_the_new_purposes_are_published_with_their_scope(client: FlaskClient) ->
     assert published["incentive_credit"]["incentive_score"] is True
     assert published["incentive_credit"]["institution_kinds"] == ["landlord", "lender"]
     assert "internal_notes" not in published["civil_service_recruitment"]
+
+
+def test_the_portal_shows_the_person_their_evaluation_and_the_group_a_request_names(
+    client: FlaskClient, provider: Registered, employer: Registered, person: Person
+) -> None:
+    _filed(client, provider, _serious(person.citizen_id, date(2026, 6, 1)))
+    _filed(client, provider, _commendation(person.citizen_id))
+    assert _ask(client, employer, person.citizen_id, "occupational_credit_report",
+                occupational_group="KG04").status_code == 201
+    page = person.client.get("/me").get_data(as_text=True)
+    assert "连续三年无不良信用记录" in page
+    assert "自 from 2029-06-01 起成立" in page
+    assert "Counts: decided within the three years" in page
+    assert "表彰奖励信息(红名单) Commendation (red list): 1" in page
+    assert "职业人群 group KG04" in page
