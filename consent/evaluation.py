@@ -67,6 +67,21 @@ class EvaluationRules:
     positive: Mapping[str, str] = field(hash=False)  # category -> why a record of it counts
     raw: dict[str, object] = field(repr=False, compare=False, hash=False)
 
+    def to_public(self) -> dict[str, Any]:
+        """Return the rules as published, with their reasons (internal notes left out)."""
+        return {
+            "version": self.version,
+            "published": self.published.isoformat(),
+            "basis": self.basis,
+            "use": {"zh": self.use.zh, "en": self.use.en},
+            "no_adverse_record": {
+                "name": {"zh": self.name.zh, "en": self.name.en}, "window": self.window.isoformat(),
+                "legal_basis": self.legal_basis, "reason": self.reason,
+                "categories": sorted(self.adverse), "categories_reason": self.adverse_reason,
+            },
+            "positive": [{"category": code, "reason": reason} for code, reason in self.positive.items()],
+        }
+
     def since(self, today: date) -> date:
         """Return the first decision date inside the window that ends today."""
         return subtract_duration(today, self.window)

@@ -8,6 +8,7 @@ sanctions only.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -336,3 +337,12 @@ def test_the_portal_shows_the_person_their_evaluation_and_the_group_a_request_na
     assert "Counts: decided within the three years" in page
     assert "表彰奖励信息(红名单) Commendation (red list): 1" in page
     assert "职业人群 group KG04" in page
+
+
+def test_the_evaluation_rules_are_published_with_their_version_and_reasons(client: FlaskClient) -> None:
+    rules = _ok(client.get("/api/v1/evaluation-rules"))
+    assert rules["version"] == "2026.11.27"
+    assert rules["no_adverse_record"]["window"] == "P3Y"
+    assert "SERIOUS_DISHONESTY_LIST" in rules["no_adverse_record"]["categories"]
+    assert all(p["reason"] for p in rules["positive"])
+    assert "internal_notes" not in json.dumps(rules)

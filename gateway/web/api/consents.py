@@ -65,6 +65,14 @@ def get_purposes() -> Response:
     return jsonify(runtime().purposes.to_public())
 
 
+@blp.route("/evaluation-rules", methods=["GET"])
+@blp.response(200, description="The rules of the integrity evaluation, for incentive purposes only")
+def get_evaluation_rules() -> Response:
+    """Return the evaluation's rules with their version and reasons: the three-year attribute (EVAL-7), the
+    categories it weighs and the positive records that count. It is released for incentives only (EVAL-1)."""
+    return jsonify(runtime().policy.evaluation.to_public())
+
+
 @blp.route("/consent-requests", methods=["POST"])
 @blp.arguments(ConsentRequestIn)
 @blp.response(201, ConsentRequestCreatedOut)
