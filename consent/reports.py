@@ -74,8 +74,9 @@ def compose(
         "retrieval_deadline": isoformat_z(until),
     }
     if grant.occupational_group is not None:
-        group = next(e for e in catalogue.occupational_groups if e.code == grant.occupational_group)
-        report["occupational_group"] = group.to_public()
+        # The grant's group, named as the catalogue in force names it (just the code, should a later one drop it).
+        named = [e.to_public() for e in catalogue.occupational_groups if e.code == grant.occupational_group]
+        report["occupational_group"] = named[0] if named else {"code": grant.occupational_group}
     if evaluation is not None:
         report["evaluation"] = dict(evaluation)
     return report

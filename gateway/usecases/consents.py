@@ -27,6 +27,7 @@ from gateway.directory import ClientDirectory
 from gateway.models import Client
 from gateway.uow import UnitOfWork
 from vault.identity import normalise_citizen_id
+from vault.types import RecordDates
 from vault.vault import Vault
 
 WHO_LOOKED_WINDOW = timedelta(days=730)
@@ -214,11 +215,7 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
                 "fields": {c: sorted(f) for c, f in selection.fields.items()},
                 "institution": q.institution_id,
             }
-            weighed = None
-            if purpose.incentive_score:  # EVAL-1: only an incentive purpose reads what its evaluation weighs
-                weighed = vault.record_dates(tx, grant.subject_ref, policy.evaluation.adverse)
-                detail["evaluation"] = {"rules_version": policy.evaluation.version,
-                                        "weighed": [r.id for r in weighed]}
+            weighed = _weighed(tx, vault, policy, grant, detail) if purpose.incentive_score else None
             if grant.occupational_group is not None:
                 detail["occupational_group"] = grant.occupational_group
             release = vault.release(tx.under(purpose=purpose.code, basis=grant.id), grant.subject_ref,
@@ -242,6 +239,14 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
                 Tag.QUERY_DENIED, outcome=Outcome.DENIED, subject_ref=where.subject_ref, reason=exc.code,
                 detail={"institution": q.institution_id})
         raise
+
+
+def _weighed(tx: Tx, vault: Vault, policy: Policy, grant: GrantView, detail: dict[str, Any]) -> list[RecordDates]:
+    """Return the dates of the person's adverse records an incentive purpose's evaluation weighs, and note in the
+    release's audit detail which ones and under which rules (EVAL-1: no other purpose reads them)."""
+    weighed = vault.record_dates(tx, grant.subject_ref, policy.evaluation.adverse)
+    detail["evaluation"] = {"rules_version": policy.evaluation.version, "weighed": [r.id for r in weighed]}
+    return weighed
 
 
 def get_report(uow: UnitOfWork, vault: Vault, institution_id: str, report_id: str,
