@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from consent.catalogue import Catalogue, load_default
-from consent.listings import ListRules
-from consent.listings import load_default_rules as load_list_rules
 from consent.evaluation import EvaluationRules
 from consent.evaluation import load_default_rules as load_evaluation_rules
+from consent.listings import ListRules
+from consent.listings import load_default_rules as load_list_rules
 from consent.notices import NoticeRules
 from consent.notices import load_default_rules as load_notice_rules
 from consent.objections import ObjectionRules, load_default_rules
