@@ -1,7 +1,7 @@
 """the occupational group a consent request and its grant are limited to (职业信用报告)
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0014
 Create Date: 2026-11-27 16:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0018'
-down_revision: str | None = '0012'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
