@@ -7,6 +7,7 @@
     │   └── PayloadInvalid       a payload or document field is unknown, missing or of the wrong type
     ├── CategoryNotAllowed       a provider submits a category it is not registered for, or its role may not
     ├── PurposesInvalid          the purposes data file breaks its own rules
+    ├── EvaluationInvalid        the evaluation data file breaks its own rules
     ├── UnknownPurpose           a purpose code is not in the purposes file
     ├── RequestInvalid           a consent request breaks a rule of its purpose (field, reason)
     │   ├── CategoriesOutsidePurpose   categories the purpose does not cover (names them)
@@ -91,6 +92,10 @@ class CategoryNotAllowed(ConsentError):
 
 class PurposesInvalid(ConsentError):
     """Raised when the purposes document is malformed."""
+
+
+class EvaluationInvalid(ConsentError):
+    """Raised when the evaluation document (consent/data/evaluation.json) is malformed."""
 
 
 class UnknownPurpose(ConsentError):

@@ -75,6 +75,7 @@ class RequestView:
     answered_at: datetime | None
     grant_id: str | None
     withheld: bool = False  # made while the person's file was frozen: never shown to them
+    occupational_group: str | None = None  # the one group an occupational credit report is limited to
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ class GrantView:
     receipt_sha256: str
     policy_version: str
     catalogue_version: str
+    occupational_group: str | None = None  # the one group an occupational credit report is limited to
 
 
 def _request_status(row: ConsentRequest, now: datetime) -> str:
@@ -106,7 +108,7 @@ def _request_status(row: ConsentRequest, now: datetime) -> str:
 def _request_view(row: ConsentRequest, now: datetime) -> RequestView:
     return RequestView(row.id, row.institution_id, row.purpose, list(row.categories), row.reason,
                        row.valid_for_seconds, row.max_uses, _request_status(row, now), row.created_at,
-                       row.lapses_at, row.answered_at, row.grant_id, bool(row.withheld))
+                       row.lapses_at, row.answered_at, row.grant_id, bool(row.withheld), row.occupational_group)
 
 
 def grant_status(row: Grant | Row[Any], now: datetime) -> str:
@@ -124,7 +126,7 @@ def _grant_view(row: Grant | Row[Any], now: datetime) -> GrantView:
     return GrantView(row.id, row.request_id, row.institution_id, row.subject_ref, row.purpose,
                      {k: list(v) for k, v in row.fields.items()}, row.valid_from, row.valid_until, row.max_uses,
                      row.uses, grant_status(row, now), row.revoked_at, row.receipt, row.receipt_sha256,
-                     row.policy_version, row.catalogue_version)
+                     row.policy_version, row.catalogue_version, row.occupational_group)
 
 
 def _new_id(prefix: str) -> str:
@@ -133,7 +135,7 @@ def _new_id(prefix: str) -> str:
 
 def check_request(
     purposes: Purposes, institution: Institution, purpose_code: str, categories: Iterable[str] | None,
-    valid_for: Duration, max_uses: int | None,
+    valid_for: Duration, max_uses: int | None, occupational_group: str | None = None,
 ) -> tuple[Purpose, list[str], int]:
     """Return (purpose, categories, uses) after the purpose's rules; raises a ConsentError."""
     purpose = purposes.purpose(purpose_code)
@@ -154,19 +156,37 @@ def check_request(
         raise RequestInvalid("max_uses", "must be at least 1")
     if uses > purpose.max_uses:
         raise CeilingExceeded("max_uses", f"purpose {purpose.code} allows at most {purpose.max_uses} uses")
+    _check_scope(purpose, occupational_group)
     return purpose, chosen, uses
+
+
+def _check_scope(purpose: Purpose, group: str | None) -> None:
+    """Refuse a request for an occupational credit report that names no group, or a group the catalogue does not
+    know, and a group named for a purpose that is not limited to one (KG-1 to KG-4: one report, one group)."""
+    if purpose.scope is None:
+        if group is not None:
+            raise RequestInvalid("occupational_group",
+                                 f"purpose {purpose.code} is not limited to an occupational group")
+        return
+    if group is None:
+        raise RequestInvalid("occupational_group",
+                             f"purpose {purpose.code} is limited to one occupational group: name it")
+    if group not in purpose.scope_codes:
+        raise RequestInvalid("occupational_group", f"{group} is not an occupational group of the catalogue")
 
 
 def create_request(
     tx: Tx, purposes: Purposes, institution: Institution, subject_ref: str,
     purpose_code: str, categories: Iterable[str] | None, reason: str, valid_for: Duration, max_uses: int | None,
+    occupational_group: str | None = None,
 ) -> RequestView:
     """Record a pending request. It is created whether or not the person is known, so the answer says nothing.
 
     The person's freeze is read for every request, so a frozen file costs the same work as any other: its
     request is recorded withheld (never shown to the person, it lapses unanswered), like an unknown person's.
     """
-    purpose, chosen, uses = check_request(purposes, institution, purpose_code, categories, valid_for, max_uses)
+    purpose, chosen, uses = check_request(purposes, institution, purpose_code, categories, valid_for, max_uses,
+                                          occupational_group)
     now = tx.now
     withheld = freezes.frozen(tx.session, subject_ref)
     row = ConsentRequest(
@@ -174,12 +194,14 @@ def create_request(
         categories=chosen, reason=reason, max_uses=uses,
         valid_for_seconds=int(valid_for.as_timedelta().total_seconds()),
         status="pending", created_at=now, lapses_at=now + LAPSE_AFTER, withheld=withheld,
+        occupational_group=occupational_group,
     )
     tx.session.add(row)
     tx.session.flush()
     tx.under(purpose=purpose.code, basis=row.id).record(
         Tag.CONSENT_REQUESTED, subject_ref=subject_ref,
-        detail={"categories": chosen, **({"withheld": "file frozen"} if withheld else {})})
+        detail={"categories": chosen, **({"withheld": "file frozen"} if withheld else {}),
+                **({} if occupational_group is None else {"occupational_group": occupational_group})})
     return _request_view(row, now)
 
 
@@ -245,6 +267,7 @@ def approve(
         "institution": {"id": institution.client_id, "name": institution.name, "kind": institution.kind},
         "reason": row.reason, "method": "approved online by the person", "approved_at": isoformat_z(now),
         "policy_version": purposes.version, "catalogue_version": catalogue.version,
+        **({} if row.occupational_group is None else {"occupational_group": row.occupational_group}),
     }
     receipt = sign(claims, RECEIPT_TYPE)
     grant = Grant(
@@ -252,6 +275,7 @@ def approve(
         purpose=purpose.code, fields=fields, valid_from=now, valid_until=now + validity, max_uses=row.max_uses,
         uses=0, status="active", receipt=receipt, receipt_sha256=hashlib.sha256(receipt.encode()).hexdigest(),
         policy_version=purposes.version, catalogue_version=catalogue.version,
+        occupational_group=row.occupational_group,
     )
     tx.session.add(grant)
     row.status, row.answered_at, row.grant_id = "approved", now, grant_id
@@ -388,7 +412,9 @@ def selection(grant: GrantView, purposes: Purposes, catalogue: Catalogue, now: d
             continue
         fields[code] = frozenset(granted) & purpose.fields[code] & category.third_party_fields
     shown_on = now.astimezone(CST).date()
-    return Selection(fields=fields, shown_on=shown_on, decided_since=purpose.decided_since(shown_on))
+    only = None if purpose.scope is None or grant.occupational_group is None else (
+        purpose.scope, grant.occupational_group)
+    return Selection(fields=fields, shown_on=shown_on, decided_since=purpose.decided_since(shown_on), only=only)
 
 
 def requests_of_institution(tx: Tx, institution_id: str, limit: int) -> list[RequestView]:

@@ -51,6 +51,8 @@ class ConsentRequest(ConsentBase):
     withheld: Mapped[bool] = mapped_column(
         Boolean, server_default=false(), default=False,
         comment="made while the person's file was frozen: never shown to them, lapses unanswered")
+    occupational_group: Mapped[str | None] = mapped_column(
+        String(20), comment="the one occupational group (catalogue code) the report is limited to; NULL: not limited")
 
 
 class Freeze(ConsentBase):
@@ -89,6 +91,8 @@ class Grant(ConsentBase):
     receipt_sha256: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(40))
     catalogue_version: Mapped[str] = mapped_column(String(40))
+    occupational_group: Mapped[str | None] = mapped_column(
+        String(20), comment="the one occupational group (catalogue code) the report is limited to; NULL: not limited")
 
 
 class Report(ConsentBase):

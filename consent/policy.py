@@ -8,6 +8,8 @@ from consent import commitments, declarations
 from consent.catalogue import Catalogue, load_default
 from consent.commitments import CommitmentRules
 from consent.declarations import DeclarationRules
+from consent.evaluation import EvaluationRules
+from consent.evaluation import load_default_rules as load_evaluation_rules
 from consent.listings import ListRules
 from consent.listings import load_default_rules as load_list_rules
 from consent.notices import NoticeRules
@@ -36,6 +38,8 @@ class Policy:
     declarations: DeclarationRules = field(default=None)  # type: ignore[assignment]
     # Credit commitments: the templates per scenario (consent/data/commitments.json).
     commitments: CommitmentRules = field(default=None)  # type: ignore[assignment]
+    # The integrity evaluation for incentive purposes: its window and what counts (consent/data/evaluation.json).
+    evaluation: EvaluationRules = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.objections is None:
@@ -50,6 +54,8 @@ class Policy:
             object.__setattr__(self, "declarations", declarations.load_default_rules(self.catalogue))
         if self.commitments is None:
             object.__setattr__(self, "commitments", commitments.load_default_rules(self.catalogue, self.repairs))
+        if self.evaluation is None:
+            object.__setattr__(self, "evaluation", load_evaluation_rules(self.catalogue))
 
     @classmethod
     def load_default(cls) -> Policy:

@@ -22,7 +22,7 @@ from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
 
-from consent.catalogue import Catalogue, DocumentReader, Label, ShareScope
+from consent.catalogue import Catalogue, DocumentReader, Label, Polarity, ShareScope
 from consent.durations import Duration, not_longer, parse_days, parse_duration, subtract_duration
 from consent.errors import PurposesInvalid, UnknownPurpose
 
@@ -67,6 +67,10 @@ class Purpose:
     data_range: Duration
     data_life: Duration
     incentive_score: bool
+    # The payload field that limits a report to one value named in the request (an occupational credit report
+    # holds one group's records only), with the values the catalogue knows; None: not limited.
+    scope: str | None = None
+    scope_codes: frozenset[str] = frozenset()
 
     @property
     def categories(self) -> frozenset[str]:
@@ -95,6 +99,7 @@ class Purpose:
             "data_range": self.data_range.isoformat(),
             "data_life": self.data_life.isoformat(),
             "incentive_score": self.incentive_score,
+            **({} if self.scope is None else {"scope": self.scope}),
         }
 
 
@@ -151,6 +156,9 @@ _PURPOSE_KEYS = (
     "data_life",
     "incentive_score",
 )
+# The one field a purpose may limit its reports by: the key occupational group of a licence or sanction (KG-1
+# to KG-4, 职业信用报告), a code list of the catalogue.
+_SCOPES = {"occupational_group": "occupational_groups"}
 _THIRD_PARTY_SCOPES = frozenset({ShareScope.AUTHORISED_QUERY, ShareScope.PUBLIC})
 
 
@@ -244,27 +252,66 @@ def _fields(r: _Reader, catalogue: Catalogue) -> Mapping[str, frozenset[str]]:
     return MappingProxyType(matrix)
 
 
+def _only_positive(r: _Reader, fields: Mapping[str, frozenset[str]], catalogue: Catalogue) -> None:
+    """Refuse an incentive purpose that would receive anything but positive records.
+
+    EVAL-1: the evaluation serves incentives only, never punishment; a purpose that also screens people
+    out on negative records could turn it into grounds for refusal, so it may not receive it.
+    """
+    for code in fields:
+        if catalogue.category(code).polarity is not Polarity.POSITIVE:
+            r.fail("incentive_score", f"an incentive purpose receives positive records only; {code} is "
+                                      f"{catalogue.category(code).polarity.value}")
+
+
+def _scope(r: _Reader, fields: Mapping[str, frozenset[str]], catalogue: Catalogue) -> tuple[str | None, frozenset[str]]:
+    """Return the field a purpose's reports are limited by and its known values, after checking every category
+    has it as a released field of the catalogue's code list (so the recipient sees which group a record is of)."""
+    if "scope" not in r.value:
+        return None, frozenset()
+    scope = r.text("scope")
+    code_list = _SCOPES.get(scope)
+    if code_list is None:
+        r.fail("scope", f"must be one of: {', '.join(sorted(_SCOPES))}")
+    known: frozenset[str] = frozenset()
+    for code, names in fields.items():
+        spec = next((f for f in catalogue.category(code).fields if f.name == scope), None)
+        if spec is None or spec.code_list != code_list:
+            r.fail("scope", f"category {code} has no {scope} field of the {code_list} list")
+        if scope not in names:
+            r.fail(f"categories.{code}", f"must include {scope}, the field the report is limited by")
+        known = spec.codes
+    return scope, known
+
+
 def _parse_purpose(value: object, index: int, catalogue: Catalogue) -> Purpose:
     code = value.get("code") if isinstance(value, Mapping) else None
     where = f"purpose {code}" if isinstance(code, str) and code.strip() else f"purposes[{index}]"
-    r = _Reader(value, where, _PURPOSE_KEYS, (_NOTES,))
+    r = _Reader(value, where, _PURPOSE_KEYS, (_NOTES, "scope"))
     r.notes()
     code = r.text("code", _CODE)
     if len(code) > _CODE_MAX:
         r.fail("code", f"must be at most {_CODE_MAX} characters")
+    fields = _fields(r, catalogue)
+    incentive = r.flag("incentive_score")
+    if incentive:
+        _only_positive(r, fields, catalogue)
+    scope, codes = _scope(r, fields, catalogue)
     return Purpose(
         code=code,
         name=r.label("name"),
         description=r.label("description"),
         legal_basis=r.text("legal_basis"),
         institution_kinds=_kinds(r),
-        fields=_fields(r, catalogue),
+        fields=fields,
         categories_reason=r.text("categories_reason"),
         max_consent=r.days("max_consent", MAX_CONSENT),
         max_uses=r.count("max_uses"),
         data_range=r.bounded_duration("data_range", MAX_DATA_RANGE),
         data_life=r.days("data_life", MAX_DATA_LIFE),
-        incentive_score=r.flag("incentive_score"),
+        incentive_score=incentive,
+        scope=scope,
+        scope_codes=codes,
     )
 
 

@@ -7,7 +7,7 @@ report is gone (410) and its sealed contents are purged from storage.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from audit.clock import CST, isoformat_z
 from audit.tx import Tx
-from consent.catalogue import Catalogue, Polarity
+from consent.catalogue import Catalogue
 from consent.errors import ReportGone, ReportNotFound
 from consent.grants import GrantView
 from consent.models import Report
@@ -45,14 +45,18 @@ def deadline(grant: GrantView, purpose: Purpose, now: datetime) -> datetime:
 
 def compose(
     report_id: str, grant: GrantView, purpose: Purpose, catalogue: Catalogue, release: Release,
-    now: datetime, until: datetime,
+    now: datetime, until: datetime, evaluation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return the report: only released fields, the person by masked ID and consent reference."""
+    """Return the report: only released fields, the person by masked ID and consent reference.
+
+    ``evaluation`` is given for an incentive purpose only and is refused for any other (EVAL-1): it is
+    part of the report, so the signature covers it.
+    """
+    if (evaluation is not None) != purpose.incentive_score:
+        raise ValueError(f"an evaluation goes with incentive purposes only, and always; not with {purpose.code}")
     records = []
-    positive = 0
     for item in release.records:
         category = catalogue.category(item.category)
-        positive += category.polarity is Polarity.POSITIVE
         shown: dict[str, Any] = {
             "category": item.category,
             "category_name": {"zh": category.name_zh, "en": category.name_en},
@@ -78,9 +82,12 @@ def compose(
         "records": records,
         "retrieval_deadline": isoformat_z(until),
     }
-    if purpose.incentive_score:
-        # EVAL-1: a score only ever serves incentives; it counts good records, never punishes.
-        report["incentive_score"] = {"positive_records": positive, "use": "incentive only (EVAL-1)"}
+    if grant.occupational_group is not None:
+        # The grant's group, named as the catalogue in force names it (just the code, should a later one drop it).
+        named = [e.to_public() for e in catalogue.occupational_groups if e.code == grant.occupational_group]
+        report["occupational_group"] = named[0] if named else {"code": grant.occupational_group}
+    if evaluation is not None:
+        report["evaluation"] = dict(evaluation)
     return report
 
 

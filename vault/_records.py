@@ -250,12 +250,13 @@ def _view(subject_ref: str, dek: bytes, record: Any, changes: Sequence[PeriodCha
         period_changes=tuple(changes),
         repaired_at=getattr(record, "repaired_at", None),
         repair_effect=getattr(record, "repair_effect", None),
+        period_source=getattr(record, "period_source", None) or "catalogue",
     )
 
 
 _OWN = (select(Record.id, Record.category, Record.provider_id, Record.status, Record.decided_at, Record.display_from,
                Record.display_until, Record.created_at, Record.revoked_at, Record.sealed, Record.version,
-               Record.repaired_at, Record.repair_effect)
+               Record.repaired_at, Record.repair_effect, Record.period_source)
         .where(Record.subject_id == bindparam("subject_id"), Record.erased_at.is_(None))  # tombstones: nothing to show
         .order_by(Record.decided_at.desc(), Record.id))
 # Columns, not objects: a self report reads these on every request.

@@ -119,6 +119,21 @@ class RecordView:
     period_changes: tuple[PeriodChangeView, ...] = ()
     repaired_at: datetime | None = None
     repair_effect: str | None = None
+    period_source: str = "catalogue"  # where display_until comes from; anything else is the record's own period
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDates:
+    """A record's category, state and dates, without its contents: what an evaluation weighs (EVAL-7)."""
+
+    id: str
+    category: str
+    status: str
+    decided_at: date
+    display_from: date
+    display_until: date | None
+    period_source: str
+    repaired_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +161,8 @@ class Selection:
     decided_since: date
     # Categories not released at all while an objection to the record is open (核实期间暂不执行, OBJ-2).
     withheld_while_disputed: frozenset[str] = frozenset()
+    # (field, value): only records whose payload holds that value are released, e.g. one occupational group's.
+    only: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ from vault.types import (
     PeriodState,
     Prepared,
     Provider,
+    RecordDates,
     RecordDraft,
     Release,
     RepairTexts,
@@ -339,6 +340,14 @@ class Vault:
     def release(self, tx: Tx, subject_ref: str, selection: Selection, detail: Mapping[str, Any]) -> Release:
         """Return the selected fields of the selected records, recorded as a release to a third party."""
         return self._unwrapping(lambda: _releases.release(tx, self._ring, subject_ref, selection, detail))
+
+    def record_dates(self, tx: Tx, subject_ref: str, categories: Collection[str]) -> list[RecordDates]:
+        """Return the state and dates of the person's records in these categories, never their contents.
+
+        What an evaluation weighs for an incentive purpose (EVAL-7): the release it is part of is what the
+        audit log records, since nothing sealed is opened here.
+        """
+        return _releases.record_dates(tx, subject_ref, categories)
 
     def open_report(self, tx: Tx, subject_ref: str, report_id: str, sealed: bytes) -> bytes:
         """Return a report sealed at its release, recorded as a retrieval by its recipient."""

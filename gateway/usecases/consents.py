@@ -17,7 +17,7 @@ from audit import entries as audit
 from audit.clock import isoformat_z
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from consent import freezes, grants, listings, notifications, reports
+from consent import evaluation, freezes, grants, listings, notifications, reports
 from consent.durations import Duration
 from consent.errors import QueryRefused, ReportGone
 from consent.freezes import FreezeState
@@ -27,6 +27,7 @@ from gateway.directory import ClientDirectory
 from gateway.models import Client
 from gateway.uow import UnitOfWork
 from vault.identity import normalise_citizen_id
+from vault.types import RecordDates
 from vault.vault import Vault
 
 WHO_LOOKED_WINDOW = timedelta(days=730)
@@ -43,6 +44,7 @@ class RequestConsent:
     valid_for: Duration
     max_uses: int | None
     request_id: str | None = None
+    occupational_group: str | None = None  # the one group an occupational credit report is limited to
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,8 @@ def request_consent(uow: UnitOfWork, vault: Vault, policy: Policy, cmd: RequestC
         institution = Institution(cmd.institution_id, cmd.kind, name or cmd.institution_id)
         subject_ref = vault.subject_ref(citizen_id)
         created = grants.create_request(tx, policy.purposes, institution, subject_ref, cmd.purpose,
-                                        cmd.categories, cmd.reason, cmd.valid_for, cmd.max_uses)
+                                        cmd.categories, cmd.reason, cmd.valid_for, cmd.max_uses,
+                                        cmd.occupational_group)
         notifications.notify(tx, subject_ref, "consent_request", created.id,
                              status=notifications.WITHHELD if created.withheld else None)
         return created
@@ -206,17 +209,22 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
             purpose = policy.purposes.purpose(grant.purpose)
             selection = replace(grants.selection(grant, policy.purposes, policy.catalogue, tx.now),
                                 withheld_while_disputed=policy.objections.withheld_categories)
-            detail = {
+            detail: dict[str, Any] = {
                 "consent_receipt_sha256": grant.receipt_sha256,
                 "policy_version": grant.policy_version,
                 "fields": {c: sorted(f) for c, f in selection.fields.items()},
                 "institution": q.institution_id,
             }
+            weighed = _weighed(tx, vault, policy, grant, detail) if purpose.incentive_score else None
+            if grant.occupational_group is not None:
+                detail["occupational_group"] = grant.occupational_group
             release = vault.release(tx.under(purpose=purpose.code, basis=grant.id), grant.subject_ref,
                                     selection, detail)
             report_id = reports.new_report_id()
             until = reports.deadline(grant, purpose, tx.now)
-            report = reports.compose(report_id, grant, purpose, policy.catalogue, release, tx.now, until)
+            found = None if weighed is None else evaluation.for_institution(
+                policy.evaluation, policy.catalogue, tx.now, weighed, release.records)
+            report = reports.compose(report_id, grant, purpose, policy.catalogue, release, tx.now, until, found)
             if set(policy.lists.categories.values()) & selection.fields.keys():
                 # Listings in effect, of the lists whose category the grant covers; never a proposed one.
                 report["lists"] = listings.for_report(tx, policy.lists, grant.subject_ref, list(selection.fields))
@@ -231,6 +239,14 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
                 Tag.QUERY_DENIED, outcome=Outcome.DENIED, subject_ref=where.subject_ref, reason=exc.code,
                 detail={"institution": q.institution_id})
         raise
+
+
+def _weighed(tx: Tx, vault: Vault, policy: Policy, grant: GrantView, detail: dict[str, Any]) -> list[RecordDates]:
+    """Return the dates of the person's adverse records an incentive purpose's evaluation weighs, and note in the
+    release's audit detail which ones and under which rules (EVAL-1: no other purpose reads them)."""
+    weighed = vault.record_dates(tx, grant.subject_ref, policy.evaluation.adverse)
+    detail["evaluation"] = {"rules_version": policy.evaluation.version, "weighed": [r.id for r in weighed]}
+    return weighed
 
 
 def get_report(uow: UnitOfWork, vault: Vault, institution_id: str, report_id: str,

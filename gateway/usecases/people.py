@@ -20,6 +20,7 @@ from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
 from consent import (
     declarations,
+    evaluation,
     freezes,
     grants,
     listings,
@@ -375,6 +376,9 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
         "records": out,
         "queries": queries,
         "listings": _listings_beside(tx, rt, subject_ref),
+        # The person's own evaluation, with every adverse record weighed and why (EVAL-7): shown to them whatever
+        # the purposes, since it is their own data; institutions get it only for an incentive purpose.
+        "evaluation": evaluation.for_person(rt.policy.evaluation, catalogue, now, own.records),
     }
 
 

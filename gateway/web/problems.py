@@ -90,6 +90,7 @@ PROBLEMS: dict[type[Exception], Problem] = {
     # consent
     consent_errors.ConsentError: _SERVER_ERROR,
     consent_errors.PurposesInvalid: _SERVER_ERROR,
+    consent_errors.EvaluationInvalid: _SERVER_ERROR,
     consent_errors.UnknownPurpose: Problem(422, "unknown_purpose", "Unknown purpose",
                                            members=lambda _: _invalid("purpose", "not a registered purpose")),
     consent_errors.RequestInvalid: Problem(422, "invalid_input", "Invalid input",

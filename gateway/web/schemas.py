@@ -272,6 +272,10 @@ class SelfReportOut(Schema):
     queries = fields.List(fields.Nested(QueryLogOut), required=True)
     listings = fields.List(fields.Dict(), metadata={
         "description": "your listings (名单): proposed, in effect and ended, with dates, measures and remedies"})
+    evaluation = fields.Dict(required=True, metadata={
+        "description": "your integrity evaluation (for incentives only): whether you have had no adverse record for "
+                       "three consecutive years, each adverse record with whether and why it counts and until when, "
+                       "and your positive records by category with why they count"})
 
 
 DAYS_PATTERN = "^P[0-9]{1,6}[DW]$"  # what consent.durations.parse_days reads
@@ -302,6 +306,11 @@ class ConsentRequestIn(StrictSchema):
     valid_for = DaysDuration(required=True, metadata={"type": "string", "pattern": DAYS_PATTERN, "example": "P7D"})
     max_uses = fields.Integer(strict=True, validate=validate.Range(min=1, max=1000),
                               metadata={"description": "default 1; a whole number, not a string"})
+    occupational_group = fields.String(
+        validate=[validate.Length(min=1, max=20), _no_control_characters],
+        metadata={"description": "the one key occupational group (a code of the catalogue's occupational_groups) "
+                                 "a purpose limited to a group reports on, such as occupational_credit_report; "
+                                 "refused for any other purpose", "example": "KG04"})
 
 
 class ConsentRequestCreatedOut(Schema):
@@ -327,6 +336,7 @@ class ConsentRequestOut(Schema):
     lapses_at = fields.String(required=True)
     consent_id = fields.String(allow_none=True, required=True)
     institution = fields.Nested(InstitutionOut)
+    occupational_group = fields.String(metadata={"description": "the occupational group the report is limited to"})
 
 
 class ApproveIn(StrictSchema):
@@ -368,6 +378,7 @@ class GrantOut(Schema):
     uses = fields.Integer(required=True)
     status = fields.String(required=True, metadata={"description": "active, revoked, expired or exhausted"})
     receipt = fields.String(required=True, metadata={"description": "signed consent receipt (JWS, EdDSA)"})
+    occupational_group = fields.String(metadata={"description": "the occupational group the report is limited to"})
 
 
 class ReceiptOut(Schema):

@@ -274,7 +274,7 @@ LABELS = [
     "GET /api/v1/me/freeze", "PUT /api/v1/me/freeze", "DELETE /api/v1/me/freeze",
     "POST /api/v1/records/{record_id}/corrections", "GET /api/v1/notices", "GET /api/v1/me/notifications",
     "POST /api/v1/me/notifications/read",
-    "GET /api/v1/repair-rules", "POST /api/v1/me/repairs", "GET /api/v1/me/repairs",
+    "GET /api/v1/repair-rules", "GET /api/v1/evaluation-rules", "POST /api/v1/me/repairs", "GET /api/v1/me/repairs",
     "GET /api/v1/me/repairs/{repair_id}", "GET /api/v1/repairs", "GET /api/v1/repairs/{repair_id}",
     "POST /api/v1/repairs/{repair_id}/decide",
     "GET /api/v1/me/report/pdf", "GET /api/v1/reports/{report_id}/pdf", "POST /api/v1/verify",

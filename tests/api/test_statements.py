@@ -102,6 +102,26 @@ def test_the_authorised_query_stays_within_its_statement_budget_and_bumps_the_co
     assert len([t for t in seen.transactions if t]) == 1, "one transaction for the whole request"
 
 
+def test_an_incentive_query_costs_one_statement_more_for_the_dates_its_evaluation_weighs(
+        client: FlaskClient, auth: Auth, person: Person, statements: Any) -> None:
+    # Only an incentive purpose reads the adverse records' dates (EVAL-7); every other query keeps its budget.
+    provider = auth.provider()
+    serious = penalty(person.citizen_id, date(2026, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS")
+    assert client.post("/api/v1/records", json=serious, headers=provider.headers).status_code == 201
+    lender = auth.register("institution", kind="lender")
+    created = client.post("/api/v1/consent-requests", headers=lender.headers, json={
+        "citizen_id": person.citizen_id, "purpose": "incentive_credit", "reason": "免押金", "valid_for": "P7D"})
+    consent_id = person.approve(created.json["id"])["id"]
+    with statements() as seen:
+        response = client.post("/api/v1/queries", json={"consent_id": consent_id}, headers=lender.headers)
+    assert response.status_code == 201, response.json
+    assert response.json["report"]["evaluation"]["no_adverse_record"]["value"] is False
+    query = seen.writing("reports")
+    assert len(query) <= QUERY_BUDGET + 1, "\n".join(query)
+    assert query[0].upper().startswith("UPDATE GRANTS")
+    _ends_with_the_audit_append(query)
+
+
 def test_the_self_report_reads_first_and_bumps_the_counter_last(
         client: FlaskClient, auth: Auth, person: Person, statements: Any) -> None:
     provider = auth.provider()

@@ -32,6 +32,15 @@ REQUIRED = {
     "public_procurement": {"agency"},
     "administrative_licensing": {"agency"},
     "commendation_review": {"agency"},
+    "incentive_credit": {"lender", "landlord"},
+    "civil_service_recruitment": {"agency"},
+    "public_institution_hiring": {"employer", "agency"},
+    "cadre_selection": {"agency"},
+    "professional_qualification": {"agency"},
+    "professional_title_review": {"agency", "employer"},
+    "soe_executive_review": {"agency", "employer"},
+    "legal_representative_review": {"agency"},
+    "occupational_credit_report": {"employer", "agency"},
 }
 
 
@@ -121,9 +130,14 @@ def test_shipped_ceilings_are_short_a_month_at_most_and_three_uses_at_most(purpo
         assert purpose.data_life.as_timedelta() <= purpose.max_consent.as_timedelta(), purpose.code
 
 
-def test_only_commendation_review_may_receive_an_integrity_score(purposes: Purposes) -> None:
+def test_only_the_incentive_purpose_receives_the_evaluation_and_it_receives_positive_records_only(
+    purposes: Purposes, catalogue: Catalogue
+) -> None:
     scored = {code for code, purpose in purposes.purposes.items() if purpose.incentive_score}
-    assert scored == {"commendation_review"}
+    assert scored == {"incentive_credit"}
+    assert purposes.purpose("incentive_credit").institution_kinds == {"lender", "landlord"}
+    assert {catalogue.category(c).polarity.value for c in purposes.purpose("incentive_credit").categories} == {
+        "positive"}
 
 
 def test_every_field_released_is_given_to_third_parties_in_the_catalogue(
@@ -363,7 +377,8 @@ def test_purposes_file_without_purposes_is_rejected() -> None:
 
 
 def test_purpose_that_is_not_an_object_is_rejected_by_position() -> None:
-    assert "purposes[6]: must be an object" in broken(lambda d: d["purposes"].append("X"))
+    position = len(default_doc()["purposes"])
+    assert f"purposes[{position}]: must be an object" in broken(lambda d: d["purposes"].append("X"))
 
 
 def test_purpose_with_an_unknown_key_is_rejected() -> None:
@@ -533,3 +548,73 @@ def test_text_that_is_not_json_is_rejected(catalogue: Catalogue) -> None:
 def test_the_shipped_json_text_parses_to_the_default_purposes(catalogue: Catalogue) -> None:
     text = json.dumps(default_doc(), ensure_ascii=False)
     assert purposes_from_json(text, catalogue) == load_default_purposes(catalogue)
+
+
+# --- incentive purposes and purposes limited to one occupational group (EVAL-1, KG-1 to KG-4) --
+
+
+def test_an_incentive_purpose_that_would_receive_a_negative_category_is_rejected() -> None:
+    # EVAL-1: the evaluation serves incentives only; a purpose that also screens out may not receive it.
+    assert "purpose commendation_review: incentive_score: an incentive purpose receives positive records only; " \
+           "ADMINISTRATIVE_PENALTY_SERIOUS is negative" in broken(
+               change_purpose("commendation_review", incentive_score=True))
+
+
+def test_an_incentive_purpose_that_would_receive_a_basic_category_is_rejected() -> None:
+    categories = {"COMMENDATION": ["honour"], "CREDIT_COMMITMENT": ["scenario"]}
+    assert "CREDIT_COMMITMENT is basic" in broken(change_purpose("incentive_credit", categories=categories))
+
+
+def test_the_occupational_report_is_limited_by_the_group_with_the_catalogues_codes(
+    purposes: Purposes, catalogue: Catalogue
+) -> None:
+    report = purposes.purpose("occupational_credit_report")
+    assert report.scope == "occupational_group"
+    assert report.scope_codes == {entry.code for entry in catalogue.occupational_groups}
+    assert report.categories == {"ADMINISTRATIVE_LICENCE", "OCCUPATIONAL_MISCONDUCT"}
+    assert report.to_public()["scope"] == "occupational_group"
+    assert all(p.scope is None for p in purposes.purposes.values() if p.code != "occupational_credit_report")
+
+
+def test_the_purposes_the_seeds_name_for_personal_reports_are_registered_with_reasons(purposes: Purposes) -> None:
+    for code in ("civil_service_recruitment", "public_institution_hiring", "cadre_selection",
+                 "professional_qualification", "professional_title_review", "soe_executive_review",
+                 "legal_representative_review", "occupational_credit_report"):
+        purpose = purposes.purpose(code)
+        assert all((purpose.name.zh, purpose.name.en, purpose.categories_reason, purpose.legal_basis)), code
+        assert not purpose.incentive_score, code
+
+
+@pytest.mark.parametrize(
+    ("scope", "categories", "problem"),
+    [
+        ("licence_number", None, "scope: must be one of: occupational_group"),
+        ("", None, "scope: must be a non-empty string"),
+        ("occupational_group", {"ADMINISTRATIVE_LICENCE": ["occupational_group"], "COMMENDATION": ["honour"]},
+         "scope: category COMMENDATION has no occupational_group field of the occupational_groups list"),
+        ("occupational_group", {"ADMINISTRATIVE_LICENCE": ["licence_name"]},
+         "categories.ADMINISTRATIVE_LICENCE: must include occupational_group, the field the report is limited by"),
+    ],
+)
+def test_a_malformed_scope_is_rejected_naming_the_purpose_and_key(
+    scope: str, categories: dict[str, list[str]] | None, problem: str
+) -> None:
+    changes: dict[str, object] = {"scope": scope}
+    if categories is not None:
+        changes["categories"] = categories
+    assert f"purpose occupational_credit_report: {problem}" in broken(
+        change_purpose("occupational_credit_report", **changes))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("institution_kinds", ["lender", "bank"], "institution_kinds: 'bank' is not one of"),
+        ("name", {"zh": "守信激励"}, "name: en: missing key"),
+        ("categories", {"COMMENDATION": ["amount"]}, "categories.COMMENDATION: amount is not a field"),
+        ("categories_reason", "", "categories_reason: must be a non-empty string"),
+        ("max_consent", "P91D", "max_consent: P91D is longer than P90D"),
+    ],
+)
+def test_a_malformed_new_purpose_is_rejected(key: str, value: object, problem: str) -> None:
+    assert f"purpose incentive_credit: {problem}" in broken(change_purpose("incentive_credit", **{key: value}))

@@ -238,3 +238,26 @@ def test_a_batch_looks_its_idempotency_keys_up_in_the_unique_index_not_by_scanni
         assert plan.startswith("Index Scan using uq_records_provider_idempotency"), plan
         assert "idempotency_key)::text = ANY" in plan, plan
         assert " OR " not in plan, plan
+
+
+def test_the_dates_an_evaluation_weighs_are_read_without_contents_and_without_an_entry(
+    rt: Runtime, people: People
+) -> None:
+    citizen_id, other = people.new(), people.new()
+    kept, gone = ingest(rt, [prepare(rt, new_record(citizen_id, key="a")),
+                             prepare(rt, new_record(citizen_id, MINOR, key="b"))])
+    ingest(rt, [prepare(rt, new_record(other, key="c"))])
+    revoke(rt, gone.id)
+    ref = rt.vault.subject_ref(citizen_id)
+    with rt.uow.begin(access()) as tx:
+        before = tx.session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+        found = rt.vault.record_dates(tx, ref, {GENERAL, MINOR})
+        only_general = rt.vault.record_dates(tx, ref, {GENERAL})
+        after = tx.session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    assert after == before  # nothing sealed was opened: the release the dates serve is what is recorded
+    assert {(d.id, d.status) for d in found} == {(kept.id, "active"), (gone.id, "revoked")}
+    assert [d.id for d in only_general] == [kept.id]
+    [dates] = only_general
+    assert (dates.decided_at, dates.display_until, dates.period_source, dates.repaired_at) == (
+        date(2026, 10, 1), date(2027, 10, 1), "catalogue", None)
+    assert not hasattr(dates, "payload")

@@ -44,6 +44,8 @@ def _request_out(view: RequestView, institution: dict[str, Any] | None = None) -
         "created_at": isoformat_z(view.created_at), "lapses_at": isoformat_z(view.lapses_at),
         "consent_id": view.grant_id,
     }
+    if view.occupational_group is not None:
+        out["occupational_group"] = view.occupational_group
     if institution is not None:
         out["institution"] = institution
     return out
@@ -55,6 +57,7 @@ def _grant_out(view: GrantView, institution: dict[str, Any]) -> dict[str, Any]:
         "categories": sorted(view.fields), "fields": view.fields, "valid_from": isoformat_z(view.valid_from),
         "valid_until": isoformat_z(view.valid_until), "max_uses": view.max_uses, "uses": view.uses,
         "status": view.status, "receipt": view.receipt,
+        **({} if view.occupational_group is None else {"occupational_group": view.occupational_group}),
     }
 
 
@@ -63,6 +66,14 @@ def _grant_out(view: GrantView, institution: dict[str, Any]) -> dict[str, Any]:
 def get_purposes() -> Response:
     """Return every purpose: who may use it, which categories and fields, and its ceilings."""
     return jsonify(runtime().purposes.to_public())
+
+
+@blp.route("/evaluation-rules", methods=["GET"])
+@blp.response(200, description="The rules of the integrity evaluation, for incentive purposes only")
+def get_evaluation_rules() -> Response:
+    """Return the evaluation's rules with their version and reasons: the three-year attribute (EVAL-7), the
+    categories it weighs and the positive records that count. It is released for incentives only (EVAL-1)."""
+    return jsonify(runtime().policy.evaluation.to_public())
 
 
 @blp.route("/consent-requests", methods=["POST"])
@@ -80,7 +91,8 @@ def create_consent_request(data: dict[str, Any]) -> Response:
     view = use.request_consent(rt.uow, rt.vault, rt.policy, use.RequestConsent(
         institution_id=caller.actor, kind=caller.kind, citizen_id=data["citizen_id"], purpose=data["purpose"],
         categories=data.get("categories"), reason=data["reason"], valid_for=data["valid_for"],
-        max_uses=data.get("max_uses"), request_id=g.get("request_id")))
+        max_uses=data.get("max_uses"), request_id=g.get("request_id"),
+        occupational_group=data.get("occupational_group")))
     response = jsonify({"id": view.id, "status": view.status})
     response.status_code = 201
     return response
