@@ -21,7 +21,7 @@ from gateway.usecases import listings as listings_use
 from gateway.usecases import objections as objections_use
 from gateway.usecases import repairs as repairs_use
 from gateway.usecases.failures import purge_failures
-from gateway.web import health, metrics, portal, problems, wellknown
+from gateway.web import health, i18n, labels, layout, metrics, portal, problems, wellknown
 from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
 from gateway.web.api import consents as consents_api
@@ -105,7 +105,10 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
     csrf.exempt(oauth.bp)
     document_token_endpoint(app, api)
     document_revocation_endpoint(app, api)
-    app.register_blueprint(portal.bp)
+    i18n.init_app(app)
+    labels.install(app)
+    layout.init_app(app)
+    portal.init_app(app)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(health.bp)
     problems.register(app)
@@ -158,10 +161,11 @@ def _request_hooks(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if request.path.startswith(("/me", "/api/v1/me", "/login")):
             response.headers["Cache-Control"] = "no-store"
-        # Pages carry no script; their one style block is allowed by a nonce, and no page may be framed
+        # Pages carry no script; their stylesheet is ours, a page's own style block is allowed by a nonce, and
+        # no page may be framed
         # (clickjacking an Approve button). Over https, browsers are told to stay on https.
         response.headers["Content-Security-Policy"] = (
-            f"default-src 'none'; style-src 'nonce-{csp_nonce()}'; img-src 'self' data:; form-action 'self'; "
+            f"default-src 'none'; style-src 'self' 'nonce-{csp_nonce()}'; img-src 'self' data:; form-action 'self'; "
             "frame-ancestors 'none'; base-uri 'none'")
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"

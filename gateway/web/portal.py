@@ -6,7 +6,9 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
 from audit.clock import CST
@@ -16,8 +18,25 @@ from gateway.usecases import apps, consents, people
 from gateway.web import sessions
 from gateway.web.api.base import client_address
 from gateway.web.context import runtime
+from gateway.web.layout import Area, NavItem, register_area, safe_next, tell
 
 bp = Blueprint("portal", __name__)
+
+
+def _signed_in() -> str | None:
+    return str(_("Personal account")) if sessions.person() else None
+
+
+PEOPLE = Area(role="person", signed_in=_signed_in, logout="portal.logout", home="portal.me", nav=(
+    NavItem("portal.me", _l("My report")),
+    NavItem("portal.my_apps", _l("Apps")),
+))
+
+
+def init_app(app: Flask) -> None:
+    """Register the people's pages and their part of the header."""
+    app.register_blueprint(bp)
+    register_area(app, PEOPLE)
 
 
 @bp.get("/")
@@ -43,23 +62,13 @@ def login() -> BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
     except Unauthenticated:
         return render_template("login.html", error="bad_credentials"), 401
     sessions.begin(done)
-    return redirect(_safe_next(request.args.get("next")) or url_for("portal.me"))
-
-
-def _safe_next(target: str | None) -> str | None:
-    # Only same-site paths: an open redirect would hand the session to another site. URL parsers
-    # (Python's and browsers') drop tabs and newlines, and browsers read a backslash as a slash, so
-    # "/<TAB>/evil.example" and "/<backslash>evil.example" lead off-site too: refuse both kinds of character.
-    if not target or any(c < " " or c in "\\\x7f" for c in target):
-        return None
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return None
+    return redirect(safe_next(request.args.get("next")) or url_for("portal.me"))
 
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
     sessions.end()
+    tell(_("You are logged out."))
     return redirect(url_for("portal.login_form"))
 
 

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from audit import errors as audit_errors
 from consent import errors as consent_errors
 from gateway import errors as gateway_errors
+from gateway.web import errorpages
 from vault import errors as vault_errors
 
 log = logging.getLogger("xinyong.gateway")
@@ -261,14 +262,24 @@ def _flatten(messages: Any, prefix: str = "") -> Any:
         yield {"field": prefix or "body", "reason": str(messages)}
 
 
-def register(app: Flask) -> None:
-    """Install the error table on `app`: problem details for every error, HTTP's own included."""
-    for error_class in PROBLEMS:
-        app.register_error_handler(error_class, _from_table)
-    app.register_error_handler(HTTPException, _from_http)
+def _for_reader(handler: Callable[[Any], Response]) -> Callable[[Any], Response]:
+    """Answer a browser asking for a page with an HTML page saying what the problem says (errorpages)."""
+    def answer(exc: Any) -> Response:
+        response = handler(exc)
+        return errorpages.as_page(response) if errorpages.wants_html() else response
+    return answer
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.error("unexpected error on request %s", g.get("request_id"), exc_info=exc,
-                  extra={"request_id": g.get("request_id")})
-        return problem(500, "internal", "Internal error", INTERNAL)
+
+def _unexpected(exc: Exception) -> Response:
+    log.error("unexpected error on request %s", g.get("request_id"), exc_info=exc,
+              extra={"request_id": g.get("request_id")})
+    return problem(500, "internal", "Internal error", INTERNAL)
+
+
+def register(app: Flask) -> None:
+    """Install the error table on `app`: problem details for every error, HTTP's own included; pages for
+    browsers outside the API (see gateway/web/errorpages.py)."""
+    for error_class in PROBLEMS:
+        app.register_error_handler(error_class, _for_reader(_from_table))
+    app.register_error_handler(HTTPException, _for_reader(_from_http))
+    app.register_error_handler(Exception, _for_reader(_unexpected))

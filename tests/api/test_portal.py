@@ -186,9 +186,9 @@ def test_too_many_wrong_passwords_answer_a_429_page_saying_how_long_to_wait(
     alert = re.search(r'role="alert">(.*?)</p>', locked.get_data(as_text=True), re.S)
     assert alert is not None
     assert "请 15 分钟后再试" in alert.group(1)
-    assert "try again in 15 minutes" in alert.group(1)
     assert client.get("/me").status_code == 302
     clock.advance(seconds=14 * 60 + 30)
+    client.set_cookie("xinyong_lang", "en")
     later = _post_login(client, person, PASSWORD)
     assert later.headers["Retry-After"] == "30"
     assert "try again in 30 seconds" in later.get_data(as_text=True)

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from gateway.runtime import Runtime
 from gateway.web.app import create_app
+from tests.conftest import Person
 from vault.vault import Vault
 
 PROBLEM = "application/problem+json"
@@ -123,10 +124,11 @@ def test_the_public_url_fixes_the_audience_of_client_assertions(rt: Runtime) -> 
     assert app.config["XINYONG_TOKEN_ENDPOINT"] == "https://credit.example.gov.cn/oauth/token"
 
 
-def test_pages_forbid_framing_and_scripts_and_allow_their_style_by_nonce(client: FlaskClient) -> None:
+def test_pages_forbid_framing_and_scripts_and_allow_our_stylesheet_and_a_style_by_nonce(
+        client: FlaskClient, person: Person) -> None:
     import re
 
-    page = client.get("/login")
+    page = person.client.get("/me/apps")  # a page with a style block of its own
     policy = page.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in policy
     assert "default-src 'none'" in policy
@@ -134,11 +136,16 @@ def test_pages_forbid_framing_and_scripts_and_allow_their_style_by_nonce(client:
     nonce = re.search(r"'nonce-([^']+)'", policy)
     assert nonce is not None
     assert f'<style nonce="{nonce.group(1)}">' in page.get_data(as_text=True)
+    assert "style-src 'self' 'nonce-" in policy  # the stylesheet of gateway/web/static
+    assert '<link rel="stylesheet" href="/static/site.css">' in page.get_data(as_text=True)
+    sheet = client.get("/static/site.css")
+    assert sheet.status_code == 200
+    sheet.close()
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert "Strict-Transport-Security" not in page.headers  # plain http: HSTS would be ignored
-    other = client.get("/login")
+    other = person.client.get("/me/apps")
     assert other.headers["Content-Security-Policy"] != policy  # a nonce per response
 
 
