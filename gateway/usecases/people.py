@@ -365,3 +365,11 @@ def _listings_beside(tx: Tx, rt: Runtime, subject_ref: str) -> list[dict[str, An
     history = listings.versions(tx, [v.id for v in views])
     return [{**listing_use.describe(rt, tx, v, None, names, history.get(v.id, [])),
              **rt.policy.lists.notice(v.kind), "details_at": f"/api/v1/me/listings/{v.id}"} for v in views]
+
+
+def who_looked_page(rt: Runtime, subject_ref: str) -> dict[str, Any]:
+    """Return who looked at the person's file: institutions' queries and the access log with its proofs, read in
+    one read-only transaction (reading who looked records nothing, so looking does not add rows of its own)."""
+    with rt.uow.begin(_person(subject_ref), readonly=True) as tx:
+        return {"queries": who_looked(tx, rt.directory, subject_ref),
+                "log": entries_with_proofs(tx, rt, subject_ref)}

@@ -1,26 +1,56 @@
-"""HTML pages for people: log in, see your own report, see and revoke the apps acting for you, log out."""
+"""HTML pages for people: activate, log in and out, read your report, answer consent requests, see who looked,
+object, apply for repair, read notifications, freeze your file, and manage the apps acting for you.
+
+Every form is CSRF-protected (CSRFProtect) and every action says what it did on the next page (`tell`).
+"""
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from typing import Any
 
 from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError
+from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as BaseResponse
 
-from audit.clock import CST
-from consent.errors import GrantNotFound, RequestNotFound, RequestNotPending
+from audit.clock import today
+from consent.durations import Duration, parse_days
+from consent.errors import (
+    CategoriesOutsidePurpose,
+    EvidenceInvalid,
+    GrantNotFound,
+    NotRepairable,
+    ObjectionOpen,
+    RepairOpen,
+    RepairTooEarly,
+    RequestInvalid,
+    RequestNotFound,
+    RequestNotPending,
+)
 from gateway.errors import NotFound, RateLimited, Unauthenticated
 from gateway.usecases import apps, consents, people
+from gateway.usecases import notices as notice_use
+from gateway.usecases import objections as objection_use
+from gateway.usecases import repairs as repair_use
 from gateway.web import sessions
 from gateway.web.api.base import client_address
 from gateway.web.context import runtime
-from gateway.web.layout import Area, NavItem, register_area, safe_next, tell
+from gateway.web.labels import bjt
+from gateway.web.layout import ERROR, INFO, Area, NavItem, register_area, safe_next, tell
+from gateway.web.schemas import EvidenceIn
+from vault.errors import InvalidCitizenId, RecordNotFound
+from vault.types import Evidence
 
 bp = Blueprint("portal", __name__)
+
+MAX_EVIDENCE_FILES = 5
+NOTIFICATIONS_PAGE = 50
 
 
 def _signed_in() -> str | None:
@@ -29,7 +59,12 @@ def _signed_in() -> str | None:
 
 PEOPLE = Area(role="person", signed_in=_signed_in, logout="portal.logout", home="portal.me", nav=(
     NavItem("portal.me", _l("My report")),
-    NavItem("portal.my_apps", _l("Apps")),
+    NavItem("portal.my_consents", _l("Consent")),
+    NavItem("portal.who_looked", _l("Who looked")),
+    NavItem("portal.my_objections", _l("Objections")),
+    NavItem("portal.my_repairs", _l("Repair")),
+    NavItem("portal.my_notifications", _l("Notifications")),
+    NavItem("portal.my_settings", _l("Settings")),
 ))
 
 
@@ -39,9 +74,66 @@ def init_app(app: Flask) -> None:
     register_area(app, PEOPLE)
 
 
+class _LoginNeeded(Exception):
+    """The page needs a logged-in person: answered by a redirect to the login form."""
+
+
+def _me() -> str:
+    ref = sessions.person()
+    if ref is None:
+        raise _LoginNeeded
+    return ref
+
+
+@bp.errorhandler(_LoginNeeded)
+def _to_login(_exc: _LoginNeeded) -> BaseResponse:
+    back = request.path if request.method == "GET" else url_for("portal.me")
+    return redirect(url_for("portal.login_form", next=back))
+
+
+def _request_id() -> str | None:
+    found = g.get("request_id")
+    return found if isinstance(found, str) else None
+
+
+# --- activation, login, logout -----------------------------------------------------------------------------
+
+
 @bp.get("/")
 def index() -> BaseResponse:
     return redirect(url_for("portal.me" if sessions.person() else "portal.login_form"))
+
+
+@bp.get("/activate")
+def activate_form() -> str:
+    return render_template("me/activate.html", error=None)
+
+
+MIN_PASSWORD = 12
+
+
+@bp.post("/activate")
+def activate() -> BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """Set a password with the one-time code from the counter (the same rules as POST /api/v1/subjects/activate)."""
+    form = request.form
+    password = form.get("password", "")
+    if len(password) < MIN_PASSWORD:
+        return render_template("me/activate.html", error="short_password", minimum=MIN_PASSWORD), 422
+    if password != form.get("password_again", ""):
+        return render_template("me/activate.html", error="mismatch"), 422
+    try:
+        people.activate(runtime(), form.get("citizen_id", ""), form.get("activation_code", ""), password,
+                        client_address())
+    except InvalidCitizenId:
+        return render_template("me/activate.html", error="bad_id"), 422
+    except RateLimited as limited:
+        wait = limited.retry_after
+        return (render_template("me/activate.html", error="rate_limited", minutes=math.ceil(wait / 60),
+                                seconds=wait), 429, {"Retry-After": str(wait)})
+    except Unauthenticated:
+        return render_template("me/activate.html", error="bad_code"), 401
+    tell(_("Your account is active. Log in with your citizen ID and your new password."))
+    return redirect(url_for("portal.login_form"))
 
 
 @bp.get("/login")
@@ -72,131 +164,380 @@ def logout() -> BaseResponse:
     return redirect(url_for("portal.login_form"))
 
 
+# --- the report ---------------------------------------------------------------------------------------------
+
+
 @bp.get("/me")
-def me() -> BaseResponse | str:
-    ref = sessions.person()
-    if ref is None:
-        return redirect(url_for("portal.login_form", next="/me"))
+def me() -> str:
+    """The person's report: each record in words, what others see and until when, and what can be done."""
+    ref = _me()
     rt = runtime()
-    page = people.me_page(rt, ref, g.get("request_id"))
-    notice = NOTICES.get(request.args.get("notice", ""))
-    return render_template("me.html", notice=notice, report=page.report, requests=page.requests,
-                           grants=page.grants, names=page.institutions, purposes=rt.purposes.purposes,
-                           access=page.access, freeze=page.freeze,
-                           freeze_notice=FREEZE_NOTICES.get(request.args.get("freeze", "")),
-                           notifications=page.notifications, unread=page.unread)
+    page = people.me_page(rt, ref, _request_id())
+    pending = [r for r in page.requests if r.status == "pending"]
+    return render_template("me/report.html", report=page.report, pending=pending, names=page.institutions,
+                           unread=page.unread, freeze=page.freeze, shared=_shared_fields(page.report["records"]),
+                           today=today(rt.clock).isoformat())
 
 
-def _person_or_login() -> str | None:
-    return sessions.person()
+def _shared_fields(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The fields of each category that a consenting institution may ever receive (by its purpose, fewer)."""
+    catalogue = runtime().catalogue
+    return {code: [spec.name for spec in catalogue.category(code).fields if spec.third_party]
+            for code in {r["category"] for r in records}}
+
+
+# --- consent ------------------------------------------------------------------------------------------------
+
+
+@bp.get("/me/consents")
+def my_consents() -> str:
+    """Pending requests first (each with a link to review it), then the consents given, then past requests."""
+    ref = _me()
+    uow = runtime().uow
+    asked = consents.my_requests(uow, ref)
+    given = consents.my_grants(uow, ref)
+    names = {**asked.institutions, **given.institutions}
+    pending = [r for r in asked.views if r.status == "pending"]
+    answered = [r for r in asked.views if r.status != "pending"]
+    return render_template("me/consents.html", pending=pending, answered=answered, grants=given.views, names=names)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """What the person chose on the review form: the categories kept and the days of validity."""
+
+    categories: list[str]
+    days: int
+    narrowed: bool
+    shortened: bool
+
+
+def _pending_request(ref: str, request_id: str) -> tuple[Any, dict[str, Any]]:
+    asked = consents.my_requests(runtime().uow, ref)
+    for view in asked.views:
+        if view.id == request_id:
+            return view, asked.institutions[view.institution_id]
+    raise RequestNotFound(f"no request {request_id}")
+
+
+def _fields_by_category(view: Any) -> dict[str, list[str]]:
+    """The fields each asked category would release under the request's purpose, in the catalogue's order."""
+    purpose = runtime().purposes.purposes.get(view.purpose)
+    catalogue = runtime().catalogue
+    out: dict[str, list[str]] = {}
+    for code in view.categories:
+        allowed = purpose.fields.get(code, frozenset()) if purpose is not None else frozenset()
+        out[code] = [spec.name for spec in catalogue.category(code).fields if spec.name in allowed]
+    return out
+
+
+def _day_choices(view: Any) -> list[int]:
+    longest = max(1, view.valid_for_seconds // 86400)
+    return sorted({d for d in (1, 3, 7, 14, 30, 60, 90) if d < longest} | {longest})
+
+
+def _choice(view: Any) -> _Choice:
+    """Read the review form: categories among those asked (at least one), days among the choices offered."""
+    kept = [c for c in view.categories if c in request.form.getlist("categories")]
+    if not kept:
+        raise RequestInvalid("categories", "keep at least one category, or deny the request")
+    try:
+        days = int(request.form.get("days", ""))
+    except ValueError:
+        raise RequestInvalid("valid_for", "choose how long the consent lasts") from None
+    if days not in _day_choices(view):
+        raise RequestInvalid("valid_for", "choose one of the lengths offered")
+    longest = _day_choices(view)[-1]
+    return _Choice(kept, days, narrowed=len(kept) < len(view.categories), shortened=days < longest)
+
+
+@bp.get("/me/consent-requests/<string:request_id>")
+def review_request(request_id: str) -> str | BaseResponse:
+    """Step 1 of approving: what is asked, by whom and why, the fields in words; narrow it or shorten it."""
+    ref = _me()
+    try:
+        view, institution = _pending_request(ref, request_id)
+    except RequestNotFound:
+        tell(_("No such request."), ERROR)
+        return redirect(url_for("portal.my_consents"))
+    if view.status != "pending":
+        tell(_("This request was already answered or has lapsed."), INFO)
+        return redirect(url_for("portal.my_consents"))
+    return render_template("me/review.html", r=view, institution=institution, fields=_fields_by_category(view),
+                           days=_day_choices(view), chosen=None, error=None)
+
+
+@bp.post("/me/consent-requests/<string:request_id>/confirm")
+def confirm_request(request_id: str) -> str | BaseResponse | tuple[str, int]:
+    """Step 2 of approving: say exactly what will be shared and for how long, and ask once more."""
+    ref = _me()
+    try:
+        view, institution = _pending_request(ref, request_id)
+    except RequestNotFound:
+        tell(_("No such request."), ERROR)
+        return redirect(url_for("portal.my_consents"))
+    fields = _fields_by_category(view)
+    try:
+        chosen = _choice(view)
+    except RequestInvalid as bad:
+        return render_template("me/review.html", r=view, institution=institution, fields=fields,
+                               days=_day_choices(view), chosen=None, error=bad.field), 422
+    return render_template("me/confirm.html", r=view, institution=institution, fields=fields, chosen=chosen)
 
 
 @bp.post("/me/consent-requests/<string:request_id>/approve")
 def approve_request(request_id: str) -> BaseResponse:
-    """Approve from the portal (the form is CSRF-protected by CSRFProtect)."""
-    ref = _person_or_login()
-    if ref is None:
-        return redirect(url_for("portal.login_form", next="/me"))
+    """Approve, as confirmed: for the categories and days chosen (all of the request if the form names none)."""
+    ref = _me()
+    categories: list[str] | None = request.form.getlist("categories") or None
+    valid_for: Duration | None = None
+    if request.form.get("days"):
+        try:
+            valid_for = parse_days(f"P{int(request.form['days'])}D")
+        except ValueError:
+            tell(_("Choose how long the consent lasts."), ERROR)
+            return redirect(url_for("portal.review_request", request_id=request_id))
     rt = runtime()
-    answer = consents.Answer(ref, request_id, http_request_id=g.get("request_id"))
-    return _back_to_consents(lambda: consents.approve(rt.uow, rt.vault, rt.policy, answer))
+    answer = consents.Answer(ref, request_id, categories, valid_for, http_request_id=_request_id())
+
+    def approve() -> None:
+        done = consents.approve(rt.uow, rt.vault, rt.policy, answer)
+        grant = done.views[0]
+        name = done.institutions[grant.institution_id]["name"]
+        tell(_("Approved: %(name)s may query your records until %(until)s, for what you chose.",
+               name=name, until=bjt(grant.valid_until)))
+
+    return _consent_action(approve)
 
 
 @bp.post("/me/consent-requests/<string:request_id>/deny")
 def deny_request(request_id: str) -> BaseResponse:
-    ref = _person_or_login()
-    if ref is None:
-        return redirect(url_for("portal.login_form", next="/me"))
-    answer = consents.Answer(ref, request_id, http_request_id=g.get("request_id"))
-    return _back_to_consents(lambda: consents.deny(runtime().uow, answer))
+    ref = _me()
+    answer = consents.Answer(ref, request_id, http_request_id=_request_id())
+
+    def deny() -> None:
+        done = consents.deny(runtime().uow, answer)
+        tell(_("Denied: %(name)s gets nothing from your file for this request.",
+               name=done.institutions[done.views[0].institution_id]["name"]))
+
+    return _consent_action(deny)
 
 
 @bp.post("/me/consents/<string:consent_id>/revoke")
 def revoke_consent(consent_id: str) -> BaseResponse:
-    ref = _person_or_login()
-    if ref is None:
-        return redirect(url_for("portal.login_form", next="/me"))
-    return _back_to_consents(lambda: consents.revoke(runtime().uow, ref, consent_id, g.get("request_id")))
+    ref = _me()
+
+    def revoke() -> None:
+        done = consents.revoke(runtime().uow, ref, consent_id, _request_id())
+        tell(_("Revoked: %(name)s can no longer query your records with this consent.",
+               name=done.institutions[done.views[0].institution_id]["name"]))
+
+    return _consent_action(revoke)
+
+
+def _consent_action(action: Callable[[], None]) -> BaseResponse:
+    try:
+        action()
+    except RequestNotPending:
+        tell(_("This request was already answered or has lapsed."), INFO)
+    except (RequestNotFound, GrantNotFound):
+        tell(_("No such request or consent."), ERROR)
+    except (CategoriesOutsidePurpose, RequestInvalid):
+        tell(_("That choice is not possible for this request. Review it again."), ERROR)
+    return redirect(url_for("portal.my_consents"))
+
+
+# --- who looked ---------------------------------------------------------------------------------------------
+
+
+@bp.get("/me/access")
+def who_looked() -> str:
+    """Institutions first (their queries, then every other access by someone else), your own views folded."""
+    ref = _me()
+    page = people.who_looked_page(runtime(), ref)
+    entries = page["log"]["entries"]
+    others = [e for e in entries if e["role"] != "person"]
+    own = [e for e in entries if e["role"] == "person"]
+    return render_template("me/access.html", queries=page["queries"], others=others, own=own,
+                           tree_head=page["log"]["tree_head"], head_ok=page["log"]["tree_head_signature_valid"])
+
+
+# --- objections and repairs ---------------------------------------------------------------------------------
+
+
+def _own_record(ref: str, record_id: str) -> dict[str, Any]:
+    report = people.self_report(runtime(), ref, _request_id())
+    for record in report["records"]:
+        if record["id"] == record_id:
+            return dict(record)
+    raise RecordNotFound(f"no record {record_id}")
+
+
+def _evidence() -> list[Evidence]:
+    """The files of the form, checked as the API checks them (name, type); their bytes are checked later."""
+    files: list[FileStorage] = [f for f in request.files.getlist("evidence") if f and f.filename]
+    if len(files) > MAX_EVIDENCE_FILES:
+        raise EvidenceInvalid("evidence", f"at most {MAX_EVIDENCE_FILES} files")
+    out: list[Evidence] = []
+    for n, file in enumerate(files):
+        body = {"filename": file.filename, "content_type": file.mimetype,
+                "content_base64": base64.b64encode(file.read()).decode()}
+        try:
+            out.append(EvidenceIn().load(body))
+        except ValidationError:
+            raise EvidenceInvalid(f"evidence.{n}", "a PDF, JPEG or PNG file with a plain name") from None
+    return out
+
+
+@bp.get("/me/records/<string:record_id>/object")
+def object_form(record_id: str) -> str:
+    ref = _me()
+    return render_template("me/object.html", record=_own_record(ref, record_id), error=None, reason="")
+
+
+@bp.post("/me/records/<string:record_id>/object")
+def object_to(record_id: str) -> BaseResponse | tuple[str, int]:
+    """File an objection (OBJ-1): the reason (sealed under the person's key) and optional evidence."""
+    ref = _me()
+    reason = request.form.get("reason", "").strip()
+    try:
+        if not reason:
+            raise RequestInvalid("reason", "say why the record is wrong")
+        objection_use.file_objection(runtime(), objection_use.FileObjection(
+            ref, record_id, reason, tuple(_evidence()), _request_id()))
+    except ObjectionOpen:
+        tell(_("This record already has an open objection; follow it below."), INFO)
+        return redirect(url_for("portal.my_objections"))
+    except (RequestInvalid, EvidenceInvalid) as bad:
+        return render_template("me/object.html", record=_own_record(ref, record_id), error=bad.field,
+                               reason=reason), 422
+    tell(_("Objection filed. The agency that produced the record must answer by the dates shown."))
+    return redirect(url_for("portal.my_objections"))
+
+
+@bp.get("/me/objections")
+def my_objections() -> str:
+    ref = _me()
+    found = objection_use.my_objections(runtime(), ref, None, _request_id())
+    return render_template("me/objections.html", objections=found)
+
+
+@bp.get("/me/records/<string:record_id>/repair")
+def repair_form(record_id: str) -> str:
+    ref = _me()
+    return render_template("me/repair.html", record=_own_record(ref, record_id), methods=_methods(), error=None,
+                           form={})
+
+
+def _methods() -> list[Any]:
+    return list(runtime().policy.repairs.methods.values())
+
+
+@bp.post("/me/records/<string:record_id>/repair")
+def apply_for_repair(record_id: str) -> BaseResponse | tuple[str, int]:
+    """Apply for credit repair (REP-1, REP-5, REP-7): methods, statement, commitment, optional evidence."""
+    ref = _me()
+    form = request.form
+    statement = form.get("statement", "").strip()
+    commitment = form.get("commitment", "").strip()
+    try:
+        if not statement:
+            raise RequestInvalid("statement", "say what you did to correct it")
+        if not commitment or form.get("commitment_accepted") != "yes":
+            raise RequestInvalid("commitment", "write and accept your credit commitment")
+        repair_use.apply(runtime(), repair_use.ApplyForRepair(
+            ref, record_id, tuple(form.getlist("methods")), statement, commitment, tuple(_evidence()), _request_id()))
+    except RepairOpen:
+        tell(_("This record already has an open repair application; follow it below."), INFO)
+        return redirect(url_for("portal.my_repairs"))
+    except NotRepairable:
+        tell(_("This record cannot be repaired."), ERROR)
+        return redirect(url_for("portal.me"))
+    except RepairTooEarly as early:
+        tell(_("Too early: you may apply for repair from %(day)s.", day=early.earliest.isoformat()), ERROR)
+        return redirect(url_for("portal.me"))
+    except (RequestInvalid, EvidenceInvalid) as bad:
+        return render_template("me/repair.html", record=_own_record(ref, record_id), methods=_methods(),
+                               error=bad.field, form=form), 422
+    tell(_("Repair application filed, free of charge. The agency must decide by the date shown."))
+    return redirect(url_for("portal.my_repairs"))
+
+
+@bp.get("/me/repairs")
+def my_repairs() -> str:
+    ref = _me()
+    found = repair_use.my_repairs(runtime(), ref, None, _request_id())
+    rules = runtime().policy.repairs
+    return render_template("me/repairs.html", repairs=found, methods=_methods(), decide_days=rules.decide_days)
+
+
+# --- notifications, settings, freeze ------------------------------------------------------------------------
+
+
+@bp.get("/me/notifications")
+def my_notifications() -> str:
+    ref = _me()
+    found = notice_use.my_notifications(runtime(), ref, NOTIFICATIONS_PAGE, None, _request_id())
+    return render_template("me/notifications.html", notifications=found["notifications"], unread=found["unread"])
+
+
+@bp.post("/me/notifications/read")
+def mark_notifications_read() -> BaseResponse:
+    """Mark one notification read (`id`), or all of them."""
+    ref = _me()
+    raw = request.form.get("id")
+    ids = [int(raw)] if raw and raw.isdigit() else None
+    done = notice_use.mark_read(runtime(), ref, ids, _request_id())
+    tell(_("Marked as read.") if done["marked"] else _("Nothing left to mark."))
+    return redirect(url_for("portal.my_notifications"))
+
+
+@bp.get("/me/settings")
+def my_settings() -> str:
+    ref = _me()
+    return render_template("me/settings.html", freeze=consents.freeze_state(runtime().uow, ref))
 
 
 @bp.post("/me/freeze")
 def freeze_file() -> BaseResponse:
-    """Freeze the file from the portal (CSRF-protected by CSRFProtect); back to /me saying what happened."""
-    ref = _person_or_login()
-    if ref is None:
-        return redirect(url_for("portal.login_form", next="/me"))
+    """Freeze the file; back to the settings saying what happened."""
+    ref = _me()
     revoke = request.form.get("revoke_grants") == "yes"
-    done = consents.freeze(runtime().uow, ref, revoke, g.get("request_id"))
-    key = "frozen_revoked" if done.revoked_grants else "frozen"
-    return redirect(url_for("portal.me", freeze=key) + "#freeze")
+    done = consents.freeze(runtime().uow, ref, revoke, _request_id())
+    if done.revoked_grants:
+        tell(_("Frozen, and every consent you gave is revoked."))
+    else:
+        tell(_("Frozen: new consent requests are withheld from you and lapse; institutions see what they see for an "
+               "unknown person. Consents you gave still work."))
+    return redirect(url_for("portal.my_settings") + "#freeze")
 
 
 @bp.post("/me/unfreeze")
 def unfreeze_file() -> BaseResponse:
-    ref = _person_or_login()
-    if ref is None:
-        return redirect(url_for("portal.login_form", next="/me"))
-    consents.unfreeze(runtime().uow, ref, g.get("request_id"))
-    return redirect(url_for("portal.me", freeze="unfrozen") + "#freeze")
+    ref = _me()
+    consents.unfreeze(runtime().uow, ref, _request_id())
+    tell(_("Unfrozen: institutions can ask for your consent again."))
+    return redirect(url_for("portal.my_settings") + "#freeze")
 
 
-FREEZE_NOTICES = {
-    "frozen": "已冻结：新的授权请求不会显示给你，将自动失效；机构看到的与查无此人相同。已给出的授权仍然有效。"
-              "Frozen: new consent requests are withheld from you and lapse; institutions see what they see for "
-              "an unknown person. Consents you gave still work.",
-    "frozen_revoked": "已冻结，并已撤回你给出的全部授权。Frozen, and every consent you gave is revoked.",
-    "unfrozen": "已解除冻结：机构可以重新向你请求授权。Unfrozen: institutions can ask for your consent again.",
-}
-
-
-# Shown on /me after a form that could not be done; a page for people, not a problem document.
-NOTICES = {
-    "not_pending": "这个请求已经处理或已过期。This request was already answered or has lapsed.",
-    "not_found": "找不到这个请求或授权。No such request or consent.",
-}
-
-
-def _back_to_consents(action: Callable[[], object]) -> BaseResponse:
-    try:
-        action()
-    except RequestNotPending:
-        return redirect(url_for("portal.me", notice="not_pending") + "#consents")
-    except (RequestNotFound, GrantNotFound):
-        return redirect(url_for("portal.me", notice="not_found") + "#consents")
-    return redirect(url_for("portal.me") + "#consents")
+# --- apps acting for the person -----------------------------------------------------------------------------
 
 
 @bp.get("/me/apps")
-def my_apps() -> BaseResponse | str:
+def my_apps() -> str:
     """The apps acting for the person: what each may see, since when, last used, and a revoke button."""
-    ref = sessions.person()
-    if ref is None:
-        return redirect(url_for("portal.login_form", next="/me/apps"))
-    return render_template("my_apps.html", logins=apps.app_logins(runtime().uow, ref),
-                           notice=APP_NOTICES.get(request.args.get("notice", "")))
+    ref = _me()
+    return render_template("my_apps.html", logins=apps.app_logins(runtime().uow, ref))
 
 
 @bp.post("/me/apps/<string:client_id>/revoke")
 def revoke_app(client_id: str) -> BaseResponse:
-    """Revoke an app (the form is CSRF-protected by CSRFProtect); back to the list with what happened."""
-    ref = sessions.person()
-    if ref is None:
-        return redirect(url_for("portal.login_form", next="/me/apps"))
+    """Revoke an app; back to the list with what happened."""
+    ref = _me()
     try:
-        apps.revoke_app(runtime().uow, ref, client_id, g.get("request_id"))
+        apps.revoke_app(runtime().uow, ref, client_id, _request_id())
     except NotFound:
-        return redirect(url_for("portal.my_apps", notice="app_not_found"))
-    return redirect(url_for("portal.my_apps", notice="app_revoked"))
-
-
-APP_NOTICES = {
-    "app_revoked": {"kind": "pos", "text": "已撤销：该应用持有的凭证已全部失效，下次使用须重新授权。Revoked: "
-                                           "everything the app held stopped working, and it must ask you again."},
-    "app_not_found": {"kind": "err", "text": "这个应用已不能代表你。That app can no longer act for you."},
-}
-
-
-@bp.app_template_filter("cst")
-def cst(at: datetime) -> str:
-    """Return a moment as a person reads it: Beijing time to the minute."""
-    return at.astimezone(CST).strftime("%Y-%m-%d %H:%M") + " 北京时间"
+        tell(_("That app can no longer act for you."), ERROR)
+        return redirect(url_for("portal.my_apps"))
+    tell(_("Revoked: everything the app held stopped working, and it must ask you again."))
+    return redirect(url_for("portal.my_apps"))

@@ -116,9 +116,9 @@ def test_the_me_page_shows_the_log_with_verified_marks(client: FlaskClient, auth
                                                        rt: Runtime) -> None:
     _submit(client, auth.provider(), _serious(person.citizen_id))
     ledger.checkpoint(rt)
-    page = person.client.get("/me").get_data(as_text=True)
-    assert "访问记录" in page
-    assert "已验证 verified" in page
+    page = person.client.get("/me/access").get_data(as_text=True)
+    assert "他人的其他访问" in page
+    assert "✓ 已验证" in page
 
 
 def test_the_access_log_needs_a_person(client: FlaskClient, employer: Registered) -> None:
@@ -127,10 +127,10 @@ def test_the_access_log_needs_a_person(client: FlaskClient, employer: Registered
 
 
 def test_the_access_log_is_in_the_page_body_once_and_not_in_its_title(person: Person) -> None:
-    page = person.client.get("/me").get_data(as_text=True)
+    page = person.client.get("/me/access").get_data(as_text=True)
     title = page[page.index("<title>") + len("<title>"):page.index("</title>")]
-    assert title == "我的信用报告 My report · 信用 Xinyong"
-    assert page.count('id="access-log"') == 1
+    assert title == "谁查看了 · 信用"
+    assert page.count('id="own"') == 1
 
 
 def test_a_cursor_beyond_any_sequence_number_is_a_422_not_a_500(person: Any) -> None:

@@ -373,7 +373,8 @@ def test_another_person_cannot_revoke_someone_elses_app(client: FlaskClient, log
     response = other.client.delete(f"/api/v1/me/apps/{APP}", headers={"X-CSRF-Token": _csrf(other.client, "/me")})
     _problem(response, 404, "not_found")
     page = other.client.post(f"/me/apps/{APP}/revoke", data={"csrf_token": _csrf(other.client, "/me")})
-    assert page.headers["Location"].endswith("notice=app_not_found")
+    assert page.headers["Location"] == "/me/apps"
+    assert "这个应用已不能代表你" in other.client.get("/me/apps").get_data(as_text=True)
     assert client.get(REPORT, headers=_bearer(tokens["access_token"])).status_code == 200
 
 
@@ -389,7 +390,7 @@ def test_the_portal_page_lists_the_app_and_its_revoke_button_revokes_it(
     assert "读取你的信用报告" in text
     assert "北京时间" in text
     assert f'action="/me/apps/{APP}/revoke"' in text
-    assert 'href="/me/apps"' in logged_in.client.get("/me").get_data(as_text=True)
+    assert 'href="/me/apps"' in logged_in.client.get("/me/settings").get_data(as_text=True)
     refused = logged_in.client.post(f"/me/apps/{APP}/revoke", data={})  # no CSRF token
     assert refused.status_code == 400
     assert client.get(REPORT, headers=_bearer(tokens["access_token"])).status_code == 200

@@ -308,8 +308,10 @@ def test_the_person_sees_who_looked_including_refusals(
     assert allowed["purpose"] == "employment_screening"
     assert allowed["consent_id"] == consent_id
     assert "ADMINISTRATIVE_PENALTY_SERIOUS" in allowed["categories"]
-    page = person.client.get("/me").get_data(as_text=True)
-    assert "employment_screening" in page
+    page = person.client.get("/me/access").get_data(as_text=True)
+    assert "employment_screening" not in page  # words, not codes
+    assert "入职信用核查" in page
+    assert "授权次数已用完" in page
 
 
 # --- retrieval window ---------------------------------------------------------------------------
@@ -360,8 +362,8 @@ def test_the_person_can_approve_and_revoke_from_the_portal_page(
     client: FlaskClient, employer: Registered, person: Person
 ) -> None:
     request_id = _request(client, employer, person.citizen_id).json["id"]
-    page = person.client.get("/me").get_data(as_text=True)
-    assert f"/me/consent-requests/{request_id}/approve" in page
+    page = person.client.get("/me/consents").get_data(as_text=True)
+    assert f"/me/consent-requests/{request_id}" in page
     assert person.client.post(f"/me/consent-requests/{request_id}/approve").status_code == 400  # no CSRF token
     done = person.client.post(f"/me/consent-requests/{request_id}/approve", data={"csrf_token": person.csrf})
     assert done.status_code == 302
@@ -460,11 +462,12 @@ def test_a_portal_form_that_cannot_be_done_returns_to_the_page_with_a_notice(
     assert person.post(f"/api/v1/me/consent-requests/{request_id}/deny").status_code == 200
     again = person.client.post(f"/me/consent-requests/{request_id}/approve", data={"csrf_token": person.csrf})
     assert again.status_code == 302
-    assert "notice=not_pending" in again.headers["Location"]
+    assert again.headers["Location"] == "/me/consents"
     page = person.client.get(again.headers["Location"]).get_data(as_text=True)
-    assert "already answered" in page
+    assert "这个请求已经处理或已过期" in page
     missing = person.client.post("/me/consents/cn_nothing/revoke", data={"csrf_token": person.csrf})
-    assert "notice=not_found" in missing.headers["Location"]
+    assert missing.headers["Location"] == "/me/consents"
+    assert "找不到这个请求或授权" in person.client.get("/me/consents").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("uses", [1.5, "2", True])

@@ -264,7 +264,7 @@ def test_a_session_needs_the_csrf_header_to_freeze(person: Person) -> None:
 def test_the_portal_freezes_with_a_csrf_protected_form_and_says_so_in_chinese_first(
     client: FlaskClient, employer: Registered, person: Person
 ) -> None:
-    page = person.client.get("/me").get_data(as_text=True)
+    page = person.client.get("/me/settings").get_data(as_text=True)
     assert re.search(r'<form method="post" action="/me/freeze"><input type="hidden" name="csrf_token"', page)
     assert person.client.post("/me/freeze", data={}).status_code == 400
     assert person.client.post("/me/freeze", data={"csrf_token": "forged"}).status_code == 400
@@ -273,14 +273,14 @@ def test_the_portal_freezes_with_a_csrf_protected_form_and_says_so_in_chinese_fi
     grant = person.approve(_ask(client, employer, person.citizen_id).json["id"])
     done = person.client.post("/me/freeze", data={"csrf_token": person.csrf, "revoke_grants": "yes"})
     assert done.status_code == 302
-    assert done.headers["Location"].endswith("/me?freeze=frozen_revoked#freeze")
-    shown = person.client.get("/me?freeze=frozen_revoked").get_data(as_text=True)
-    assert "已冻结，并已撤回你给出的全部授权。Frozen" in shown
+    assert done.headers["Location"].endswith("/me/settings#freeze")
+    shown = person.client.get("/me/settings").get_data(as_text=True)
+    assert "已冻结，并已撤回你给出的全部授权。" in shown
     assert 'action="/me/unfreeze"' in shown
     assert _query(client, employer, grant["id"]).json["code"] == "consent_revoked"
 
     assert person.client.post("/me/unfreeze", data={}).status_code == 400
     undone = person.client.post("/me/unfreeze", data={"csrf_token": person.csrf})
-    assert undone.headers["Location"].endswith("/me?freeze=unfrozen#freeze")
-    assert "已解除冻结" in person.client.get("/me?freeze=unfrozen").get_data(as_text=True)
+    assert undone.headers["Location"].endswith("/me/settings#freeze")
+    assert "已解除冻结" in person.client.get("/me/settings").get_data(as_text=True)
     assert person.client.get("/api/v1/me/freeze").json["frozen"] is False

@@ -227,7 +227,7 @@ def test_an_agencys_own_correction_supersedes_the_record_and_tells_its_recipient
     assert own[record_id]["superseded_by"] == new_id
     assert [t["status"] for t in own[record_id]["institutions_told"]] == ["corrected"]
     assert (own[new_id]["decided_at"], own[new_id]["payload"]["penalty_content"]) == ("2026-06-02", "罚款人民币200元")
-    assert "已更正 superseded by" in person.client.get("/me").get_data(as_text=True)
+    assert "已由更正后的记录取代" in person.client.get("/me").get_data(as_text=True)
 
     # Released again: only the corrected version, never the superseded one.
     employer.token = auth.token(employer.client_id, employer.secret)

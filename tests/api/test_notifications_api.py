@@ -47,9 +47,10 @@ def test_requests_objection_steps_changes_and_notices_reach_the_person_and_are_m
     assert by_kind["notice_sent"]["text"]["en"].endswith("corrected.")
     assert report_id
 
-    page = person.client.get("/me").get_data(as_text=True)
-    assert "通知 Notifications (5 未读 unread)" in page
-    assert page.index("已代您通知") < page.index("An institution that received one of your records")
+    assert "5 条未读通知" in person.client.get("/me").get_data(as_text=True)
+    page = person.client.get("/me/notifications").get_data(as_text=True)
+    assert "已代您通知" in page
+    assert "An institution that received one of your records" not in page  # one language at a time
 
     first = listed["notifications"][-1]["id"]
     marked = _ok(person.post("/api/v1/me/notifications/read", {"ids": [first]}))

@@ -294,7 +294,8 @@ def test_an_institutions_report_during_and_after_the_objection(
     assert own[listed]["objection"]["withheld_from_third_parties"] is True
     assert own[listed]["visible_to_third_parties"] is False
     page = person.client.get("/me").get_data(as_text=True)
-    assert page.count("异议核实中 under review since 2026-09-30") == 2
+    assert page.count("已于 2026年9月30日 提出") == 2
+    assert page.count("异议核实期间他人不可见") == 1  # the listing, withheld; the penalty is released marked
 
     at(clock, date(2026, 10, 9))
     for filed in (on_penalty, on_listing):

@@ -92,7 +92,7 @@ def test_a_ground_1_default_stays_shown_past_two_years_until_the_court_ends_it(
     [shown] = _released(client, landlord, person, "tenancy")
     assert shown["category"] == "COURT_ENFORCEMENT_DEFAULT"
     assert shown["display_until"] is None
-    assert "until its agency ends it" in person.client.get("/me").get_data(as_text=True)
+    assert "至提供单位终止" in person.client.get("/me").get_data(as_text=True)
     ended = client.post(f"/api/v1/records/{listed['id']}/end", json={"document": _decision()},
                         headers=court.headers)
     assert ended.status_code == 200, ended.json
@@ -106,7 +106,7 @@ def test_a_ground_1_default_stays_shown_past_two_years_until_the_court_ends_it(
     assert change["change"] == "ended"
     assert change["previous_until"] is None
     assert change["document"]["number"] == "(2024)苏0402执123号之一"
-    assert "提前终止 ended 2026-11-22" in person.client.get("/me").get_data(as_text=True)
+    assert "已提前终止展示 2026年11月22日 · (2024)苏0402执123号之一" in person.client.get("/me").get_data(as_text=True)
 
 
 def test_a_ground_2_default_disappears_after_two_years(

@@ -136,7 +136,7 @@ def test_a_repaired_record_reaches_no_institution_and_the_person_sees_it_marked(
     assert own["repaired"] == {"on": "2026-10-20", "effect": "stop_sharing"}
     assert own["visible_to_third_parties"] is False
     assert "repair" not in own
-    assert "信用修复 repaired on 2026-10-20" in person.client.get("/me").get_data(as_text=True)
+    assert "他人不可见：已于 2026年10月20日 完成信用修复" in person.client.get("/me").get_data(as_text=True)
     mine = _ok(person.client.get(f"/api/v1/me/repairs/{filed['id']}"))
     assert mine["agency_words"] == "已履行处罚决定并作出信用承诺, 准予修复"
     assert [e["filename"] for e in mine["evidence"]] == ["缴款凭证.pdf"]

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 
 from gateway.runtime import Runtime
 from gateway.web.app import create_app
-from tests.conftest import Person
 from vault.vault import Vault
 
 PROBLEM = "application/problem+json"
@@ -125,10 +124,17 @@ def test_the_public_url_fixes_the_audience_of_client_assertions(rt: Runtime) -> 
 
 
 def test_pages_forbid_framing_and_scripts_and_allow_our_stylesheet_and_a_style_by_nonce(
-        client: FlaskClient, person: Person) -> None:
+        rt: Runtime) -> None:
     import re
 
-    page = person.client.get("/me/apps")  # a page with a style block of its own
+    app = create_app({"TESTING": True}, runtime=rt)
+
+    @app.get("/test-styled")
+    def styled() -> str:
+        return render_template_string('{% extends "base.html" %}{% block style %}p{color:red}{% endblock %}')
+
+    client = app.test_client()
+    page = client.get("/test-styled")  # a page with a style block of its own
     policy = page.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in policy
     assert "default-src 'none'" in policy
@@ -145,7 +151,7 @@ def test_pages_forbid_framing_and_scripts_and_allow_our_stylesheet_and_a_style_b
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert "Strict-Transport-Security" not in page.headers  # plain http: HSTS would be ignored
-    other = person.client.get("/me/apps")
+    other = client.get("/test-styled")
     assert other.headers["Content-Security-Policy"] != policy  # a nonce per response
 
 
