@@ -156,6 +156,11 @@ def day(value: date | str | None) -> str:
     return value.strftime("%d %b %Y").lstrip("0") if lang() == "en" else f"{value.year}年{value.month}月{value.day}日"
 
 
+def sep() -> str:
+    """The separator of a list of words: '、' in Chinese, ', ' in English."""
+    return ", " if lang() == "en" else "、"
+
+
 def html_lang() -> str:
     """The `lang` attribute of the page: 'zh-Hans' or 'en'."""
     return "en" if lang() == "en" else "zh-Hans"
@@ -172,6 +177,7 @@ def install(app: Flask) -> None:
     app.add_template_global(label)
     app.add_template_global(lang)
     app.add_template_global(html_lang)
+    app.add_template_global(sep)
     app.add_template_filter(bjt)
     app.add_template_filter(day)
     app.add_template_filter(lambda pair: _pick(pair, "") if isinstance(pair, dict) else str(pair or ""),
