@@ -156,6 +156,16 @@ def day(value: date | str | None) -> str:
     return value.strftime("%d %b %Y").lstrip("0") if lang() == "en" else f"{value.year}年{value.month}月{value.day}日"
 
 
+def pick(pair: object) -> str:
+    """The reader's half of a {zh, en} pair: a dict, or an object with `zh` and `en` attributes."""
+    if isinstance(pair, dict):
+        return _pick(pair, "")
+    words = getattr(pair, lang(), None)
+    if isinstance(words, str):
+        return words
+    return "" if pair is None else str(pair)
+
+
 def sep() -> str:
     """The separator of a list of words: '、' in Chinese, ', ' in English."""
     return ", " if lang() == "en" else "、"
@@ -180,6 +190,5 @@ def install(app: Flask) -> None:
     app.add_template_global(sep)
     app.add_template_filter(bjt)
     app.add_template_filter(day)
-    app.add_template_filter(lambda pair: _pick(pair, "") if isinstance(pair, dict) else str(pair or ""),
-                            "pick")
+    app.add_template_filter(pick)
 

@@ -387,6 +387,7 @@ def test_the_portal_page_lists_the_app_and_its_revoke_button_revokes_it(
     assert page.headers["Cache-Control"] == "no-store"
     text = page.get_data(as_text=True)
     assert "信用 App" in text
+    assert "Words(" not in text  # the reader's half of the pair, not its repr
     assert "读取你的信用报告" in text
     assert "北京时间" in text
     assert f'action="/me/apps/{APP}/revoke"' in text
