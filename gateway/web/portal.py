@@ -25,6 +25,7 @@ from consent.errors import (
     CategoriesOutsidePurpose,
     EvidenceInvalid,
     GrantNotFound,
+    ListingStepOutOfOrder,
     NotRepairable,
     ObjectionOpen,
     RepairOpen,
@@ -35,6 +36,7 @@ from consent.errors import (
 )
 from gateway.errors import NotFound, RateLimited, Unauthenticated
 from gateway.usecases import apps, consents, people
+from gateway.usecases import listings as listing_use
 from gateway.usecases import notices as notice_use
 from gateway.usecases import objections as objection_use
 from gateway.usecases import repairs as repair_use
@@ -412,6 +414,23 @@ def object_to(record_id: str) -> BaseResponse | tuple[str, int]:
         return render_template("me/object.html", record=_own_record(ref, record_id), error=bad.field,
                                reason=reason), 422
     tell(_("Objection filed. The agency that produced the record must answer by the dates shown."))
+    return redirect(url_for("portal.my_objections"))
+
+
+@bp.post("/me/listings/<string:listing_id>/objection")
+def object_to_listing(listing_id: str) -> BaseResponse:
+    """Object to a proposed listing (LIST-, OBJ-1) from the report: it does not take effect while verified."""
+    ref = _me()
+    reason = request.form.get("reason", "").strip()
+    if not reason:
+        tell(_("Say why the listing is wrong."), ERROR)
+        return redirect(url_for("portal.me") + "#listings")
+    try:
+        listing_use.object_to(runtime(), listing_use.ObjectToListing(ref, listing_id, reason, (), _request_id()))
+    except ListingStepOutOfOrder:
+        tell(_("This listing can no longer be objected to, or an objection already waits."), INFO)
+        return redirect(url_for("portal.me") + "#listings")
+    tell(_("Objection filed. The listing does not take effect while the agency verifies it."))
     return redirect(url_for("portal.my_objections"))
 
 

@@ -175,3 +175,25 @@ def test_who_looked_puts_institutions_first_and_folds_the_persons_own_views(
     assert page[:own].count("查看本人报告") == 0  # the person's own reads are folded below
     assert "查看本人报告" in page[own:]
     assert "获得 0 条记录" in page
+
+
+def test_a_proposed_listing_is_shown_in_the_report_and_objected_to_with_its_form(
+        client: FlaskClient, person: Person, auth: Any, clock: Any) -> None:
+    from tests.api.test_listings_api import PROPOSED_ON, _propose
+    from tests.api.test_repairs_api import _record, _serious, at
+
+    county = auth.provider("ADMINISTRATIVE_PENALTY_SERIOUS", level="county")
+    at(clock, PROPOSED_ON)
+    listing = _propose(client, county, _record(client, county, _serious(person.citizen_id))).json
+    assert listing is not None
+    page = person.client.get("/me").get_data(as_text=True)
+    assert 'id="listings"' in page
+    assert "拟列入，公示中" in page
+    assert "可提出异议至" in page
+    done = person.client.post(f'/me/listings/{listing["id"]}/objection',
+                              data={"csrf_token": person.csrf, "reason": "处罚已履行，不应列入"})
+    assert done.headers["Location"] == "/me/objections"
+    assert "名单不生效" in person.client.get("/me/objections").get_data(as_text=True)
+    again = person.client.post(f'/me/listings/{listing["id"]}/objection',
+                               data={"csrf_token": person.csrf, "reason": "再次"})
+    assert again.headers["Location"] == "/me#listings"

@@ -1,7 +1,10 @@
 """Browser tests: Playwright for Python driving Debian's Chromium against the app served live.
 
-One Chromium per test session (per xdist worker) and one live server with it: the app served by werkzeug in a
-thread on a free port of 127.0.0.1, on a temporary SQLite file with a freshly generated keyring. Storage is
+One Chromium and one live server while the tests of this package run (per xdist worker): the app served by
+werkzeug in a thread on a free port of 127.0.0.1, on a temporary SQLite file with a freshly generated keyring.
+Package scope, not session: Playwright's sync API keeps an asyncio loop running in the thread while it is
+started, and other tests of the session (the bench's smoke test) call asyncio.run(), which refuses to run
+inside a running loop. Pytest stops these fixtures as soon as a worker moves on to a test of another package. Storage is
 tested on both backends by the API tests; here the subject is the pages, so one backend (the demo's) suffices.
 
 Each test gets a `page` at each viewport (desktop 1280x800 and phone 390x844, in that order) in a fresh
@@ -56,8 +59,6 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-# Package scope, not session: Playwright's sync API keeps an event loop running in this thread until it
-# stops, and a later test in the same worker that calls asyncio.run() (the bench's load generator) fails.
 @pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
@@ -120,7 +121,7 @@ class Live:
         return dict(response.json)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """The app on a free port of 127.0.0.1, on a temporary SQLite file (one per session)."""
     home = tmp_path_factory.mktemp("live")
