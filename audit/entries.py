@@ -28,13 +28,12 @@ from sqlalchemy import (
     String,
     bindparam,
     event,
-    insert,
     select,
-    text,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from audit import dbapi
 from audit.clock import Clock, UTCDateTime, isoformat_z
 from audit.errors import AuditAppendFailed
 from audit.tags import Outcome, Tag
@@ -162,8 +161,18 @@ def leaf_hash_of(document: dict[str, Any]) -> bytes:
     return hashlib.sha256(b"\x00" + canonical_json(document)).digest()
 
 
-_BUMP = text("UPDATE audit_counter SET last_seq = last_seq + :n WHERE id = 1 RETURNING last_seq")
-_INSERT = insert(AuditEntry)
+# The append runs on every writing request, with the sequence lock held: straight on the driver's cursor
+# (audit.dbapi), each value bound as SQLAlchemy binds it for the column (JSON as json.dumps text, the
+# time as naive UTC), so that rows appended either way are read and verified alike.
+_BUMP = dbapi.Statement("UPDATE audit_counter SET last_seq = last_seq + :n WHERE id = 1 RETURNING last_seq")
+_INSERT = dbapi.Statement(
+    "INSERT INTO audit_entries (seq, at, actor, role, action, subject_ref, purpose, basis, record_ids, outcome,"
+    " reason, request_id, detail, leaf_hash) VALUES (:seq, :at, :actor, :role, :action, :subject_ref, :purpose,"
+    " :basis, :record_ids, :outcome, :reason, :request_id, :detail, :leaf_hash)",
+    postgresql="INSERT INTO audit_entries (seq, at, actor, role, action, subject_ref, purpose, basis, record_ids,"
+    " outcome, reason, request_id, detail, leaf_hash) VALUES (:seq, :at, :actor, :role, :action, :subject_ref,"
+    " :purpose, :basis, CAST(:record_ids AS JSON), :outcome, :reason, :request_id, CAST(:detail AS JSON),"
+    " :leaf_hash)")
 
 
 def append(session: Session, clock: Clock, draft: EntryDraft) -> int:
@@ -184,21 +193,22 @@ def append_many(session: Session, clock: Clock, drafts: Sequence[EntryDraft]) ->
         return []
     try:
         conn = session.connection()
-        last = conn.execute(_BUMP, {"n": len(drafts)}).scalar_one()
+        last = int(dbapi.execute(conn, _BUMP, {"n": len(drafts)})[0][0])
         at = clock.now()
-        first = int(last) - len(drafts) + 1
+        stored_at = dbapi.bind_time(conn.dialect.name, at)
+        first = last - len(drafts) + 1
         rows = []
         for seq, draft in enumerate(drafts, start=first):
             if draft.reason is not None and len(draft.reason) > REASON_LENGTH:
                 # A reason may quote a caller's field name; it must never be why an entry cannot be written.
                 draft = replace(draft, reason=draft.reason[: REASON_LENGTH - 1] + "…")
             document = entry_document(seq, at, draft)
-            row = {key: value for key, value in document.items() if key != "at"}
-            rows.append({**row, "at": at, "leaf_hash": leaf_hash_of(document)})
-        conn.execute(_INSERT, rows)
-    except SQLAlchemyError as exc:
+            rows.append({**document, "at": stored_at, "record_ids": json.dumps(document["record_ids"]),
+                         "detail": json.dumps(document["detail"]), "leaf_hash": leaf_hash_of(document)})
+        dbapi.execute_many(conn, _INSERT, rows)
+    except (SQLAlchemyError, IndexError) as exc:
         raise AuditAppendFailed(f"audit append failed for {drafts[0].action}") from exc
-    return list(range(first, int(last) + 1))
+    return list(range(first, last + 1))
 
 
 # Built once; the columns a person's view of who looked needs, as rows (objects cost more than the query).

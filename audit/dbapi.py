@@ -1,0 +1,112 @@
+"""A few hot-path statements run straight on the driver's cursor, inside the caller's transaction.
+
+SQLAlchemy Core costs tens of microseconds a statement beyond the driver's own work (execution
+context, parameter and result processing, expanding IN lists), which on the authorised query and
+the audit append was a fifth of a request, most of it while the write lock is held. A `Statement`
+is plain SQL written once per dialect; `execute` sends it on the DBAPI cursor of the same
+connection, so it is part of the same transaction (savepoints in tests included).
+
+What stays as SQLAlchemy would do it:
+- the connection's `before_cursor_execute` listeners see every statement, so tests that count or
+  order a request's statements (and tests that make one fail) work unchanged;
+- a driver error is raised as SQLAlchemy's `DBAPIError` for it (callers catch `SQLAlchemyError`:
+  an audit append that fails still fails closed), and a lost connection is invalidated.
+
+Parameters and results are the driver's own values: the caller converts them (see `sqlite_time`
+for the text SQLAlchemy stores a datetime as on SQLite). Keep this for the few statements a
+profile shows on the hot path; everything else goes through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class Statement:
+    """One statement with `:name` parameters, in the SQL of each dialect (the same text by default)."""
+
+    __slots__ = ("postgresql", "sqlite")
+
+    def __init__(self, sql: str, *, postgresql: str | None = None) -> None:
+        self.sqlite = " ".join(sql.split())
+        # psycopg's placeholders are %(name)s; a literal % must then be doubled.
+        pg = " ".join((sql if postgresql is None else postgresql).split()).replace("%", "%%")
+        self.postgresql = _NAMED.sub(r"%(\1)s", pg)
+
+    def text(self, dialect: str) -> str:
+        """Return the statement's SQL for the dialect ("sqlite" or "postgresql")."""
+        return self.postgresql if dialect == "postgresql" else self.sqlite
+
+
+def execute(conn: Connection, statement: Statement, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Run the statement with `params` in the connection's transaction; return its rows (none: [])."""
+    return _run(conn, statement, params, many=False)
+
+
+def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run the statement once per mapping of `rows`, in the connection's transaction."""
+    if rows:
+        _run(conn, statement, rows, many=True)
+
+
+def _run(conn: Connection, statement: Statement, params: Any, *, many: bool) -> list[tuple[Any, ...]]:
+    dialect = conn.dialect
+    sql = statement.text(dialect.name)
+    if not conn.in_transaction():
+        conn.begin()  # as SQLAlchemy's autobegin (a session's connection has begun already)
+    fairy = conn.connection
+    cursor = fairy.cursor()
+    try:
+        listeners = conn.dispatch.before_cursor_execute
+        if listeners:
+            for listen in listeners:
+                listen(conn, cursor, sql, params, None, many)
+        if many:
+            cursor.executemany(sql, params)
+            return []
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description is not None else []
+    except dialect.loaded_dbapi.Error as exc:
+        disconnected = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+        if disconnected:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error,
+                                  hide_parameters=True, dialect=dialect,
+                                  connection_invalidated=disconnected) from exc
+    finally:
+        cursor.close()
+
+
+def sqlite_time(at: datetime) -> str:
+    """Return an aware time as SQLAlchemy stores a UTC DateTime on SQLite (naive UTC, microseconds)."""
+    u = at.astimezone(UTC)  # as SQLAlchemy's storage format, years before 1000 with their leading zero
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d} {u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}"
+
+
+def bind_time(dialect: str, at: datetime) -> datetime | str:
+    """Return an aware time as a UTCDateTime column takes it on the dialect (naive UTC)."""
+    return sqlite_time(at) if dialect == "sqlite" else at.astimezone(UTC).replace(tzinfo=None)
+
+
+def read_time(value: datetime | str | None) -> datetime | None:
+    """Return a UTCDateTime column's driver value (SQLite text, or a PostgreSQL datetime) as aware UTC."""
+    if value is None:
+        return None
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def read_date(value: date | str | None) -> date | None:
+    """Return a Date column's driver value (SQLite text, or a PostgreSQL date) as a date."""
+    if value is None or type(value) is date:
+        return value
+    assert isinstance(value, str)
+    return date.fromisoformat(value)
