@@ -73,7 +73,7 @@ def _run(conn: Connection, statement: Statement, params: Any, *, many: bool) -> 
             cursor.executemany(sql, params)
             return []
         cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description is not None else []
+        return list(cursor.fetchall()) if cursor.description is not None else []
     except dialect.loaded_dbapi.Error as exc:
         disconnected = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
         if disconnected:

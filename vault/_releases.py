@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import bindparam, select
 
+from audit import dbapi
 from audit.tags import Tag
 from audit.tx import Tx
 from vault import _crypto
@@ -22,7 +24,7 @@ from vault._keyring import Keyring
 from vault._subjects import SealedSubject, data_key, get_sealed, reveal_identity
 from vault.errors import SubjectNotFound
 from vault.identity import mask_citizen_id
-from vault.models import Declaration, Objection, Record, Subject
+from vault.models import Record, Subject
 from vault.types import RecordDates, Release, Released, Selection
 
 
@@ -45,65 +47,78 @@ def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detai
         allowed = selection.fields[category]
         released.append(Released(record_id, category, decided_at, display_until,
                                  {k: v for k, v in body["payload"].items() if k in allowed},
-                                 None if disputed is None else _aware(disputed), declared is not None))
+                                 disputed, declared is not None))
     masked = mask_citizen_id(reveal_identity(dek, subject).citizen_id)
     tx.record(Tag.QUERY_RELEASED, subject_ref=subject_ref, record_ids=[r.id for r in released], detail=detail)
     return Release(masked, released, subject_ref, dek)
 
 
-# An open objection on the record, read in the same statement (the unique index allows at most one).
-_DISPUTED = (
-    select(Objection.submitted_at)
-    .where(Objection.record_id == Record.id, Objection.status.in_(("submitted", "accepted")))
-    .correlate(Record).scalar_subquery()
-)
-
-# The verified declaration a record was made of, if any (flagged self-reported, VOL-1), in the same statement.
-_DECLARED = (
-    select(Declaration.id)
-    .where(Declaration.record_id == Record.id, Declaration.status == "verified")
-    .correlate(Record).scalar_subquery()
-)
-
-# Built once: making the expression costs more than running it. The person's row, joined to their selected
-# records (none: one row of NULLs), so that a query reads the person and the records in one round trip.
-_SUBJECT_AND_SELECTED = (
-    select(Subject.id, Subject.subject_ref, Subject.kek_version, Subject.wrapped_dek, Subject.citizen_id_ct,
-           Subject.name_ct, Record.id, Record.category, Record.decided_at, Record.display_until, Record.sealed,
-           _DISPUTED.label("disputed_since"), _DECLARED.label("declaration_id"))
-    .select_from(Subject)
-    .outerjoin(Record, and_(
-        Record.subject_id == Subject.id,
-        Record.status == "active",
-        Record.erased_at.is_(None),  # a tombstone's display ended long ago; said here too, as its sealed is empty
-        Record.repaired_at.is_(None),  # repaired (信用修复): no third party receives it any more (REP-8, REP-9)
-        Record.category.in_(bindparam("categories", expanding=True)),
-        Record.display_from <= bindparam("shown_on"),
-        # NULL: shown until the producing agency ends it.
-        or_(Record.display_until.is_(None), Record.display_until > bindparam("shown_on")),
-        # A purpose's data range limits how old a record shown for the catalogue's period may be; a record
-        # with its own period (a listing until performance, a ban in force, an extension) is current while shown.
-        or_(Record.decided_at >= bindparam("decided_since"), Record.period_source != "catalogue"),
-    ))
-    .where(Subject.subject_ref == bindparam("ref"))
-    .order_by(Record.decided_at.desc(), Record.id)
-)
+# The person's row, joined to their selected records (none: one row of NULLs), so that a query reads the
+# person and the records in one round trip, with the record's open objection beside it (the unique index
+# allows at most one) and the verified declaration it was made of, if any (flagged self-reported, VOL-1).
+# Run on the driver's cursor (audit.dbapi): this is the authorised query's read, and SQLAlchemy's expanding
+# IN list and date parsing cost more than the statement. One text per number of categories.
+_SUBJECT_AND_SELECTED = """
+SELECT s.id, s.subject_ref, s.kek_version, s.wrapped_dek, s.citizen_id_ct, s.name_ct,
+       r.id, r.category, r.decided_at, r.display_until, r.sealed,
+       (SELECT o.submitted_at FROM objections o
+        WHERE o.record_id = r.id AND o.status IN ('submitted', 'accepted')) AS disputed_since,
+       (SELECT d.id FROM declarations d WHERE d.record_id = r.id AND d.status = 'verified') AS declaration_id
+FROM subjects s LEFT OUTER JOIN records r ON r.subject_id = s.id
+     AND r.status = 'active'
+     AND r.erased_at IS NULL
+     AND r.repaired_at IS NULL
+     AND r.category IN ({categories})
+     AND r.display_from <= :shown_on
+     AND (r.display_until IS NULL OR r.display_until > :shown_on)
+     AND (r.decided_at >= :decided_since OR r.period_source != 'catalogue')
+WHERE s.subject_ref = :ref
+ORDER BY r.decided_at DESC, r.id"""
+# Each condition of the join, and why:
+# - erased: a tombstone's display ended long ago; said here too, as its sealed is empty;
+# - repaired (信用修复): no third party receives it any more (REP-8, REP-9);
+# - display_until NULL: shown until the producing agency ends it;
+# - a purpose's data range limits how old a record shown for the catalogue's period may be; a record with
+#   its own period (a listing until performance, a ban in force, an extension) is current while shown.
 
 
-def _aware(at: datetime) -> datetime:
-    # A column of a scalar subquery comes back as the driver gives it: naive UTC on SQLite.
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+@lru_cache(maxsize=64)
+def _subject_and_selected_statement(categories: int) -> dbapi.Statement:
+    names = ", ".join(f":categories_{i}" for i in range(categories))
+    return dbapi.Statement(_SUBJECT_AND_SELECTED.format(categories=names))
 
 
 def _subject_and_selected(tx: Tx, subject_ref: str, selection: Selection) -> tuple[SealedSubject, list[Any]]:
     if not selection.fields:
         return get_sealed(tx, subject_ref), []
-    rows = tx.session.connection().execute(_SUBJECT_AND_SELECTED, {
-        "ref": subject_ref, "categories": list(selection.fields), "shown_on": selection.shown_on,
-        "decided_since": selection.decided_since}).all()
+    conn = tx.session.connection()
+    sqlite = conn.dialect.name == "sqlite"
+    params: dict[str, Any] = {
+        "ref": subject_ref,
+        "shown_on": selection.shown_on.isoformat() if sqlite else selection.shown_on,
+        "decided_since": selection.decided_since.isoformat() if sqlite else selection.decided_since,
+    }
+    for i, category in enumerate(selection.fields):
+        params[f"categories_{i}"] = category
+    rows = dbapi.execute(conn, _subject_and_selected_statement(len(selection.fields)), params)
     if not rows:
         raise SubjectNotFound(subject_ref)
-    return SealedSubject(*rows[0][:6]), [row[6:] for row in rows if row[6] is not None]
+    read_date, read_time = dbapi.read_date, dbapi.read_time
+    selected = [(record_id, category, read_date(decided), read_date(until), bytes(sealed), read_time(disputed),
+                 declared)
+                for *_, record_id, category, decided, until, sealed, disputed, declared in rows
+                if record_id is not None]
+    first = rows[0]
+    return SealedSubject(first[0], first[1], first[2], _bytes(first[3]), _bytes(first[4]), _bytes(first[5])), selected
+
+
+def _bytes(value: bytes | memoryview | None) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _aware(at: datetime) -> datetime:
+    # A column of a scalar subquery comes back as the driver gives it: naive UTC on SQLite.
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def open_for_recipient(tx: Tx, ring: Keyring, subject_ref: str, report_id: str, sealed: bytes) -> bytes:
