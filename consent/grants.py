@@ -9,15 +9,17 @@ cannot both succeed.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from audit import dbapi
 from audit.clock import CST, isoformat_z
 from audit.tags import Tag
 from audit.tx import Tx
@@ -113,11 +115,15 @@ def _request_view(row: ConsentRequest, now: datetime) -> RequestView:
 
 def grant_status(row: Grant | Row[Any], now: datetime) -> str:
     """Return active, revoked, expired or exhausted."""
-    if row.status == "revoked":
+    return _status(row.status, row.valid_until, row.uses, row.max_uses, now)
+
+
+def _status(status: str, valid_until: datetime, uses: int, max_uses: int, now: datetime) -> str:
+    if status == "revoked":
         return "revoked"
-    if row.valid_until <= now:
+    if valid_until <= now:
         return "expired"
-    if row.uses >= row.max_uses:
+    if uses >= max_uses:
         return "exhausted"
     return "active"
 
@@ -337,15 +343,14 @@ class Refusal:
     purpose: str | None
 
 
-# Built once (the expression costs more to make than to run): spend a use if the grant still allows one.
-_SPEND = (
-    update(Grant)
-    .where(Grant.id == bindparam("grant"), Grant.institution_id == bindparam("institution"),
-           Grant.status == "active", Grant.valid_from <= bindparam("now"), Grant.valid_until > bindparam("now"),
-           Grant.uses < Grant.max_uses)
-    .values(uses=Grant.uses + 1)
-    .returning(*Grant.__table__.c)
-)
+# Spend a use if the grant still allows one. On the driver's cursor (audit.dbapi): it is the authorised
+# query's first statement, and SQLAlchemy's work around it cost more than the update.
+_SPEND = dbapi.Statement("""
+UPDATE grants SET uses = uses + 1
+WHERE id = :grant AND institution_id = :institution AND status = 'active'
+  AND valid_from <= :now AND valid_until > :now AND uses < max_uses
+RETURNING id, request_id, institution_id, subject_ref, purpose, fields, valid_from, valid_until, max_uses, uses,
+          status, revoked_at, receipt, receipt_sha256, policy_version, catalogue_version""")
 
 
 def use(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
@@ -356,10 +361,11 @@ def use(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
     not) that led to it.
     """
     now = tx.now
-    spent = tx.session.connection().execute(
-        _SPEND, {"grant": consent_id, "institution": institution_id, "now": now}).one_or_none()
-    if spent is not None:
-        return _grant_view(spent, now)  # the row as it is: an ORM object would cost more than the update
+    conn = tx.session.connection()
+    spent = dbapi.execute(conn, _SPEND, {"grant": consent_id, "institution": institution_id,
+                                         "now": dbapi.bind_time(conn.dialect.name, now)})
+    if spent:
+        return _spent_view(spent[0], now)  # the row as it is: an ORM object would cost more than the update
     row = tx.session.get(Grant, consent_id)
     if row is None:
         row = _grant_from_request(tx.session, consent_id, institution_id, now)
@@ -369,6 +375,22 @@ def use(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
     status = grant_status(row, now)
     refusal = {"revoked": ConsentRevoked, "expired": ConsentExpired, "exhausted": ConsentExhausted}
     raise refusal.get(status, ConsentExpired)(f"consent {row.id} is {status}")
+
+
+def _spent_view(row: Sequence[Any], now: datetime) -> GrantView:
+    """Return the view of a grant as _SPEND returned it (the driver's values: JSON and, on SQLite, times
+    as text)."""
+    (grant_id, request_id, institution, subject_ref, purpose, fields, valid_from, valid_until, max_uses, uses,
+     status, revoked_at, receipt, receipt_sha256, policy_version, catalogue_version) = row
+    granted = json.loads(fields) if isinstance(fields, str) else fields
+    until = dbapi.read_time(valid_until)
+    assert until is not None
+    valid = dbapi.read_time(valid_from)
+    assert valid is not None
+    return GrantView(grant_id, request_id, institution, subject_ref, purpose,
+                     {k: list(v) for k, v in granted.items()}, valid, until, max_uses, uses,
+                     _status(status, until, uses, max_uses, now), dbapi.read_time(revoked_at), receipt,
+                     receipt_sha256, policy_version, catalogue_version)
 
 
 def _grant_from_request(session: Session, request_id: str, institution_id: str, now: datetime) -> Grant:

@@ -6,15 +6,17 @@ report is gone (410) and its sealed contents are purged from storage.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from audit import dbapi
 from audit.clock import CST, isoformat_z
 from audit.tx import Tx
 from consent.catalogue import Catalogue
@@ -91,17 +93,26 @@ def compose(
     return report
 
 
-_STORE = insert(Report)
+# On the driver's cursor (audit.dbapi), as the authorised query's other statements: record_ids bound as
+# SQLAlchemy binds a JSON column (json.dumps text).
+_STORE = dbapi.Statement(
+    "INSERT INTO reports (id, grant_id, institution_id, subject_ref, generated_at, deadline, sealed, record_ids)"
+    " VALUES (:id, :grant_id, :institution_id, :subject_ref, :generated_at, :deadline, :sealed, :record_ids)",
+    postgresql="INSERT INTO reports (id, grant_id, institution_id, subject_ref, generated_at, deadline, sealed,"
+    " record_ids) VALUES (:id, :grant_id, :institution_id, :subject_ref, :generated_at, :deadline, :sealed,"
+    " CAST(:record_ids AS JSON))")
 
 
 def store(tx: Tx, report_id: str, grant: GrantView, until: datetime, sealed: bytes,
           record_ids: Sequence[str] = ()) -> None:
     """Keep the sealed signed report for retrieval until `until`, with the ids of the records it released
     in its order (so that its recipient can be told when one changes, OBJ-5)."""
-    tx.session.connection().execute(_STORE, {
+    conn = tx.session.connection()
+    dialect = conn.dialect.name
+    dbapi.execute(conn, _STORE, {
         "id": report_id, "grant_id": grant.id, "institution_id": grant.institution_id,
-        "subject_ref": grant.subject_ref, "generated_at": tx.now, "deadline": until, "sealed": sealed,
-        "record_ids": list(record_ids)})
+        "subject_ref": grant.subject_ref, "generated_at": dbapi.bind_time(dialect, tx.now),
+        "deadline": dbapi.bind_time(dialect, until), "sealed": sealed, "record_ids": json.dumps(list(record_ids))})
 
 
 def get_for_institution(tx: Tx, report_id: str, institution_id: str) -> Report:
