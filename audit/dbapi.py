@@ -57,10 +57,17 @@ def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[
         _run(conn, statement, rows, many=True)
 
 
-def _run(conn: Connection, statement: Statement, params: Any, *, many: bool) -> list[tuple[Any, ...]]:
+def begin(conn: Connection, statement: Statement) -> None:
+    """Send the statement that opens the transaction (from the connection's `begin` event, where the
+    connection is not yet in a transaction of its own)."""
+    _run(conn, statement, (), many=False, autobegin=False)
+
+
+def _run(conn: Connection, statement: Statement, params: Any, *, many: bool,
+         autobegin: bool = True) -> list[tuple[Any, ...]]:
     dialect = conn.dialect
     sql = statement.text(dialect.name)
-    if not conn.in_transaction():
+    if autobegin and not conn.in_transaction():
         conn.begin()  # as SQLAlchemy's autobegin (a session's connection has begun already)
     fairy = conn.connection
     cursor = fairy.cursor()

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
+from audit import dbapi
 from audit import heads as _heads  # noqa: F401 - registers the tree-head table on AuditBase.metadata
 from audit import tree as _tree  # noqa: F401 - registers the tree tables on AuditBase.metadata
 from audit.entries import AuditBase
@@ -127,10 +128,12 @@ def _sqlite_setup(engine: Engine) -> None:
         # that reads first cannot always upgrade to a writer under concurrency. Read-only ones
         # (`readonly_engine`) begin deferred and never wait for writers.
         deferred = conn.get_execution_options().get(READONLY_OPTION, False)
-        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        dbapi.begin(conn, _BEGIN_DEFERRED if deferred else _BEGIN_IMMEDIATE)  # every request: on the driver
 
 
 READONLY_OPTION = "xinyong_readonly"
+_BEGIN_DEFERRED = dbapi.Statement("BEGIN")
+_BEGIN_IMMEDIATE = dbapi.Statement("BEGIN IMMEDIATE")
 
 
 def readonly_engine(engine: Engine) -> Engine:
