@@ -117,3 +117,19 @@ def read_date(value: date | str | None) -> date | None:
         return value
     assert isinstance(value, str)
     return date.fromisoformat(value)
+
+
+def to_time(value: datetime | str) -> datetime:
+    """Return a NOT NULL UTCDateTime column's driver value as aware UTC."""
+    at = read_time(value)
+    if at is None:
+        raise ValueError("a NOT NULL time column held NULL")
+    return at
+
+
+def to_date(value: date | str) -> date:
+    """Return a NOT NULL Date column's driver value as a date."""
+    day = read_date(value)
+    if day is None:
+        raise ValueError("a NOT NULL date column held NULL")
+    return day

@@ -383,10 +383,8 @@ def _spent_view(row: Sequence[Any], now: datetime) -> GrantView:
     (grant_id, request_id, institution, subject_ref, purpose, fields, valid_from, valid_until, max_uses, uses,
      status, revoked_at, receipt, receipt_sha256, policy_version, catalogue_version) = row
     granted = json.loads(fields) if isinstance(fields, str) else fields
-    until = dbapi.read_time(valid_until)
-    assert until is not None
-    valid = dbapi.read_time(valid_from)
-    assert valid is not None
+    until = dbapi.to_time(valid_until)
+    valid = dbapi.to_time(valid_from)
     return GrantView(grant_id, request_id, institution, subject_ref, purpose,
                      {k: list(v) for k, v in granted.items()}, valid, until, max_uses, uses,
                      _status(status, until, uses, max_uses, now), dbapi.read_time(revoked_at), receipt,

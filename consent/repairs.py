@@ -21,7 +21,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from audit.tags import Tag
 from audit.tx import Tx
@@ -278,10 +278,14 @@ def record_overdue(tx: Tx) -> list[RepairView]:
     return found
 
 
+# Built once, run on the connection: the person's own report asks on every request.
+_OPEN_FOR_RECORDS = select(Repair.record_id, Repair.id).where(
+    Repair.record_id.in_(bindparam("ids", expanding=True)), Repair.status == SUBMITTED)
+
+
 def open_for_records(tx: Tx, record_ids: Sequence[str]) -> dict[str, str]:
     """Return the id of the open application of each record named that has one."""
     if not record_ids:
         return {}
-    rows = tx.session.execute(select(Repair.record_id, Repair.id).where(
-        Repair.record_id.in_(list(record_ids)), Repair.status == SUBMITTED))
+    rows = tx.session.connection().execute(_OPEN_FOR_RECORDS, {"ids": list(record_ids)})
     return {record_id: repair_id for record_id, repair_id in rows}

@@ -104,7 +104,7 @@ def _subject_and_selected(tx: Tx, subject_ref: str, selection: Selection) -> tup
     if not rows:
         raise SubjectNotFound(subject_ref)
     read_date, read_time = dbapi.read_date, dbapi.read_time
-    selected = [(record_id, category, read_date(decided), read_date(until), bytes(sealed), read_time(disputed),
+    selected = [(record_id, category, dbapi.to_date(decided), read_date(until), bytes(sealed), read_time(disputed),
                  declared)
                 for *_, record_id, category, decided, until, sealed, disputed, declared in rows
                 if record_id is not None]
