@@ -46,6 +46,18 @@ class Statement:
         return self.postgresql if dialect == "postgresql" else self.sqlite
 
 
+def expanded(sql: str, **counts: int) -> Statement:
+    """Return the statement whose `{name}` slots are IN lists of counts[name] parameters :name_0, :name_1, ...
+    (give the values with `listed`). Cache the result per count: the text is made once per list length."""
+    return Statement(sql.format(**{name: ", ".join(f":{name}_{i}" for i in range(count))
+                                   for name, count in counts.items()}))
+
+
+def listed(name: str, values: Sequence[Any]) -> dict[str, Any]:
+    """Return the parameters of an IN list made by `expanded`."""
+    return {f"{name}_{i}": value for i, value in enumerate(values)}
+
+
 def execute(conn: Connection, statement: Statement, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """Run the statement with `params` in the connection's transaction; return its rows (none: [])."""
     return _run(conn, statement, params, many=False)

@@ -234,7 +234,7 @@ ORDER BY seq DESC LIMIT :limit"""
 
 @lru_cache(maxsize=16)
 def _for_subject_statement(actions: int) -> dbapi.Statement:
-    return dbapi.Statement(_FOR_SUBJECT.format(actions=", ".join(f":action_{i}" for i in range(actions))))
+    return dbapi.expanded(_FOR_SUBJECT, actions=actions)
 
 
 def for_subject(
@@ -244,7 +244,7 @@ def for_subject(
     conn = session.connection()
     params: dict[str, Any] = {"subject_ref": subject_ref, "since": dbapi.bind_time(conn.dialect.name, since),
                               "limit": limit}
-    params.update((f"action_{i}", str(action)) for i, action in enumerate(actions))
+    params.update(dbapi.listed("actions", [str(action) for action in actions]))
     return [LoggedAccess(seq, dbapi.to_time(at), actor, action, purpose, basis, _json(record_ids), outcome, reason,
                          _json(detail))
             for seq, at, actor, action, purpose, basis, record_ids, outcome, reason, detail

@@ -84,8 +84,7 @@ ORDER BY r.decided_at DESC, r.id"""
 
 @lru_cache(maxsize=64)
 def _subject_and_selected_statement(categories: int) -> dbapi.Statement:
-    names = ", ".join(f":categories_{i}" for i in range(categories))
-    return dbapi.Statement(_SUBJECT_AND_SELECTED.format(categories=names))
+    return dbapi.expanded(_SUBJECT_AND_SELECTED, categories=categories)
 
 
 def _subject_and_selected(tx: Tx, subject_ref: str, selection: Selection) -> tuple[SealedSubject, list[Any]]:
@@ -98,8 +97,7 @@ def _subject_and_selected(tx: Tx, subject_ref: str, selection: Selection) -> tup
         "shown_on": selection.shown_on.isoformat() if sqlite else selection.shown_on,
         "decided_since": selection.decided_since.isoformat() if sqlite else selection.decided_since,
     }
-    for i, category in enumerate(selection.fields):
-        params[f"categories_{i}"] = category
+    params.update(dbapi.listed("categories", list(selection.fields)))
     rows = dbapi.execute(conn, _subject_and_selected_statement(len(selection.fields)), params)
     if not rows:
         raise SubjectNotFound(subject_ref)
