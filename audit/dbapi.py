@@ -8,7 +8,8 @@ connection, so it is part of the same transaction (savepoints in tests included)
 
 What stays as SQLAlchemy would do it:
 - the connection's `before_cursor_execute` listeners see every statement, so tests that count or
-  order a request's statements (and tests that make one fail) work unchanged;
+  order a request's statements (and tests that make one fail) work unchanged (a listener registered
+  with retval=True cannot rewrite these, though: none is);
 - a driver error is raised as SQLAlchemy's `DBAPIError` for it (callers catch `SQLAlchemyError`:
   an audit append that fails still fails closed), and a lost connection is invalidated.
 
@@ -65,7 +66,9 @@ def execute(conn: Connection, statement: Statement, params: Mapping[str, Any]) -
 
 def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
     """Run the statement once per mapping of `rows`, in the connection's transaction."""
-    if rows:
+    if len(rows) == 1:
+        _run(conn, statement, rows[0], many=False)  # as SQLAlchemy does: psycopg's executemany enters a pipeline
+    elif rows:
         _run(conn, statement, rows, many=True)
 
 
