@@ -350,7 +350,7 @@ UPDATE grants SET uses = uses + 1
 WHERE id = :grant AND institution_id = :institution AND status = 'active'
   AND valid_from <= :now AND valid_until > :now AND uses < max_uses
 RETURNING id, request_id, institution_id, subject_ref, purpose, fields, valid_from, valid_until, max_uses, uses,
-          status, revoked_at, receipt, receipt_sha256, policy_version, catalogue_version""")
+          status, revoked_at, receipt, receipt_sha256, policy_version, catalogue_version, occupational_group""")
 
 
 def use(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
@@ -381,14 +381,14 @@ def _spent_view(row: Sequence[Any], now: datetime) -> GrantView:
     """Return the view of a grant as _SPEND returned it (the driver's values: JSON and, on SQLite, times
     as text)."""
     (grant_id, request_id, institution, subject_ref, purpose, fields, valid_from, valid_until, max_uses, uses,
-     status, revoked_at, receipt, receipt_sha256, policy_version, catalogue_version) = row
+     status, revoked_at, receipt, receipt_sha256, policy_version, catalogue_version, occupational_group) = row
     granted = json.loads(fields) if isinstance(fields, str) else fields
     until = dbapi.to_time(valid_until)
     valid = dbapi.to_time(valid_from)
     return GrantView(grant_id, request_id, institution, subject_ref, purpose,
                      {k: list(v) for k, v in granted.items()}, valid, until, max_uses, uses,
                      _status(status, until, uses, max_uses, now), dbapi.read_time(revoked_at), receipt,
-                     receipt_sha256, policy_version, catalogue_version)
+                     receipt_sha256, policy_version, catalogue_version, occupational_group)
 
 
 def _grant_from_request(session: Session, request_id: str, institution_id: str, now: datetime) -> Grant:
