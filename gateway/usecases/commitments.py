@@ -91,6 +91,34 @@ def describe(rt: Runtime, tx: Tx, view: CommitmentView, texts: CommitmentTexts |
     return out
 
 
+def _records_breaches(rt: Runtime, categories: list[str] | None, agency: str | None,
+                      agency_level: str | None) -> bool:
+    """Whether an authority may record a broken commitment (registered for the breach category, allowed to file)."""
+    breach = rt.policy.commitments.breach_category
+    return breach in (categories or []) and agency is not None and \
+        rt.catalogue.filing_refusal(breach, agency, agency_level) is None
+
+
+def bodies(rt: Runtime, subject_ref: str, template_code: str) -> list[dict[str, Any]]:
+    """Return the bodies a commitment on the template may be made to, by name, for the person to choose from.
+
+    The same test `sign` applies (an enabled client of a role the template allows; an authority only if it
+    records broken commitments), so a body offered is never refused for what it is. Names are public.
+    """
+    template = rt.policy.commitments.templates.get(template_code)
+    if template is None:
+        return []
+    with rt.uow.begin(person_access(subject_ref, None, BASIS), readonly=True) as tx:
+        rows = tx.session.execute(
+            select(Client.client_id, Client.name, Client.role, Client.kind, Client.categories, Client.agency,
+                   Client.agency_level)
+            .where(Client.role.in_(template.accepted_by), Client.disabled_at.is_(None))
+            .order_by(Client.name, Client.client_id)).all()
+        return [{"id": r.client_id, "name": r.name, "role": r.role, "kind": r.kind} for r in rows
+                if r.role != "provider" or _records_breaches(rt, r.categories, r.agency, r.agency_level)]
+    raise AssertionError("unreachable")
+
+
 def _body(tx: Tx, rt: Runtime, client_id: str) -> str | None:
     """Return the role of an enabled client that may accept commitments, or None.
 
@@ -103,8 +131,7 @@ def _body(tx: Tx, rt: Runtime, client_id: str) -> str | None:
         return None
     if row.role == "provider":
         breach = rt.policy.commitments.breach_category
-        if breach not in (row.categories or []) or row.agency is None or \
-                rt.catalogue.filing_refusal(breach, row.agency, row.agency_level) is not None:
+        if not _records_breaches(rt, row.categories, row.agency, row.agency_level):
             raise RequestInvalid("accepting_body", f"this authority does not record broken commitments ({breach})")
     return str(row.role)
 

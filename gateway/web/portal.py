@@ -10,6 +10,7 @@ import base64
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
@@ -36,6 +37,7 @@ from consent.errors import (
 )
 from gateway.errors import NotFound, RateLimited, Unauthenticated
 from gateway.usecases import apps, consents, people
+from gateway.usecases import commitments as commitment_use
 from gateway.usecases import listings as listing_use
 from gateway.usecases import notices as notice_use
 from gateway.usecases import objections as objection_use
@@ -46,7 +48,7 @@ from gateway.web.context import runtime
 from gateway.web.labels import bjt
 from gateway.web.layout import ERROR, INFO, Area, NavItem, register_area, safe_next, tell
 from gateway.web.schemas import EvidenceIn
-from vault.errors import InvalidCitizenId, RecordNotFound
+from vault.errors import CommitmentNotFound, InvalidCitizenId, RecordNotFound
 from vault.types import Evidence
 
 bp = Blueprint("portal", __name__)
@@ -65,6 +67,7 @@ PEOPLE = Area(role="person", signed_in=_signed_in, logout="portal.logout", home=
     NavItem("portal.who_looked", _l("Who looked")),
     NavItem("portal.my_objections", _l("Objections")),
     NavItem("portal.my_repairs", _l("Repair")),
+    NavItem("portal.my_commitments", _l("Commitments")),
     NavItem("portal.my_notifications", _l("Notifications")),
     NavItem("portal.my_settings", _l("Settings")),
 ))
@@ -560,3 +563,81 @@ def revoke_app(client_id: str) -> BaseResponse:
         return redirect(url_for("portal.my_apps"))
     tell(_("Revoked: everything the app held stopped working, and it must ask you again."))
     return redirect(url_for("portal.my_apps"))
+
+
+# --- credit commitments (信用承诺) ----------------------------------------------------------------------------
+
+
+@bp.get("/me/commitments")
+def my_commitments() -> str:
+    """The person's commitments, newest first, with their status; and the templates to sign a new one on."""
+    ref = _me()
+    found = commitment_use.my_commitments(runtime(), ref, None, _request_id())
+    return render_template("me/commitments.html", commitments=found,
+                           templates=list(runtime().policy.commitments.templates.values()))
+
+
+def _sign_form(template: Any, bodies: list[dict[str, Any]], values: dict[str, str],
+               error: RequestInvalid | None) -> tuple[str, int]:
+    page = render_template("me/commitment_sign.html", t=template, bodies=bodies, values=values,
+                           error=None if error is None else error.field)
+    return page, 200 if error is None else 422
+
+
+@bp.get("/me/commitments/sign/<string:template>")
+def sign_commitment_form(template: str) -> str | BaseResponse | tuple[str, int]:
+    """The letter to sign in full, the bodies it may be made to, and the commitment box (COM-1, COM-2)."""
+    ref = _me()
+    found = runtime().policy.commitments.templates.get(template)
+    if found is None:
+        tell(_("No such commitment letter."), ERROR)
+        return redirect(url_for("portal.my_commitments"))
+    return _sign_form(found, commitment_use.bodies(runtime(), ref, template), {}, None)
+
+
+def _due(text: str) -> date | None:
+    """The due date of the form (ISO, as a date input sends it), or None when left empty."""
+    if not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise RequestInvalid("due_date", "not a date") from None
+
+
+@bp.post("/me/commitments/sign/<string:template>")
+def sign_commitment(template: str) -> str | BaseResponse | tuple[str, int]:
+    """Sign: the body and the box are required; a refusal is shown beside its field, nothing is signed."""
+    ref = _me()
+    rt = runtime()
+    found = rt.policy.commitments.templates.get(template)
+    if found is None:
+        tell(_("No such commitment letter."), ERROR)
+        return redirect(url_for("portal.my_commitments"))
+    values = {k: request.form.get(k, "") for k in ("accepting_body", "details", "due_date")}
+    bodies = commitment_use.bodies(rt, ref, template)
+    try:
+        if request.form.get("promise") != "yes":
+            raise RequestInvalid("promise", "tick the box to sign")
+        if not values["accepting_body"]:
+            raise RequestInvalid("accepting_body", "choose whom you make the commitment to")
+        signed = commitment_use.sign(rt, commitment_use.SignCommitment(
+            subject_ref=ref, template=template, accepting_body=values["accepting_body"],
+            details=values["details"].strip() or None, due_date=_due(values["due_date"]),
+            request_id=_request_id()))
+    except RequestInvalid as refused:
+        return _sign_form(found, bodies, values, refused)
+    tell(_("Signed: %(body)s can now see your commitment.", body=signed["accepting_body"]["name"]))
+    return redirect(url_for("portal.my_commitment", commitment_id=signed["id"]))
+
+
+@bp.get("/me/commitments/<string:commitment_id>")
+def my_commitment(commitment_id: str) -> str | BaseResponse:
+    """One commitment: the text signed, to whom, its status and what a breach would do."""
+    ref = _me()
+    try:
+        [found] = commitment_use.my_commitments(runtime(), ref, commitment_id, _request_id())
+    except CommitmentNotFound:
+        tell(_("No such commitment."), ERROR)
+        return redirect(url_for("portal.my_commitments"))
+    return render_template("me/commitment.html", c=found)
