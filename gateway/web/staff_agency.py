@@ -15,10 +15,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from audit.tx import AccessContext
 from consent.catalogue import Category
 from consent.errors import ConsentError, ObjectionStepOutOfOrder
-from consent.fields import FieldSpec, FieldType
 from gateway.errors import NotFound
 from gateway.usecases import clients, objections, records, repairs, staff
 from gateway.usecases.records import ShapeInvalid, record_shape
+from gateway.web.catalogue_forms import input_type, payload_from_form
 from gateway.web.labels import day
 from gateway.web.layout import ERROR, INFO, tell
 from gateway.web.staff_portal import Page, acting, bp, current, may_act, member_page
@@ -69,14 +69,7 @@ def _record_page(code: str | None, form: MultiDict[str, str], errors: dict[str, 
     chosen = next((c for c in choices if c.code == code), None)
     return render_template("agency/new_record.html", categories=choices, chosen=chosen, form=form, errors=errors,
                            may_act=may_act(), idempotency_key=form.get("idempotency_key") or secrets.token_hex(16),
-                           catalogue=acting().catalogue, input_type=_input_type)
-
-
-def _input_type(spec: FieldSpec) -> str:
-    """Return the form control of a catalogue field: select for lists, date, number or text."""
-    if spec.type in (FieldType.ENUM, FieldType.CODE, FieldType.BOOLEAN):
-        return "select"
-    return {FieldType.DATE: "date", FieldType.INTEGER: "number", FieldType.DECIMAL: "decimal"}.get(spec.type, "text")
+                           catalogue=acting().catalogue, input_type=input_type)
 
 
 @bp.post("/agency/records/new")
@@ -105,7 +98,6 @@ def agency_new_record_post() -> Page:
 
 def _record_body(category: Category, form: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Return the API's body for the form, and the errors of fields that are not even of their type."""
-    errors: dict[str, str] = {}
     body: dict[str, Any] = {"citizen_id": form.get("citizen_id", ""), "category": category.code,
                             "decided_at": form.get("decided_at", "")}
     if form.get("name", "").strip():
@@ -113,20 +105,7 @@ def _record_body(category: Category, form: MultiDict[str, str]) -> tuple[dict[st
     document = {k: form.get(f"document.{k}", "").strip() for k in ("type", "number", "authority", "effective_at")}
     if any(document.values()):
         body["document"] = document
-    payload: dict[str, Any] = {}
-    for spec in category.fields:
-        value = form.get(f"payload.{spec.name}", "").strip()
-        if not value:
-            continue
-        if spec.type is FieldType.INTEGER:
-            try:
-                payload[spec.name] = int(value)
-            except ValueError:
-                errors[f"payload.{spec.name}"] = _("Give a whole number.")
-        elif spec.type is FieldType.BOOLEAN:
-            payload[spec.name] = value == "true"
-        else:
-            payload[spec.name] = value
+    payload, errors = payload_from_form(category, form)
     body["payload"] = payload
     return body, errors
 
