@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -24,11 +24,13 @@ from audit.clock import today
 from consent.durations import Duration, parse_days
 from consent.errors import (
     CategoriesOutsidePurpose,
+    DeclarationOpen,
     EvidenceInvalid,
     GrantNotFound,
     ListingStepOutOfOrder,
     NotRepairable,
     ObjectionOpen,
+    PayloadInvalid,
     RepairOpen,
     RepairTooEarly,
     RequestInvalid,
@@ -38,14 +40,16 @@ from consent.errors import (
 from gateway.errors import NotFound, RateLimited, Unauthenticated
 from gateway.usecases import apps, consents, people
 from gateway.usecases import commitments as commitment_use
+from gateway.usecases import declarations as declaration_use
 from gateway.usecases import listings as listing_use
 from gateway.usecases import notices as notice_use
 from gateway.usecases import objections as objection_use
 from gateway.usecases import repairs as repair_use
 from gateway.web import sessions
 from gateway.web.api.base import client_address
+from gateway.web.catalogue_forms import input_type, payload_from_form
 from gateway.web.context import runtime
-from gateway.web.labels import bjt
+from gateway.web.labels import bjt, day
 from gateway.web.layout import ERROR, INFO, Area, NavItem, register_area, safe_next, tell
 from gateway.web.schemas import EvidenceIn
 from vault.errors import CommitmentNotFound, InvalidCitizenId, RecordNotFound
@@ -67,6 +71,7 @@ PEOPLE = Area(role="person", signed_in=_signed_in, logout="portal.logout", home=
     NavItem("portal.who_looked", _l("Who looked")),
     NavItem("portal.my_objections", _l("Objections")),
     NavItem("portal.my_repairs", _l("Repair")),
+    NavItem("portal.my_declarations", _l("Declarations")),
     NavItem("portal.my_commitments", _l("Commitments")),
     NavItem("portal.my_notifications", _l("Notifications")),
     NavItem("portal.my_settings", _l("Settings")),
@@ -641,3 +646,63 @@ def my_commitment(commitment_id: str) -> str | BaseResponse:
         tell(_("No such commitment."), ERROR)
         return redirect(url_for("portal.my_commitments"))
     return render_template("me/commitment.html", c=found)
+
+
+# --- voluntary registration (自愿注册) ----------------------------------------------------------------------
+
+
+@bp.get("/me/declarations")
+def my_declarations() -> str:
+    """The person's declarations with status and verification deadline; the categories open to declaring."""
+    ref = _me()
+    rules = runtime().policy.declarations
+    found = declaration_use.my_declarations(runtime(), ref, None, _request_id())
+    return render_template("me/declarations.html", declarations=found, open=list(rules.categories.values()),
+                           working_days=rules.verify.days)
+
+
+def _declare_form(code: str, form: Mapping[str, str], errors: dict[str, str]) -> tuple[str, int]:
+    rules = runtime().policy.declarations
+    page = render_template("me/declare.html", chosen=runtime().catalogue.category(code),
+                           declarable=rules.categories[code], commitment=rules.commitment,
+                           authorisation=rules.authorisation, working_days=rules.verify.days, form=form,
+                           errors=errors, input_type=input_type)
+    return page, 422 if errors else 200
+
+
+@bp.get("/me/declarations/new/<string:category>")
+def declare_form(category: str) -> str | BaseResponse | tuple[str, int]:
+    """The category's fields from the catalogue, the truthfulness commitment and the authorisation (VOL-1)."""
+    _me()
+    if category not in runtime().policy.declarations.categories:
+        tell(_("This category is not open to declaring."), ERROR)
+        return redirect(url_for("portal.my_declarations"))
+    return _declare_form(category, {}, {})
+
+
+@bp.post("/me/declarations/new/<string:category>")
+def declare(category: str) -> str | BaseResponse | tuple[str, int]:
+    """Declare: entry-rule refusals are shown beside the field they name; nothing is filed on a refusal."""
+    ref = _me()
+    rt = runtime()
+    rules = rt.policy.declarations
+    if category not in rules.categories:
+        tell(_("This category is not open to declaring."), ERROR)
+        return redirect(url_for("portal.my_declarations"))
+    payload, errors = payload_from_form(rt.catalogue.category(category), request.form)
+    if request.form.get("promise") != "yes":
+        errors["promise"] = _("Tick the box to make the commitment: a declaration is filed only with it.")
+    if errors:
+        return _declare_form(category, request.form, errors)
+    try:
+        done = declaration_use.declare(rt, declaration_use.Declare(
+            subject_ref=ref, category=category, payload=payload, commitment=rules.commitment.zh,
+            request_id=_request_id()))
+    except PayloadInvalid as refused:
+        return _declare_form(category, request.form, {refused.field: refused.reason})
+    except DeclarationOpen:
+        return _declare_form(category, request.form, {
+            "form": _("You already declared this and it waits for verification.")})
+    tell(_("Declared: the competent agency verifies it by %(day)s. Until then it is shown to no one.",
+           day=day(done["verify_by"])))
+    return redirect(url_for("portal.my_declarations") + f"#declaration-{done['id']}")
