@@ -333,10 +333,11 @@ def test_the_portal_shows_the_person_their_evaluation_and_the_group_a_request_na
                 occupational_group="KG04").status_code == 201
     page = person.client.get("/me").get_data(as_text=True)
     assert "连续三年无不良信用记录" in page
-    assert "自 from 2029-06-01 起成立" in page
-    assert "Counts: decided within the three years" in page
-    assert "表彰奖励信息(红名单) Commendation (red list): 1" in page
-    assert "职业人群 group KG04" in page
+    assert "2029年6月1日" in page  # holds_from: three years after the serious record's decision
+    assert "表彰奖励信息(红名单)" in page
+    request_id = person.client.get("/api/v1/me/consent-requests").json[0]["id"]
+    review = person.client.get(f"/me/consent-requests/{request_id}").get_data(as_text=True)
+    assert "律师" in review  # the group KG04 in words
 
 
 def test_the_evaluation_rules_are_published_with_their_version_and_reasons(client: FlaskClient) -> None:
