@@ -96,6 +96,51 @@ def test_an_institution_s_officer_asks_follows_reads_and_downloads_a_report(
     assert {(actor, who) for _, actor, who in actions} == {(officer.org_id, officer.staff_id)}
 
 
+def test_an_institution_s_officer_downloads_the_report_as_a_pdf_audited_and_another_institution_cannot(
+        app: Flask, rt: Runtime, clock: FrozenClock, person: Person) -> None:
+    officer = _member(app, rt, clock, _org(rt, "institution", kind="employer"))
+    officer.post("/staff/institution/ask", {
+        "purpose": "employment_screening", "citizen_id": person.citizen_id, "reason": "会计岗位应聘",
+        "valid_days": "7", "max_uses": "1", "categories": ["ADMINISTRATIVE_PENALTY_SERIOUS"]},
+        page="/staff/institution/ask?purpose=employment_screening")
+    grant = person.approve(person.client.get("/api/v1/me/consent-requests").json[0]["id"])["id"]  # type: ignore[index]
+    report_page = officer.post(f"/staff/institution/consents/{grant}/report", {},
+                               page="/staff/institution").headers["Location"]
+    report_id = report_page.rsplit("/", 1)[1]
+    assert f"/staff/institution/reports/{report_id}.pdf" in officer.client.get(report_page).get_data(as_text=True)
+    before = _retrievals(rt)
+    pdf = officer.client.get(report_page + ".pdf")
+    assert pdf.status_code == 200
+    assert pdf.mimetype == "application/pdf"
+    assert pdf.headers["Content-Disposition"] == f'attachment; filename="{report_id}.pdf"'
+    assert pdf.headers["Cache-Control"] == "no-store"
+    assert report_id in _pdf_text(pdf.data)
+    after = _retrievals(rt)
+    assert after[len(before):] == [(report_id, officer.org_id, officer.staff_id)]
+    other = _member(app, rt, clock, _org(rt, "institution", kind="employer"))
+    refused = other.client.get(f"/staff/institution/reports/{report_id}.pdf")
+    assert refused.status_code == 302
+    assert refused.mimetype != "application/pdf"
+    assert _retrievals(rt) == after
+
+
+def _retrievals(rt: Runtime) -> list[tuple[str, str, str | None]]:
+    from sqlalchemy import select
+
+    from audit.entries import AuditEntry
+    with rt.sessions() as session, session.begin():
+        return [(e.detail["report_id"], e.actor, e.detail.get("staff")) for e in session.scalars(
+            select(AuditEntry).where(AuditEntry.action == Tag.REPORT_RETRIEVED).order_by(AuditEntry.seq))]
+
+
+def _pdf_text(data: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+    assert data.startswith(b"%PDF-")
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
 def test_a_request_for_too_long_is_refused_beside_its_field(app: Flask, rt: Runtime, clock: FrozenClock,
                                                             people: People) -> None:
     officer = _member(app, rt, clock, _org(rt, "institution", kind="employer"))
