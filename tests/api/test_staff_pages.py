@@ -206,3 +206,63 @@ def test_logged_out_or_never_logged_in_readers_go_to_the_staff_login(app: Flask,
 @pytest.mark.parametrize("path", ["/staff/institution", "/staff/agency", "/staff/auditor"])
 def test_a_person_logged_in_to_the_personal_portal_is_not_staff(person: Person, path: str) -> None:
     assert person.client.get(path).headers["Location"].startswith("/staff/login")
+
+
+def _filed(rt: Runtime, org_id: str, body: dict[str, object]) -> str:
+    """File a record for the agency through the records use case, as its staff form does."""
+    from audit.tx import AccessContext
+    from gateway.usecases import clients, records
+    from gateway.usecases.records import record_shape
+
+    done = records.submit(rt, clients.provider(rt, org_id), record_shape(body), None,
+                          AccessContext(actor=org_id, role="provider"))
+    return done.id
+
+
+def _flash(response: TestResponse, follower: FlaskClient) -> str:
+    assert response.status_code == 302
+    return follower.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_an_agency_s_officer_proposes_a_listing_sees_its_clock_and_ends_it_with_refusals_in_words(
+        app: Flask, rt: Runtime, clock: FrozenClock, people: People) -> None:
+    from datetime import date
+
+    org = _org(rt, "provider", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"], agency="any_competent_authority",
+               level="county")
+    officer = _member(app, rt, clock, org)
+    record_id = _filed(rt, org, penalty(people.new(), date(2025, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS"))
+    desk = officer.client.get("/staff/agency").get_data(as_text=True)
+    assert "严重失信主体名单" in desk
+    assert 'value="restrict_flights"' in desk
+    form = {"list": "black", "record_id": record_id, "reason": "拒不履行行政处罚决定", "basis": "国办发〔2020〕49号",
+            "measures": ["restrict_flights", "closer_supervision"]}
+    page = _flash(officer.post("/staff/agency/listings", form, page="/staff/agency"), officer.client)
+    listing = re.search(r"(ls_[0-9A-Za-z]+)", page)
+    assert listing is not None, page
+    assert label_of("statuses", "proposed") in page
+    again = _flash(officer.post("/staff/agency/listings", form, page="/staff/agency"), officer.client)
+    assert label_of("refusals", "listing_open") in again
+    unknown = _flash(officer.post("/staff/agency/listings", {**form, "record_id": "rec_nothing"},
+                                  page="/staff/agency"), officer.client)
+    assert label_of("refusals", "record_not_found") in unknown
+    township = _member(app, rt, clock, _org(rt, "provider", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"],
+                                            agency="any_competent_authority", level="township"))
+    low = _flash(township.post("/staff/agency/listings", form, page="/staff/agency"), township.client)
+    assert label_of("refusals", "level_too_low") in low
+    no_reason = _flash(officer.post(f"/staff/agency/listings/{listing.group(1)}/end", {"reason": " "},
+                                    page="/staff/agency"), officer.client)
+    assert "msg error" in no_reason
+    ended = _flash(officer.post(f"/staff/agency/listings/{listing.group(1)}/end", {"reason": "认定撤销"},
+                                page="/staff/agency"), officer.client)
+    assert f"{listing.group(1)}" in ended
+    assert "msg ok" in ended
+    assert f"/staff/agency/listings/{listing.group(1)}/end" not in ended  # ended: out of the queue
+
+
+def label_of(section: str, code: str) -> str:
+    import json
+    from pathlib import Path
+
+    words = json.loads((Path(__file__).parents[2] / "gateway/data/labels.json").read_text(encoding="utf-8"))
+    return str(words[section][code]["zh"])
