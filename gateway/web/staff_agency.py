@@ -16,6 +16,7 @@ from audit.tx import AccessContext
 from consent.catalogue import Category
 from consent.errors import (
     ConsentError,
+    DeclarationStepOutOfOrder,
     LevelTooLow,
     Listed,
     ListingOpen,
@@ -24,7 +25,7 @@ from consent.errors import (
 )
 from consent.fields import FieldSpec, FieldType
 from gateway.errors import NotFound
-from gateway.usecases import clients, listings, objections, records, repairs, staff
+from gateway.usecases import clients, declarations, listings, objections, records, repairs, staff
 from gateway.usecases.records import ShapeInvalid, record_shape
 from gateway.web.labels import day
 from gateway.web.layout import ERROR, INFO, tell
@@ -55,6 +56,7 @@ def agency_desk() -> str:
                            objections=objections.agency_queue(rt, provider, None, g.get("request_id")),
                            repairs=repairs.agency_queue(rt, provider, None, g.get("request_id")),
                            listings=listings.agency_queue(rt, provider, None, g.get("request_id")),
+                           declarations=declarations.agency_queue(rt, provider, None, g.get("request_id")),
                            kinds=list(rt.policy.lists.kinds.values()), may_act=may_act())
 
 
@@ -281,3 +283,40 @@ def agency_listing_end(listing_id: str) -> BaseResponse:
         return redirect(back)
     tell(_("Listing %(id)s ended: the person is told.", id=listing_id))
     return redirect(back)
+
+
+# --- declarations (自愿注册) ------------------------------------------------------------------------------
+
+
+@bp.get("/agency/declarations/<string:declaration_id>")
+@member_page(ROLE)
+def agency_declaration(declaration_id: str) -> str:
+    """One declaration with what was declared, the commitment and the evidence: an audited release (VOL-1)."""
+    staff.require_act(current())
+    found = declarations.agency_declaration(acting(), _provider(), declaration_id, g.get("request_id"))
+    return render_template("agency/declaration.html", d=found)
+
+
+@bp.post("/agency/declarations/<string:declaration_id>/verify")
+@member_page(ROLE)
+def agency_declaration_verify(declaration_id: str) -> BaseResponse:
+    """Find a declaration verified (it becomes a record) or false (a broken-commitment record), with a reason."""
+    staff.require_act(current())
+    outcome, reason = request.form.get("outcome", ""), request.form.get("reason", "").strip()
+    back = url_for("staff.agency_declaration", declaration_id=declaration_id)
+    if outcome not in ("verified", "false") or not reason:
+        tell(_("Choose a finding and give your reason: the person reads it."), ERROR)
+        return redirect(back)
+    try:
+        declarations.verify(acting(), declarations.VerifyDeclaration(_provider(), declaration_id, outcome, reason,
+                                                                     g.get("request_id")))
+    except DeclarationStepOutOfOrder:
+        from gateway.web.labels import label
+
+        tell(_("Not done: %(why)s", why=label("refusals", "declaration_step_out_of_order")), ERROR)
+        return redirect(back)
+    except (ConsentError, VaultError) as exc:
+        tell(_("Not done: %(why)s", why=_reason(exc)), ERROR)
+        return redirect(back)
+    tell(_("Decided: the person is told."))
+    return redirect(url_for("staff.agency_desk") + "#declarations")

@@ -266,3 +266,78 @@ def label_of(section: str, code: str) -> str:
 
     words = json.loads((Path(__file__).parents[2] / "gateway/data/labels.json").read_text(encoding="utf-8"))
     return str(words[section][code]["zh"])
+
+
+def _agency_for(rt: Runtime, *categories: str) -> str:
+    roles = rt.catalogue.roles_for(list(categories))
+    agency = "any_competent_authority" if "any_competent_authority" in roles else roles[0]
+    return _org(rt, "provider", categories=list(categories), agency=agency, level="city")
+
+
+def test_an_agency_s_officer_opens_a_declaration_audited_and_finds_it_verified_once(
+        app: Flask, rt: Runtime, clock: FrozenClock, person: Person) -> None:
+    officer = _member(app, rt, clock, _agency_for(rt, "VOLUNTEER_SERVICE", "CREDIT_COMMITMENT_BREACH"))
+    declared = person.post("/api/v1/me/declarations", {
+        "category": "VOLUNTEER_SERVICE", "commitment": {"text": "本人承诺所申报信息真实", "accepted": True},
+        "payload": {"organisation": "常州市青年志愿者协会", "service_area": "社区助老", "service_hours": "120",
+                    "period_start": "2026-01-10", "period_end": "2026-09-30"}})
+    assert declared.status_code == 201, declared.json
+    declaration_id = declared.json["id"]  # type: ignore[index]
+    desk = officer.client.get("/staff/agency").get_data(as_text=True)
+    assert f"/staff/agency/declarations/{declaration_id}" in desk
+    before = len(_actions(rt, "vault:declaration:released"))
+    page = officer.client.get(f"/staff/agency/declarations/{declaration_id}").get_data(as_text=True)
+    assert "常州市青年志愿者协会" in page
+    assert len(_actions(rt, "vault:declaration:released")) == before + 1
+    path = f"/staff/agency/declarations/{declaration_id}/verify"
+    page_path = f"/staff/agency/declarations/{declaration_id}"
+    empty = _flash(officer.post(path, {"outcome": "verified", "reason": ""}, page=page_path), officer.client)
+    assert "msg error" in empty
+    done = _flash(officer.post(path, {"outcome": "verified", "reason": "与志愿服务记录一致"}, page=page_path),
+                  officer.client)
+    assert "msg ok" in done
+    [mine] = person.client.get("/api/v1/me/declarations").json["declarations"]  # type: ignore[index]
+    assert (mine["status"], mine["agency_words"]) == ("verified", "与志愿服务记录一致")
+    assert f"/staff/agency/declarations/{declaration_id}/verify" not in officer.client.get(page_path) \
+        .get_data(as_text=True)  # decided: no form any more
+
+
+@pytest.mark.parametrize("role", ["institution", "provider"])
+def test_the_accepting_body_s_officer_records_a_commitment_kept_or_broken(
+        app: Flask, rt: Runtime, clock: FrozenClock, person: Person, role: str) -> None:
+    from datetime import timedelta
+
+    from audit.clock import CST
+    org = (_org(rt, "institution", kind="employer") if role == "institution"
+           else _agency_for(rt, "ADMINISTRATIVE_LICENCE", "CREDIT_COMMITMENT_BREACH"))
+    officer = _member(app, rt, clock, org)
+    due = (clock.now().astimezone(CST).date() + timedelta(days=20)).isoformat()
+    fields = ({"template": "onboarding", "details": "营业执照副本复印件"} if role == "institution" else
+              {"template": "tolerated_acceptance", "details": "营业执照副本复印件", "due_date": due})
+    signed = person.post("/api/v1/me/commitments", {**fields, "accepting_body": org, "accepted": True})
+    assert signed.status_code == 201, signed.json
+    commitment_id = signed.json["id"]  # type: ignore[index]
+    area = "institution" if role == "institution" else "agency"
+    listed = officer.client.get(f"/staff/{area}/commitments").get_data(as_text=True)
+    assert f"/staff/{area}/commitments/{commitment_id}" in listed
+    assert "营业执照副本复印件" not in listed  # the list holds no personal text
+    page_path = f"/staff/{area}/commitments/{commitment_id}"
+    assert "营业执照副本复印件" in officer.client.get(page_path).get_data(as_text=True)
+    outcome = "fulfilled" if role == "institution" else "breached"
+    done = _flash(officer.post(f"{page_path}/outcome", {"outcome": outcome, "reason": "逾期未补交"},
+                               page=page_path), officer.client)
+    assert "msg ok" in done
+    [mine] = person.client.get("/api/v1/me/commitments").json["commitments"]  # type: ignore[index]
+    assert (mine["status"], mine["body_words"]) == (outcome, "逾期未补交")
+    assert (mine["record_id"] is not None) == (role == "provider")  # an agency's breach is its record (COM-3)
+    again = _flash(officer.post(f"{page_path}/outcome", {"outcome": "fulfilled", "reason": "再次"},
+                                page=f"/staff/{area}/commitments"), officer.client)
+    assert label_of("refusals", "commitment_step_out_of_order") in again
+
+
+def _actions(rt: Runtime, action: str) -> list[object]:
+    from sqlalchemy import select
+
+    from audit.entries import AuditEntry
+    with rt.sessions() as session, session.begin():
+        return list(session.scalars(select(AuditEntry.seq).where(AuditEntry.action == action)))
