@@ -36,9 +36,9 @@ from consent.durations import Duration, add_duration
 from consent.errors import PayloadInvalid
 from consent.fields import FieldFormat, FieldType
 from gateway.errors import GatewayError
-from gateway.models import Account, Client
+from gateway.models import Account, Client, Staff
 from gateway.runtime import Runtime
-from gateway.usecases import clients, consents, listings, objections, people, repairs
+from gateway.usecases import clients, consents, listings, objections, people, repairs, staff
 from gateway.usecases import records as records_use
 from vault.errors import InvalidCitizenId
 from vault.identity import birth_date, normalise_citizen_id
@@ -69,6 +69,9 @@ NAMES = ["王芳", "李伟", "张秀英", "刘洋", "陈静", "杨磊", "赵敏"
          "梁斌", "宋佳", "郑浩", "谢颖"]
 DIVISIONS = ["110105", "310104", "440305", "450403", "320402", "620102", "450103"]
 AUDITOR = "市信用办审计 Credit Office audit"
+# One member of staff each for the portal's three areas (issue 12): the employer, the agency that files serious
+# penalties and proposes the listing of the `listing_proposed` story, and the auditor.
+STAFF = ["人事专员 Personnel officer", "执法科科员 Enforcement officer", "审计员 Auditor"]
 LOGINS_FILE = "demo-logins.json"
 
 
@@ -307,6 +310,8 @@ def seed(rt: Runtime, count: int) -> dict[str, Any]:
     institutions = [clients.add_client(rt, role="institution", name=n, categories=[], kind=k)
                     for n, k in INSTITUTIONS]
     auditor = clients.add_client(rt, role="auditor", name=AUDITOR, categories=[], kind=None)
+    members = [staff.add_staff(rt, org.client_id, name) for org, name in zip(
+        (institutions[0], providers[0], auditor), STAFF, strict=True)]
     stage = Stage(rt, rng, today, providers, {c.kind or "": c for c in institutions})
     logins: list[dict[str, str]] = []
     for index in range(count):
@@ -320,6 +325,8 @@ def seed(rt: Runtime, count: int) -> dict[str, Any]:
         "providers": [c.as_dict() for c in providers],
         "institutions": [c.as_dict() for c in institutions],
         "auditor": auditor.as_dict(),
+        "staff": [{"staff_id": m.staff_id, "enrolment_code": m.enrolment_code, "name": m.name,
+                   "org_id": m.org_id, "role": m.role, "enrolment_expires_at": m.expires_at} for m in members],
     }
     _write(path, result)
     return result
@@ -344,11 +351,13 @@ def _saved(rt: Runtime, path: Path) -> dict[str, Any]:
     ids = {c["client_id"] for c in [*saved.get("providers", []), *saved.get("institutions", [])]}
     ids |= {saved["auditor"]["client_id"]} if "auditor" in saved else set()
     refs = {rt.vault.subject_ref(p["citizen_id"]) for p in saved.get("people", [])}
+    members = {m["staff_id"] for m in saved.get("staff", [])}
     with rt.sessions() as session, session.begin():
         clients_found = set(session.execute(select(Client.client_id).where(Client.client_id.in_(ids))).scalars())
         accounts = set(session.execute(select(Account.subject_ref).where(
             Account.subject_ref.in_(refs), Account.password_hash.is_not(None))).scalars())
-    if not saved or clients_found != ids or accounts != refs:
+        staff_found = set(session.execute(select(Staff.staff_id).where(Staff.staff_id.in_(members))).scalars())
+    if not saved or clients_found != ids or accounts != refs or staff_found != members:
         raise DemoMismatch(f"the database already holds demo data, but {path} does not hold its logins (lost, or "
                            "from another database); reset the database (xinyong init on an empty one) to seed again")
     return saved
@@ -374,4 +383,8 @@ def describe(logins: dict[str, Any]) -> str:
         lines += [f"  {c['client_id']}  {c['client_secret']}  {c['name']}" for c in logins[key]]
     a = logins["auditor"]
     lines += ["", "Auditor:", f"  {a['client_id']}  {a['client_secret']}  {a['name']}"]
+    if logins.get("staff"):
+        lines += ["", "Staff (enrol once at http://127.0.0.1:8000/staff/enrol with the code, then log in at "
+                  "/staff/login; the code works until it is used or expires):"]
+        lines += [f"  {m['staff_id']}  {m['enrolment_code']}  {m['name']}  ({m['org_id']})" for m in logins["staff"]]
     return "\n".join(lines)

@@ -14,15 +14,23 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from audit.tx import AccessContext
 from consent.catalogue import Category
-from consent.errors import ConsentError, ObjectionStepOutOfOrder
+from consent.errors import (
+    ConsentError,
+    DeclarationStepOutOfOrder,
+    LevelTooLow,
+    Listed,
+    ListingOpen,
+    ListingStepOutOfOrder,
+    ObjectionStepOutOfOrder,
+)
 from gateway.errors import NotFound
-from gateway.usecases import clients, objections, records, repairs, staff
+from gateway.usecases import clients, declarations, listings, objections, records, repairs, staff
 from gateway.usecases.records import ShapeInvalid, record_shape
 from gateway.web.catalogue_forms import input_type, payload_from_form
 from gateway.web.labels import day
 from gateway.web.layout import ERROR, INFO, tell
 from gateway.web.staff_portal import Page, acting, bp, current, may_act, member_page
-from vault.errors import InvalidCitizenId, VaultError
+from vault.errors import InvalidCitizenId, ListingNotFound, RecordNotFound, VaultError
 from vault.types import Provider
 
 ROLE = "provider"
@@ -47,7 +55,9 @@ def agency_desk() -> str:
     return render_template("agency/desk.html",
                            objections=objections.agency_queue(rt, provider, None, g.get("request_id")),
                            repairs=repairs.agency_queue(rt, provider, None, g.get("request_id")),
-                           may_act=may_act())
+                           listings=listings.agency_queue(rt, provider, None, g.get("request_id")),
+                           declarations=declarations.agency_queue(rt, provider, None, g.get("request_id")),
+                           kinds=list(rt.policy.lists.kinds.values()), may_act=may_act())
 
 
 # --- a new record -----------------------------------------------------------------------------------------
@@ -192,3 +202,100 @@ def agency_repair_decide(repair_id: str) -> BaseResponse:
         return redirect(back)
     tell(_("Decided: the person is told."))
     return redirect(url_for("staff.agency_desk") + "#repairs")
+
+
+# --- listings (名单) -----------------------------------------------------------------------------------------
+
+# Refusals of a listing step, by their problem code in labels.json (refusals): words, never the raw class.
+_LISTING_REFUSALS: tuple[tuple[type[Exception], str], ...] = (
+    (LevelTooLow, "level_too_low"), (Listed, "listed"), (ListingOpen, "listing_open"),
+    (ListingStepOutOfOrder, "listing_step_out_of_order"), (RecordNotFound, "record_not_found"),
+    (ListingNotFound, "listing_not_found"))
+
+
+def _listing_refusal(exc: Exception) -> str:
+    from gateway.web.labels import label
+
+    for kind, code in _LISTING_REFUSALS:
+        if isinstance(exc, kind):
+            return label("refusals", code)
+    return _reason(exc)
+
+
+@bp.post("/agency/listings")
+@member_page(ROLE)
+def agency_listing_propose() -> BaseResponse:
+    """Propose a black or red listing on one of the agency's own records (LIST-4, LIST-6, LIST-12): the person
+    is told at once and, for a list with prior notice, may object before it takes effect."""
+    staff.require_act(current())
+    form = request.form
+    reason, basis = form.get("reason", "").strip(), form.get("basis", "").strip()
+    back = url_for("staff.agency_desk") + "#listings"
+    if not form.get("record_id", "").strip() or not reason or not basis:
+        tell(_("Give the record, the reason and the basis: the person reads them."), ERROR)
+        return redirect(back)
+    try:
+        made = listings.propose(acting(), listings.ProposeListing(
+            _provider(), form.get("record_id", "").strip(), form.get("list", ""), reason, basis,
+            tuple(form.getlist("measures")), g.get("request_id")))
+    except (ConsentError, VaultError) as exc:
+        tell(_("Not proposed: %(why)s", why=_listing_refusal(exc)), ERROR)
+        return redirect(back)
+    tell(_("Listing %(id)s proposed: the person is told.", id=made["id"]))
+    return redirect(back)
+
+
+@bp.post("/agency/listings/<string:listing_id>/end")
+@member_page(ROLE)
+def agency_listing_end(listing_id: str) -> BaseResponse:
+    """Withdraw a proposal or remove a listing in effect, with the reason the person reads."""
+    staff.require_act(current())
+    reason = request.form.get("reason", "").strip()
+    back = url_for("staff.agency_desk") + "#listings"
+    if not reason:
+        tell(_("Give your reason: the person reads it."), ERROR)
+        return redirect(back)
+    try:
+        listings.end(acting(), listings.EndListing(_provider(), listing_id, reason, g.get("request_id")))
+    except (ConsentError, VaultError) as exc:
+        tell(_("Not ended: %(why)s", why=_listing_refusal(exc)), ERROR)
+        return redirect(back)
+    tell(_("Listing %(id)s ended: the person is told.", id=listing_id))
+    return redirect(back)
+
+
+# --- declarations (自愿注册) ------------------------------------------------------------------------------
+
+
+@bp.get("/agency/declarations/<string:declaration_id>")
+@member_page(ROLE)
+def agency_declaration(declaration_id: str) -> str:
+    """One declaration with what was declared, the commitment and the evidence: an audited release (VOL-1)."""
+    staff.require_act(current())
+    found = declarations.agency_declaration(acting(), _provider(), declaration_id, g.get("request_id"))
+    return render_template("agency/declaration.html", d=found)
+
+
+@bp.post("/agency/declarations/<string:declaration_id>/verify")
+@member_page(ROLE)
+def agency_declaration_verify(declaration_id: str) -> BaseResponse:
+    """Find a declaration verified (it becomes a record) or false (a broken-commitment record), with a reason."""
+    staff.require_act(current())
+    outcome, reason = request.form.get("outcome", ""), request.form.get("reason", "").strip()
+    back = url_for("staff.agency_declaration", declaration_id=declaration_id)
+    if outcome not in ("verified", "false") or not reason:
+        tell(_("Choose a finding and give your reason: the person reads it."), ERROR)
+        return redirect(back)
+    try:
+        declarations.verify(acting(), declarations.VerifyDeclaration(_provider(), declaration_id, outcome, reason,
+                                                                     g.get("request_id")))
+    except DeclarationStepOutOfOrder:
+        from gateway.web.labels import label
+
+        tell(_("Not done: %(why)s", why=label("refusals", "declaration_step_out_of_order")), ERROR)
+        return redirect(back)
+    except (ConsentError, VaultError) as exc:
+        tell(_("Not done: %(why)s", why=_reason(exc)), ERROR)
+        return redirect(back)
+    tell(_("Decided: the person is told."))
+    return redirect(url_for("staff.agency_desk") + "#declarations")

@@ -14,8 +14,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from consent.durations import Duration
 from consent.errors import ConsentError, QueryRefused, ReportGone, ReportNotFound
 from consent.purposes import Purpose
+from gateway import pdf, verification
 from gateway.usecases import consents, staff
 from gateway.usecases import notices as notice_use
+from gateway.web import printing
 from gateway.web.layout import ERROR, tell
 from gateway.web.staff_portal import Page, acting, bp, current, may_act, member_page
 from vault.errors import InvalidCitizenId
@@ -164,6 +166,19 @@ def institution_report_json(report_id: str) -> BaseResponse:
     body = json.dumps({"report": found.report, "jws": found.jws}, ensure_ascii=False, indent=2)
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="{report_id}.json"', "Cache-Control": "no-store"})
+
+
+@bp.get("/institution/reports/<string:report_id>.pdf")
+@member_page(ROLE)
+def institution_report_pdf(report_id: str) -> BaseResponse:
+    """The report as a PDF in the reader's language: the same audited retrieval as the JSON download, printed
+    with its id, JWS and a link to /verify."""
+    staff.require_act(current())
+    found = _report(report_id)
+    if found is None:
+        return redirect(url_for("staff.institution_desk") + "#reports")
+    url = verification.link(printing.verify_base(), report_id, found.jws)
+    return printing.pdf_response(pdf.institution_report(found, printing.PortalWords(), url), report_id)
 
 
 @bp.get("/institution/notices")

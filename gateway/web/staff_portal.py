@@ -50,10 +50,12 @@ AREAS = (
          home="staff.institution_desk", nav=(
              NavItem("staff.institution_desk", _l("Requests and reports")),
              NavItem("staff.institution_ask", _l("Ask for consent")),
-             NavItem("staff.institution_notices", _l("Correction notices")))),
+             NavItem("staff.institution_notices", _l("Correction notices")),
+             NavItem("staff.institution_commitments", _l("Commitments")))),
     Area(role="provider", signed_in=_signed_in("provider"), logout="staff.logout", home="staff.agency_desk", nav=(
         NavItem("staff.agency_desk", _l("Queues")),
-        NavItem("staff.agency_new_record", _l("Submit a record")))),
+        NavItem("staff.agency_new_record", _l("Submit a record")),
+        NavItem("staff.agency_commitments", _l("Commitments")))),
     Area(role="auditor", signed_in=_signed_in("auditor"), logout="staff.logout", home="staff.auditor_log", nav=(
         NavItem("staff.auditor_log", _l("Audit log")),
         NavItem("staff.auditor_anomalies", _l("Anomalies")),
@@ -63,7 +65,12 @@ AREAS = (
 
 def init_app(app: Flask) -> None:
     """Register the staff's pages and their organisations' parts of the header."""
-    from gateway.web import staff_agency, staff_auditor, staff_institution  # noqa: F401 - they add their routes
+    from gateway.web import (  # noqa: F401 - they add their routes
+        staff_agency,
+        staff_auditor,
+        staff_commitments,
+        staff_institution,
+    )
 
     app.register_blueprint(bp)
     for area in AREAS:

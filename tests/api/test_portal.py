@@ -80,6 +80,12 @@ def test_the_login_page_is_a_form_with_id_password_and_csrf_token(client: FlaskC
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_the_people_s_login_page_links_to_the_staff_login(client: FlaskClient) -> None:
+    page = client.get("/login").get_data(as_text=True)
+    assert 'href="/staff/login"' in page
+    assert client.get("/staff/login").status_code == 200
+
+
 def test_a_login_without_the_csrf_token_is_refused(client: FlaskClient, person: str) -> None:
     client.get("/login")
     response = client.post("/login", data={"citizen_id": person, "password": PASSWORD})

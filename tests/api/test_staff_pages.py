@@ -96,6 +96,51 @@ def test_an_institution_s_officer_asks_follows_reads_and_downloads_a_report(
     assert {(actor, who) for _, actor, who in actions} == {(officer.org_id, officer.staff_id)}
 
 
+def test_an_institution_s_officer_downloads_the_report_as_a_pdf_audited_and_another_institution_cannot(
+        app: Flask, rt: Runtime, clock: FrozenClock, person: Person) -> None:
+    officer = _member(app, rt, clock, _org(rt, "institution", kind="employer"))
+    officer.post("/staff/institution/ask", {
+        "purpose": "employment_screening", "citizen_id": person.citizen_id, "reason": "会计岗位应聘",
+        "valid_days": "7", "max_uses": "1", "categories": ["ADMINISTRATIVE_PENALTY_SERIOUS"]},
+        page="/staff/institution/ask?purpose=employment_screening")
+    grant = person.approve(person.client.get("/api/v1/me/consent-requests").json[0]["id"])["id"]  # type: ignore[index]
+    report_page = officer.post(f"/staff/institution/consents/{grant}/report", {},
+                               page="/staff/institution").headers["Location"]
+    report_id = report_page.rsplit("/", 1)[1]
+    assert f"/staff/institution/reports/{report_id}.pdf" in officer.client.get(report_page).get_data(as_text=True)
+    before = _retrievals(rt)
+    pdf = officer.client.get(report_page + ".pdf")
+    assert pdf.status_code == 200
+    assert pdf.mimetype == "application/pdf"
+    assert pdf.headers["Content-Disposition"] == f'attachment; filename="{report_id}.pdf"'
+    assert pdf.headers["Cache-Control"] == "no-store"
+    assert report_id in _pdf_text(pdf.data)
+    after = _retrievals(rt)
+    assert after[len(before):] == [(report_id, officer.org_id, officer.staff_id)]
+    other = _member(app, rt, clock, _org(rt, "institution", kind="employer"))
+    refused = other.client.get(f"/staff/institution/reports/{report_id}.pdf")
+    assert refused.status_code == 302
+    assert refused.mimetype != "application/pdf"
+    assert _retrievals(rt) == after
+
+
+def _retrievals(rt: Runtime) -> list[tuple[str, str, str | None]]:
+    from sqlalchemy import select
+
+    from audit.entries import AuditEntry
+    with rt.sessions() as session, session.begin():
+        return [(e.detail["report_id"], e.actor, e.detail.get("staff")) for e in session.scalars(
+            select(AuditEntry).where(AuditEntry.action == Tag.REPORT_RETRIEVED).order_by(AuditEntry.seq))]
+
+
+def _pdf_text(data: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+    assert data.startswith(b"%PDF-")
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
 def test_a_request_for_too_long_is_refused_beside_its_field(app: Flask, rt: Runtime, clock: FrozenClock,
                                                             people: People) -> None:
     officer = _member(app, rt, clock, _org(rt, "institution", kind="employer"))
@@ -161,3 +206,138 @@ def test_logged_out_or_never_logged_in_readers_go_to_the_staff_login(app: Flask,
 @pytest.mark.parametrize("path", ["/staff/institution", "/staff/agency", "/staff/auditor"])
 def test_a_person_logged_in_to_the_personal_portal_is_not_staff(person: Person, path: str) -> None:
     assert person.client.get(path).headers["Location"].startswith("/staff/login")
+
+
+def _filed(rt: Runtime, org_id: str, body: dict[str, object]) -> str:
+    """File a record for the agency through the records use case, as its staff form does."""
+    from audit.tx import AccessContext
+    from gateway.usecases import clients, records
+    from gateway.usecases.records import record_shape
+
+    done = records.submit(rt, clients.provider(rt, org_id), record_shape(body), None,
+                          AccessContext(actor=org_id, role="provider"))
+    return done.id
+
+
+def _flash(response: TestResponse, follower: FlaskClient) -> str:
+    assert response.status_code == 302
+    return follower.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_an_agency_s_officer_proposes_a_listing_sees_its_clock_and_ends_it_with_refusals_in_words(
+        app: Flask, rt: Runtime, clock: FrozenClock, people: People) -> None:
+    from datetime import date
+
+    org = _org(rt, "provider", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"], agency="any_competent_authority",
+               level="county")
+    officer = _member(app, rt, clock, org)
+    record_id = _filed(rt, org, penalty(people.new(), date(2025, 6, 1), category="ADMINISTRATIVE_PENALTY_SERIOUS"))
+    desk = officer.client.get("/staff/agency").get_data(as_text=True)
+    assert "严重失信主体名单" in desk
+    assert 'value="restrict_flights"' in desk
+    form = {"list": "black", "record_id": record_id, "reason": "拒不履行行政处罚决定", "basis": "国办发〔2020〕49号",
+            "measures": ["restrict_flights", "closer_supervision"]}
+    page = _flash(officer.post("/staff/agency/listings", form, page="/staff/agency"), officer.client)
+    listing = re.search(r"(ls_[0-9A-Za-z]+)", page)
+    assert listing is not None, page
+    assert label_of("statuses", "proposed") in page
+    again = _flash(officer.post("/staff/agency/listings", form, page="/staff/agency"), officer.client)
+    assert label_of("refusals", "listing_open") in again
+    unknown = _flash(officer.post("/staff/agency/listings", {**form, "record_id": "rec_nothing"},
+                                  page="/staff/agency"), officer.client)
+    assert label_of("refusals", "record_not_found") in unknown
+    township = _member(app, rt, clock, _org(rt, "provider", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"],
+                                            agency="any_competent_authority", level="township"))
+    low = _flash(township.post("/staff/agency/listings", form, page="/staff/agency"), township.client)
+    assert label_of("refusals", "level_too_low") in low
+    no_reason = _flash(officer.post(f"/staff/agency/listings/{listing.group(1)}/end", {"reason": " "},
+                                    page="/staff/agency"), officer.client)
+    assert "msg error" in no_reason
+    ended = _flash(officer.post(f"/staff/agency/listings/{listing.group(1)}/end", {"reason": "认定撤销"},
+                                page="/staff/agency"), officer.client)
+    assert f"{listing.group(1)}" in ended
+    assert "msg ok" in ended
+    assert f"/staff/agency/listings/{listing.group(1)}/end" not in ended  # ended: out of the queue
+
+
+def label_of(section: str, code: str) -> str:
+    import json
+    from pathlib import Path
+
+    words = json.loads((Path(__file__).parents[2] / "gateway/data/labels.json").read_text(encoding="utf-8"))
+    return str(words[section][code]["zh"])
+
+
+def _agency_for(rt: Runtime, *categories: str) -> str:
+    roles = rt.catalogue.roles_for(list(categories))
+    agency = "any_competent_authority" if "any_competent_authority" in roles else roles[0]
+    return _org(rt, "provider", categories=list(categories), agency=agency, level="city")
+
+
+def test_an_agency_s_officer_opens_a_declaration_audited_and_finds_it_verified_once(
+        app: Flask, rt: Runtime, clock: FrozenClock, person: Person) -> None:
+    officer = _member(app, rt, clock, _agency_for(rt, "VOLUNTEER_SERVICE", "CREDIT_COMMITMENT_BREACH"))
+    declared = person.post("/api/v1/me/declarations", {
+        "category": "VOLUNTEER_SERVICE", "commitment": {"text": "本人承诺所申报信息真实", "accepted": True},
+        "payload": {"organisation": "常州市青年志愿者协会", "service_area": "社区助老", "service_hours": "120",
+                    "period_start": "2026-01-10", "period_end": "2026-09-30"}})
+    assert declared.status_code == 201, declared.json
+    declaration_id = declared.json["id"]  # type: ignore[index]
+    desk = officer.client.get("/staff/agency").get_data(as_text=True)
+    assert f"/staff/agency/declarations/{declaration_id}" in desk
+    before = len(_actions(rt, "vault:declaration:released"))
+    page = officer.client.get(f"/staff/agency/declarations/{declaration_id}").get_data(as_text=True)
+    assert "常州市青年志愿者协会" in page
+    assert len(_actions(rt, "vault:declaration:released")) == before + 1
+    path = f"/staff/agency/declarations/{declaration_id}/verify"
+    page_path = f"/staff/agency/declarations/{declaration_id}"
+    empty = _flash(officer.post(path, {"outcome": "verified", "reason": ""}, page=page_path), officer.client)
+    assert "msg error" in empty
+    done = _flash(officer.post(path, {"outcome": "verified", "reason": "与志愿服务记录一致"}, page=page_path),
+                  officer.client)
+    assert "msg ok" in done
+    [mine] = person.client.get("/api/v1/me/declarations").json["declarations"]  # type: ignore[index]
+    assert (mine["status"], mine["agency_words"]) == ("verified", "与志愿服务记录一致")
+    assert f"/staff/agency/declarations/{declaration_id}/verify" not in officer.client.get(page_path) \
+        .get_data(as_text=True)  # decided: no form any more
+
+
+@pytest.mark.parametrize("role", ["institution", "provider"])
+def test_the_accepting_body_s_officer_records_a_commitment_kept_or_broken(
+        app: Flask, rt: Runtime, clock: FrozenClock, person: Person, role: str) -> None:
+    from datetime import timedelta
+
+    from audit.clock import CST
+    org = (_org(rt, "institution", kind="employer") if role == "institution"
+           else _agency_for(rt, "ADMINISTRATIVE_LICENCE", "CREDIT_COMMITMENT_BREACH"))
+    officer = _member(app, rt, clock, org)
+    due = (clock.now().astimezone(CST).date() + timedelta(days=20)).isoformat()
+    fields = ({"template": "onboarding", "details": "营业执照副本复印件"} if role == "institution" else
+              {"template": "tolerated_acceptance", "details": "营业执照副本复印件", "due_date": due})
+    signed = person.post("/api/v1/me/commitments", {**fields, "accepting_body": org, "accepted": True})
+    assert signed.status_code == 201, signed.json
+    commitment_id = signed.json["id"]  # type: ignore[index]
+    area = "institution" if role == "institution" else "agency"
+    listed = officer.client.get(f"/staff/{area}/commitments").get_data(as_text=True)
+    assert f"/staff/{area}/commitments/{commitment_id}" in listed
+    assert "营业执照副本复印件" not in listed  # the list holds no personal text
+    page_path = f"/staff/{area}/commitments/{commitment_id}"
+    assert "营业执照副本复印件" in officer.client.get(page_path).get_data(as_text=True)
+    outcome = "fulfilled" if role == "institution" else "breached"
+    done = _flash(officer.post(f"{page_path}/outcome", {"outcome": outcome, "reason": "逾期未补交"},
+                               page=page_path), officer.client)
+    assert "msg ok" in done
+    [mine] = person.client.get("/api/v1/me/commitments").json["commitments"]  # type: ignore[index]
+    assert (mine["status"], mine["body_words"]) == (outcome, "逾期未补交")
+    assert (mine["record_id"] is not None) == (role == "provider")  # an agency's breach is its record (COM-3)
+    again = _flash(officer.post(f"{page_path}/outcome", {"outcome": "fulfilled", "reason": "再次"},
+                                page=f"/staff/{area}/commitments"), officer.client)
+    assert label_of("refusals", "commitment_step_out_of_order") in again
+
+
+def _actions(rt: Runtime, action: str) -> list[object]:
+    from sqlalchemy import select
+
+    from audit.entries import AuditEntry
+    with rt.sessions() as session, session.begin():
+        return list(session.scalars(select(AuditEntry.seq).where(AuditEntry.action == action)))

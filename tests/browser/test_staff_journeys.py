@@ -13,9 +13,11 @@ from datetime import date
 from playwright.sync_api import Page, expect
 
 from audit.clock import FrozenClock
+from audit.tx import AccessContext
 from gateway.usecases import clients as client_use
-from gateway.usecases import ledger, objections
+from gateway.usecases import ledger, objections, records
 from gateway.usecases import staff as staff_use
+from gateway.usecases.records import record_shape
 from tests.browser.conftest import PASSWORD as PERSON_PASSWORD
 from tests.browser.conftest import Live, look
 from tests.conftest import penalty
@@ -124,6 +126,13 @@ def test_an_institution_asks_the_person_approves_and_the_institution_reads_and_d
     saved = json.loads(download.value.path().read_text(encoding="utf-8"))
     assert set(saved) == {"report", "jws"}
     assert saved["report"]["subject"]["masked_citizen_id"].endswith(citizen_id[-4:])
+    with page.expect_download() as download:
+        page.get_by_role("link", name="下载 PDF").click()
+    assert download.value.suggested_filename == f"{saved['report']['report_id']}.pdf"
+    assert download.value.path().read_bytes().startswith(b"%PDF-")
+    page.get_by_role("link", name="信用承诺").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("信用承诺")
+    look(page, "institution-commitments")
     page.get_by_role("link", name="更正通知").click()
     look(page, "institution-notices")
     page.get_by_role("button", name="退出").click()
@@ -132,7 +141,8 @@ def test_an_institution_asks_the_person_approves_and_the_institution_reads_and_d
 
 def test_an_agency_files_a_record_from_the_catalogue_form_and_handles_an_objection(page: Page, live: Live) -> None:
     org = client_use.add_client(live.rt, role="provider", name="某市市场监督管理局", categories=[
-        "ADMINISTRATIVE_PENALTY_GENERAL"], kind=None, agency="any_competent_authority", level="city").client_id
+        "ADMINISTRATIVE_PENALTY_GENERAL", "ADMINISTRATIVE_PENALTY_SERIOUS"], kind=None,
+        agency="any_competent_authority", level="city").client_id
     citizen_id = live.people.new()
     _set_up_and_log_in(page, live, org, "agency", "孙科员")
     expect(page.get_by_role("heading", level=1)).to_have_text("待办队列")
@@ -180,6 +190,36 @@ def test_an_agency_files_a_record_from_the_catalogue_form_and_handles_an_objecti
     page.get_by_role("button", name="作出决定").click()
     expect(page.get_by_role("status")).to_contain_text("已决定")
     look(page, "agency-queues-after")
+
+    # A serious penalty of the agency's (filed through the use case its form runs) rests a black listing.
+    serious = records.submit(live.rt, client_use.provider(live.rt, org), record_shape(penalty(
+        citizen_id, date(2026, 11, 20), category="ADMINISTRATIVE_PENALTY_SERIOUS")), None,
+        AccessContext(actor=org, role="provider")).id
+    page.reload()
+    black = page.locator("form").filter(has=page.locator("input[name=list][value=black]"))
+    black.get_by_label("记录编号（须为本机关报送的记录）").fill(serious)
+    black.get_by_label("理由（本人会看到）").fill("拒不履行行政处罚决定")
+    black.get_by_label("依据（法律、规章或决定）").fill("国办发〔2020〕49号")
+    black.get_by_label("限制乘坐飞机").check()
+    look(page, "agency-listing-form")
+    black.get_by_role("button", name="提出列入").click()
+    expect(page.get_by_role("status")).to_contain_text("已提出")
+    expect(page.locator("#listings").locator("xpath=following::table[1]")).to_contain_text("拟列入")
+    look(page, "agency-listing-proposed")
+    black = page.locator("form").filter(has=page.locator("input[name=list][value=black]"))
+    black.get_by_label("记录编号（须为本机关报送的记录）").fill(serious)
+    black.get_by_label("理由（本人会看到）").fill("再次提出")
+    black.get_by_label("依据（法律、规章或决定）").fill("国办发〔2020〕49号")
+    black.get_by_label("限制乘坐飞机").check()
+    black.get_by_role("button", name="提出列入").click()
+    expect(page.get_by_role("alert")).to_contain_text("尚未结束")
+    look(page, "agency-listing-refused")
+    page.get_by_label("理由（本人会看到）").first.fill("认定已撤销")
+    page.get_by_role("button", name="撤回或移出").click()
+    expect(page.get_by_role("status")).to_contain_text("已结束")
+    page.get_by_role("link", name="信用承诺").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("信用承诺")
+    look(page, "agency-commitments")
 
 
 def test_an_auditor_searches_the_log_by_member_of_staff_and_verifies_the_tree_head(page: Page, live: Live) -> None:

@@ -115,3 +115,33 @@ def test_a_database_with_demo_data_but_without_its_logins_is_refused_not_reseede
     with pytest.raises(demo.DemoMismatch, match="does not hold its logins"):
         demo.seed(rt, PEOPLE)
     assert (_count(rt, Client), _count(rt, Record)) == counts
+
+
+def test_the_demo_has_one_member_of_staff_for_an_institution_an_agency_and_the_auditor_who_can_enrol(
+    rt: Runtime, seeded: dict[str, Any]
+) -> None:
+    from gateway.usecases import staff
+
+    members = seeded["staff"]
+    roles = {}
+    for member in members:
+        [view] = [v for v in staff.list_staff(rt, member["org_id"]) if v.staff_id == member["staff_id"]]
+        assert view.name == member["name"]
+        with rt.sessions() as session, session.begin():
+            roles[member["staff_id"]] = session.get(Client, member["org_id"]).role  # type: ignore[union-attr]
+    assert sorted(roles.values()) == ["auditor", "institution", "provider"]
+    first = members[0]
+    enrolling = staff.start_enrolment(rt, first["staff_id"], first["enrolment_code"], "a demo passphrase, long",
+                                      "127.0.0.1")
+    assert enrolling.staff_id == first["staff_id"]
+    text = demo.describe(seeded)
+    assert all(m["staff_id"] in text and m["enrolment_code"] in text for m in members)
+    assert "/staff/login" in text
+
+
+def test_seeding_again_keeps_the_same_staff(rt: Runtime, seeded: dict[str, Any]) -> None:
+    from gateway.models import Staff
+
+    count = _count(rt, Staff)
+    assert demo.seed(rt, PEOPLE)["staff"] == seeded["staff"]
+    assert _count(rt, Staff) == count == 3
