@@ -69,7 +69,9 @@ def test_requests_objection_steps_changes_and_notices_reach_the_person_and_are_m
 
     # Nothing stored identifies the person or quotes their data: kinds, ids and statuses only.
     stored = connection.execute(select(Notification.kind, Notification.ref, Notification.status)).all()
-    assert all(person.citizen_id not in str(row) and "200" not in str(row) for row in stored)
+    # (The corrected fine, "200.00", is the payload value to look for; a bare "200" could occur in a random hex id.)
+    assert all(person.citizen_id not in str(row) and "200.00" not in str(row) and "罚款" not in str(row)
+               for row in stored)
     report = verify.verify_log(connection, ledger.head_verifier(rt))
     assert report.ok, report.differences
 
