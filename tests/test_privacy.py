@@ -33,6 +33,7 @@ from gateway.cli import main
 from gateway.database import make_engine
 from gateway.models import Client
 from gateway.runtime import Runtime
+from gateway.usecases import commitments as commitments_use
 from gateway.usecases import records as records_use
 from gateway.web.app import create_app
 from tests.conftest import CI, PG_ADMIN_URL
@@ -51,6 +52,12 @@ def needles(people: list[dict[str, str]]) -> Needles:
             found[json.dumps(value).strip('"').encode()] = f"{what} {value!r} as a JSON escape"
             found[value.encode().hex().encode()] = f"{what} {value!r} as hex"
     return found
+
+
+def _text_forms(what: str, value: str) -> Needles:
+    """Return a text's byte forms a store or a log could hold: UTF-8, a JSON escape, hex."""
+    return {value.encode(): f"{what} as UTF-8", json.dumps(value).strip('"').encode(): f"{what} as a JSON escape",
+            value.encode().hex().encode(): f"{what} as hex"}
 
 
 def leaks(blob: bytes, wanted: Needles) -> list[str]:
@@ -175,9 +182,7 @@ def objection_needles() -> Needles:
     found: Needles = {}
     for what, value in (("objection reason", OBJECTION_REASON), ("evidence file name", EVIDENCE_NAME),
                         ("correction reason", CORRECTION_REASON)):
-        found[value.encode()] = f"{what} as UTF-8"
-        found[json.dumps(value).strip('"').encode()] = f"{what} as a JSON escape"
-        found[value.encode().hex().encode()] = f"{what} as hex"
+        found.update(_text_forms(what, value))
     marker = b"evidence-marker-7f3a"
     found[marker] = "evidence content"
     found[marker.hex().encode()] = "evidence content as hex"
@@ -211,9 +216,7 @@ def repair_needles() -> Needles:
     found: Needles = {}
     for what, value in (("repair statement", REPAIR_STATEMENT), ("repair commitment", REPAIR_COMMITMENT),
                         ("repair evidence file name", REPAIR_EVIDENCE_NAME)):
-        found[value.encode()] = f"{what} as UTF-8"
-        found[json.dumps(value).strip('"').encode()] = f"{what} as a JSON escape"
-        found[value.encode().hex().encode()] = f"{what} as hex"
+        found.update(_text_forms(what, value))
     marker = b"repair-marker-4c9d"
     found[marker] = "repair evidence content"
     found[marker.hex().encode()] = "repair evidence content as hex"
@@ -241,9 +244,54 @@ def _repair(client: FlaskClient, records: list[dict[str, Any]]) -> bool:
     return True
 
 
-def _use_the_app(logins: list[dict[str, str]]) -> Runtime:
-    """Log a few people in (and one wrong password), read their reports, object to one record; return the
-    app's runtime."""
+# A declaration's payload and promise, and a credit commitment's details, are the person's words; a listing's
+# reason and basis are the agency's words about the person. None may be stored or logged in the clear.
+DECLARED_ORGANISATION = "declaration-marker-5e1b 常州市青年志愿者协会"
+DECLARATION_PROMISE = "本人承诺所申报信息真实 declaration-promise-marker-93c2"
+COMMITMENT_DETAILS = "commitment-marker-2d7a 营业执照副本将于十月补交"
+
+
+def words_needles(listing_words: list[str]) -> Needles:
+    """Return every byte form of a declaration's payload and promise, a commitment's details, and the words of
+    the demo's proposed listing as its person reads them back."""
+    found: Needles = {}
+    for what, value in (("declared organisation", DECLARED_ORGANISATION), ("declaration promise",
+                        DECLARATION_PROMISE), ("commitment details", COMMITMENT_DETAILS),
+                        *(("listing words", w) for w in listing_words)):
+        found.update(_text_forms(what, value))
+    return found
+
+
+def _declare_and_commit(client: FlaskClient, runtime: Runtime, subject_ref: str) -> None:
+    """Declare volunteer service and sign an onboarding commitment as the logged-in person; read both back."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/me").get_data(as_text=True))
+    assert token is not None
+    headers = {"X-CSRF-Token": token.group(1)}
+    declared = client.post("/api/v1/me/declarations", headers=headers, json={
+        "category": "VOLUNTEER_SERVICE", "commitment": {"text": DECLARATION_PROMISE, "accepted": True},
+        "payload": {"organisation": DECLARED_ORGANISATION, "service_area": "社区助老", "service_hours": "120",
+                    "period_start": "2026-01-10", "period_end": "2026-09-30"}})
+    assert declared.status_code == 201, declared.json
+    body = commitments_use.bodies(runtime, subject_ref, "onboarding")[0]["id"]
+    signed = client.post("/api/v1/me/commitments", headers=headers, json={
+        "template": "onboarding", "accepting_body": body, "accepted": True, "details": COMMITMENT_DETAILS})
+    assert signed.status_code == 201, signed.json
+    assert client.get("/api/v1/me/commitments").json["commitments"][0]["details"] == COMMITMENT_DETAILS
+
+
+def _listing_words(client: FlaskClient) -> list[str]:
+    """Return the reason and basis of the logged-in person's proposed listing, as they read them."""
+    listings = client.get("/api/v1/me/listings").json["listings"]
+    assert listings, "the demo's listing story has no listing"
+    shown = client.get(f"/api/v1/me/listings/{listings[0]['id']}").json
+    words = [shown["reason"], shown["basis"]]
+    assert all(len(w) >= 8 for w in words)
+    return words
+
+
+def _use_the_app(logins: list[dict[str, str]]) -> tuple[Runtime, list[str]]:
+    """Log a few people in (and one wrong password), read their reports, object to one record, declare and
+    sign a commitment; return the app's runtime and the words of the demo's proposed listing."""
     app = create_app()
     runtime: Runtime = app.extensions["xinyong"]
     for person in logins[:3]:
@@ -270,7 +318,14 @@ def _use_the_app(logins: list[dict[str, str]]) -> Runtime:
             break
     else:
         raise AssertionError("no demo person has a record that may be repaired today")
-    return runtime
+    # The sixth demo person was proposed for the serious-dishonesty list; the first declares and commits.
+    listed = app.test_client()
+    assert _log_in(listed, logins[5]["citizen_id"], logins[5]["password"]) == 302
+    words = _listing_words(listed)
+    first = app.test_client()
+    assert _log_in(first, logins[0]["citizen_id"], logins[0]["password"]) == 302
+    _declare_and_commit(first, runtime, runtime.vault.subject_ref(logins[0]["citizen_id"]))
+    return runtime, words
 
 
 def _correct(runtime: Runtime, record: dict[str, Any]) -> None:
@@ -306,12 +361,14 @@ def test_no_id_or_name_is_in_the_sqlite_files_or_the_logs(
 ) -> None:
     home = _home(tmp_path, monkeypatch, None)
     logins = _seed(20)
-    app_runtime = _use_the_app(logins)
+    app_runtime, listing_words = _use_the_app(logins)
     _erase_and_expire(logins[2])
-    wanted = needles(logins) | objection_needles() | repair_needles()
+    wanted = needles(logins) | objection_needles() | repair_needles() | words_needles(listing_words)
     assert "INSERT INTO subjects" in logs.text
     assert "INSERT INTO repairs" in logs.text
     assert "INSERT INTO objections" in logs.text  # the SQL log was captured, so its scan means something
+    assert "INSERT INTO declarations" in logs.text
+    assert "INSERT INTO commitments" in logs.text
     files = _files(home)
     assert "xinyong.db" in files
     for name, blob in files.items():
@@ -364,9 +421,9 @@ def test_no_id_or_name_is_in_any_postgresql_table_or_the_logs(
 ) -> None:
     _home(tmp_path, monkeypatch, pg_url)
     logins = _seed(6)
-    app_runtime = _use_the_app(logins)
+    app_runtime, listing_words = _use_the_app(logins)
     _erase_and_expire(logins[2])
-    wanted = needles(logins) | objection_needles() | repair_needles()
+    wanted = needles(logins) | objection_needles() | repair_needles() | words_needles(listing_words)
     engine = make_engine(pg_url)
     try:
         dump = _dump(engine)
@@ -376,5 +433,8 @@ def test_no_id_or_name_is_in_any_postgresql_table_or_the_logs(
     assert b"vault:report:self" in dump  # the dump holds the audit log, so its scan means something
     assert b"vault:objection:submitted" in dump  # and the objection, whose texts it must not hold
     assert b"vault:repair:submitted" in dump  # and the repair application, likewise
+    assert b"vault:listing:proposed" in dump  # and the listing, the declaration and the commitment
+    assert b"vault:declaration:" in dump
+    assert b"vault:commitment:" in dump
     _assert_no_leaks("the PostgreSQL dump", dump, wanted)
     _assert_no_leaks("the log", logs.text.encode(), wanted)
