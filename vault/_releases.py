@@ -34,7 +34,7 @@ def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detai
     The person's row and their selected records are read in one statement. Raises SubjectNotFound or
     SubjectShredded.
     """
-    subject, rows = _subject_and_selected(tx, subject_ref, selection)
+    subject, rows, listed = _subject_and_selected(tx, subject_ref, selection)
     dek = data_key(ring, subject)
     released = []
     for record_id, category, decided_at, display_until, sealed, disputed, declared in rows:
@@ -50,12 +50,13 @@ def release(tx: Tx, ring: Keyring, subject_ref: str, selection: Selection, detai
                                  disputed, declared is not None))
     masked = mask_citizen_id(reveal_identity(dek, subject).citizen_id)
     tx.record(Tag.QUERY_RELEASED, subject_ref=subject_ref, record_ids=[r.id for r in released], detail=detail)
-    return Release(masked, released, subject_ref, dek)
+    return Release(masked, released, listed, subject_ref, dek)
 
 
 # The person's row, joined to their selected records (none: one row of NULLs), so that a query reads the
 # person and the records in one round trip, with the record's open objection beside it (the unique index
-# allows at most one) and the verified declaration it was made of, if any (flagged self-reported, VOL-1).
+# allows at most one) and the verified declaration it was made of, if any (flagged self-reported, VOL-1), and
+# whether the person is on a list now (most are not: the consent context then need not look for listings).
 # Run on the driver's cursor (audit.dbapi): this is the authorised query's read, and SQLAlchemy's expanding
 # IN list and date parsing cost more than the statement. One text per number of categories.
 _SUBJECT_AND_SELECTED = """
@@ -63,7 +64,8 @@ SELECT s.id, s.subject_ref, s.kek_version, s.wrapped_dek, s.citizen_id_ct, s.nam
        r.id, r.category, r.decided_at, r.display_until, r.sealed,
        (SELECT o.submitted_at FROM objections o
         WHERE o.record_id = r.id AND o.status IN ('submitted', 'accepted')) AS disputed_since,
-       (SELECT d.id FROM declarations d WHERE d.record_id = r.id AND d.status = 'verified') AS declaration_id
+       (SELECT d.id FROM declarations d WHERE d.record_id = r.id AND d.status = 'verified') AS declaration_id,
+       EXISTS (SELECT 1 FROM listings l WHERE l.subject_id = s.id AND l.status = 'in_effect') AS listed
 FROM subjects s LEFT OUTER JOIN records r ON r.subject_id = s.id
      AND r.status = 'active'
      AND r.erased_at IS NULL
@@ -87,9 +89,9 @@ def _subject_and_selected_statement(categories: int) -> dbapi.Statement:
     return dbapi.expanded(_SUBJECT_AND_SELECTED, categories=categories)
 
 
-def _subject_and_selected(tx: Tx, subject_ref: str, selection: Selection) -> tuple[SealedSubject, list[Any]]:
+def _subject_and_selected(tx: Tx, subject_ref: str, selection: Selection) -> tuple[SealedSubject, list[Any], bool]:
     if not selection.fields:
-        return get_sealed(tx, subject_ref), []
+        return get_sealed(tx, subject_ref), [], False  # nothing selected: no list's category either
     conn = tx.session.connection()
     sqlite = conn.dialect.name == "sqlite"
     params: dict[str, Any] = {
@@ -104,10 +106,11 @@ def _subject_and_selected(tx: Tx, subject_ref: str, selection: Selection) -> tup
     read_date, read_time = dbapi.read_date, dbapi.read_time
     selected = [(record_id, category, dbapi.to_date(decided), read_date(until), bytes(sealed), read_time(disputed),
                  declared)
-                for *_, record_id, category, decided, until, sealed, disputed, declared in rows
+                for *_, record_id, category, decided, until, sealed, disputed, declared, _listed in rows
                 if record_id is not None]
     first = rows[0]
-    return SealedSubject(first[0], first[1], first[2], _bytes(first[3]), _bytes(first[4]), _bytes(first[5])), selected
+    subject = SealedSubject(first[0], first[1], first[2], _bytes(first[3]), _bytes(first[4]), _bytes(first[5]))
+    return subject, selected, bool(first[-1])
 
 
 def _bytes(value: bytes | memoryview | None) -> bytes | None:

@@ -182,6 +182,7 @@ class Release:
 
     masked_citizen_id: str
     records: list[Released]
+    listed: bool  # the person has a listing in effect (of any list): only then is there one to show
     _subject_ref: str = field(repr=False)
     _dek: bytes = field(repr=False)
 

@@ -226,8 +226,10 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
                 policy.evaluation, policy.catalogue, tx.now, weighed, release.records)
             report = reports.compose(report_id, grant, purpose, policy.catalogue, release, tx.now, until, found)
             if set(policy.lists.categories.values()) & selection.fields.keys():
-                # Listings in effect, of the lists whose category the grant covers; never a proposed one.
-                report["lists"] = listings.for_report(tx, policy.lists, grant.subject_ref, list(selection.fields))
+                # Listings in effect, of the lists whose category the grant covers; never a proposed one. The
+                # release's read says whether the person is on any list now: most are not, and cost no statement.
+                report["lists"] = listings.for_report(tx, policy.lists, grant.subject_ref, list(selection.fields)) \
+                    if release.listed else []
             jws = vault.sign(report, reports.REPORT_TYPE)
             reports.store(tx, report_id, grant, until, release.seal_for_subject(report_id, jws.encode()),
                           [r.id for r in release.records])
