@@ -315,9 +315,10 @@ def revoke(tx: Tx, ring: Keyring, provider: Provider, record_id: str, reason: st
     """Revoke a record of this provider's: it stays in history and is no longer shown.
 
     Raises RecordNotFound (also for another provider's record, which it must not learn about)
-    or RecordConflict if it is already revoked.
+    or RecordConflict if it is already revoked. The row is locked first: of two revocations at once, the
+    second waits and then finds it revoked (one entry, one 409), as for the other changes of a record.
     """
-    record, subject = _own_record(tx, provider, record_id, lock=False)
+    record, subject = _own_record(tx, provider, record_id, lock=True)
     if record.status == "revoked":
         raise RecordConflict(f"record {record_id} is already revoked")
     dek = data_key(ring, subject)
