@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, delete, select
 
 from audit import entries as audit
@@ -37,6 +35,7 @@ from gateway.errors import RateLimited, Unauthenticated
 from gateway.limits import FailureLog, serialise, wait_seconds
 from gateway.models import Account, LoginFailure, PortalSession
 from gateway.runtime import Runtime
+from gateway.usecases import credentials
 from gateway.usecases import listings as listing_use
 from gateway.usecases import notices as notice_use
 from gateway.usecases.access_log import entries_with_proofs
@@ -48,10 +47,6 @@ from vault.types import RecordView
 # How many of the newest notifications /me shows (the rest at GET /api/v1/me/notifications).
 ME_NOTIFICATIONS = 5
 
-# Crockford-style alphabet without look-alikes: read aloud at a service counter.
-_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
-
-
 @dataclass(frozen=True)
 class Enrolment:
     activation_code: str
@@ -60,7 +55,7 @@ class Enrolment:
 
 def enroll(rt: Runtime, raw_id: str, name: str | None, operator: str) -> Enrolment:
     """Create (or renew) a person's account after an in-person identity check; return the one-time code."""
-    code = "-".join("".join(secrets.choice(_CODE_ALPHABET) for _ in range(4)) for _ in range(3))
+    code = credentials.one_time_code()
     code_hash = rt.hasher.hash(code)
     with rt.uow.begin(AccessContext(actor=operator, role="operator")) as tx:
         citizen_id = normalise_citizen_id(raw_id, tx.today)
@@ -89,7 +84,7 @@ def activate(rt: Runtime, raw_id: str, code: str, password: str, address: str) -
         pending = (account.activation_code_hash if account is not None and account.activation_expires_at is not None
                    and account.activation_expires_at > tx.now else None)
     # The slow hashing runs outside any transaction, so no lock waits on it.
-    ok = _verify(rt, pending, code.strip().upper())
+    ok = credentials.verify(rt.hasher, pending, code.strip().upper())
     if ok:
         new_hash = rt.hasher.hash(password)
         with rt.uow.begin(_person(ref)) as tx:
@@ -130,7 +125,7 @@ def login(rt: Runtime, raw_id: str, password: str, address: str) -> Login:
     with rt.uow.begin(_person(ref), readonly=True) as tx:
         account = tx.session.get(Account, ref)
         stored = account.password_hash if account is not None else None
-    ok = _verify(rt, stored, password)
+    ok = credentials.verify(rt.hasher, stored, password)
     if not ok:
         _fail(rt, ref, Tag.SUBJECT_LOGIN_DENIED, "bad_credentials")
         raise Unauthenticated("the citizen ID or password is wrong")
@@ -171,27 +166,6 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _verify(rt: Runtime, stored: str | None, given: str) -> bool:
-    """Return whether `given` matches the stored hash; with none stored, hash anyway against a stand-in.
-
-    An unknown ID, an account never activated and a wrong password then all take one argon2 verification,
-    so the time of the answer does not tell whether the ID is known.
-    """
-    try:
-        return bool(rt.hasher.verify(stored or _stand_in(rt.hasher), given)) and stored is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-_STAND_INS: dict[tuple[int, int, int], str] = {}
-
-
-def _stand_in(hasher: PasswordHasher) -> str:
-    """Return a hash of a random secret made with the hasher's own costs, made once per process."""
-    key = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
-    if key not in _STAND_INS:
-        _STAND_INS[key] = hasher.hash(secrets.token_urlsafe(32))
-    return _STAND_INS[key]
 
 
 LOGIN_FAILURES = FailureLog(LoginFailure.account_key, LoginFailure.address, LoginFailure.at)

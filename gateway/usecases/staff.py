@@ -31,7 +31,7 @@ from gateway.limits import FailureLog, serialise, wait_seconds
 from gateway.models import Client, Staff, StaffLoginFailure, StaffSession
 from gateway.runtime import Runtime
 from gateway.staff_rules import ACT, StaffRules, shipped
-from gateway.usecases.people import _CODE_ALPHABET, _verify
+from gateway.usecases import credentials
 
 TOTP_SEED = "totp-seed"  # what the vault binds the sealed seed to, with the staff id
 ISSUER = "Xinyong 信用"
@@ -132,10 +132,6 @@ def _staff_row(tx: Tx, staff_id: str, lock: bool = False) -> Staff | None:
     return tx.session.get(Staff, staff_id, with_for_update=lock, populate_existing=lock)
 
 
-def _new_code() -> str:
-    return "-".join("".join(secrets.choice(_CODE_ALPHABET) for _ in range(4)) for _ in range(3))
-
-
 def add_staff(rt: Runtime, org_id: str, name: str, role: str | None = None) -> NewStaff:
     """Add a member of staff to an enabled organisation and return their one-time enrolment code.
 
@@ -147,7 +143,7 @@ def add_staff(rt: Runtime, org_id: str, name: str, role: str | None = None) -> N
     name = name.strip()
     if not name or len(name) > 200 or any(not c.isprintable() for c in name):
         raise StaffInvalid("a member of staff needs a name of 1 to 200 printable characters")
-    code = _new_code()
+    code = credentials.one_time_code()
     code_hash = rt.hasher.hash(code)
     staff_id = f"stf_{secrets.token_hex(8)}"
     with rt.uow.begin(_OPERATOR) as tx:
@@ -169,7 +165,7 @@ def _enabled_org(tx: Tx, org_id: str) -> Client:
 def reset_staff(rt: Runtime, staff_id: str) -> NewStaff:
     """Start a member's enrolment again (a lost phone, a code that ran out): a new code; the password, the TOTP
     seed and every session end. Raises StaffInvalid for an unknown or disabled member."""
-    code = _new_code()
+    code = credentials.one_time_code()
     code_hash = rt.hasher.hash(code)
     with rt.uow.begin(_OPERATOR) as tx:
         row = _staff_row(tx, staff_id, lock=True)
@@ -250,7 +246,7 @@ def start_enrolment(rt: Runtime, staff_id: str, code: str, password: str, addres
         row, org = _member_rows(tx, staff_id)
         pending = (row.enrolment_code_hash if row is not None and org is not None and row.disabled_at is None
                    and row.enrolment_expires_at is not None and row.enrolment_expires_at > tx.now else None)
-    if not _verify(rt, pending, code.strip().upper()):
+    if not credentials.verify(rt.hasher, pending, code.strip().upper()):
         _fail(rt, staff_id, "bad_enrolment_code")
         raise Unauthenticated("the staff id and enrolment code do not match a pending enrolment")
     secret, token = pyotp.random_base32(), secrets.token_urlsafe(32)
@@ -338,7 +334,7 @@ def check_password(rt: Runtime, staff_id: str, password: str, address: str) -> P
     with rt.uow.begin(_SYSTEM, readonly=True) as tx:
         row, org = _member_rows(tx, staff_id)
         stored = row.password_hash if row is not None and org is not None and _may_log_in(row) else None
-    if not _verify(rt, stored, password):
+    if not credentials.verify(rt.hasher, stored, password):
         _fail(rt, staff_id, "bad_password")
         raise Unauthenticated("the staff id or password is wrong")
     token = secrets.token_urlsafe(32)
