@@ -120,9 +120,10 @@ def file_objection(rt: Runtime, cmd: FileObjection) -> dict[str, Any]:
 
 def my_objections(rt: Runtime, subject_ref: str, objection_id: str | None,
                   request_id: str | None) -> list[dict[str, Any]]:
-    """Return the person's objections (or the one named), newest first, with their texts; the read is recorded."""
+    """Return the person's objections (or the one named), newest first, with their texts; the read is recorded,
+    and so is a look-up of an objection that is not theirs (refused as not found)."""
     access = _person(subject_ref, request_id)
-    with rt.uow.begin(access) as tx:
+    with denials_audited(rt.uow, access, Tag.OBJECTION_DENIED, subject_ref), rt.uow.begin(access) as tx:
         if objection_id is None:
             views = ob.list_for_person(tx, subject_ref)
         else:
@@ -134,6 +135,7 @@ def my_objections(rt: Runtime, subject_ref: str, objection_id: str | None,
         return [{**describe(rt, tx, v, texts.get(v.id), names),
                  "institutions_told": [notices.told_out(n, names) for n in told.get(v.record_id, [])]}
                 for v in views]
+    raise AssertionError("unreachable")
 
 
 def agency_queue(rt: Runtime, provider: Provider, status: str | None, request_id: str | None) -> list[dict[str, Any]]:

@@ -208,6 +208,20 @@ def test_another_agency_cannot_see_or_act(
     assert person.client.get("/api/v1/me/objections/ob_" + "0" * 24).status_code == 404
 
 
+def test_a_look_up_of_an_objection_that_is_not_ones_own_is_refused_and_recorded(
+        client: FlaskClient, provider: Registered, person: Person, record_id: str, app: Any, rt: Runtime,
+        people: People, connection: Connection) -> None:
+    filed = _filed(person, record_id)
+    stranger = Person(app, rt, people.new())
+    before = int(connection.execute(select(AuditEntry.seq).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one())
+    for objection_id in (filed["id"], "ob_" + "0" * 24):  # another person's, and none at all: the same answer
+        assert stranger.client.get(f"/api/v1/me/objections/{objection_id}").status_code == 404
+    denied = connection.execute(select(AuditEntry.actor, AuditEntry.outcome, AuditEntry.reason)
+                                .where(AuditEntry.seq > before, AuditEntry.action == "consent:objection:denied")).all()
+    stranger_ref = rt.vault.subject_ref(stranger.citizen_id)
+    assert [(d.actor, d.outcome, d.reason) for d in denied] == [(stranger_ref, "denied", "ObjectionNotFound")] * 2
+
+
 def test_evidence_is_checked_by_its_bytes_count_and_size(person: Person, record_id: str) -> None:
     lying = _object(person, record_id, evidence=[evidence(PNG, "application/pdf")])
     assert lying.status_code == 422
