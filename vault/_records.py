@@ -459,13 +459,8 @@ def correct(tx: Tx, ring: Keyring, provider: Provider, record_id: str, payload: 
     may also correct the decision date and the document. Raises RecordNotFound, RecordConflict.
     """
     new_document = document
-    found = tx.session.execute(
-        select(Record, Subject).join(Subject, Subject.id == Record.subject_id).where(Record.id == record_id)
-    ).one_or_none()
-    if found is None or found[0].provider_id != provider.client_id:
-        raise RecordNotFound(record_id)
-    record, subject = found
-    _not_erased(record)
+    # Locked first, as a revocation: of two changes at once the second waits, then finds the record revoked.
+    record, subject = _own_record(tx, provider, record_id, lock=True)
     if record.status != "active":
         raise RecordConflict(f"record {record_id} is {record.status}: it cannot be corrected")
     dek = data_key(ring, subject)

@@ -1,4 +1,4 @@
-"""Real concurrency on PostgreSQL: two revocations of one record at once revoke it once."""
+"""Real concurrency on PostgreSQL: two revocations or corrections of one record at once change it once."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from audit.tx import AccessContext
 from gateway.runtime import Runtime
 from gateway.usecases import clients
 from gateway.usecases import records as record_use
+from gateway.usecases.records import Correction
 from gateway.web.schemas import RecordIn
 from tests.conftest import People, penalty
 from tests.consent.test_concurrency import committed  # noqa: F401 - the fixture
@@ -47,3 +48,40 @@ def test_two_revocations_of_one_record_at_once_revoke_it_once_and_refuse_the_oth
             entries = session.execute(select(AuditEntry.record_ids)
                                       .where(AuditEntry.action == str(Tag.RECORD_REVOKED))).scalars()
             assert [ids for ids in entries if ids == [record_id]] == [[record_id]]
+
+
+def test_a_correction_and_a_revocation_or_two_corrections_at_once_change_the_record_once(
+        committed: Runtime) -> None:  # noqa: F811
+    rt = committed
+    made = clients.add_client(rt, role="provider", name="bureau", categories=["ADMINISTRATIVE_PENALTY_GENERAL"],
+                              kind=None, agency="any_competent_authority")
+    provider = Provider(made.client_id, frozenset(made.categories), "any_competent_authority")
+    access = AccessContext(actor=made.client_id, role="provider")
+    for round_ in range(4):
+        body = RecordIn().load(penalty(People(500 + round_).new(), date(2026, 6, 1)))
+        record_id = record_use.submit(rt, provider, body, None, access).id
+        fixed = {**body["payload"], "fine_amount": "100.00"}
+        start = threading.Barrier(2)
+
+        def change(how: str, record_id: str = record_id, start: threading.Barrier = start,
+                   fixed: dict[str, object] = fixed) -> str:
+            start.wait(timeout=10)
+            try:
+                if how == "revoke":
+                    return record_use.revoke(rt, provider, record_id, "filed in error", access).status
+                return record_use.correct(rt, provider, Correction(record_id, fixed, "wrong amount"), access).status
+            except RecordConflict:
+                return "conflict"
+
+        hows = ["correct", "revoke"] if round_ % 2 else ["correct", "correct"]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = list(pool.map(change, hows))
+        assert outcomes.count("conflict") == 1, outcomes
+        won = [how for how, outcome in zip(hows, outcomes, strict=True) if outcome != "conflict"]
+        with rt.sessions() as session, session.begin():
+            logged = session.execute(select(AuditEntry.action, AuditEntry.record_ids)
+                                     .where(AuditEntry.action.in_([str(Tag.RECORD_REVOKED),
+                                                                   str(Tag.RECORD_CORRECTED)]))).all()
+        mine = [action for action, ids in logged if ids[0] == record_id]
+        # One revocation of the old record either way; a correction besides it only if a correction won.
+        assert sorted(mine) == sorted([str(Tag.RECORD_REVOKED)] + [str(Tag.RECORD_CORRECTED)] * won.count("correct"))
