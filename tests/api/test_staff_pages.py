@@ -167,6 +167,14 @@ def test_an_agency_s_officer_files_a_record_from_the_catalogue_form_and_sees_fie
     wrong = officer.post("/staff/agency/records/new", {**data, "payload.fine_amount": "两千"}, page=page)
     assert wrong.status_code == 422
     assert 'id="payload-fine_amount-error"' in wrong.get_data(as_text=True)
+    # In the reader's language, not the API's English sentence.
+    assert "请用数字填写金额" in wrong.get_data(as_text=True)
+    assert "decimal string" not in wrong.get_data(as_text=True)
+    mistyped = officer.post("/staff/agency/records/new", {**data, "citizen_id": data["citizen_id"][:-1] + (
+        "0" if data["citizen_id"][-1] != "0" else "1")}, page=page)
+    assert mistyped.status_code == 422
+    assert "校验码" in mistyped.get_data(as_text=True)
+    assert "ISO 7064" not in mistyped.get_data(as_text=True)
     filed = officer.post("/staff/agency/records/new", data, page=page)
     assert filed.status_code == 302
 
@@ -184,6 +192,22 @@ def test_an_auditor_s_officer_searches_by_staff_exports_and_verifies(
     assert checked.status_code == 200
     assert 'class="msg ok"' in checked.get_data(as_text=True)
     assert officer.client.get("/staff/auditor/anomalies").status_code == 200
+
+
+def test_an_auditor_reads_late_filing_in_words_of_the_page_s_language(
+        app: Flask, rt: Runtime, clock: FrozenClock, people: People) -> None:
+    from datetime import date
+
+    agency = _org(rt, "provider", categories=["ADMINISTRATIVE_PENALTY_GENERAL"], agency="any_competent_authority",
+                  level="city")
+    _filed(rt, agency, penalty(people.new(), date(2026, 10, 1)))  # weeks after its decision: late
+    officer = _member(app, rt, clock, _org(rt, "auditor"))
+    chinese = officer.client.get("/staff/auditor/anomalies").get_data(as_text=True)
+    assert "在有公示期限的 1 条记录中，有 1 条逾期报送（100%）" in chinese
+    assert "were filed after it" not in chinese
+    english = officer.client.get("/staff/auditor/anomalies", headers={"Accept-Language": "en"}).get_data(
+        as_text=True)
+    assert "1 of 1 record due within a publication deadline was filed after it (100%)" in english
 
 
 def test_a_member_sees_only_their_kind_of_organisation_s_pages_and_a_viewer_cannot_act(
