@@ -1,18 +1,23 @@
 """Why a form's field was refused, in the reader's language (issue 12: no English sentence on a Chinese page).
 
-The entry rules (consent.fields, consent.entry) and the citizen-ID checks (vault.identity) explain a refusal in
-an English sentence, which the JSON API returns as it is. The portal says it in words instead: by the rule's
-`code` (PayloadInvalid) or `check` (InvalidCitizenId). A rule that names no code reads, in Chinese, as a general
+The entry rules (consent.fields, consent.entry), a record's shape (gateway.usecases.records) and the citizen-ID
+checks (vault.identity) explain a refusal in an English sentence, which the JSON API returns as it is. The
+portal says it in words instead: by the rule's `code` (PayloadInvalid), `check` (InvalidCitizenId) or the
+schema's sentence (ShapeInvalid). A rule that names no code reads, in Chinese, as a general
 sentence asking to check the field; in English, as the rule's own sentence.
 """
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from consent.errors import CategoriesOutsidePurpose, CeilingExceeded, KindNotAllowed, PayloadInvalid
+from consent.fields import HIDDEN_CHARACTERS_REASON
 from gateway.errors import ExportTooLarge, InvalidInput
+from gateway.usecases.records import ShapeInvalid
 from gateway.web.labels import lang
 from vault.errors import InvalidCitizenId
 
@@ -49,10 +54,23 @@ _CITIZEN_ID = {
 }
 
 
+# A record's shape (gateway.usecases.records) says what is wrong in the words of the API's schema.
+_SHAPE = {
+    "Missing data for required field.": _PAYLOAD["required"],
+    "Not a valid date.": _PAYLOAD["date"],
+    HIDDEN_CHARACTERS_REASON: _PAYLOAD["hidden_characters"],
+}
+_LENGTH = re.compile(r"Length must be between 1 and (\d+)\.")
+
+
 def refusal(exc: Exception) -> str:
     """Return why the field was refused, in the reader's language."""
     if isinstance(exc, PayloadInvalid) and exc.code in _PAYLOAD:
         return str(_PAYLOAD[exc.code])
+    if isinstance(exc, ShapeInvalid) and exc.reason in _SHAPE:
+        return str(_SHAPE[exc.reason])
+    if isinstance(exc, ShapeInvalid) and (length := _LENGTH.fullmatch(exc.reason)):
+        return _("Fill in this field, in at most %(num)s characters.", num=length.group(1))
     if isinstance(exc, CeilingExceeded):
         return _("More than this purpose allows: see its limits above.")
     if isinstance(exc, CategoriesOutsidePurpose):

@@ -175,6 +175,10 @@ def test_an_agency_s_officer_files_a_record_from_the_catalogue_form_and_sees_fie
     assert mistyped.status_code == 422
     assert "校验码" in mistyped.get_data(as_text=True)
     assert "ISO 7064" not in mistyped.get_data(as_text=True)
+    no_number = officer.post("/staff/agency/records/new", {**data, "document.number": ""}, page=page)
+    assert no_number.status_code == 422
+    assert "请填写此项，最多 200 个字符" in no_number.get_data(as_text=True)
+    assert "Length must be" not in no_number.get_data(as_text=True)
     filed = officer.post("/staff/agency/records/new", data, page=page)
     assert filed.status_code == 302
 
