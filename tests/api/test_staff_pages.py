@@ -209,6 +209,7 @@ def test_an_auditor_reads_late_filing_in_words_of_the_page_s_language(
     chinese = officer.client.get("/staff/auditor/anomalies").get_data(as_text=True)
     assert "在有公示期限的 1 条记录中，有 1 条逾期报送（100%）" in chinese
     assert "were filed after it" not in chinese
+    assert "各机构查询量中位数：0。" in chinese  # a count, not "0.0"
     english = officer.client.get("/staff/auditor/anomalies", headers={"Accept-Language": "en"}).get_data(
         as_text=True)
     assert "1 of 1 record due within a publication deadline was filed after it (100%)" in english
