@@ -77,6 +77,9 @@ def test_an_institution_s_officer_asks_follows_reads_and_downloads_a_report(
     grant = person.approve(request_id)["id"]
     desk = officer.client.get("/staff/institution").get_data(as_text=True)
     assert grant in desk
+    english = officer.client.get("/staff/institution", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Categories granted" in english
+    assert "、" not in english  # the categories granted, listed with the reader's separator
     made = officer.post(f"/staff/institution/consents/{grant}/report", {}, page="/staff/institution")
     assert made.status_code == 302
     report_page = made.headers["Location"]
