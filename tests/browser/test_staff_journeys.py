@@ -165,6 +165,7 @@ def test_an_agency_files_a_record_from_the_catalogue_form_and_handles_an_objecti
     page.locator("#payload\\.fine_amount").fill("两千元")
     page.get_by_role("button", name="报送记录").click()
     expect(page.locator("#payload-fine_amount-error")).to_be_visible()
+    expect(page.locator("#payload-fine_amount-error")).to_contain_text("请用数字填写金额")  # not the API's English
     look(page, "agency-record-error")
     page.locator("#payload\\.fine_amount").fill("2000.00")
     page.get_by_role("button", name="报送记录").click()
