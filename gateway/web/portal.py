@@ -482,7 +482,7 @@ def apply_for_repair(record_id: str) -> BaseResponse | tuple[str, int]:
         tell(_("This record cannot be repaired."), ERROR)
         return redirect(url_for("portal.me"))
     except RepairTooEarly as early:
-        tell(_("Too early: you may apply for repair from %(day)s.", day=early.earliest.isoformat()), ERROR)
+        tell(_("Too early: you may apply for repair from %(day)s.", day=day(early.earliest)), ERROR)
         return redirect(url_for("portal.me"))
     except (RequestInvalid, EvidenceInvalid) as bad:
         return render_template("me/repair.html", record=_own_record(ref, record_id), methods=_methods(),
