@@ -181,6 +181,7 @@ def test_an_agency_files_a_record_from_the_catalogue_form_and_handles_an_objecti
     look(page, "agency-queues")
     page.locator("#objections").locator("xpath=following::table[1]").get_by_role("link").first.click()
     expect(page.get_by_text("罚款金额有误")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("决定是否受理，截止")  # Chinese punctuation in Chinese
     look(page, "agency-objection")
     page.get_by_role("button", name="受理并核实").click()
     expect(page.get_by_role("status")).to_contain_text("已受理")
