@@ -70,19 +70,19 @@ def refusal(exc: Exception) -> str:
     if isinstance(exc, ShapeInvalid) and exc.reason in _SHAPE:
         return str(_SHAPE[exc.reason])
     if isinstance(exc, ShapeInvalid) and (length := _LENGTH.fullmatch(exc.reason)):
-        return _("Fill in this field, in at most %(num)s characters.", num=length.group(1))
+        return str(_("Fill in this field, in at most %(num)s characters.", num=length.group(1)))
     if isinstance(exc, CeilingExceeded):
-        return _("More than this purpose allows: see its limits above.")
+        return str(_("More than this purpose allows: see its limits above."))
     if isinstance(exc, CategoriesOutsidePurpose):
-        return _("Ask only for categories this purpose covers.")
+        return str(_("Ask only for categories this purpose covers."))
     if isinstance(exc, KindNotAllowed):
-        return _("An institution of your kind may not ask for this purpose.")
+        return str(_("An institution of your kind may not ask for this purpose."))
     if isinstance(exc, ExportTooLarge):
-        return _("More entries match than one export may hold: narrow the dates or the filters.")
+        return str(_("More entries match than one export may hold: narrow the dates or the filters."))
     if isinstance(exc, InvalidInput) and exc.field == "since":
-        return _("The start date must come before the end date.")
+        return str(_("The start date must come before the end date."))
     if isinstance(exc, InvalidCitizenId) and exc.check in _CITIZEN_ID:
         return str(_CITIZEN_ID[exc.check])
     if lang() == "en":
         return str(getattr(exc, "reason", None) or getattr(exc, "message", None) or exc)
-    return _("This entry does not meet the rules for this field; check it and try again.")
+    return str(_("This entry does not meet the rules for this field; check it and try again."))

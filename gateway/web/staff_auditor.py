@@ -132,35 +132,36 @@ def _anomaly_words(a: Anomaly, report: review.AnomalyReport) -> str:
     t = report.thresholds
     if a.kind == VOLUME:
         limit, factor, median = (f"{x:g}" for x in (a.threshold, t.volume_factor, report.median_queries))
-        return _("%(num)d queries in this window, more than %(limit)s (the larger of %(least)d and %(factor)s "
-                 "times the median of %(median)s across institutions).", num=int(a.value), limit=limit,
-                 least=t.min_queries, factor=factor, median=median)
+        return str(_("%(num)d queries in this window, more than %(limit)s (the larger of %(least)d and %(factor)s "
+                     "times the median of %(median)s across institutions).", num=int(a.value), limit=limit,
+                     least=t.min_queries, factor=factor, median=median))
     if a.kind == REFUSAL_RATE:
-        return _("%(share)s of its queries were refused, more than %(limit)s.", share=_share(a.value),
-                 limit=_share(a.threshold))
+        return str(_("%(share)s of its queries were refused, more than %(limit)s.", share=_share(a.value),
+                     limit=_share(a.threshold)))
     if a.kind == OFF_HOURS:
-        return _("%(share)s of its queries were made outside 08:00-20:00 Beijing time or on a day that is not a "
-                 "working day, more than %(limit)s.", share=_share(a.value), limit=_share(a.threshold))
+        return str(_("%(share)s of its queries were made outside 08:00-20:00 Beijing time or on a day that is not a "
+                     "working day, more than %(limit)s.", share=_share(a.value), limit=_share(a.threshold)))
     if a.kind == PURPOSE_MISMATCH:
-        return ngettext("%(num)d query does not fit the institution's kind (purpose: %(purpose)s).",
-                        "%(num)d queries do not fit the institution's kind (purpose: %(purpose)s).",
-                        int(a.value), purpose=purpose(a.purpose) if a.purpose else _("none recorded"))
+        return str(ngettext("%(num)d query does not fit the institution's kind (purpose: %(purpose)s).",
+                            "%(num)d queries do not fit the institution's kind (purpose: %(purpose)s).",
+                            int(a.value), purpose=purpose(a.purpose) if a.purpose else _("none recorded")))
     if a.kind == OVERDUE and a.repair_id:
-        return ngettext("Repair application %(id)s: the decision was due by %(day)s and is %(num)d day late.",
-                        "Repair application %(id)s: the decision was due by %(day)s and is %(num)d days late.",
-                        int(a.value), id=a.repair_id, day=day(a.deadline))
+        return str(ngettext("Repair application %(id)s: the decision was due by %(day)s and is %(num)d day late.",
+                            "Repair application %(id)s: the decision was due by %(day)s and is %(num)d days late.",
+                            int(a.value), id=a.repair_id, day=day(a.deadline)))
     if a.kind == OVERDUE and a.objection_id:
-        return ngettext("Objection %(id)s: the step “%(step)s” was due by %(day)s and is %(num)d day late.",
-                        "Objection %(id)s: the step “%(step)s” was due by %(day)s and is %(num)d days late.",
-                        int(a.value), id=a.objection_id, step=label("steps", a.step), day=day(a.deadline))
+        return str(ngettext("Objection %(id)s: the step “%(step)s” was due by %(day)s and is %(num)d day late.",
+                            "Objection %(id)s: the step “%(step)s” was due by %(day)s and is %(num)d days late.",
+                            int(a.value), id=a.objection_id, step=label("steps", a.step), day=day(a.deadline)))
     return a.reason
 
 
 def _late_words(f: review.LateFiler) -> str:
     """A late filer's record, in the reader's language (its `reason` is the API's English sentence)."""
-    return ngettext("%(late)d of %(num)d record due within a publication deadline was filed after it (%(share)s).",
-                    "%(late)d of %(num)d records due within a publication deadline were filed after it (%(share)s).",
-                    f.filed, late=f.late, share=_share(f.late / f.filed))
+    return str(ngettext(
+        "%(late)d of %(num)d record due within a publication deadline was filed after it (%(share)s).",
+        "%(late)d of %(num)d records due within a publication deadline were filed after it (%(share)s).",
+        f.filed, late=f.late, share=_share(f.late / f.filed)))
 
 
 @bp.route("/auditor/tree", methods=["GET", "POST"])
