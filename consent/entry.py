@@ -88,13 +88,13 @@ def _check_day(catalogue: Catalogue, field: str, day: date, today: date) -> None
     if day < earliest:
         raise PayloadInvalid(field, f"is before {earliest.isoformat()}: {catalogue.dates.earliest_reason}")
     if day > today:
-        raise PayloadInvalid(field, f"is after today ({today.isoformat()}, China Standard Time)")
+        raise PayloadInvalid(field, f"is after today ({today.isoformat()}, China Standard Time)", "after_today")
 
 
 def _check_person(category: Category, record: NewRecord) -> None:
     born = birth_date(record.citizen_id)
     if record.decided_at < born:
-        raise PayloadInvalid("decided_at", "is before the person's birth date (in citizen_id)")
+        raise PayloadInvalid("decided_at", "is before the person's birth date (in citizen_id)", "before_birth")
     rule = category.minimum_age
     if rule is not None and record.decided_at < rule.reached_on(born):
         raise PayloadInvalid(
@@ -112,9 +112,11 @@ def _check_document(
         raise PayloadInvalid("document.type", f"{document.type!r} is not a document type of the catalogue")
     if category.document_types and document.type not in category.document_types:
         allowed = ", ".join(category.document_types)
-        raise PayloadInvalid("document.type", f"a {category.code} record rests on one of: {allowed}")
+        raise PayloadInvalid("document.type", f"a {category.code} record rests on one of: {allowed}",
+                             "document_type")
     if document.effective_at > today:
-        raise PayloadInvalid("document.effective_at", "is in the future: the document is not yet effective")
+        raise PayloadInvalid("document.effective_at", "is in the future: the document is not yet effective",
+                             "not_yet_effective")
     _check_day(catalogue, "document.effective_at", document.effective_at, today)
     reason = catalogue.dates.order_reasons[kind.order]
     if kind.order is DocumentOrder.DECIDED_THEN_EFFECTIVE and document.effective_at < record.decided_at:
@@ -138,9 +140,10 @@ def _check_payload_dates(
             raise PayloadInvalid(field, f"is before {rules.earliest.isoformat()}: {rules.earliest_reason}")
         if spec.not_after is DateLimit.TODAY and day > today:
             raise PayloadInvalid(field, f"is after today ({today.isoformat()}, China Standard Time): "
-                                        f"{rules.not_after_reason}")
+                                        f"{rules.not_after_reason}", "after_today")
         if spec.not_after is DateLimit.DECIDED_AT and day > decided:
-            raise PayloadInvalid(field, f"is after decided_at ({decided.isoformat()}): {rules.not_after_reason}")
+            raise PayloadInvalid(field, f"is after decided_at ({decided.isoformat()}): {rules.not_after_reason}",
+                                 "after_decision")
 
 
 def _check_notice(rule: NoticeRule, payload: dict[str, object], decided: date) -> None:
@@ -173,7 +176,8 @@ def check_change_document(catalogue: Catalogue, category: Category, document: Do
         raise PayloadInvalid("document.type", f"a change of a {category.code} record rests on one of: "
                                               f"{', '.join(allowed)}")
     if document.effective_at > today:
-        raise PayloadInvalid("document.effective_at", "is in the future: the document is not yet effective")
+        raise PayloadInvalid("document.effective_at", "is in the future: the document is not yet effective",
+                             "not_yet_effective")
     if document.effective_at < decided:
         raise PayloadInvalid("document.effective_at", f"is before the record's decision ({decided.isoformat()})")
 

@@ -72,12 +72,14 @@ class UnknownCategory(CatalogueError):
 
 
 class PayloadInvalid(CatalogueError):
-    """Raised when a payload field is unknown, missing or of the wrong type."""
+    """Raised when a payload field is unknown, missing or of the wrong type. `reason` is the API's English
+    sentence; `code` (when set) names the rule, so the portal can say it in the reader's language."""
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, code: str | None = None) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        self.code = code
 
 
 class CategoryNotAllowed(ConsentError):

@@ -81,7 +81,7 @@ class FieldSpec:
                 return self._string(value)
             case FieldType.INTEGER:
                 if isinstance(value, bool) or not isinstance(value, int):
-                    self._reject("must be an integer")
+                    self._reject("must be an integer", "integer")
                 return value
             case FieldType.DECIMAL:
                 return self._decimal(value)
@@ -89,15 +89,15 @@ class FieldSpec:
                 return self._date(value)
             case FieldType.BOOLEAN:
                 if not isinstance(value, bool):
-                    self._reject("must be true or false")
+                    self._reject("must be true or false", "boolean")
                 return value
             case FieldType.ENUM:
                 if not isinstance(value, str) or value not in (self.enum or ()):
-                    self._reject(f"must be one of: {', '.join(self.enum or ())}")
+                    self._reject(f"must be one of: {', '.join(self.enum or ())}", "enum")
                 return value
             case FieldType.CODE:
                 if not isinstance(value, str) or value not in self.codes:
-                    self._reject(f"must be a code from the {self.code_list} list")
+                    self._reject(f"must be a code from the {self.code_list} list", "code_list")
                 return value
 
     def to_public(self) -> dict[str, object]:
@@ -122,18 +122,18 @@ class FieldSpec:
             doc["not_after"] = self.not_after.value
         return doc
 
-    def _reject(self, reason: str) -> NoReturn:
-        raise PayloadInvalid(f"payload.{self.name}", reason)
+    def _reject(self, reason: str, code: str) -> NoReturn:
+        raise PayloadInvalid(f"payload.{self.name}", reason, code)
 
     def _string(self, value: object) -> str:
         if not isinstance(value, str):
-            self._reject("must be a string")
+            self._reject("must be a string", "string")
         if not value.strip():
-            self._reject("must not be empty")
+            self._reject("must not be empty", "empty")
         if self.max_length is not None and len(value) > self.max_length:
-            self._reject(f"must be at most {self.max_length} characters")
+            self._reject(f"must be at most {self.max_length} characters", "too_long")
         if hidden_characters(value):
-            self._reject(HIDDEN_CHARACTERS_REASON)
+            self._reject(HIDDEN_CHARACTERS_REASON, "hidden_characters")
         if self.format is FieldFormat.UNIFIED_SOCIAL_CREDIT_CODE:
             return self._credit_code(value)
         return value
@@ -141,12 +141,14 @@ class FieldSpec:
     def _credit_code(self, value: str) -> str:
         number = uscc.compact(value)
         if len(number) != 18:
-            self._reject("a unified social credit code (GB 32100-2015) has 18 characters")
+            self._reject("a unified social credit code (GB 32100-2015) has 18 characters", "credit_code")
         if not _CREDIT_CODE.fullmatch(number):
             self._reject("not a unified social credit code (GB 32100-2015): two code characters, 6 digits of "
-                         "the registering area, then digits and capital letters other than I, O, S, V and Z")
+                         "the registering area, then digits and capital letters other than I, O, S, V and Z",
+                         "credit_code")
         if number[-1] != uscc.calc_check_digit(number[:17]):
-            self._reject("not a unified social credit code (GB 32100-2015): the check character is wrong")
+            self._reject("not a unified social credit code (GB 32100-2015): the check character is wrong",
+                         "credit_code")
         return number  # stored compact and upper-case
 
     def _decimal(self, value: object) -> str:
@@ -158,18 +160,18 @@ class FieldSpec:
         ):
             return str(value)
         if not isinstance(value, str) or _DECIMAL.fullmatch(value) is None:
-            self._reject('must be a non-negative decimal string such as "1200.00"')
+            self._reject('must be a non-negative decimal string such as "1200.00"', "decimal")
         return str(Decimal(value))
 
     def _date(self, value: object) -> str:
         if type(value) is date:  # a datetime is a date too, but carries a time of day
             return value.isoformat()
         if not isinstance(value, str) or _ISO_DATE.fullmatch(value) is None:
-            self._reject("must be a date written YYYY-MM-DD")
+            self._reject("must be a date written YYYY-MM-DD", "date")
         try:
             return date.fromisoformat(value).isoformat()
         except ValueError:
-            self._reject("must be a real calendar date (YYYY-MM-DD)")
+            self._reject("must be a real calendar date (YYYY-MM-DD)", "date")
 
 
 # Control characters (NUL cannot even be stored in PostgreSQL text), the bidirectional overrides and
@@ -201,9 +203,7 @@ def normalise_payload(specs: Sequence[FieldSpec], payload: object) -> dict[str, 
         value = payload.get(spec.name)
         if value is None:
             if spec.required:
-                raise PayloadInvalid(
-                    f"payload.{spec.name}", "missing required field"
-                )
+                raise PayloadInvalid(f"payload.{spec.name}", "missing required field", "required")
             continue
         result[spec.name] = spec.normalise(value)
     return result

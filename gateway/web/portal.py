@@ -51,6 +51,7 @@ from gateway.web.catalogue_forms import input_type, payload_from_form
 from gateway.web.context import runtime
 from gateway.web.labels import bjt, day
 from gateway.web.layout import ERROR, INFO, Area, NavItem, register_area, safe_next, tell
+from gateway.web.refusals import refusal
 from gateway.web.schemas import EvidenceIn
 from vault.errors import CommitmentNotFound, InvalidCitizenId, RecordNotFound
 from vault.types import Evidence
@@ -481,7 +482,7 @@ def apply_for_repair(record_id: str) -> BaseResponse | tuple[str, int]:
         tell(_("This record cannot be repaired."), ERROR)
         return redirect(url_for("portal.me"))
     except RepairTooEarly as early:
-        tell(_("Too early: you may apply for repair from %(day)s.", day=early.earliest.isoformat()), ERROR)
+        tell(_("Too early: you may apply for repair from %(day)s.", day=day(early.earliest)), ERROR)
         return redirect(url_for("portal.me"))
     except (RequestInvalid, EvidenceInvalid) as bad:
         return render_template("me/repair.html", record=_own_record(ref, record_id), methods=_methods(),
@@ -699,7 +700,7 @@ def declare(category: str) -> str | BaseResponse | tuple[str, int]:
             subject_ref=ref, category=category, payload=payload, commitment=rules.commitment.zh,
             request_id=_request_id()))
     except PayloadInvalid as refused:
-        return _declare_form(category, request.form, {refused.field: refused.reason})
+        return _declare_form(category, request.form, {refused.field: refusal(refused)})
     except DeclarationOpen:
         return _declare_form(category, request.form, {
             "form": _("You already declared this and it waits for verification.")})

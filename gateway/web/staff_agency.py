@@ -29,6 +29,7 @@ from gateway.usecases.records import ShapeInvalid, record_shape
 from gateway.web.catalogue_forms import input_type, payload_from_form
 from gateway.web.labels import day
 from gateway.web.layout import ERROR, INFO, tell
+from gateway.web.refusals import refusal
 from gateway.web.staff_portal import Page, acting, bp, current, may_act, member_page
 from vault.errors import InvalidCitizenId, ListingNotFound, RecordNotFound, VaultError
 from vault.types import Provider
@@ -97,7 +98,7 @@ def agency_new_record_post() -> Page:
     try:
         done = records.submit(acting(), provider, record_shape(raw), form.get("idempotency_key") or None, _access())
     except (ShapeInvalid, InvalidCitizenId, ConsentError, VaultError) as exc:
-        return _record_page(category.code, form, {_field(exc): _reason(exc)}), 422
+        return _record_page(category.code, form, {_field(exc): refusal(exc)}), 422
     if done.filed_late:
         tell(_("Record %(id)s filed after its publication deadline: it is kept for the auditors and not shown to "
                "third parties.", id=done.id), INFO)

@@ -9,14 +9,18 @@ from typing import Any
 
 from flask import Response, g, render_template, request
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
 from audit.clock import CST
+from audit.review import OFF_HOURS, OVERDUE, PURPOSE_MISMATCH, REFUSAL_RATE, VOLUME, Anomaly
 from gateway.errors import InvalidInput, NotFound
 from gateway.usecases import head_check, ledger, review, staff
 from gateway.usecases.review import AuditSearch
 from gateway.web.api.auditors import _MIMETYPES, _csv, _jsonl
+from gateway.web.labels import day, label, purpose
+from gateway.web.refusals import refusal
 from gateway.web.schemas import AuditSearchIn
 from gateway.web.staff_portal import Page, acting, bp, current, may_act, member_page
 from vault.errors import InvalidCitizenId
@@ -44,7 +48,7 @@ def auditor_log() -> Page:
             return _export(search)
         page = review.search(rt, current().org_id, search, g.get("request_id"))
     except (InvalidCitizenId, InvalidInput) as exc:
-        errors[str(getattr(exc, "field", "form"))] = str(getattr(exc, "reason", None) or exc)
+        errors[str(getattr(exc, "field", "form"))] = refusal(exc)
         return render_template("auditor/log.html", form=form, errors=errors, page=None, may_act=True), 422
     return render_template("auditor/log.html", form=form, errors=errors, page=page, may_act=True)
 
@@ -115,8 +119,49 @@ def auditor_anomalies() -> Page:
             report = review.anomalies(acting(), current().org_id, start, end, g.get("request_id"))
         except InvalidInput as exc:
             errors[exc.field] = exc.reason
-    return render_template("auditor/anomalies.html", report=report, errors=errors, form=request.args), (
-        422 if errors else 200)
+    return render_template("auditor/anomalies.html", report=report, errors=errors, form=request.args,
+                           why=_anomaly_words, late_words=_late_words), (422 if errors else 200)
+
+
+def _share(x: float) -> str:
+    return f"{x:.0%}"
+
+
+def _anomaly_words(a: Anomaly, report: review.AnomalyReport) -> str:
+    """Why an anomaly stands out, in the reader's language (its `reason` is the API's English sentence)."""
+    t = report.thresholds
+    if a.kind == VOLUME:
+        limit, factor, median = (f"{x:g}" for x in (a.threshold, t.volume_factor, report.median_queries))
+        return str(_("%(num)d queries in this window, more than %(limit)s (the larger of %(least)d and %(factor)s "
+                     "times the median of %(median)s across institutions).", num=int(a.value), limit=limit,
+                     least=t.min_queries, factor=factor, median=median))
+    if a.kind == REFUSAL_RATE:
+        return str(_("%(share)s of its queries were refused, more than %(limit)s.", share=_share(a.value),
+                     limit=_share(a.threshold)))
+    if a.kind == OFF_HOURS:
+        return str(_("%(share)s of its queries were made outside 08:00-20:00 Beijing time or on a day that is not a "
+                     "working day, more than %(limit)s.", share=_share(a.value), limit=_share(a.threshold)))
+    if a.kind == PURPOSE_MISMATCH:
+        return str(ngettext("%(num)d query does not fit the institution's kind (purpose: %(purpose)s).",
+                            "%(num)d queries do not fit the institution's kind (purpose: %(purpose)s).",
+                            int(a.value), purpose=purpose(a.purpose) if a.purpose else _("none recorded")))
+    if a.kind == OVERDUE and a.repair_id:
+        return str(ngettext("Repair application %(id)s: the decision was due by %(day)s and is %(num)d day late.",
+                            "Repair application %(id)s: the decision was due by %(day)s and is %(num)d days late.",
+                            int(a.value), id=a.repair_id, day=day(a.deadline)))
+    if a.kind == OVERDUE and a.objection_id:
+        return str(ngettext("Objection %(id)s: the step “%(step)s” was due by %(day)s and is %(num)d day late.",
+                            "Objection %(id)s: the step “%(step)s” was due by %(day)s and is %(num)d days late.",
+                            int(a.value), id=a.objection_id, step=label("steps", a.step), day=day(a.deadline)))
+    return a.reason
+
+
+def _late_words(f: review.LateFiler) -> str:
+    """A late filer's record, in the reader's language (its `reason` is the API's English sentence)."""
+    return str(ngettext(
+        "%(late)d of %(num)d record due within a publication deadline was filed after it (%(share)s).",
+        "%(late)d of %(num)d records due within a publication deadline were filed after it (%(share)s).",
+        f.filed, late=f.late, share=_share(f.late / f.filed)))
 
 
 @bp.route("/auditor/tree", methods=["GET", "POST"])

@@ -19,6 +19,7 @@ from gateway.usecases import consents, staff
 from gateway.usecases import notices as notice_use
 from gateway.web import printing
 from gateway.web.layout import ERROR, tell
+from gateway.web.refusals import refusal
 from gateway.web.staff_portal import Page, acting, bp, current, may_act, member_page
 from vault.errors import InvalidCitizenId
 
@@ -79,7 +80,7 @@ def institution_ask_post() -> Page:
             purpose=code, categories=form.getlist("categories") or None, reason=form.get("reason", "").strip(),
             valid_for=Duration(days=days or 0), max_uses=uses, request_id=g.get("request_id")))
     except (InvalidCitizenId, ConsentError) as exc:
-        errors[_field(exc)] = _reason(exc)
+        errors[_field(exc)] = refusal(exc)
         return _ask_page(code, form, errors), 422
     tell(_("Request %(id)s sent: the person answers in their portal.", id=made.id))
     return redirect(url_for("staff.institution_desk") + "#requests")

@@ -312,6 +312,7 @@ def test_the_person_sees_who_looked_including_refusals(
     assert "employment_screening" not in page  # words, not codes
     assert "入职信用核查" in page
     assert "授权次数已用完" in page
+    assert "被拒绝：授权次数已用完" in page  # a sentence in Chinese, with its full-width colon
 
 
 # --- retrieval window ---------------------------------------------------------------------------

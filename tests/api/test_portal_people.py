@@ -144,7 +144,7 @@ def test_a_repair_too_early_is_refused_with_the_date_it_may_be_applied_for(
         "csrf_token": person.csrf, "methods": ["performance"], "statement": "已缴清", "commitment": "承诺",
         "commitment_accepted": "yes"})
     assert done.headers["Location"] == "/me"
-    assert "尚未到期：你可以自 2027-01-01 起申请信用修复" in person.client.get("/me").get_data(as_text=True)
+    assert "尚未到期：你可以自 2027年1月1日 起申请信用修复" in person.client.get("/me").get_data(as_text=True)
 
 
 def test_notifications_are_read_in_one_language_and_marked_read(

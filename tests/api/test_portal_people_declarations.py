@@ -41,9 +41,12 @@ def test_a_declaration_without_the_box_or_breaking_an_entry_rule_shows_the_reaso
     missing = person.client.post(FORM, data=_hours(person, **{"payload.organisation": ""}))
     assert missing.status_code == 422
     assert 'id="payload-organisation-error"' in missing.get_data(as_text=True)
+    assert "请填写此项" in missing.get_data(as_text=True)  # in words, not the API's "missing required field"
     future = person.client.post(FORM, data=_hours(person, **{"payload.period_end": "2099-01-01"}))
     assert future.status_code == 422
     assert 'id="payload-period_end-error"' in future.get_data(as_text=True)
+    assert "该日期晚于今天" in future.get_data(as_text=True)
+    assert "China Standard Time" not in future.get_data(as_text=True)
     assert "你还没有申报任何信息" in person.client.get("/me/declarations").get_data(as_text=True)
 
 

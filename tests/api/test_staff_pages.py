@@ -77,6 +77,9 @@ def test_an_institution_s_officer_asks_follows_reads_and_downloads_a_report(
     grant = person.approve(request_id)["id"]
     desk = officer.client.get("/staff/institution").get_data(as_text=True)
     assert grant in desk
+    english = officer.client.get("/staff/institution", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Categories granted" in english
+    assert "、" not in english  # the categories granted, listed with the reader's separator
     made = officer.post(f"/staff/institution/consents/{grant}/report", {}, page="/staff/institution")
     assert made.status_code == 302
     report_page = made.headers["Location"]
@@ -167,6 +170,18 @@ def test_an_agency_s_officer_files_a_record_from_the_catalogue_form_and_sees_fie
     wrong = officer.post("/staff/agency/records/new", {**data, "payload.fine_amount": "两千"}, page=page)
     assert wrong.status_code == 422
     assert 'id="payload-fine_amount-error"' in wrong.get_data(as_text=True)
+    # In the reader's language, not the API's English sentence.
+    assert "请用数字填写金额" in wrong.get_data(as_text=True)
+    assert "decimal string" not in wrong.get_data(as_text=True)
+    mistyped = officer.post("/staff/agency/records/new", {**data, "citizen_id": data["citizen_id"][:-1] + (
+        "0" if data["citizen_id"][-1] != "0" else "1")}, page=page)
+    assert mistyped.status_code == 422
+    assert "校验码" in mistyped.get_data(as_text=True)
+    assert "ISO 7064" not in mistyped.get_data(as_text=True)
+    no_number = officer.post("/staff/agency/records/new", {**data, "document.number": ""}, page=page)
+    assert no_number.status_code == 422
+    assert "请填写此项，最多 200 个字符" in no_number.get_data(as_text=True)
+    assert "Length must be" not in no_number.get_data(as_text=True)
     filed = officer.post("/staff/agency/records/new", data, page=page)
     assert filed.status_code == 302
 
@@ -184,6 +199,23 @@ def test_an_auditor_s_officer_searches_by_staff_exports_and_verifies(
     assert checked.status_code == 200
     assert 'class="msg ok"' in checked.get_data(as_text=True)
     assert officer.client.get("/staff/auditor/anomalies").status_code == 200
+
+
+def test_an_auditor_reads_late_filing_in_words_of_the_page_s_language(
+        app: Flask, rt: Runtime, clock: FrozenClock, people: People) -> None:
+    from datetime import date
+
+    agency = _org(rt, "provider", categories=["ADMINISTRATIVE_PENALTY_GENERAL"], agency="any_competent_authority",
+                  level="city")
+    _filed(rt, agency, penalty(people.new(), date(2026, 10, 1)))  # weeks after its decision: late
+    officer = _member(app, rt, clock, _org(rt, "auditor"))
+    chinese = officer.client.get("/staff/auditor/anomalies").get_data(as_text=True)
+    assert "在有公示期限的 1 条记录中，有 1 条逾期报送（100%）" in chinese
+    assert "were filed after it" not in chinese
+    assert "各机构查询量中位数：0。" in chinese  # a count, not "0.0"
+    english = officer.client.get("/staff/auditor/anomalies", headers={"Accept-Language": "en"}).get_data(
+        as_text=True)
+    assert "1 of 1 record due within a publication deadline was filed after it (100%)" in english
 
 
 def test_a_member_sees_only_their_kind_of_organisation_s_pages_and_a_viewer_cannot_act(

@@ -165,6 +165,7 @@ def test_an_agency_files_a_record_from_the_catalogue_form_and_handles_an_objecti
     page.locator("#payload\\.fine_amount").fill("两千元")
     page.get_by_role("button", name="报送记录").click()
     expect(page.locator("#payload-fine_amount-error")).to_be_visible()
+    expect(page.locator("#payload-fine_amount-error")).to_contain_text("请用数字填写金额")  # not the API's English
     look(page, "agency-record-error")
     page.locator("#payload\\.fine_amount").fill("2000.00")
     page.get_by_role("button", name="报送记录").click()
@@ -180,6 +181,7 @@ def test_an_agency_files_a_record_from_the_catalogue_form_and_handles_an_objecti
     look(page, "agency-queues")
     page.locator("#objections").locator("xpath=following::table[1]").get_by_role("link").first.click()
     expect(page.get_by_text("罚款金额有误")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("决定是否受理，截止")  # Chinese punctuation in Chinese
     look(page, "agency-objection")
     page.get_by_role("button", name="受理并核实").click()
     expect(page.get_by_role("status")).to_contain_text("已受理")
