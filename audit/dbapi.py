@@ -64,12 +64,15 @@ def execute(conn: Connection, statement: Statement, params: Mapping[str, Any]) -
     return _run(conn, statement, params, many=False)
 
 
-def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Run the statement once per mapping of `rows`, in the connection's transaction."""
+def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Run the statement once per mapping of `rows`, in the connection's transaction; return the rows it
+    changed as the driver counts them (-1 where it does not)."""
     if len(rows) == 1:
-        _run(conn, statement, rows[0], many=False)  # as SQLAlchemy does: psycopg's executemany enters a pipeline
-    elif rows:
-        _run(conn, statement, rows, many=True)
+        # As SQLAlchemy does: psycopg's executemany enters a pipeline.
+        return _run(conn, statement, rows[0], many=False, count=True)[0][0]
+    if rows:
+        return _run(conn, statement, rows, many=True, count=True)[0][0]
+    return 0
 
 
 def begin(conn: Connection, statement: Statement) -> None:
@@ -79,7 +82,7 @@ def begin(conn: Connection, statement: Statement) -> None:
 
 
 def _run(conn: Connection, statement: Statement, params: Any, *, many: bool,
-         autobegin: bool = True) -> list[tuple[Any, ...]]:
+         autobegin: bool = True, count: bool = False) -> list[tuple[Any, ...]]:
     dialect = conn.dialect
     sql = statement.text(dialect.name)
     if autobegin and not conn.in_transaction():
@@ -93,8 +96,10 @@ def _run(conn: Connection, statement: Statement, params: Any, *, many: bool,
                 listen(conn, cursor, sql, params, None, many)
         if many:
             cursor.executemany(sql, params)
-            return []
-        cursor.execute(sql, params)
+        else:
+            cursor.execute(sql, params)
+        if count:
+            return [(cursor.rowcount,)]
         return list(cursor.fetchall()) if cursor.description is not None else []
     except dialect.loaded_dbapi.Error as exc:
         disconnected = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
@@ -111,6 +116,13 @@ def sqlite_time(at: datetime) -> str:
     """Return an aware time as SQLAlchemy stores a UTC DateTime on SQLite (naive UTC, microseconds)."""
     u = at.astimezone(UTC)  # as SQLAlchemy's storage format, years before 1000 with their leading zero
     return f"{u.year:04d}-{u.month:02d}-{u.day:02d} {u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}"
+
+
+def bind_date(dialect: str, day: date | None) -> date | str | None:
+    """Return a date as a Date column takes it on the dialect (SQLite: text, as SQLAlchemy stores it)."""
+    if day is None or dialect != "sqlite":
+        return day
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
 
 
 def bind_time(dialect: str, at: datetime) -> datetime | str:
