@@ -36,11 +36,12 @@ class Statement:
 
     __slots__ = ("postgresql", "sqlite")
 
-    def __init__(self, sql: str, *, postgresql: str | None = None) -> None:
+    def __init__(self, sql: str, *, postgresql: str | None = None, binary: bool = False) -> None:
         self.sqlite = " ".join(sql.split())
-        # psycopg's placeholders are %(name)s; a literal % must then be doubled.
+        # psycopg's placeholders are %(name)s; a literal % must then be doubled. %(name)b sends the value in
+        # binary (`binary`): for arrays, psycopg's text form quotes each element with a regular expression.
         pg = " ".join((sql if postgresql is None else postgresql).split()).replace("%", "%%")
-        self.postgresql = _NAMED.sub(r"%(\1)s", pg)
+        self.postgresql = _NAMED.sub(r"%(\1)b" if binary else r"%(\1)s", pg)
 
     def text(self, dialect: str) -> str:
         """Return the statement's SQL for the dialect ("sqlite" or "postgresql")."""
@@ -73,6 +74,21 @@ def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[
     if rows:
         return _run(conn, statement, rows, many=True, count=True)[0][0]
     return 0
+
+
+def insert_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[str, Any]],
+                columns: Statement | None = None) -> int:
+    """Insert `rows` in the connection's transaction; return how many were inserted (-1: not counted).
+
+    On PostgreSQL, `columns` (if given) inserts them all in one statement that takes each column as an array
+    (`unnest`): the server plans and runs one statement instead of one per row, as psycopg's pipelined
+    executemany does, which made a batch of 500 three times slower than its Python side. Elsewhere
+    (SQLite, where executemany reuses one prepared statement in C) each row is sent by `statement`.
+    """
+    if columns is None or len(rows) < 2 or conn.dialect.name != "postgresql":
+        return execute_many(conn, statement, rows)
+    params = {name: [row[name] for row in rows] for name in rows[0]}
+    return _run(conn, columns, params, many=False, count=True)[0][0]
 
 
 def begin(conn: Connection, statement: Statement) -> None:

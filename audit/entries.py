@@ -180,6 +180,18 @@ _INSERT = dbapi.Statement(
     " :purpose, :basis, CAST(:record_ids AS JSON), :outcome, :reason, :request_id, CAST(:detail AS JSON),"
     " :leaf_hash)")
 
+# The same on PostgreSQL for a batch, in one statement taking each column as an array (dbapi.insert_many).
+_INSERT_COLUMNS = dbapi.Statement(
+    "INSERT INTO audit_entries (seq, at, actor, role, action, subject_ref, purpose, basis, record_ids, outcome,"
+    " reason, request_id, detail, leaf_hash) SELECT seq, at, actor, role, action, subject_ref, purpose, basis,"
+    " CAST(record_ids AS JSON), outcome, reason, request_id, CAST(detail AS JSON), leaf_hash FROM"
+    " unnest(CAST(:seq AS bigint[]), CAST(:at AS timestamp[]), CAST(:actor AS varchar[]), CAST(:role AS varchar[]),"
+    " CAST(:action AS varchar[]), CAST(:subject_ref AS varchar[]), CAST(:purpose AS varchar[]),"
+    " CAST(:basis AS varchar[]), CAST(:record_ids AS text[]), CAST(:outcome AS varchar[]),"
+    " CAST(:reason AS varchar[]), CAST(:request_id AS varchar[]), CAST(:detail AS text[]),"
+    " CAST(:leaf_hash AS bytea[])) AS t(seq, at, actor, role, action, subject_ref, purpose, basis, record_ids,"
+    " outcome, reason, request_id, detail, leaf_hash)", binary=True)
+
 
 def append(session: Session, clock: Clock, draft: EntryDraft) -> int:
     """Append one entry in the caller's transaction and return its sequence number.
@@ -214,7 +226,7 @@ def append_many(session: Session, clock: Clock, drafts: Sequence[EntryDraft]) ->
             document["at"], document["leaf_hash"] = stored_at, leaf
             document["record_ids"], document["detail"] = dumps(document["record_ids"]), dumps(document["detail"])
             rows.append(document)
-        dbapi.execute_many(conn, _INSERT, rows)
+        dbapi.insert_many(conn, _INSERT, rows, _INSERT_COLUMNS)
     except (SQLAlchemyError, IndexError) as exc:
         raise AuditAppendFailed(f"audit append failed for {drafts[0].action}") from exc
     return list(range(first, last + 1))
