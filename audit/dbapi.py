@@ -70,9 +70,9 @@ def execute_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[
     changed as the driver counts them (-1 where it does not)."""
     if len(rows) == 1:
         # As SQLAlchemy does: psycopg's executemany enters a pipeline.
-        return _run(conn, statement, rows[0], many=False, count=True)[0][0]
+        return int(_run(conn, statement, rows[0], many=False, count=True)[0][0])
     if rows:
-        return _run(conn, statement, rows, many=True, count=True)[0][0]
+        return int(_run(conn, statement, rows, many=True, count=True)[0][0])
     return 0
 
 
@@ -88,7 +88,7 @@ def insert_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[s
     if columns is None or len(rows) < 2 or conn.dialect.name != "postgresql":
         return execute_many(conn, statement, rows)
     params = {name: [row[name] for row in rows] for name in rows[0]}
-    return _run(conn, columns, params, many=False, count=True)[0][0]
+    return int(_run(conn, columns, params, many=False, count=True)[0][0])
 
 
 def begin(conn: Connection, statement: Statement) -> None:
