@@ -162,8 +162,8 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
         return {}
     session = tx.session
     # A provider's name for the person stays with its record: the person's name is the one checked at a counter.
-    subjects = ensure_subjects(session, ring, tx.clock, [(p.record.citizen_id, None) for p in batch])
     refs = {cid: _crypto.blind_index(ring, cid) for cid in {p.record.citizen_id for p in batch}}
+    subjects = ensure_subjects(session, ring, tx.clock, [(p.record.citizen_id, None) for p in batch], refs=refs)
     conn = session.connection()
     dialect = conn.dialect.name
     created_at = dbapi.bind_time(dialect, tx.now)

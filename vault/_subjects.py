@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -93,16 +93,17 @@ def _new_subject_row(ring: Keyring, now: datetime, ref: str, citizen_id: str, na
 
 def ensure_subjects(
     session: Session, ring: Keyring, clock: Clock, people: Iterable[tuple[str, str | None]],
-    checked: bool = False,
+    checked: bool = False, refs: Mapping[str, str] | None = None,
 ) -> dict[str, KeyedSubject]:
     """Return {blind index: KeyedSubject} for every (citizen ID, name), creating the missing ones.
 
     The name of record comes from the identity check at a counter (`checked`): it replaces whatever
     was there. Callers without such a check (providers) pass no name; theirs stays with their record.
+    `refs` may give the blind index of each citizen ID, if the caller computed them already.
     """
     wanted: dict[str, tuple[str, str | None]] = {}
     for citizen_id, name in people:
-        ref = _crypto.blind_index(ring, citizen_id)
+        ref = refs[citizen_id] if refs is not None else _crypto.blind_index(ring, citizen_id)
         if ref not in wanted or (name and not wanted[ref][1]):
             wanted[ref] = (citizen_id, name)
     # Columns, not objects: an import asks for 500 people a batch, and loading them as objects cost more
