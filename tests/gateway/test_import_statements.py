@@ -37,10 +37,10 @@ def _import(rt: Runtime, connection: Connection, tmp_path: Path, provider: Provi
 def test_an_import_batch_takes_the_same_few_statements_for_one_line_or_many_and_appends_its_entries_last(
     rt: Runtime, connection: Connection, tmp_path: Path, people: People
 ) -> None:
-    made = client_use.add_client(rt, role="provider", name="test provider",
-                                 categories=["ADMINISTRATIVE_PENALTY_GENERAL"], kind=None, agency="any_competent_authority",
-                                 level="city")
-    provider = Provider(made.client_id, frozenset({"ADMINISTRATIVE_PENALTY_GENERAL"}), "any_competent_authority", "city")
+    code, agency = "ADMINISTRATIVE_PENALTY_GENERAL", "any_competent_authority"
+    made = client_use.add_client(rt, role="provider", name="test provider", categories=[code], kind=None,
+                                 agency=agency, level="city")
+    provider = Provider(made.client_id, frozenset({code}), agency, "city")
     batch = rt.settings.import_batch_size
     [one] = _import(rt, connection, tmp_path, provider, [penalty(people.new())])
     full = _import(rt, connection, tmp_path, provider, [penalty(people.new()) for _ in range(batch)])
