@@ -138,7 +138,7 @@ def bind_date(dialect: str, day: date | None) -> date | str | None:
     """Return a date as a Date column takes it on the dialect (SQLite: text, as SQLAlchemy stores it)."""
     if day is None or dialect != "sqlite":
         return day
-    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+    return day.isoformat()  # YYYY-MM-DD, the year zero-padded to four digits as SQLAlchemy writes it
 
 
 def bind_time(dialect: str, at: datetime) -> datetime | str:
