@@ -195,4 +195,8 @@ def _canonical(provider: Provider, record: NewRecord, payload: dict[str, object]
                             record.decided_at.isoformat(), document, payload]
     if record.display_until is not None:
         fields.append({"display_until": record.display_until.isoformat()})
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL(fields)
+
+
+# json.dumps with these options builds a new encoder on every call; one made once gives the same text.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode

@@ -7,7 +7,6 @@ authenticate instead of decrypting as somebody else's record.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
@@ -66,12 +65,13 @@ def subject_aad(subject_ref: str, attribute: str) -> bytes:
 
 def blind_index(ring: Keyring, citizen_id: str) -> str:
     """Return HMAC-SHA256(blind-index key, canonical ID) as hex: the lookup key of a person."""
-    return hmac.new(ring.blind_index_key, b"xinyong:bi:v1|" + citizen_id.encode(), hashlib.sha256).hexdigest()
+    # hmac.digest: the one-shot C function, a few times faster than building an HMAC object (same value).
+    return hmac.digest(ring.blind_index_key, b"xinyong:bi:v1|" + citizen_id.encode(), "sha256").hex()
 
 
 def keyed_fingerprint(ring: Keyring, data: bytes) -> str:
     """Return a keyed hash of `data`, safe to store where a plain hash could be brute-forced."""
-    return hmac.new(ring.blind_index_key, b"xinyong:fp:v1|" + data, hashlib.sha256).hexdigest()
+    return hmac.digest(ring.blind_index_key, b"xinyong:fp:v1|" + data, "sha256").hex()
 
 
 def report_aad(subject_ref: str, report_id: str) -> bytes:

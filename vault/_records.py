@@ -7,12 +7,12 @@ import secrets
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, String, any_, bindparam, case, func, select, text
+from sqlalchemy import String, any_, bindparam, case, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from audit import dbapi
@@ -55,30 +55,44 @@ def _document_json(document: Document | None) -> dict[str, str] | None:
     }
 
 
-def _existing_query(dialect: str, provider_id: str, keys: list[str]) -> Select[*tuple[Any, ...]]:
-    # Equality on the provider and a list of keys, so the unique index is searched once per key; a
-    # (provider_id, key) IN (pairs) is planned as a scan of the provider's records on both backends,
-    # which made the import's cost per batch grow with the table (111 ms on SQLite, 174 ms on
-    # PostgreSQL per 500 keys at 200 k records, against 4-5 ms).
-    wanted = (Record.idempotency_key == any_(bindparam("keys", keys, type_=ARRAY(String)))
-              if dialect == "postgresql" else Record.idempotency_key.in_(keys))
-    return select(
-        Record.idempotency_key, Record.id, Record.status, Record.display_from, Record.display_until,
-        Record.request_fingerprint, Record.filed_late, Record.version,
-    ).where(Record.provider_id == provider_id, wanted)
+# Equality on the provider and a list of keys, so the unique index is searched once per key; a
+# (provider_id, key) IN (pairs) is planned as a scan of the provider's records on both backends,
+# which made the import's cost per batch grow with the table (111 ms on SQLite, 174 ms on
+# PostgreSQL per 500 keys at 200 k records, against 4-5 ms). On the driver's cursor (audit.dbapi): SQLAlchemy's
+# expanding of 500 keys and psycopg's parsing of the text it rendered cost more than the lookup.
+_EXISTING = ("SELECT idempotency_key, id, status, display_from, display_until, request_fingerprint, filed_late,"
+             " version FROM records WHERE provider_id = :provider_id AND idempotency_key")
+_EXISTING_PG = dbapi.Statement(_EXISTING + " = ANY(CAST(:keys AS varchar[]))", binary=True)
+_CUSTOM_PLAN = dbapi.Statement("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
+@lru_cache(maxsize=64)
+def _existing_statement(count: int) -> dbapi.Statement:
+    return dbapi.expanded(_EXISTING + " IN ({keys})", keys=count)
+
+
+def _existing_lookup(dialect: str, provider_id: str, keys: list[str]) -> tuple[dbapi.Statement, dict[str, Any]]:
+    """Return the statement that looks a provider's keys up, and its parameters."""
+    if dialect == "postgresql":
+        return _EXISTING_PG, {"provider_id": provider_id, "keys": keys}
+    params = dbapi.listed("keys", keys)
+    params["provider_id"] = provider_id
+    return _existing_statement(len(keys)), params
 
 
 def _existing(session: Session, provider_id: str, keys: list[str]) -> dict[str, _Earlier]:
     if not keys:
         return {}
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql" and len(keys) > 1:
+    conn = session.connection()
+    if conn.dialect.name == "postgresql" and len(keys) > 1:
         # psycopg prepares a statement after five runs, and PostgreSQL may then keep a generic plan made while
         # the table was small: a scan, whose cost per batch grows with the records (230 ms per 500 keys at
         # 40,000 records, against a few ms by the unique index). Plan each batch's lookup for its own values.
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    query = _existing_query(dialect, provider_id, keys)
-    return {row[0]: _Earlier(*row[1:]) for row in session.execute(query)}
+        dbapi.execute(conn, _CUSTOM_PLAN, {})
+    rows = dbapi.execute(conn, *_existing_lookup(conn.dialect.name, provider_id, keys))
+    return {key: _Earlier(record_id, status, dbapi.to_date(since), dbapi.read_date(until), fingerprint,
+                          bool(late), version)
+            for key, record_id, status, since, until, fingerprint, late, version in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +137,8 @@ def ingest(tx: Tx, ring: Keyring, provider: Provider, batch: Sequence[Prepared])
             out.append(item)
             continue
         record = stored[_slot(item)]
-        out.append(replace(record, created=record.created and record.id not in created))
+        # A key repeated in the batch: its first line created the record, the others are retries of it.
+        out.append(replace(record, created=False) if record.id in created else record)
         created.add(record.id)
     return out
 
@@ -147,45 +162,46 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
         return {}
     session = tx.session
     # A provider's name for the person stays with its record: the person's name is the one checked at a counter.
-    subjects = ensure_subjects(session, ring, tx.clock, [(p.record.citizen_id, None) for p in batch])
     refs = {cid: _crypto.blind_index(ring, cid) for cid in {p.record.citizen_id for p in batch}}
-    now = tx.now
+    subjects = ensure_subjects(session, ring, tx.clock, [(p.record.citizen_id, None) for p in batch], refs=refs)
+    conn = session.connection()
+    dialect = conn.dialect.name
+    created_at = dbapi.bind_time(dialect, tx.now)
+    client_id = provider.client_id
     stored: dict[str, Ingested] = {}
     rows: list[dict[str, Any]] = []
+    owners: list[str] = []
     for prepared in batch:
-        subject = subjects[refs[prepared.record.citizen_id]]
+        record = prepared.record
+        subject = subjects[refs[record.citizen_id]]
         record_id = new_record_id()
-        body = json.dumps(
-            {"payload": prepared.payload, "document": _document_json(prepared.record.document),
-             "name": prepared.record.name},
-            separators=(",", ":"), ensure_ascii=False,
-        ).encode()
-        aad = _crypto.record_aad(record_id, subject.subject_ref, prepared.record.category)
+        body = _BODY({"payload": prepared.payload, "document": _document_json(record.document),
+                      "name": record.name}).encode()
+        aad = _crypto.record_aad(record_id, subject.subject_ref, record.category)
         rows.append({
             "id": record_id,
             "subject_id": subject.id,
-            "category": prepared.record.category,
+            "category": record.category,
             "catalogue_version": prepared.catalogue_version,
-            "provider_id": provider.client_id,
-            "status": "active",
-            "decided_at": prepared.record.decided_at,
-            "display_from": prepared.display_from,
-            "display_until": prepared.display_until,
+            "provider_id": client_id,
+            "decided_at": dbapi.bind_date(dialect, record.decided_at),
+            "display_from": dbapi.bind_date(dialect, prepared.display_from),
+            "display_until": dbapi.bind_date(dialect, prepared.display_until),
             "period_source": prepared.period_source,
-            "version": 1,
-            "publication_due": prepared.publication_due,
+            "publication_due": dbapi.bind_date(dialect, prepared.publication_due),
             "filed_late": prepared.filed_late,
             "sealed": _crypto.seal(subject.dek, body, aad),
-            "idempotency_key": prepared.record.idempotency_key,
+            "idempotency_key": record.idempotency_key,
             "request_fingerprint": prepared.fingerprint,
-            "created_at": now,
+            "created_at": created_at,
         })
+        owners.append(subject.subject_ref)
         stored[_slot(prepared)] = Ingested(record_id, "active", prepared.display_from, prepared.display_until, True,
                                            prepared.filed_late)
-    inserted = _insert(session, rows)
+    inserted = _insert(conn, rows)
     raced: list[Prepared] = []
-    for prepared, row in zip(batch, rows, strict=True):
-        if row["id"] not in inserted:
+    for prepared, row, subject_ref in zip(batch, rows, owners, strict=True):
+        if inserted is not None and row["id"] not in inserted:
             raced.append(prepared)
             continue
         detail: dict[str, Any] = {"category": prepared.record.category}
@@ -193,31 +209,56 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> 
             # DISC-4: auditors see whether it was filed on time; third parties never see this entry.
             detail["publication_due"] = prepared.publication_due.isoformat()
             detail["filed_late"] = prepared.filed_late
-        tx.record(Tag.RECORD_INGESTED, subject_ref=subjects[refs[prepared.record.citizen_id]].subject_ref,
-                  record_ids=[row["id"]], detail=detail)
+        tx.record(Tag.RECORD_INGESTED, subject_ref=subject_ref, record_ids=(row["id"],), detail=detail)
     stored.update(_earlier_results(session, provider, raced))
     return stored
 
 
-def _insert(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert the rows, skipping any whose idempotency key another transaction stored meanwhile; return the ids stored.
+# json.dumps with these options builds a new encoder on every call; one made once gives the same text.
+_BODY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+# Straight on the driver (audit.dbapi), as a Core executemany would send it: SQLAlchemy's processing of
+# each row's parameters cost more than the insert itself. ON CONFLICT DO NOTHING: see _insert.
+_INSERT = dbapi.Statement(
+    "INSERT INTO records (id, subject_id, category, catalogue_version, provider_id, status, decided_at,"
+    " display_from, display_until, period_source, version, publication_due, filed_late, sealed, idempotency_key,"
+    " request_fingerprint, created_at) VALUES (:id, :subject_id, :category, :catalogue_version, :provider_id,"
+    " 'active', :decided_at, :display_from, :display_until, :period_source, 1, :publication_due, :filed_late,"
+    " :sealed, :idempotency_key, :request_fingerprint, :created_at)"
+    " ON CONFLICT (provider_id, idempotency_key) DO NOTHING")
+# The same on PostgreSQL in one statement, each column an array (dbapi.insert_many).
+_INSERT_COLUMNS = dbapi.Statement(
+    "INSERT INTO records (id, subject_id, category, catalogue_version, provider_id, status, decided_at,"
+    " display_from, display_until, period_source, version, publication_due, filed_late, sealed, idempotency_key,"
+    " request_fingerprint, created_at) SELECT id, subject_id, category, catalogue_version, provider_id, 'active',"
+    " decided_at, display_from, display_until, period_source, 1, publication_due, filed_late, sealed,"
+    " idempotency_key, request_fingerprint, created_at FROM unnest(CAST(:id AS varchar[]),"
+    " CAST(:subject_id AS integer[]), CAST(:category AS varchar[]), CAST(:catalogue_version AS varchar[]),"
+    " CAST(:provider_id AS varchar[]), CAST(:decided_at AS date[]), CAST(:display_from AS date[]),"
+    " CAST(:display_until AS date[]), CAST(:period_source AS varchar[]), CAST(:publication_due AS date[]),"
+    " CAST(:filed_late AS boolean[]), CAST(:sealed AS bytea[]), CAST(:idempotency_key AS varchar[]),"
+    " CAST(:request_fingerprint AS varchar[]), CAST(:created_at AS timestamp[]))"
+    " AS t(id, subject_id, category, catalogue_version, provider_id, decided_at, display_from, display_until,"
+    " period_source, publication_due, filed_late, sealed, idempotency_key, request_fingerprint, created_at)"
+    " ON CONFLICT (provider_id, idempotency_key) DO NOTHING", binary=True)
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> set[str] | None:
+    """Insert the rows, skipping any whose idempotency key another transaction stored meanwhile; return the ids
+    stored, or None if all were.
 
     Two imports of one file (or two retries of one request) both find a key missing and both insert it: on
     PostgreSQL the second insert waits for the first to commit and would then fail the whole batch. ON CONFLICT
     DO NOTHING skips that row instead, and the caller reads the winner's record back.
     """
-    # Core executemany, not the ORM (its bulk path costs more than the insert itself), and without RETURNING,
-    # which made a batch of 500 two to three times slower on PostgreSQL.
-    dialect = session.get_bind().dialect.name
-    make = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = make(Record).on_conflict_do_nothing(index_elements=["provider_id", "idempotency_key"])
-    ids = [row["id"] for row in rows]
-    if session.connection().execute(statement, rows).rowcount == len(rows):
-        return set(ids)  # SQLite counts the rows an executemany inserted; psycopg answers -1
+    # Without RETURNING, which made a batch of 500 two to three times slower on PostgreSQL.
+    if dbapi.insert_many(conn, _INSERT, rows, _INSERT_COLUMNS) == len(rows):
+        return None  # both count the rows inserted (SQLite over an executemany; PostgreSQL's one statement)
     # The ids are new and random, so those that exist now are the rows this insert stored.
-    mine = (Record.id == any_(bindparam("ids", ids, type_=ARRAY(String))) if dialect == "postgresql"
+    ids = [row["id"] for row in rows]
+    mine = (Record.id == any_(bindparam("ids", ids, type_=ARRAY(String))) if conn.dialect.name == "postgresql"
             else Record.id.in_(ids))
-    return set(session.execute(select(Record.id).where(mine)).scalars())
+    return set(conn.execute(select(Record.id).where(mine)).scalars())
 
 
 def _earlier_results(session: Session, provider: Provider, raced: list[Prepared]) -> dict[str, Ingested]:

@@ -54,4 +54,6 @@ def mask_citizen_id(citizen_id: str) -> str:
 
 def birth_date(citizen_id: str) -> date:
     """Return the birth date written in a normalised citizen ID (characters 7 to 14)."""
-    return ric.get_birth_date(citizen_id)
+    # Read straight from the digits: stdnum's cleaning of the text was a tenth of an import's time, and a
+    # normalised ID holds a real date there (normalise_citizen_id checked it).
+    return date(int(citizen_id[6:10]), int(citizen_id[10:12]), int(citizen_id[12:14]))
