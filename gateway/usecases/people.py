@@ -19,7 +19,6 @@ from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
 from consent import (
-    declarations,
     evaluation,
     freezes,
     grants,
@@ -324,15 +323,15 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     providers = rt.directory.names(tx.session, {v.provider_id for v in own.records})
     now = tx.now
     catalogue = rt.catalogue
-    disputed = objections.open_for_records(tx, [v.id for v in own.records])
+    # What is shown beside the records came with them; an open objection's details only if one is open.
+    disputed = objections.open_for_records(tx, [v.id for v in own.records if v.id in own.objections])
     withheld = rt.policy.objections.withheld_categories
     # OBJ-5: the institutions told that a record they received was corrected, revoked, withdrawn or repaired.
     told = notices.for_records(tx, subject_ref, [v.id for v in own.records if v.status != "active"
                                                  or v.period_changes or v.repaired_at is not None])
     told_names = institutions(tx, {n.institution_id for ns in told.values() for n in ns}) if told else {}
     superseded = _superseded(tx, subject_ref) if any(v.status == "revoked" for v in own.records) else {}
-    applied = repairs.open_for_records(tx, [v.id for v in own.records])
-    declared = declarations.verified_for_records(tx, [v.id for v in own.records])
+    applied, declared = own.repairs, own.declarations
     out = []
     for view in own.records:
         category = catalogue.category(view.category)
@@ -375,7 +374,7 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
         "subject": {"citizen_id_masked": mask_citizen_id(own.identity.citizen_id), "name": own.identity.name},
         "records": out,
         "queries": queries,
-        "listings": _listings_beside(tx, rt, subject_ref),
+        "listings": _listings_beside(tx, rt, subject_ref) if own.listed else [],
         # The person's own evaluation, with every adverse record weighed and why (EVAL-7): shown to them whatever
         # the purposes, since it is their own data; institutions get it only for an incentive purpose.
         "evaluation": evaluation.for_person(rt.policy.evaluation, catalogue, now, own.records),
