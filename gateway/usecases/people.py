@@ -12,8 +12,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete
 
+from audit import dbapi
 from audit import entries as audit
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
@@ -145,16 +146,23 @@ def login(rt: Runtime, raw_id: str, password: str, address: str) -> Login:
 def session_person(rt: Runtime, token: str) -> str | None:
     """Return the blind index of a live portal session's person; None if it ended, ran out or never was."""
     with rt.uow.begin(AccessContext(actor="portal", role="system"), readonly=True) as tx:
-        row = tx.session.connection().execute(_LIVE_SESSION, {"token_hash": _hash(token)}).first()
-        if row is None or row.ended_at is not None or row.ends_at <= tx.now:
-            return None
-        ref: str = row.subject_ref
-        return ref
+        return _live_person(tx, token)
 
 
-# Built once: every portal request checks its session, and the expression costs more to make than to run.
-_LIVE_SESSION = select(PortalSession.subject_ref, PortalSession.ended_at, PortalSession.ends_at).where(
-    PortalSession.token_hash == bindparam("token_hash"))
+def _live_person(tx: Tx, token: str) -> str | None:
+    rows = dbapi.execute(tx.session.connection(), _LIVE_SESSION, {"token_hash": _hash(token)})
+    if not rows:
+        return None
+    ref, ended_at, ends_at = rows[0]
+    if ended_at is not None or dbapi.to_time(ends_at) <= tx.now:
+        return None
+    return str(ref)
+
+
+# On the driver's cursor (audit.dbapi): every portal request checks its session, and the person's own report
+# does so in its own transaction.
+_LIVE_SESSION = dbapi.Statement(
+    "SELECT subject_ref, ended_at, ends_at FROM portal_sessions WHERE token_hash = :token_hash")
 
 
 def logout(rt: Runtime, token: str) -> None:
@@ -231,6 +239,27 @@ def self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> dict[s
     raise AssertionError("unreachable")
 
 
+def session_self_report(rt: Runtime, token: str, request_id: str | None) -> tuple[str, dict[str, Any]] | None:
+    """Return the person whose live portal session `token` names and their own report, as `self_report` does;
+    None if the session ended, ran out or never was (then nothing is read or recorded).
+
+    The session is checked in the report's own transaction: one transaction per request, not two.
+    """
+    access: AccessContext | None = None
+    try:
+        with rt.uow.begin(AccessContext(actor="portal", role="system", request_id=request_id)) as tx:
+            ref = _live_person(tx, token)
+            if ref is None:
+                return None
+            access = _self_access(ref, request_id)
+            return ref, report_in(tx.acting_as(access), rt, ref)
+    except VaultError as exc:
+        if access is not None:  # recorded after the rollback, in a transaction of its own
+            _record_refusal(rt, access, exc)
+        raise
+    raise AssertionError("unreachable")
+
+
 def signed_self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> SignedReport:
     """Return the person's own report with an id of its own, signed: the JSON and the PDF download alike.
 
@@ -280,10 +309,13 @@ def _refusal_recorded(rt: Runtime, access: AccessContext) -> Iterator[None]:
     try:
         yield
     except VaultError as exc:
-        with rt.uow.refusal(access) as tx:
-            tx.record(Tag.REPORT_SELF_DENIED, outcome=Outcome.DENIED, subject_ref=access.actor,
-                      reason=type(exc).__name__)
+        _record_refusal(rt, access, exc)
         raise
+
+
+def _record_refusal(rt: Runtime, access: AccessContext, exc: VaultError) -> None:
+    with rt.uow.refusal(access) as tx:
+        tx.record(Tag.REPORT_SELF_DENIED, outcome=Outcome.DENIED, subject_ref=access.actor, reason=type(exc).__name__)
 
 
 def _objection_beside(view: objections.ObjectionView, withheld: bool) -> dict[str, Any]:

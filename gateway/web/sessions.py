@@ -31,6 +31,18 @@ def person() -> str | None:
     return found if isinstance(found, str) else None
 
 
+def unchecked_token() -> str | None:
+    """Return the cookie's session token if this request has not checked it yet (for a use case that checks it
+    in its own transaction, then says what it found with `checked`); None if there is none or it was checked."""
+    token = session.get(_KEY) if "portal_person" not in g else None
+    return token if isinstance(token, str) else None
+
+
+def checked(ref: str | None) -> None:
+    """Remember what the check of the cookie's session found: its person, or None."""
+    g.portal_person = ref
+
+
 def end() -> None:
     """Log out: end the session where it is kept, then forget the cookie."""
     token = session.get(_KEY)
