@@ -21,8 +21,8 @@ from audit.tags import Tag
 from audit.tx import Tx
 from vault import _crypto
 from vault._keyring import Keyring
-from vault._subjects import data_key, ensure_subjects, get_sealed, reveal_identity
-from vault.errors import RecordConflict, RecordNotFound
+from vault._subjects import SealedSubject, data_key, ensure_subjects, get_sealed, reveal_identity
+from vault.errors import RecordConflict, RecordNotFound, SubjectNotFound
 from vault.models import Record, RecordPeriodChange, Subject
 from vault.types import (
     Document,
@@ -306,13 +306,24 @@ def _view(subject_ref: str, dek: bytes, row: Sequence[Any], changes: Sequence[Pe
     )
 
 
-# Every record of the person, on the driver's cursor (audit.dbapi): a self report reads these on every
-# request, and SQLAlchemy's parsing of six dates and times a row cost more than the statement. Tombstones
-# (erased records) have nothing to show.
+# The person's row joined to every record about them (none: one row of NULLs), on the driver's cursor
+# (audit.dbapi): a self report reads these on every request, and SQLAlchemy's parsing of six dates and times
+# a row cost more than the statement. Beside each record, what the person's report shows with it, so that
+# none takes a statement of its own: its open objection and open repair application (unique indexes allow
+# at most one of each: OPEN_OBJECTION, OPEN_REPAIR in vault.models), and the verified declaration it was
+# made of (VOL-1); and whether the person has any listing. Tombstones (erased records) have nothing to show.
 _OWN = dbapi.Statement("""
-SELECT id, category, provider_id, status, decided_at, display_from, display_until, created_at, revoked_at, sealed,
-       version, repaired_at, repair_effect, period_source
-FROM records WHERE subject_id = :subject_id AND erased_at IS NULL ORDER BY decided_at DESC, id""")
+SELECT s.id, s.subject_ref, s.kek_version, s.wrapped_dek, s.citizen_id_ct, s.name_ct,
+       r.id, r.category, r.provider_id, r.status, r.decided_at, r.display_from, r.display_until, r.created_at,
+       r.revoked_at, r.sealed, r.version, r.repaired_at, r.repair_effect, r.period_source,
+       (SELECT o.id FROM objections o
+        WHERE o.record_id = r.id AND o.status IN ('submitted', 'accepted')) AS objection_id,
+       (SELECT p.id FROM repairs p WHERE p.record_id = r.id AND p.status = 'submitted') AS repair_id,
+       (SELECT d.id FROM declarations d WHERE d.record_id = r.id AND d.status = 'verified') AS declaration_id,
+       EXISTS (SELECT 1 FROM listings l WHERE l.subject_id = s.id) AS listed
+FROM subjects s LEFT OUTER JOIN records r ON r.subject_id = s.id AND r.erased_at IS NULL
+WHERE s.subject_ref = :ref
+ORDER BY r.decided_at DESC, r.id""")
 # Columns, not objects: a self report reads these on every request.
 _OWN_CHANGES = (select(RecordPeriodChange.record_id, RecordPeriodChange.version, RecordPeriodChange.kind,
                        RecordPeriodChange.previous_until, RecordPeriodChange.display_until, RecordPeriodChange.sealed,
@@ -339,17 +350,30 @@ def read_own(tx: Tx, ring: Keyring, subject_ref: str) -> OwnFile:
     Raises SubjectNotFound (a person enrolled with no records has a subject row, so this means
     the caller is not a known person) or SubjectShredded.
     """
-    subject = get_sealed(tx, subject_ref)
-    dek = data_key(ring, subject)
     conn = tx.session.connection()
-    rows = dbapi.execute(conn, _OWN, {"subject_id": subject.id})
+    rows = dbapi.execute(conn, _OWN, {"ref": subject_ref})
+    if not rows:
+        raise SubjectNotFound(subject_ref)
+    first = rows[0]
+    subject = SealedSubject(first[0], first[1], first[2], _bytes(first[3]), _bytes(first[4]), _bytes(first[5]))
+    dek = data_key(ring, subject)
+    rows = [row for row in rows if row[6] is not None]
     changes: dict[str, list[PeriodChangeView]] = {}
-    for change in conn.execute(_OWN_CHANGES, {"subject_id": subject.id}):
-        changes.setdefault(change.record_id, []).append(_change_view(subject_ref, dek, change))
-    views = [_view(subject_ref, dek, row, changes.get(row[0], ())) for row in rows]
+    if any(row[16] > 1 for row in rows):  # a record's version is 1 + the changes of its period
+        for change in conn.execute(_OWN_CHANGES, {"subject_id": subject.id}):
+            changes.setdefault(change.record_id, []).append(_change_view(subject_ref, dek, change))
+    views = [_view(subject_ref, dek, row[6:20], changes.get(row[6], ())) for row in rows]
     identity = reveal_identity(dek, subject)
     tx.record(Tag.REPORT_SELF, subject_ref=subject_ref, record_ids=[v.id for v in views])
-    return OwnFile(identity, views)
+    return OwnFile(identity, views,
+                   objections=frozenset(row[6] for row in rows if row[20] is not None),
+                   repairs={row[6]: row[21] for row in rows if row[21] is not None},
+                   declarations={row[6]: row[22] for row in rows if row[22] is not None},
+                   listed=bool(first[23]))
+
+
+def _bytes(value: bytes | memoryview | None) -> bytes | None:
+    return None if value is None else bytes(value)
 
 
 def revoke(tx: Tx, ring: Keyring, provider: Provider, record_id: str, reason: str) -> Ingested:

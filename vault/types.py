@@ -150,6 +150,13 @@ class OwnFile:
 
     identity: Identity
     records: list[RecordView]
+    # What the person's report shows beside the records, read with them: the records with an open objection,
+    # {record id: its open repair application}, {record id: the verified declaration it was made of}; and
+    # whether the person has any listing (proposed, in effect or ended).
+    objections: frozenset[str]
+    repairs: Mapping[str, str]
+    declarations: Mapping[str, str]
+    listed: bool
 
 
 @dataclass(frozen=True, slots=True)

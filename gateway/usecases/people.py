@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete
 
+from audit import dbapi
 from audit import entries as audit
 from audit.clock import CST, isoformat_z, today
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
 from consent import (
-    declarations,
     evaluation,
     freezes,
     grants,
@@ -141,16 +141,23 @@ def login(rt: Runtime, raw_id: str, password: str, address: str) -> Login:
 def session_person(rt: Runtime, token: str) -> str | None:
     """Return the blind index of a live portal session's person; None if it ended, ran out or never was."""
     with rt.uow.begin(AccessContext(actor="portal", role="system"), readonly=True) as tx:
-        row = tx.session.connection().execute(_LIVE_SESSION, {"token_hash": _hash(token)}).first()
-        if row is None or row.ended_at is not None or row.ends_at <= tx.now:
-            return None
-        ref: str = row.subject_ref
-        return ref
+        return _live_person(tx, token)
 
 
-# Built once: every portal request checks its session, and the expression costs more to make than to run.
-_LIVE_SESSION = select(PortalSession.subject_ref, PortalSession.ended_at, PortalSession.ends_at).where(
-    PortalSession.token_hash == bindparam("token_hash"))
+def _live_person(tx: Tx, token: str) -> str | None:
+    rows = dbapi.execute(tx.session.connection(), _LIVE_SESSION, {"token_hash": _hash(token)})
+    if not rows:
+        return None
+    ref, ended_at, ends_at = rows[0]
+    if ended_at is not None or dbapi.to_time(ends_at) <= tx.now:
+        return None
+    return str(ref)
+
+
+# On the driver's cursor (audit.dbapi): every portal request checks its session, and the person's own report
+# does so in its own transaction.
+_LIVE_SESSION = dbapi.Statement(
+    "SELECT subject_ref, ended_at, ends_at FROM portal_sessions WHERE token_hash = :token_hash")
 
 
 def logout(rt: Runtime, token: str) -> None:
@@ -206,6 +213,27 @@ def self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> dict[s
     raise AssertionError("unreachable")
 
 
+def session_self_report(rt: Runtime, token: str, request_id: str | None) -> tuple[str, dict[str, Any]] | None:
+    """Return the person whose live portal session `token` names and their own report, as `self_report` does;
+    None if the session ended, ran out or never was (then nothing is read or recorded).
+
+    The session is checked in the report's own transaction: one transaction per request, not two.
+    """
+    access: AccessContext | None = None
+    try:
+        with rt.uow.begin(AccessContext(actor="portal", role="system", request_id=request_id)) as tx:
+            ref = _live_person(tx, token)
+            if ref is None:
+                return None
+            access = _self_access(ref, request_id)
+            return ref, report_in(tx.acting_as(access), rt, ref)
+    except VaultError as exc:
+        if access is not None:  # recorded after the rollback, in a transaction of its own
+            _record_refusal(rt, access, exc)
+        raise
+    raise AssertionError("unreachable")
+
+
 def signed_self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> SignedReport:
     """Return the person's own report with an id of its own, signed: the JSON and the PDF download alike.
 
@@ -255,10 +283,13 @@ def _refusal_recorded(rt: Runtime, access: AccessContext) -> Iterator[None]:
     try:
         yield
     except VaultError as exc:
-        with rt.uow.refusal(access) as tx:
-            tx.record(Tag.REPORT_SELF_DENIED, outcome=Outcome.DENIED, subject_ref=access.actor,
-                      reason=type(exc).__name__)
+        _record_refusal(rt, access, exc)
         raise
+
+
+def _record_refusal(rt: Runtime, access: AccessContext, exc: VaultError) -> None:
+    with rt.uow.refusal(access) as tx:
+        tx.record(Tag.REPORT_SELF_DENIED, outcome=Outcome.DENIED, subject_ref=access.actor, reason=type(exc).__name__)
 
 
 def _objection_beside(view: objections.ObjectionView, withheld: bool) -> dict[str, Any]:
@@ -298,15 +329,15 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     providers = rt.directory.names(tx.session, {v.provider_id for v in own.records})
     now = tx.now
     catalogue = rt.catalogue
-    disputed = objections.open_for_records(tx, [v.id for v in own.records])
+    # What is shown beside the records came with them; an open objection's details only if one is open.
+    disputed = objections.open_for_records(tx, [v.id for v in own.records if v.id in own.objections])
     withheld = rt.policy.objections.withheld_categories
     # OBJ-5: the institutions told that a record they received was corrected, revoked, withdrawn or repaired.
     told = notices.for_records(tx, subject_ref, [v.id for v in own.records if v.status != "active"
                                                  or v.period_changes or v.repaired_at is not None])
     told_names = institutions(tx, {n.institution_id for ns in told.values() for n in ns}) if told else {}
     superseded = _superseded(tx, subject_ref) if any(v.status == "revoked" for v in own.records) else {}
-    applied = repairs.open_for_records(tx, [v.id for v in own.records])
-    declared = declarations.verified_for_records(tx, [v.id for v in own.records])
+    applied, declared = own.repairs, own.declarations
     out = []
     for view in own.records:
         category = catalogue.category(view.category)
@@ -349,7 +380,7 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
         "subject": {"citizen_id_masked": mask_citizen_id(own.identity.citizen_id), "name": own.identity.name},
         "records": out,
         "queries": queries,
-        "listings": _listings_beside(tx, rt, subject_ref),
+        "listings": _listings_beside(tx, rt, subject_ref) if own.listed else [],
         # The person's own evaluation, with every adverse record weighed and why (EVAL-7): shown to them whatever
         # the purposes, since it is their own data; institutions get it only for an incentive purpose.
         "evaluation": evaluation.for_person(rt.policy.evaluation, catalogue, now, own.records),

@@ -23,7 +23,19 @@ from gateway.usecases import objections as objections_use
 from gateway.usecases import repairs as repairs_use
 from gateway.usecases import retention as retention_use
 from gateway.usecases.failures import purge_failures
-from gateway.web import health, i18n, labels, layout, metrics, portal, printing, problems, staff_portal, wellknown
+from gateway.web import (
+    health,
+    i18n,
+    labels,
+    layout,
+    metrics,
+    portal,
+    printing,
+    problems,
+    sessions,
+    staff_portal,
+    wellknown,
+)
 from gateway.web import verify as verify_page
 from gateway.web.api import apps as apps_api
 from gateway.web.api import auditors as auditors_api
@@ -80,6 +92,7 @@ def create_app(test_config: dict[str, Any] | None = None, runtime: Runtime | Non
         app.config["XINYONG_TOKEN_ENDPOINT"] = runtime.settings.public_url + "/oauth/token"
     app.config.update(test_config or {})
     _trust_proxies(app, runtime.settings.trusted_proxies)
+    app.session_interface = sessions.CookieSessions()
     csrf.init_app(app)
     api = XinyongApi(app, spec_kwargs={
         "info": {"description": "Personal public credit information service (信用)."},

@@ -13,6 +13,7 @@ from werkzeug.test import TestResponse
 
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
+from audit.tx import AccessContext
 from consent.catalogue import ShareScope
 from consent.display import starts
 from gateway.limits import Limit
@@ -318,6 +319,23 @@ def test_reading_the_report_is_audited_with_the_record_ids(
     assert entry.actor == entry.subject_ref
     assert entry.request_id == "req-self-1"
     assert citizen_id not in str(entry.subject_ref)
+
+
+def test_a_shredded_persons_report_is_refused_as_erased_and_the_refusal_is_audited_as_theirs(
+    client: FlaskClient, rt: Runtime, people: People
+) -> None:
+    citizen_id = _active_person(rt, client, people)
+    ref = rt.vault.subject_ref(citizen_id)
+    with rt.uow.begin(AccessContext(actor="operator-7", role="operator")) as tx:
+        rt.vault.shred(tx, ref)
+    response = client.get("/api/v1/me/report", headers={"X-Request-ID": "req-self-2"})
+    assert response.status_code == 410, response.json
+    assert response.json["code"] == "erased"
+    [entry] = _entries(rt, "vault:report:self-denied")
+    assert (entry.actor, entry.role, entry.subject_ref) == (ref, "person", ref)
+    assert (entry.outcome, entry.reason, entry.request_id) == ("denied", "SubjectShredded", "req-self-2")
+    assert (entry.purpose, entry.basis) == ("self_report", "data subject's right of access")
+    assert _entries(rt, "vault:report:self") == []
 
 
 def test_the_report_shows_the_masked_id_and_the_name(client: FlaskClient, rt: Runtime, people: People) -> None:

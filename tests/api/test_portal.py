@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from flask import request
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
@@ -16,6 +18,7 @@ from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from gateway.runtime import Runtime
 from gateway.usecases import people as people_use
+from gateway.web import sessions
 from tests.conftest import Auth, People, penalty
 
 PASSWORD = "correct horse battery"
@@ -226,6 +229,41 @@ def test_a_copy_of_the_cookie_opens_nothing_after_logout(app: Any, client: Flask
     with rt.sessions() as session, session.begin():
         logouts = session.execute(select(AuditEntry).where(AuditEntry.action == "gateway:subject:logout")).all()
     assert len(logouts) == 1
+
+
+def test_the_session_cookie_is_signed_again_only_once_it_is_a_minute_old(app: Any, client: FlaskClient,
+                                                                         person: str) -> None:
+    login = _post_login(client, person, PASSWORD)
+    assert _session_cookie(login)
+    still = client.get("/api/v1/me/report")
+    assert still.status_code == 200
+    assert not [c for c in still.headers.getlist("Set-Cookie") if c.startswith("xinyong_session=")]
+    assert still.headers["Vary"] == "Cookie"
+    interface = app.session_interface
+    interface.clock = lambda: time.time() + sessions.REFRESH_SECONDS
+    later = client.get("/api/v1/me/report")
+    assert later.status_code == 200
+    refreshed = _session_cookie(later)
+    assert {"Expires", "HttpOnly", "SameSite"} <= {part.split("=")[0].strip() for part in refreshed.split(";")}
+    del interface.clock
+    assert client.get("/api/v1/me/report").status_code == 200
+
+
+def test_a_cookie_signed_longer_ago_than_the_idle_limit_opens_nothing(app: Any, client: FlaskClient,
+                                                                      person: str, monkeypatch: Any) -> None:
+    _post_login(client, person, PASSWORD)
+    cookie = client.get_cookie("xinyong_session")
+    assert cookie is not None
+
+    def opened() -> Any:
+        with app.test_request_context(headers={"Cookie": f"xinyong_session={cookie.value}"}):
+            return app.session_interface.open_session(app, request)
+
+    assert "sid" in opened()
+    idle_limit = app.permanent_session_lifetime.total_seconds()
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + idle_limit + 1)
+    assert "sid" not in opened()
 
 
 def test_a_session_ends_at_its_absolute_end_however_active(client: FlaskClient, person: str, rt: Runtime,

@@ -242,6 +242,15 @@ SESSION: list[dict[str, list[str]]] = [{"session": []}]
 PERSON: list[dict[str, list[str]]] = [{"session": []}, {"bearer": []}]
 
 
+NOT_LOGGED_IN = "log in at /login, or use a bearer token with scope 'me'"
+
+
+def portal_token() -> str | None:
+    """Return the portal session's token for a use case to check in its own transaction: None when the request
+    carries a bearer token (which `person` prefers), no session, or one already checked (then call `person`)."""
+    return None if request.headers.get("Authorization") else sessions.unchecked_token()
+
+
 def person(write: bool = False) -> str:
     """Return the blind index of the person calling: an app's bearer token with scope `me`, or the
     portal session (whose unsafe requests must carry the CSRF token in X-CSRF-Token)."""
@@ -251,7 +260,7 @@ def person(write: bool = False) -> str:
         return caller.subject_ref
     ref = sessions.person()
     if ref is None:
-        raise Unauthenticated("log in at /login, or use a bearer token with scope 'me'")
+        raise Unauthenticated(NOT_LOGGED_IN)
     if write:
         try:
             validate_csrf(request.headers.get("X-CSRF-Token", ""))

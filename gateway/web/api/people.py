@@ -6,10 +6,19 @@ from typing import Any
 
 from flask import Response, g, jsonify
 
+from gateway.errors import Unauthenticated
 from gateway.usecases import people
 from gateway.usecases.access_log import access_log
-from gateway.web import printing
-from gateway.web.api.base import PERSON, XinyongBlueprint, client_address, person, problems
+from gateway.web import printing, sessions
+from gateway.web.api.base import (
+    NOT_LOGGED_IN,
+    PERSON,
+    XinyongBlueprint,
+    client_address,
+    person,
+    portal_token,
+    problems,
+)
 from gateway.web.context import runtime
 from gateway.web.schemas import (
     PDF_RESPONSE,
@@ -50,7 +59,15 @@ def activate(data: dict[str, Any]) -> Response:
 @problems(blp, 401, 403, 404, 410)
 def my_report() -> Response:
     """Return every record about you, and who queried them."""
-    return jsonify(people.self_report(runtime(), person(), g.get("request_id")))
+    token = portal_token()
+    if token is None:
+        return jsonify(people.self_report(runtime(), person(), g.get("request_id")))
+    # A portal session is checked in the report's own transaction: one transaction for the request.
+    found = people.session_self_report(runtime(), token, g.get("request_id"))
+    sessions.checked(None if found is None else found[0])
+    if found is None:
+        raise Unauthenticated(NOT_LOGGED_IN)
+    return jsonify(found[1])
 
 
 @blp.route("/me/report/signed", methods=["GET"])
