@@ -22,13 +22,18 @@ from vault.errors import RecordConflict
 from vault.types import Provider
 
 
+def _bureau(rt: Runtime) -> tuple[Provider, AccessContext]:
+    """A provider that files general penalties, and its access context."""
+    made = clients.add_client(rt, role="provider", name="bureau", categories=["ADMINISTRATIVE_PENALTY_GENERAL"],
+                              kind=None, agency="any_competent_authority")
+    return (Provider(made.client_id, frozenset(made.categories), "any_competent_authority"),
+            AccessContext(actor=made.client_id, role="provider"))
+
+
 def test_two_revocations_of_one_record_at_once_revoke_it_once_and_refuse_the_other(
         committed: Runtime) -> None:  # noqa: F811
     rt = committed
-    made = clients.add_client(rt, role="provider", name="bureau", categories=["ADMINISTRATIVE_PENALTY_GENERAL"],
-                              kind=None, agency="any_competent_authority")
-    provider = Provider(made.client_id, frozenset(made.categories), "any_competent_authority")
-    access = AccessContext(actor=made.client_id, role="provider")
+    provider, access = _bureau(rt)
     for round_ in range(4):  # several races, so that a check-then-write bug cannot slip through on lucky timing
         body = RecordIn().load(penalty(People(400 + round_).new(), date(2026, 6, 1)))
         record_id = record_use.submit(rt, provider, body, None, access).id
@@ -53,10 +58,7 @@ def test_two_revocations_of_one_record_at_once_revoke_it_once_and_refuse_the_oth
 def test_a_correction_and_a_revocation_or_two_corrections_at_once_change_the_record_once(
         committed: Runtime) -> None:  # noqa: F811
     rt = committed
-    made = clients.add_client(rt, role="provider", name="bureau", categories=["ADMINISTRATIVE_PENALTY_GENERAL"],
-                              kind=None, agency="any_competent_authority")
-    provider = Provider(made.client_id, frozenset(made.categories), "any_competent_authority")
-    access = AccessContext(actor=made.client_id, role="provider")
+    provider, access = _bureau(rt)
     for round_ in range(4):
         body = RecordIn().load(penalty(People(500 + round_).new(), date(2026, 6, 1)))
         record_id = record_use.submit(rt, provider, body, None, access).id
