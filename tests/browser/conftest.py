@@ -187,6 +187,16 @@ def shot(page: Page, name: str) -> Path:
     return path
 
 
+def fill_payload(page: Page, payload: dict[str, Any]) -> None:
+    """Fill the record form's payload fields (a select by its option, any other field by its text)."""
+    for name, value in payload.items():
+        field = page.locator(f"#payload\\.{name}")
+        if field.evaluate("e => e.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+
+
 def look(page: Page, name: str) -> None:
     """What every journey checks on every page it reaches: screenshot, no sideways scrolling, axe."""
     shot(page, name)

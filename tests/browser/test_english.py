@@ -10,7 +10,7 @@ from datetime import date
 from playwright.sync_api import Page, expect
 
 from gateway.usecases import clients as client_use
-from tests.browser.conftest import PASSWORD, Live, look
+from tests.browser.conftest import PASSWORD, Live, fill_payload, look
 from tests.browser.test_staff_journeys import _set_up_and_log_in
 from tests.conftest import penalty
 
@@ -95,12 +95,7 @@ def test_an_agency_and_an_auditor_work_in_english(page: Page, live: Live) -> Non
     body = penalty(live.people.new(), date(2026, 11, 20))
     page.locator("#citizen_id").fill(body["citizen_id"][:-1] + ("0" if body["citizen_id"][-1] != "0" else "1"))
     page.locator("#decided_at").fill(body["decided_at"])
-    for name, value in body["payload"].items():
-        field = page.locator(f"#payload\\.{name}")
-        if field.evaluate("e => e.tagName") == "SELECT":
-            field.select_option(value)
-        else:
-            field.fill(value)
+    fill_payload(page, body["payload"])
     page.get_by_role("button", name=re.compile("File", re.I)).last.click()
     expect(page.get_by_role("alert").first).to_be_visible()
     # The payload typed in is the catalogue's Chinese example; the form's own words are English.

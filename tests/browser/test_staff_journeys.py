@@ -19,7 +19,7 @@ from gateway.usecases import ledger, objections, records
 from gateway.usecases import staff as staff_use
 from gateway.usecases.records import record_shape
 from tests.browser.conftest import PASSWORD as PERSON_PASSWORD
-from tests.browser.conftest import Live, look
+from tests.browser.conftest import Live, fill_payload, look
 from tests.conftest import penalty
 
 PASSWORD = "a staff passphrase, long enough"
@@ -156,12 +156,7 @@ def test_an_agency_files_a_record_from_the_catalogue_form_and_handles_an_objecti
     page.get_by_label("文书编号").fill(body["document"]["number"])
     page.get_by_label("作出机关").fill(body["document"]["authority"])
     page.get_by_label("生效日期").fill(body["document"]["effective_at"])
-    for name, value in body["payload"].items():
-        field = page.locator(f"#payload\\.{name}")
-        if field.evaluate("e => e.tagName") == "SELECT":
-            field.select_option(value)
-        else:
-            field.fill(value)
+    fill_payload(page, body["payload"])
     page.locator("#payload\\.fine_amount").fill("两千元")
     page.get_by_role("button", name="报送记录").click()
     expect(page.locator("#payload-fine_amount-error")).to_be_visible()
