@@ -1219,8 +1219,9 @@ _ID = r"^[A-Za-z0-9_-]{1,40}$"
 
 
 class DeclarationCommitmentIn(CommitmentIn):
-    # Found false, the commitment is the record's "what was promised", which holds 2000 characters.
-    text = fields.String(required=True, validate=validate.Length(min=1, max=2000),
+    # Found false, the commitment is the record's "what was promised", which holds 2000 characters and nothing
+    # hidden: what the record would refuse is refused here, or the agency could never record the finding.
+    text = fields.String(required=True, validate=[validate.Length(min=1, max=2000), _no_hidden_characters],
                          metadata={"description": "your credit commitment (信用承诺): sealed under your key"})
 
 
@@ -1294,7 +1295,8 @@ class SignCommitmentIn(StrictSchema):
         "description": "the client id of the institution or authority the commitment is made to"})
     accepted = fields.Boolean(required=True, validate=validate.Equal(True, error="the commitment must be accepted"),
                               metadata={"description": "you accept the template's text"})
-    details = fields.String(validate=[validate.Length(min=1, max=1000), _printable_text], metadata={
+    # Broken, the details go into the breach record's "what was promised", which holds nothing hidden.
+    details = fields.String(validate=[validate.Length(min=1, max=1000), _no_hidden_characters], metadata={
         "description": "what the commitment is about (the documents to supply, the post): sealed under your key"})
     due_date = fields.Date(metadata={"description": "by when it is to be kept, where the template has one"})
 

@@ -173,3 +173,18 @@ def test_the_repair_method_credit_commitment_points_to_its_template(client: Flas
     assert methods["credit_commitment"]["commitment"] == {"template": "credit_repair",
                                                           "sign_at": "/api/v1/me/commitments"}
     assert "commitment" not in methods["performance"]
+
+
+def test_a_person_cannot_sign_words_that_would_keep_a_breach_from_being_recorded(
+        client: FlaskClient, person: Person, authority: Registered, clock: FrozenClock) -> None:
+    # The details become the breach record's "what was promised", which holds no hidden characters: were they
+    # accepted here, the authority could never record the breach (its record would be refused).
+    at(clock, SIGNED_ON)
+    for hidden in ("\u202e", "\u200f", "\x85"):
+        refused = _sign(person, authority, details=f"营业执照{hidden}副本")
+        assert (refused.status_code, refused.json["field"]) == (422, "details"), refused.json
+    assert _ok(person.client.get("/api/v1/me/commitments"))["commitments"] == []
+    signed = _ok(_sign(person, authority, details="营业执照副本\n\t于月底前补交"), 201)  # lines and tabs are fine
+    at(clock, date(2026, 11, 2))
+    broken = _ok(_outcome(client, authority, signed["id"], "breached", "逾期未补交材料"))
+    assert broken["record_id"] is not None

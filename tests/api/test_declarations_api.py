@@ -235,3 +235,14 @@ def test_the_rules_name_the_open_categories_with_reasons_and_the_fate_of_a_false
     assert rules["verify"]["working_days"] == 15
     assert rules["if_found_false"]["category"] == "CREDIT_COMMITMENT_BREACH"
     assert "internal_notes" not in rules
+
+
+def test_a_commitment_that_would_keep_a_false_finding_from_being_recorded_is_refused(
+        person: Person, clock: FrozenClock) -> None:
+    # Found false, the commitment is the breach record's "what was promised", which holds no hidden characters:
+    # were they accepted here, the agency could never record the finding (its record would be refused).
+    at(clock, DECLARED_ON)
+    for hidden in ("\u202e", "\x00", "\x85"):
+        refused = _declare(person, commitment={"text": f"{PROMISE}{hidden}", "accepted": True})
+        assert (refused.status_code, refused.json["field"]) == (422, "commitment.text"), refused.json
+    assert _ok(person.client.get("/api/v1/me/declarations"))["declarations"] == []
