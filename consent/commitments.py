@@ -27,6 +27,7 @@ from consent.catalogue import Catalogue, Category
 from consent.declarations import Words, check_breach_category
 from consent.durations import Duration, add_duration, parse_duration
 from consent.errors import CommitmentsInvalid, CommitmentStepOutOfOrder, RequestInvalid
+from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
 from consent.repairs import RepairRules
 from vault.errors import CommitmentNotFound
 from vault.models import Commitment, Subject
@@ -35,6 +36,7 @@ PENDING, FULFILLED, BREACHED = "pending", "fulfilled", "breached"
 OUTCOMES = (FULFILLED, BREACHED)
 STATUSES = (PENDING, *OUTCOMES)
 ACCEPTING_ROLES = ("provider", "institution")
+MAX_DETAILS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +139,12 @@ def load_default_rules(catalogue: Catalogue, repairs: RepairRules) -> Commitment
 
 
 def check_signing(rules: CommitmentRules, template_code: str, body_role: str | None, due: date | None,
-                  today: date) -> Template:
-    """Return the template if a commitment on it may be made to a body of `body_role` with `due`.
+                  today: date, details: str | None = None) -> Template:
+    """Return the template if a commitment on it may be made to a body of `body_role` with `due` and `details`.
 
     Raises RequestInvalid naming the field: an unknown template, a body that is no client of a role the
-    template allows (None: no such enabled client), a due date missing, not allowed, past or too far.
+    template allows (None: no such enabled client), details the breach record could not hold, a due date
+    missing, not allowed, past or too far.
     """
     template = rules.templates.get(template_code)
     if template is None:
@@ -149,6 +152,13 @@ def check_signing(rules: CommitmentRules, template_code: str, body_role: str | N
     if body_role not in template.accepted_by:
         raise RequestInvalid("accepting_body", f"a {template.code} commitment is made to a registered "
                                                f"{' or '.join(template.accepted_by)}")
+    # Broken, the details become the breach record's "what was promised" (with the text): refuse here what that
+    # record would refuse, or the body could never record the breach. The API's schema checks the same.
+    if details is not None:
+        if not 0 < len(details) <= MAX_DETAILS:
+            raise RequestInvalid("details", f"must be 1 to {MAX_DETAILS} characters")
+        if hidden_characters(details):
+            raise RequestInvalid("details", HIDDEN_CHARACTERS_REASON)
     if template.due is None:
         if due is not None:
             raise RequestInvalid("due_date", f"a {template.code} commitment has no due date")

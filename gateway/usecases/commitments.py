@@ -141,7 +141,8 @@ def sign(rt: Runtime, cmd: SignCommitment) -> dict[str, Any]:
     access = person_access(cmd.subject_ref, cmd.request_id, BASIS)
     with denials_audited(rt.uow, access, Tag.COMMITMENT_DENIED, cmd.subject_ref), rt.uow.begin(access) as tx:
         role = _body(tx, rt, cmd.accepting_body)
-        template = cm.check_signing(rt.policy.commitments, cmd.template, role, cmd.due_date, tx.today)
+        template = cm.check_signing(rt.policy.commitments, cmd.template, role, cmd.due_date, tx.today,
+                                   cmd.details)
         assert role is not None  # check_signing refused an unknown body
         commitment_id = rt.vault.sign_commitment(tx, cmd.subject_ref, template.code, cmd.accepting_body, role,
                                                  template.text_zh, cmd.details, cmd.due_date)

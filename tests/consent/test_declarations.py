@@ -102,6 +102,18 @@ def test_signing_is_refused_naming_the_field(template: str, role: str | None, du
     assert refused.value.field == field
 
 
+@pytest.mark.parametrize("details", ["", "x" * 1001, "营业执照\u202e副本", "营业执照\x00副本", "营业执照\r副本"])
+def test_details_the_breach_record_could_not_hold_are_refused(details: str, catalogue: Catalogue) -> None:
+    # Any caller (the portal's form too, which no API schema checks): broken, the details become the record's
+    # "what was promised", so what that record refuses is refused at signing.
+    rules = cm.load_default_rules(catalogue, repair_rules())
+    with pytest.raises(RequestInvalid) as refused:
+        cm.check_signing(rules, "tolerated_acceptance", "provider", date(2026, 11, 1), TODAY, details)
+    assert refused.value.field == "details"
+    assert cm.check_signing(rules, "tolerated_acceptance", "provider", date(2026, 11, 1), TODAY,
+                            "x" * 998 + "\n\t").code == "tolerated_acceptance"
+
+
 def test_a_due_date_up_to_the_templates_longest_is_accepted(catalogue: Catalogue) -> None:
     rules = cm.load_default_rules(catalogue, repair_rules())
     assert cm.check_signing(rules, "tolerated_acceptance", "provider", date(2027, 4, 12), TODAY).code == \
