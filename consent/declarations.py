@@ -263,18 +263,6 @@ def decide(tx: Tx, view: DeclarationView, outcome: str, provider_id: str) -> Non
                       status=outcome, decided_at=tx.now, provider_id=provider_id)
 
 
-def verified_for_records(tx: Tx, record_ids: list[str]) -> dict[str, str]:
-    """Return {record id: declaration id} for the records named that a verified declaration became.
-
-    Such a record is flagged self-reported wherever it is shown (implementation notes item 10, VOL-1).
-    """
-    if not record_ids:
-        return {}
-    rows = tx.session.execute(select(Declaration.record_id, Declaration.id).where(
-        Declaration.record_id.in_(record_ids), Declaration.status == VERIFIED))
-    return {str(record_id): declaration_id for record_id, declaration_id in rows}
-
-
 def record_overdue(tx: Tx) -> list[DeclarationView]:
     """Record an audit entry for each declaration past its verification deadline not recorded yet."""
     found = []
