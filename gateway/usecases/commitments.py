@@ -30,7 +30,6 @@ from gateway.usecases.records import denials_audited
 from vault.types import CommitmentTexts, Provider, RecordDraft
 
 BASIS = "credit commitment (信用承诺), COM-1"
-BREACH_KINDS = ("not_fulfilled", "violated", "false_commitment")
 
 
 @dataclass(frozen=True, slots=True)
