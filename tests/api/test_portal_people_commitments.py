@@ -53,3 +53,14 @@ def test_a_letter_that_needs_a_due_date_is_refused_without_one_beside_the_date(p
     assert refused.status_code == 422
     assert 'id="due_date-error"' in refused.get_data(as_text=True)
     assert "你还没有签署信用承诺" in person.client.get("/me/commitments").get_data(as_text=True)
+
+
+def test_details_a_breach_record_could_not_hold_are_refused_beside_the_details(person: Person, auth: Any) -> None:
+    # The form reaches the use case past any API schema: the consent context's check refuses them (broken, the
+    # details become the breach record's "what was promised", which holds nothing hidden).
+    authority = auth.provider("ADMINISTRATIVE_LICENCE", "CREDIT_COMMITMENT_BREACH")
+    refused = person.client.post("/me/commitments/sign/administrative_approval", data={
+        "csrf_token": person.csrf, "accepting_body": authority.client_id, "promise": "yes",
+        "details": "食品经营\u202e许可"})
+    assert refused.status_code == 422  # (the form has no message of its own beside the details yet)
+    assert "你还没有签署信用承诺" in person.client.get("/me/commitments").get_data(as_text=True)
