@@ -115,6 +115,8 @@ def test_rules_that_are_not_json_or_not_an_object_are_rejected(catalogue: Catalo
     (Dated(decided_at=date(2023, 11, 21), display_until=date(2027, 1, 1)), Verdict.DECIDED_BEFORE_WINDOW),
     (Dated(display_until=TODAY), Verdict.DISPLAY_ENDED),
     (Dated(display_from=date(2026, 11, 23)), Verdict.NOT_YET_SHOWN),
+    (Dated(display_from=TODAY), Verdict.DECIDED_WITHIN_WINDOW),  # shown from today: counts today
+    (Dated(display_until=date(2026, 11, 23)), Verdict.DECIDED_WITHIN_WINDOW),  # its display's last day
     (Dated(repaired_at=datetime(2026, 10, 20, tzinfo=UTC)), Verdict.REPAIRED),
     (Dated(status="revoked"), Verdict.REVOKED),
 ])
