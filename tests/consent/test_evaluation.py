@@ -161,6 +161,16 @@ def test_the_person_sees_when_the_attribute_will_hold(rules: EvaluationRules, ca
     assert unknown["adverse_records"][0]["explanation"]["en"].startswith("Counts")
 
 
+def test_the_person_sees_only_the_positive_records_shown_today(rules: EvaluationRules, catalogue: Catalogue) -> None:
+    shown = Dated(id="pos_1", category="COMMENDATION")
+    hidden = [Dated(id="pos_2", category="COMMENDATION", status="revoked"),
+              Dated(id="pos_3", category="COMMENDATION", repaired_at=NOON),
+              Dated(id="pos_4", category="COMMENDATION", display_from=date(2026, 11, 23)),
+              Dated(id="pos_5", category="COMMENDATION", display_until=TODAY)]
+    found = for_person(rules, catalogue, NOON, [shown, *hidden])
+    assert [r["record_id"] for group in found["positive"] for r in group["records"]] == ["pos_1"]
+
+
 def test_compose_refuses_an_evaluation_for_any_purpose_but_an_incentive_one(catalogue: Catalogue) -> None:
     purposes = load_default_purposes(catalogue)
     grant = GrantView("cn_1", "cr_1", "i", "ref", "tenancy", {}, NOON, NOON, 1, 1, "active", None, "r", "h",
