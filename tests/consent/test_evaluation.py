@@ -105,6 +105,8 @@ def test_rules_that_are_not_json_or_not_an_object_are_rejected(catalogue: Catalo
         evaluation_from_json("{", catalogue)
     with pytest.raises(EvaluationInvalid, match="must be an object"):
         evaluation_from_json(json.dumps([]), catalogue)
+    with pytest.raises(EvaluationInvalid, match="evaluation: window: key appears twice in one object"):
+        evaluation_from_json('{"no_adverse_record": {"window": "P3Y", "window": "P1Y"}}', catalogue)
 
 
 @pytest.mark.parametrize(("record", "verdict"), [
