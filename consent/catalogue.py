@@ -1047,23 +1047,26 @@ def parse_catalogue(doc: Mapping[str, object]) -> Catalogue:
     )
 
 
-def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    # json keeps the last of two equal keys silently; in a catalogue that would hide a mistake.
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise CatalogueInvalid(f"catalogue: {key}: key appears twice in one object")
-        result[key] = value
-    return result
+def json_document(text: str, where: str, error: type[Exception]) -> Any:
+    """Return the decoded JSON of a data file, raising `error` (naming `where`) if it is not valid JSON or an
+    object has a key twice: json keeps the last of two equal keys silently, which would hide a mistake."""
+    def refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        result: dict[str, object] = {}
+        for key, value in pairs:
+            if key in result:
+                raise error(f"{where}: {key}: key appears twice in one object")
+            result[key] = value
+        return result
+
+    try:
+        return json.loads(text, object_pairs_hook=refuse_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise error(f"{where}: not valid JSON: {exc}") from exc
 
 
 def catalogue_from_json(text: str) -> Catalogue:
     """Return the catalogue in this JSON text; raise CatalogueInvalid if it is not valid."""
-    try:
-        doc = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise CatalogueInvalid(f"catalogue: not valid JSON: {exc}") from exc
-    return parse_catalogue(doc)
+    return parse_catalogue(json_document(text, "catalogue", CatalogueInvalid))
 
 
 @cache

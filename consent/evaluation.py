@@ -19,7 +19,6 @@ repaired (信用修复) and revoked ones are no longer held against the person (
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from audit.clock import CST
-from consent.catalogue import Catalogue, DocumentReader, Label, Polarity
+from consent.catalogue import Catalogue, DocumentReader, Label, Polarity, json_document
 from consent.durations import Duration, add_duration, not_longer, subtract_duration
 from consent.errors import EvaluationInvalid
 
@@ -333,13 +332,7 @@ def parse_evaluation(doc: Mapping[str, object], catalogue: Catalogue) -> Evaluat
 
 def evaluation_from_json(text: str, catalogue: Catalogue) -> EvaluationRules:
     """Return the evaluation rules in this JSON text; raise EvaluationInvalid if it is not valid."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise EvaluationInvalid(f"evaluation: not valid JSON: {exc}") from exc
-    if not isinstance(doc, Mapping):
-        raise EvaluationInvalid("evaluation: must be an object")
-    return parse_evaluation(doc, catalogue)
+    return parse_evaluation(json_document(text, "evaluation", EvaluationInvalid), catalogue)
 
 
 def load_default_rules(catalogue: Catalogue) -> EvaluationRules:

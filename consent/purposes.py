@@ -13,7 +13,6 @@ purposes file keeps its rules and agrees with the catalogue it is loaded against
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
 
-from consent.catalogue import Catalogue, DocumentReader, Label, Polarity, ShareScope
+from consent.catalogue import Catalogue, DocumentReader, Label, Polarity, ShareScope, json_document
 from consent.durations import Duration, not_longer, parse_days, parse_duration, subtract_duration
 from consent.errors import PurposesInvalid, UnknownPurpose
 
@@ -344,23 +343,9 @@ def parse_purposes(doc: Mapping[str, object], catalogue: Catalogue) -> Purposes:
     )
 
 
-def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    # json keeps the last of two equal keys silently; in a purposes file that would hide a mistake.
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise PurposesInvalid(f"purposes: {key}: key appears twice in one object")
-        result[key] = value
-    return result
-
-
 def purposes_from_json(text: str, catalogue: Catalogue) -> Purposes:
     """Return the purposes in this JSON text; raise PurposesInvalid if it is not valid."""
-    try:
-        doc = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise PurposesInvalid(f"purposes: not valid JSON: {exc}") from exc
-    return parse_purposes(doc, catalogue)
+    return parse_purposes(json_document(text, "purposes", PurposesInvalid), catalogue)
 
 
 def load_default_purposes(catalogue: Catalogue) -> Purposes:

@@ -95,7 +95,7 @@ WORDS: dict[str, dict[str, str]] = {
         "repair_now": "可申请信用修复，免费", "superseded": "已被更正记录 {id} 取代",
         "queries": "查询记录（近两年）", "no_queries": "近两年没有机构查询。", "institution": "机构", "at": "时间",
         "outcome": "结果", "records_released": "条记录",
-        "incentive": "守信激励：正面记录 {n} 条（仅用于激励，EVAL-1）",
+        "incentive": "守信激励（仅用于激励，EVAL-1）：{attribute}：{value}；正面记录 {n} 条", "yes": "是", "no": "否",
         "appendix": "附录：签名报告（JWS，EdDSA）", "appendix_how":
             "以下为报告的紧凑 JWS，分行打印；验证时去掉换行即可。公钥见 /.well-known/jwks.json。",
         "page": "第 {n} 页", "listings": "名单", "objection_until": "可提出异议至 {day}",
@@ -120,7 +120,8 @@ WORDS: dict[str, dict[str, str]] = {
         "repair_now": "may be repaired, free of charge", "superseded": "superseded by its correction {id}",
         "queries": "Who looked (last two years)", "no_queries": "No institution looked in the last two years.",
         "institution": "Institution", "at": "When", "outcome": "Outcome", "records_released": "records",
-        "incentive": "Incentive: {n} positive records (for incentives only, EVAL-1)",
+        "incentive": "Incentive (for incentives only, EVAL-1): {attribute}: {value}; {n} positive records",
+        "yes": "yes", "no": "no",
         "appendix": "Appendix: the signed report (JWS, EdDSA)", "appendix_how":
             "The report's compact JWS, printed over several lines; join the lines to verify it. The public keys "
             "are at /.well-known/jwks.json.",
@@ -328,8 +329,13 @@ def institution_report(signed: SignedReport, words: Words, verify_url: str) -> b
             (w["deadline"], escape(words.moment(report["retrieval_deadline"]))),
             (w["catalogue_version"], _latin(report["catalogue_version"]))]
     story = _head(w["institution_title"], rows, verify_url, signed, w, st)
-    if "incentive_score" in report:
-        story.append(_p(w["incentive"].format(n=report["incentive_score"]["positive_records"]), st["body"]))
+    evaluation = report.get("evaluation")  # an incentive purpose's report only (EVAL-1)
+    if evaluation is not None:
+        attribute = evaluation["no_adverse_record"]
+        story.append(_p(w["incentive"].format(attribute=attribute["name"][words.locale],
+                                              value=w["yes" if attribute["value"] else "no"],
+                                              n=sum(group["count"] for group in evaluation["positive"])),
+                        st["body"]))
     story.append(_p(w["records"], st["h2"]))
     story += [_record(r, words, w, st, own=False) for r in report["records"]] or [_p(w["no_records"], st["body"])]
     story += _appendix(signed.jws, w, st)

@@ -98,11 +98,12 @@ def _consistency(session: Session, before: SignedHead, head: SignedHead) -> Chec
 
 
 def _entry(session: Session, head: SignedHead, index: int) -> list[Check]:
-    row = session.execute(select(AuditEntry).where(AuditEntry.seq == index + 1)).scalar_one()
+    row = session.execute(select(AuditEntry).where(AuditEntry.seq == index + 1)).scalar_one_or_none()
     leaf, path = tree.inclusion_proof_with_leaf(session, index, head.tree_size)
-    same = leaf_hash_of(stored_document(row)) == leaf
+    same = row is not None and leaf_hash_of(stored_document(row)) == leaf
     included = merkle.verify_inclusion(leaf, index, head.tree_size, path, head.root_hash)
     return [Check("entry", same, f"entry {index} as stored hashes to its leaf" if same
+                  else f"entry {index} is missing: it was deleted" if row is None
                   else f"entry {index} as stored does not hash to its leaf: it was changed"),
             Check("inclusion", included, f"leaf {index} is in the signed tree" if included
                   else f"leaf {index} is not in the signed tree")]

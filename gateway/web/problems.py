@@ -60,6 +60,11 @@ _SERVER_ERROR = Problem(500, "internal", "Internal error", INTERNAL)
 _NOT_FOUND = Problem(404, "not_found", "Not found", NO_SUCH_RESOURCE)
 
 
+def _out_of_order(code: str, title: str, detail: Callable[[Any], str]) -> Problem:
+    """A step its case's status does not allow now (409): the problem names that status as `current_status`."""
+    return Problem(409, code, title, detail=detail, members=lambda e: {"current_status": e.status})
+
+
 def _refused(code: str) -> Problem:
     return Problem(403, code, code.replace("_", " ").capitalize())
 
@@ -119,10 +124,9 @@ PROBLEMS: dict[type[Exception], Problem] = {
     consent_errors.ObjectionOpen: Problem(
         409, "objection_open", "An objection is open",
         "this record already has an open objection: follow it at /api/v1/me/objections"),
-    consent_errors.ObjectionStepOutOfOrder: Problem(
-        409, "objection_step_out_of_order", "Step out of order",
-        detail=lambda e: f"the objection is {e.status}: that step cannot be taken now",
-        members=lambda e: {"current_status": e.status}),
+    consent_errors.ObjectionStepOutOfOrder: _out_of_order(
+        "objection_step_out_of_order", "Step out of order",
+        lambda e: f"the objection is {e.status}: that step cannot be taken now"),
     consent_errors.RepairsInvalid: _SERVER_ERROR,
     consent_errors.NotRepairable: Problem(
         422, "not_repairable", "Not repairable",
@@ -137,10 +141,9 @@ PROBLEMS: dict[type[Exception], Problem] = {
     consent_errors.RepairOpen: Problem(
         409, "repair_open", "A repair application is open",
         "this record already has an open repair application: follow it at /api/v1/me/repairs"),
-    consent_errors.RepairStepOutOfOrder: Problem(
-        409, "repair_step_out_of_order", "Already decided",
-        detail=lambda e: f"the repair application is {e.status}: it cannot be decided now",
-        members=lambda e: {"current_status": e.status}),
+    consent_errors.RepairStepOutOfOrder: _out_of_order(
+        "repair_step_out_of_order", "Already decided",
+        lambda e: f"the repair application is {e.status}: it cannot be decided now"),
     consent_errors.ListsInvalid: _SERVER_ERROR,
     consent_errors.LevelTooLow: Problem(
         403, "level_too_low", "Agency level too low",
@@ -149,10 +152,9 @@ PROBLEMS: dict[type[Exception], Problem] = {
     consent_errors.ListingOpen: Problem(
         409, "listing_open", "A listing rests on this record",
         "this record already rests a listing of that list that has not ended: see GET /api/v1/listings"),
-    consent_errors.ListingStepOutOfOrder: Problem(
-        409, "listing_step_out_of_order", "Step out of order",
-        detail=lambda e: f"the listing is {e.status}: {e.why}",
-        members=lambda e: {"current_status": e.status}),
+    consent_errors.ListingStepOutOfOrder: _out_of_order(
+        "listing_step_out_of_order", "Step out of order",
+        lambda e: f"the listing is {e.status}: {e.why}"),
     consent_errors.DeclarationsInvalid: _SERVER_ERROR,
     consent_errors.CommitmentsInvalid: _SERVER_ERROR,
     consent_errors.NotDeclarable: Problem(
@@ -162,14 +164,12 @@ PROBLEMS: dict[type[Exception], Problem] = {
     consent_errors.DeclarationOpen: Problem(
         409, "declaration_open", "Already declared",
         "this item is already declared and waits for verification: follow it at /api/v1/me/declarations"),
-    consent_errors.DeclarationStepOutOfOrder: Problem(
-        409, "declaration_step_out_of_order", "Already decided",
-        detail=lambda e: f"the declaration is {e.status}: it cannot be verified now",
-        members=lambda e: {"current_status": e.status}),
-    consent_errors.CommitmentStepOutOfOrder: Problem(
-        409, "commitment_step_out_of_order", "Already closed",
-        detail=lambda e: f"the commitment is {e.status}: its outcome is already recorded",
-        members=lambda e: {"current_status": e.status}),
+    consent_errors.DeclarationStepOutOfOrder: _out_of_order(
+        "declaration_step_out_of_order", "Already decided",
+        lambda e: f"the declaration is {e.status}: it cannot be verified now"),
+    consent_errors.CommitmentStepOutOfOrder: _out_of_order(
+        "commitment_step_out_of_order", "Already closed",
+        lambda e: f"the commitment is {e.status}: its outcome is already recorded"),
     consent_errors.EvidenceInvalid: Problem(422, "invalid_evidence", "Invalid evidence",
                                             members=lambda e: _invalid(e.field, e.reason)),
     consent_errors.ReportGone: Problem(410, "report_gone", "Report gone"),

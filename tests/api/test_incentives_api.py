@@ -8,12 +8,14 @@ sanctions only.
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from pypdf import PdfReader
 
 from audit.clock import FrozenClock
 from consent.catalogue import Polarity
@@ -96,6 +98,19 @@ def lender(auth: Auth) -> Registered:
 
 
 # --- the evaluation: incentive purposes only ----------------------------------------------------
+
+
+def test_the_printed_incentive_report_states_the_evaluation(
+    client: FlaskClient, provider: Registered, lender: Registered, person: Person
+) -> None:
+    _filed(client, provider, _commendation(person.citizen_id))
+    _filed(client, provider, _volunteering(person.citizen_id))
+    report_id = _report(client, lender, _consent(client, lender, person, "incentive_credit"))["report"]["report_id"]
+    response = client.get(f"/api/v1/reports/{report_id}/pdf", headers=lender.headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    text = "".join(PdfReader(io.BytesIO(response.data)).pages[0].extract_text().split())
+    assert "连续三年无不良信用记录：是；正面记录2条" in text
+
 
 
 def test_an_incentive_query_returns_the_signed_evaluation_and_positive_records_only(

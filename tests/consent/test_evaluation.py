@@ -105,6 +105,8 @@ def test_rules_that_are_not_json_or_not_an_object_are_rejected(catalogue: Catalo
         evaluation_from_json("{", catalogue)
     with pytest.raises(EvaluationInvalid, match="must be an object"):
         evaluation_from_json(json.dumps([]), catalogue)
+    with pytest.raises(EvaluationInvalid, match="evaluation: window: key appears twice in one object"):
+        evaluation_from_json('{"no_adverse_record": {"window": "P3Y", "window": "P1Y"}}', catalogue)
 
 
 @pytest.mark.parametrize(("record", "verdict"), [
@@ -115,6 +117,8 @@ def test_rules_that_are_not_json_or_not_an_object_are_rejected(catalogue: Catalo
     (Dated(decided_at=date(2023, 11, 21), display_until=date(2027, 1, 1)), Verdict.DECIDED_BEFORE_WINDOW),
     (Dated(display_until=TODAY), Verdict.DISPLAY_ENDED),
     (Dated(display_from=date(2026, 11, 23)), Verdict.NOT_YET_SHOWN),
+    (Dated(display_from=TODAY), Verdict.DECIDED_WITHIN_WINDOW),  # shown from today: counts today
+    (Dated(display_until=date(2026, 11, 23)), Verdict.DECIDED_WITHIN_WINDOW),  # its display's last day
     (Dated(repaired_at=datetime(2026, 10, 20, tzinfo=UTC)), Verdict.REPAIRED),
     (Dated(status="revoked"), Verdict.REVOKED),
 ])
@@ -157,6 +161,16 @@ def test_the_person_sees_when_the_attribute_will_hold(rules: EvaluationRules, ca
     unknown = for_person(rules, catalogue, NOON, [Dated(period_source="rule", display_until=None)])
     assert unknown["no_adverse_record"]["holds_from"] is None
     assert unknown["adverse_records"][0]["explanation"]["en"].startswith("Counts")
+
+
+def test_the_person_sees_only_the_positive_records_shown_today(rules: EvaluationRules, catalogue: Catalogue) -> None:
+    shown = Dated(id="pos_1", category="COMMENDATION")
+    hidden = [Dated(id="pos_2", category="COMMENDATION", status="revoked"),
+              Dated(id="pos_3", category="COMMENDATION", repaired_at=NOON),
+              Dated(id="pos_4", category="COMMENDATION", display_from=date(2026, 11, 23)),
+              Dated(id="pos_5", category="COMMENDATION", display_until=TODAY)]
+    found = for_person(rules, catalogue, NOON, [shown, *hidden])
+    assert [r["record_id"] for group in found["positive"] for r in group["records"]] == ["pos_1"]
 
 
 def test_compose_refuses_an_evaluation_for_any_purpose_but_an_incentive_one(catalogue: Catalogue) -> None:

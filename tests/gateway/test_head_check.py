@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from audit.entries import AuditEntry
 from audit.tags import Tag
@@ -50,3 +50,13 @@ def test_no_head_yet_or_an_index_outside_the_signed_tree_is_refused(rt: Runtime)
     ledger.checkpoint(rt)
     with pytest.raises(InvalidInput, match="index"):
         check_latest_head(rt, auditor, 10_000, None)
+
+
+def test_an_entry_deleted_after_it_was_signed_fails_the_entry_step(rt: Runtime) -> None:
+    auditor = _auditor(rt)
+    ledger.checkpoint(rt)
+    with rt.sessions() as session, session.begin():
+        session.execute(delete(AuditEntry).where(AuditEntry.seq == 1))
+    found = check_latest_head(rt, auditor, 0, None)
+    assert not found.ok
+    assert [c.name for c in found.checks if not c.ok] == ["entry"]
