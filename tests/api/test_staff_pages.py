@@ -17,7 +17,9 @@ from gateway.runtime import Runtime
 from gateway.usecases import clients as client_use
 from gateway.usecases import ledger
 from gateway.usecases import staff as use
-from tests.conftest import People, Person, penalty
+from tests.api.test_incentives_api import _commendation, _volunteering
+from tests.api.test_incentives_api import _filed as _file_record
+from tests.conftest import Auth, People, Person, penalty
 
 PASSWORD = "a staff passphrase, long enough"
 
@@ -97,6 +99,26 @@ def test_an_institution_s_officer_asks_follows_reads_and_downloads_a_report(
                                                             Tag.REPORT_RETRIEVED])))}
     assert {a for a, _, _ in actions} == {Tag.CONSENT_REQUESTED, Tag.QUERY_RELEASED, Tag.REPORT_RETRIEVED}
     assert {(actor, who) for _, actor, who in actions} == {(officer.org_id, officer.staff_id)}
+
+
+def test_an_incentive_report_page_states_the_evaluation_in_the_readers_language(
+        app: Flask, rt: Runtime, clock: FrozenClock, person: Person, auth: Auth, client: FlaskClient) -> None:
+    provider = auth.provider()
+    _file_record(client, provider, _commendation(person.citizen_id))
+    _file_record(client, provider, _volunteering(person.citizen_id))
+    officer = _member(app, rt, clock, _org(rt, "institution", kind="lender"))
+    asked = officer.post("/staff/institution/ask", {
+        "purpose": "incentive_credit", "citizen_id": person.citizen_id, "reason": "免押金租房", "valid_days": "7",
+        "max_uses": "1"}, page="/staff/institution/ask?purpose=incentive_credit")
+    assert asked.status_code == 302, re.findall(r"msg error[^>]*>([^<]+)", asked.get_data(as_text=True))
+    grant = person.approve(person.client.get("/api/v1/me/consent-requests").json[0]["id"])["id"]  # type: ignore[index]
+    made = officer.post(f"/staff/institution/consents/{grant}/report", {}, page="/staff/institution")
+    assert made.status_code == 302
+    page = officer.client.get(made.headers["Location"]).get_data(as_text=True)
+    assert "仅用于激励：连续三年无不良信用记录：是；正面记录：2 条。" in page
+    english = officer.client.get(made.headers["Location"], headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "For incentives only: " in english
+    assert "yes; positive records: 2." in english
 
 
 def test_an_institution_s_officer_downloads_the_report_as_a_pdf_audited_and_another_institution_cannot(
