@@ -5,6 +5,7 @@ member's runtime (staff_portal.acting), so every access is recorded under the me
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from flask import Response, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -78,12 +79,17 @@ def institution_ask_post() -> Page:
         made = consents.request_consent(rt.uow, rt.vault, rt.policy, consents.RequestConsent(
             institution_id=member.org_id, kind=member.org_kind, citizen_id=form.get("citizen_id", ""),
             purpose=code, categories=form.getlist("categories") or None, reason=form.get("reason", "").strip(),
-            valid_for=Duration(days=days or 0), max_uses=uses, request_id=g.get("request_id")))
+            valid_for=Duration(days=min(days or 0, _MOST_DAYS)), max_uses=uses, request_id=g.get("request_id")))
     except (InvalidCitizenId, ConsentError) as exc:
         errors[_field(exc)] = refusal(exc)
         return _ask_page(code, form, errors), 422
     tell(_("Request %(id)s sent: the person answers in their portal.", id=made.id))
     return redirect(url_for("staff.institution_desk") + "#requests")
+
+
+# More days than a timedelta holds are as much too long as any beyond the purpose's ceiling: the consent's
+# check says so beside the field, where the number as typed would overflow before it is checked.
+_MOST_DAYS = timedelta.max.days
 
 
 def _whole(raw: str, name: str, errors: dict[str, str]) -> int | None:

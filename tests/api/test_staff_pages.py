@@ -152,6 +152,11 @@ def test_a_request_for_too_long_is_refused_beside_its_field(app: Flask, rt: Runt
         page="/staff/institution/ask?purpose=employment_screening")
     assert refused.status_code == 422
     assert 'id="valid_for-error"' in refused.get_data(as_text=True)
+    beyond = officer.post("/staff/institution/ask", {  # more days than a timedelta holds: the same refusal
+        "purpose": "employment_screening", "citizen_id": people.new(), "reason": "应聘", "valid_days": "9" * 30},
+        page="/staff/institution/ask?purpose=employment_screening")
+    assert beyond.status_code == 422
+    assert 'id="valid_for-error"' in beyond.get_data(as_text=True)
 
 
 def test_an_agency_s_officer_files_a_record_from_the_catalogue_form_and_sees_field_errors(
