@@ -153,6 +153,10 @@ def test_notifications_are_read_in_one_language_and_marked_read(
     page = person.client.get("/me/notifications").get_data(as_text=True)
     assert "有机构请求查询" in page
     assert "An institution asks" not in page
+    for beyond in ("9" * 40, "²"):  # no notification's id, nor a number int() reads: no 500, nothing marked
+        odd = person.client.post("/me/notifications/read", data={"csrf_token": person.csrf, "id": beyond})
+        assert odd.headers["Location"] == "/me/notifications"
+        assert person.client.get("/api/v1/me/notifications").json["unread"] == 1  # type: ignore[index]
     done = person.client.post("/me/notifications/read", data={"csrf_token": person.csrf})
     assert done.headers["Location"] == "/me/notifications"
     assert "已标为已读" in person.client.get("/me/notifications").get_data(as_text=True)
