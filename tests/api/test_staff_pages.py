@@ -202,6 +202,9 @@ def test_an_auditor_s_officer_searches_by_staff_exports_and_verifies(
     ledger.checkpoint(rt)
     checked = officer.post("/staff/auditor/tree", {"index": "0"})
     assert checked.status_code == 200
+    for odd in ("²", "9" * 40):  # isdigit() but no int(), and beyond any index: said beside the field
+        assert officer.post("/staff/auditor/tree", {"index": odd}).status_code == 422
+    assert officer.post("/staff/auditor", {"staff": officer.staff_id, "before": "²"}).status_code == 200
     assert 'class="msg ok"' in checked.get_data(as_text=True)
     assert officer.client.get("/staff/auditor/anomalies").status_code == 200
 
