@@ -157,6 +157,12 @@ def test_a_request_for_too_long_is_refused_beside_its_field(app: Flask, rt: Runt
         page="/staff/institution/ask?purpose=employment_screening")
     assert beyond.status_code == 422
     assert 'id="valid_for-error"' in beyond.get_data(as_text=True)
+    wordy = officer.post("/staff/institution/ask", {  # the API's limit: PostgreSQL's column would refuse it
+        "purpose": "employment_screening", "citizen_id": people.new(), "reason": "应" * 501, "valid_days": "7"},
+        page="/staff/institution/ask?purpose=employment_screening")
+    assert wordy.status_code == 422
+    assert 'id="reason-error"' in wordy.get_data(as_text=True)
+    assert "请填写此项，最多 500 个字符" in wordy.get_data(as_text=True)
 
 
 def test_an_agency_s_officer_files_a_record_from_the_catalogue_form_and_sees_field_errors(
