@@ -387,3 +387,27 @@ def _actions(rt: Runtime, action: str) -> list[object]:
     from audit.entries import AuditEntry
     with rt.sessions() as session, session.begin():
         return list(session.scalars(select(AuditEntry.seq).where(AuditEntry.action == action)))
+
+
+def test_an_agency_s_officer_refused_is_audited_under_the_officer_and_the_agency(
+        app: Flask, rt: Runtime, clock: FrozenClock) -> None:
+    from sqlalchemy import select
+
+    from audit.entries import AuditEntry
+    from audit.tags import Outcome
+
+    org = _org(rt, "provider", categories=["ADMINISTRATIVE_PENALTY_GENERAL"], agency="any_competent_authority",
+               level="city")
+    officer = _member(app, rt, clock, org)
+    steps = {Tag.LISTING_DENIED: ("/staff/agency/listings/nope/end", {"reason": "理由"}),
+             Tag.OBJECTION_DENIED: ("/staff/agency/objections/nope/refuse", {"reason": "理由"}),
+             Tag.REPAIR_DENIED: ("/staff/agency/repairs/nope/decide", {"outcome": "refused", "reason": "理由"}),
+             Tag.DECLARATION_DENIED: ("/staff/agency/declarations/nope/verify", {"outcome": "false", "reason": "理由"}),
+             Tag.COMMITMENT_DENIED: ("/staff/agency/commitments/nope/outcome", {"outcome": "fulfilled",
+                                                                                "reason": "理由"})}
+    for path, data in steps.values():
+        assert officer.post(path, data, page="/staff/agency").status_code in (302, 404), path
+    with rt.sessions() as session, session.begin():
+        denied = list(session.scalars(select(AuditEntry).where(AuditEntry.outcome == Outcome.DENIED)))
+    assert {e.action for e in denied} == set(steps)
+    assert {(e.actor, e.detail["staff"]) for e in denied} == {(org, officer.staff_id)}
