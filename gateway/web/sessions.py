@@ -122,8 +122,14 @@ def checked(ref: str | None) -> None:
 
 def end() -> None:
     """Log out: end the session where it is kept, then forget the cookie."""
-    token = session.get(_KEY)
+    ended("portal_person", _KEY, people.logout)
+
+
+def ended(name: str, key: str, logout: Callable[[Runtime, str], None]) -> None:
+    """End the session of the cookie's token `key` where it is kept (`logout`), forget the cookie, and let g.`name`
+    say that nobody is logged in for the rest of the request."""
+    token = session.get(key)
     if isinstance(token, str):
-        people.logout(runtime(), token)
+        logout(runtime(), token)
     session.clear()
-    g.portal_person = None
+    setattr(g, name, None)

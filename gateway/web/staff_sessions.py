@@ -12,8 +12,7 @@ from flask import g, session
 
 from gateway.usecases import staff
 from gateway.usecases.staff import StaffMember
-from gateway.web.context import runtime
-from gateway.web.sessions import checked_once, fresh_cookie
+from gateway.web.sessions import checked_once, ended, fresh_cookie
 
 _KEY = "staff_sid"  # the cookie member that holds a staff session's token
 _HALF = "staff_half"  # ... and the token of a half login, waiting for the TOTP code
@@ -45,11 +44,7 @@ def member() -> StaffMember | None:
 
 def end() -> None:
     """Log out: end the session where it is kept, then forget the cookie."""
-    token = session.get(_KEY)
-    if isinstance(token, str):
-        staff.logout(runtime(), token)
-    session.clear()
-    g.staff_member = None
+    ended("staff_member", _KEY, staff.logout)
 
 
 def enrolling_begin(enrolling: staff.Enrolling) -> None:
