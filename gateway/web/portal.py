@@ -120,7 +120,7 @@ def activate_form() -> str:
     return render_template("me/activate.html", error=None)
 
 
-MIN_PASSWORD = 12
+MIN_PASSWORD = 12  # the shortest password a person may choose, and a member of staff (gateway/web/staff_portal.py)
 
 
 @bp.post("/activate")

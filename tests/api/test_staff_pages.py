@@ -411,3 +411,16 @@ def test_an_agency_s_officer_refused_is_audited_under_the_officer_and_the_agency
         denied = list(session.scalars(select(AuditEntry).where(AuditEntry.outcome == Outcome.DENIED)))
     assert {e.action for e in denied} == set(steps)
     assert {(e.actor, e.detail["staff"]) for e in denied} == {(org, officer.staff_id)}
+
+
+def test_an_enrolment_with_a_short_or_mistyped_password_is_refused_and_the_code_still_works(
+        app: Flask, rt: Runtime) -> None:
+    added = use.add_staff(rt, _org(rt, "auditor"), "王经办", None)
+    member = Member(added.staff_id, "", "", app.test_client())
+    form = {"staff_id": added.staff_id, "enrolment_code": added.enrolment_code}
+    short = member.post("/staff/enrol", {**form, "password": "x" * 11, "password_again": "x" * 11})
+    assert short.status_code == 422
+    assert "密码至少需要 12 个字符。" in short.get_data(as_text=True)  # the portal's minimum, for staff too
+    differ = member.post("/staff/enrol", {**form, "password": PASSWORD, "password_again": PASSWORD + "!"})
+    assert differ.status_code == 422
+    assert member.post("/staff/enrol", {**form, "password": PASSWORD, "password_again": PASSWORD}).status_code == 302
