@@ -32,8 +32,8 @@ from consent.catalogue import Category
 from consent.display import visible_to_third_parties
 from consent.grants import GrantView, RequestView
 from gateway.errors import RateLimited, Unauthenticated
-from gateway.limits import FailureLog, serialise, wait_seconds
-from gateway.models import Account, LoginFailure, PortalSession
+from gateway.limits import FailureLog, Limit, serialise, wait_seconds
+from gateway.models import Account, LoginFailure, PortalSession, StaffLoginFailure
 from gateway.runtime import Runtime
 from gateway.usecases import credentials
 from gateway.usecases import listings as listing_use
@@ -179,18 +179,23 @@ LOGIN_FAILURES = FailureLog(LoginFailure.account_key, LoginFailure.address, Logi
 
 
 def _admit(rt: Runtime, ref: str, address: str) -> None:
-    """Let this attempt go ahead if the limits allow it from `address`, counting it as a failure until it
-    succeeds (so that parallel attempts cannot all pass the check first); raise RateLimited with the wait."""
-    limits = rt.settings.failure_limits.login
+    admit(rt, _person(ref), LOGIN_FAILURES, LoginFailure, rt.settings.failure_limits.login, "login", ref, address)
+
+
+def admit(rt: Runtime, access: AccessContext, log: FailureLog, row: type[LoginFailure] | type[StaffLoginFailure],
+          limits: tuple[Limit, ...], kind: str, account: str, address: str) -> None:
+    """Let this attempt go ahead if the limits allow it from `address`, counting it as a failure (a `row` of
+    `log`) until it succeeds (so that parallel attempts cannot all pass the check first); raise RateLimited with
+    the wait. A person's logins use it, and a member of staff's (gateway.usecases.staff)."""
     # A quick look first: an address held back is turned away without queueing for the write lock.
-    with rt.uow.begin(_person(ref), readonly=True) as tx:
-        wait = wait_seconds(tx.session, LOGIN_FAILURES, limits, ref, address, tx.now)
+    with rt.uow.begin(access, readonly=True) as tx:
+        wait = wait_seconds(tx.session, log, limits, account, address, tx.now)
     if not wait:
-        with rt.uow.begin(_person(ref)) as tx:
-            serialise(tx.session, f"login:account:{ref}", f"login:address:{address}")
-            wait = wait_seconds(tx.session, LOGIN_FAILURES, limits, ref, address, tx.now)
+        with rt.uow.begin(access) as tx:
+            serialise(tx.session, f"{kind}:account:{account}", f"{kind}:address:{address}")
+            wait = wait_seconds(tx.session, log, limits, account, address, tx.now)
             if not wait:
-                tx.session.add(LoginFailure(account_key=ref, address=address, at=tx.now))
+                tx.session.add(row(account_key=account, address=address, at=tx.now))
     if wait:
         raise RateLimited(f"too many failed attempts; try again in {wait} seconds", retry_after=wait)
 

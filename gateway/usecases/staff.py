@@ -26,12 +26,12 @@ from sqlalchemy import delete, select, update
 
 from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
-from gateway.errors import Forbidden, LoginRanOut, NotFound, RateLimited, Unauthenticated
-from gateway.limits import FailureLog, serialise, wait_seconds
+from gateway.errors import Forbidden, LoginRanOut, NotFound, Unauthenticated
+from gateway.limits import FailureLog
 from gateway.models import Client, Staff, StaffLoginFailure, StaffSession
 from gateway.runtime import Runtime
 from gateway.staff_rules import ACT, StaffRules, shipped
-from gateway.usecases import credentials
+from gateway.usecases import credentials, people
 
 TOTP_SEED = "totp-seed"  # what the vault binds the sealed seed to, with the staff id
 ISSUER = "Xinyong 信用"
@@ -497,17 +497,8 @@ def _account_key(rt: Runtime, staff_id: str) -> str:
 
 def _admit(rt: Runtime, key: str, address: str) -> None:
     """Count this attempt as a failure until it succeeds, unless the limits hold `address` back (RateLimited)."""
-    limits = rt.settings.failure_limits.staff_login
-    with rt.uow.begin(_SYSTEM, readonly=True) as tx:
-        wait = wait_seconds(tx.session, STAFF_FAILURES, limits, key, address, tx.now)
-    if not wait:
-        with rt.uow.begin(_SYSTEM) as tx:
-            serialise(tx.session, f"staff:account:{key}", f"staff:address:{address}")
-            wait = wait_seconds(tx.session, STAFF_FAILURES, limits, key, address, tx.now)
-            if not wait:
-                tx.session.add(StaffLoginFailure(account_key=key, address=address, at=tx.now))
-    if wait:
-        raise RateLimited(f"too many failed attempts; try again in {wait} seconds", retry_after=wait)
+    people.admit(rt, _SYSTEM, STAFF_FAILURES, StaffLoginFailure, rt.settings.failure_limits.staff_login, "staff",
+                 key, address)
 
 
 def _forgive(tx: Tx, key: str, address: str) -> None:

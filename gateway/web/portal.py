@@ -52,7 +52,7 @@ from gateway.web.context import runtime
 from gateway.web.labels import bjt, day
 from gateway.web.layout import ERROR, INFO, Area, NavItem, register_area, safe_next, tell
 from gateway.web.refusals import refusal
-from gateway.web.schemas import EvidenceIn
+from gateway.web.schemas import _ROW_ID_MAX, EvidenceIn
 from vault.errors import CommitmentNotFound, InvalidCitizenId, RecordNotFound
 from vault.types import Evidence
 
@@ -120,7 +120,7 @@ def activate_form() -> str:
     return render_template("me/activate.html", error=None)
 
 
-MIN_PASSWORD = 12
+MIN_PASSWORD = 12  # the shortest password a person may choose, and a member of staff (gateway/web/staff_portal.py)
 
 
 @bp.post("/activate")
@@ -511,10 +511,10 @@ def my_notifications() -> str:
 
 @bp.post("/me/notifications/read")
 def mark_notifications_read() -> BaseResponse:
-    """Mark one notification read (`id`), or all of them."""
+    """Mark one notification read (`id`), or all of them; an `id` no notification can have marks none."""
     ref = _me()
     raw = request.form.get("id")
-    ids = [int(raw)] if raw and raw.isdigit() else None
+    ids = None if not raw else [int(raw)] if raw.isdecimal() and int(raw) <= _ROW_ID_MAX else []
     done = notice_use.mark_read(runtime(), ref, ids, _request_id())
     tell(_("Marked as read.") if done["marked"] else _("Nothing left to mark."))
     return redirect(url_for("portal.my_notifications"))

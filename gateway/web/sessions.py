@@ -15,6 +15,7 @@ from flask import Flask, Request, g, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from gateway.runtime import Runtime
 from gateway.usecases import people
 from gateway.web.context import runtime
 
@@ -78,20 +79,32 @@ class CookieSessions(SecureCookieSessionInterface):
 _KEY = "sid"  # the cookie member that holds the session token
 
 
+def fresh_cookie(key: str, token: str) -> None:
+    """Start a new cookie holding `token` as `key`: a new session, none of the old cookie's contents is kept (a
+    person's login here, a member of staff's and their half login in gateway/web/staff_sessions.py)."""
+    session.clear()
+    session[key] = token
+    session.permanent = True
+
+
+def checked_once(name: str, key: str, check: Callable[[Runtime, str], object]) -> object:
+    """Return what `check` finds for the cookie's token `key` (None without one), kept as g.`name` so that it
+    is checked once per request."""
+    if name not in g:
+        token = session.get(key)
+        setattr(g, name, check(runtime(), token) if isinstance(token, str) else None)
+    return getattr(g, name)
+
+
 def begin(login: people.Login) -> None:
     """Start the cookie of a new login (a new session: none of the old cookie's contents is kept)."""
-    session.clear()
-    session[_KEY] = login.session_token
-    session.permanent = True
+    fresh_cookie(_KEY, login.session_token)
     g.portal_person = login.subject_ref
 
 
 def person() -> str | None:
     """Return the blind index of the logged-in person, or None (checked once per request)."""
-    if "portal_person" not in g:
-        token = session.get(_KEY)
-        g.portal_person = people.session_person(runtime(), token) if isinstance(token, str) else None
-    found = g.portal_person
+    found = checked_once("portal_person", _KEY, people.session_person)
     return found if isinstance(found, str) else None
 
 
@@ -109,8 +122,14 @@ def checked(ref: str | None) -> None:
 
 def end() -> None:
     """Log out: end the session where it is kept, then forget the cookie."""
-    token = session.get(_KEY)
+    ended("portal_person", _KEY, people.logout)
+
+
+def ended(name: str, key: str, logout: Callable[[Runtime, str], None]) -> None:
+    """End the session of the cookie's token `key` where it is kept (`logout`), forget the cookie, and let g.`name`
+    say that nobody is logged in for the rest of the request."""
+    token = session.get(key)
     if isinstance(token, str):
-        people.logout(runtime(), token)
+        logout(runtime(), token)
     session.clear()
-    g.portal_person = None
+    setattr(g, name, None)

@@ -62,7 +62,7 @@ def _search(form: MultiDict[str, str], errors: dict[str, str]) -> AuditSearch | 
             raw[name] = datetime.combine(day + timedelta(days=shift), time(), CST).isoformat()
     if form.get("format") in _MIMETYPES:
         raw["format"] = form["format"]
-    elif form.get("before", "").isdigit():
+    elif form.get("before", "").isdecimal():
         raw["cursor"] = _cursor(int(form["before"]))
     if not raw.get("format"):
         raw["limit"] = PAGE_SIZE
@@ -177,7 +177,7 @@ def auditor_tree() -> Page:
     if request.method == "POST" and head is not None:
         staff.require_act(current())
         raw = request.form.get("index", "").strip()
-        if raw and not raw.isdigit():
+        if raw and not raw.isdecimal():
             errors["index"] = _("Give an entry's index: a whole number from 0.")
         else:
             try:

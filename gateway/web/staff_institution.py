@@ -5,9 +5,11 @@ member's runtime (staff_portal.acting), so every access is recorded under the me
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from flask import Response, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -17,9 +19,11 @@ from consent.purposes import Purpose
 from gateway import pdf, verification
 from gateway.usecases import consents, staff
 from gateway.usecases import notices as notice_use
+from gateway.usecases.records import ShapeInvalid
 from gateway.web import printing
 from gateway.web.layout import ERROR, tell
 from gateway.web.refusals import refusal
+from gateway.web.schemas import ConsentRequestIn
 from gateway.web.staff_portal import Page, acting, bp, current, may_act, member_page
 from vault.errors import InvalidCitizenId
 
@@ -70,6 +74,11 @@ def institution_ask_post() -> Page:
     uses = _whole(form.get("max_uses", "") or "1", "max_uses", errors)
     if not form.get("reason", "").strip():
         errors["reason"] = _("Say why you ask: the person reads it.")
+    else:  # the API's rules for it (its length, no control characters), which the consent layer leaves to it
+        try:
+            _REASON.deserialize(form.get("reason", "").strip())
+        except ValidationError as exc:
+            errors["reason"] = refusal(ShapeInvalid("reason", " ".join(map(str, exc.messages))))
     if errors:
         return _ask_page(code, form, errors), 422
     rt = acting()
@@ -78,12 +87,19 @@ def institution_ask_post() -> Page:
         made = consents.request_consent(rt.uow, rt.vault, rt.policy, consents.RequestConsent(
             institution_id=member.org_id, kind=member.org_kind, citizen_id=form.get("citizen_id", ""),
             purpose=code, categories=form.getlist("categories") or None, reason=form.get("reason", "").strip(),
-            valid_for=Duration(days=days or 0), max_uses=uses, request_id=g.get("request_id")))
+            valid_for=Duration(days=min(days or 0, _MOST_DAYS)), max_uses=uses, request_id=g.get("request_id")))
     except (InvalidCitizenId, ConsentError) as exc:
         errors[_field(exc)] = refusal(exc)
         return _ask_page(code, form, errors), 422
     tell(_("Request %(id)s sent: the person answers in their portal.", id=made.id))
     return redirect(url_for("staff.institution_desk") + "#requests")
+
+
+_REASON = ConsentRequestIn().fields["reason"]
+
+# More days than a timedelta holds are as much too long as any beyond the purpose's ceiling: the consent's
+# check says so beside the field, where the number as typed would overflow before it is checked.
+_MOST_DAYS = timedelta.max.days
 
 
 def _whole(raw: str, name: str, errors: dict[str, str]) -> int | None:

@@ -27,6 +27,7 @@ from gateway.web import staff_sessions
 from gateway.web.api.base import client_address
 from gateway.web.context import runtime
 from gateway.web.layout import ERROR, Area, NavItem, register_area, tell
+from gateway.web.portal import MIN_PASSWORD
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -188,9 +189,6 @@ def logout() -> BaseResponse:
 @bp.get("/enrol")
 def enrol_form() -> str:
     return render_template("staff/enrol.html", error=None)
-
-
-MIN_PASSWORD = 12
 
 
 @bp.post("/enrol")

@@ -12,7 +12,7 @@ from flask import g, session
 
 from gateway.usecases import staff
 from gateway.usecases.staff import StaffMember
-from gateway.web.context import runtime
+from gateway.web.sessions import checked_once, ended, fresh_cookie
 
 _KEY = "staff_sid"  # the cookie member that holds a staff session's token
 _HALF = "staff_half"  # ... and the token of a half login, waiting for the TOTP code
@@ -21,9 +21,7 @@ _ENROLLING = "staff_enrolling"  # ... and [staff id, token] of an enrolment wait
 
 def half_begin(pending: staff.PendingLogin) -> None:
     """Remember the half login (a new cookie: nothing of an earlier login is kept)."""
-    session.clear()
-    session[_HALF] = pending.token
-    session.permanent = True
+    fresh_cookie(_HALF, pending.token)
 
 
 def half_token() -> str | None:
@@ -34,28 +32,19 @@ def half_token() -> str | None:
 
 def begin(login: staff.StaffLogin) -> None:
     """Start the cookie of a new staff login (a new session: none of the old cookie's contents is kept)."""
-    session.clear()
-    session[_KEY] = login.session_token
-    session.permanent = True
+    fresh_cookie(_KEY, login.session_token)
     g.staff_member = login.member
 
 
 def member() -> StaffMember | None:
     """Return the logged-in member of staff, or None (checked once per request)."""
-    if "staff_member" not in g:
-        token = session.get(_KEY)
-        g.staff_member = staff.session_member(runtime(), token) if isinstance(token, str) else None
-    found = g.staff_member
+    found = checked_once("staff_member", _KEY, staff.session_member)
     return found if isinstance(found, StaffMember) else None
 
 
 def end() -> None:
     """Log out: end the session where it is kept, then forget the cookie."""
-    token = session.get(_KEY)
-    if isinstance(token, str):
-        staff.logout(runtime(), token)
-    session.clear()
-    g.staff_member = None
+    ended("staff_member", _KEY, staff.logout)
 
 
 def enrolling_begin(enrolling: staff.Enrolling) -> None:

@@ -28,6 +28,13 @@ def _ask(client: FlaskClient, employer: Registered, citizen_id: str, **body: Any
     return str(response.json["id"])  # type: ignore[index]
 
 
+def _record(client: FlaskClient, auth: Any, person: Person) -> dict[str, Any]:
+    """File a penalty on the person through the API, as a new provider."""
+    record = client.post("/api/v1/records", json=penalty(person.citizen_id), headers=auth.provider().headers).json
+    assert record is not None
+    return dict(record)
+
+
 def _grant(client: FlaskClient, person: Person) -> dict[str, Any]:
     [grant] = person.client.get("/api/v1/me/consents").json  # type: ignore[misc]
     return dict(grant)
@@ -110,9 +117,7 @@ def test_someone_elses_request_cannot_be_reviewed(
 
 def test_a_record_is_objected_to_with_a_form_and_the_objection_is_followed_on_its_page(
         client: FlaskClient, person: Person, auth: Any) -> None:
-    provider = auth.provider()
-    record = client.post("/api/v1/records", json=penalty(person.citizen_id), headers=provider.headers).json
-    assert record is not None
+    record = _record(client, auth, person)
     report = person.client.get("/me").get_data(as_text=True)
     assert f'/me/records/{record["id"]}/object' in report
     form = person.client.get(f'/me/records/{record["id"]}/object')
@@ -134,9 +139,7 @@ def test_a_record_is_objected_to_with_a_form_and_the_objection_is_followed_on_it
 
 def test_a_repair_too_early_is_refused_with_the_date_it_may_be_applied_for(
         client: FlaskClient, person: Person, auth: Any) -> None:
-    provider = auth.provider()
-    record = client.post("/api/v1/records", json=penalty(person.citizen_id), headers=provider.headers).json
-    assert record is not None
+    record = _record(client, auth, person)
     report = person.client.get("/me").get_data(as_text=True)
     assert "你可以自 2027年1月1日 起免费申请修复" in report
     assert f'/me/records/{record["id"]}/repair' not in report  # not offered before its date
@@ -153,6 +156,10 @@ def test_notifications_are_read_in_one_language_and_marked_read(
     page = person.client.get("/me/notifications").get_data(as_text=True)
     assert "有机构请求查询" in page
     assert "An institution asks" not in page
+    for beyond in ("9" * 40, "²"):  # no notification's id, nor a number int() reads: no 500, nothing marked
+        odd = person.client.post("/me/notifications/read", data={"csrf_token": person.csrf, "id": beyond})
+        assert odd.headers["Location"] == "/me/notifications"
+        assert person.client.get("/api/v1/me/notifications").json["unread"] == 1  # type: ignore[index]
     done = person.client.post("/me/notifications/read", data={"csrf_token": person.csrf})
     assert done.headers["Location"] == "/me/notifications"
     assert "已标为已读" in person.client.get("/me/notifications").get_data(as_text=True)

@@ -174,6 +174,17 @@ def test_a_request_for_too_long_is_refused_beside_its_field(app: Flask, rt: Runt
         page="/staff/institution/ask?purpose=employment_screening")
     assert refused.status_code == 422
     assert 'id="valid_for-error"' in refused.get_data(as_text=True)
+    beyond = officer.post("/staff/institution/ask", {  # more days than a timedelta holds: the same refusal
+        "purpose": "employment_screening", "citizen_id": people.new(), "reason": "应聘", "valid_days": "9" * 30},
+        page="/staff/institution/ask?purpose=employment_screening")
+    assert beyond.status_code == 422
+    assert 'id="valid_for-error"' in beyond.get_data(as_text=True)
+    wordy = officer.post("/staff/institution/ask", {  # the API's limit: PostgreSQL's column would refuse it
+        "purpose": "employment_screening", "citizen_id": people.new(), "reason": "应" * 501, "valid_days": "7"},
+        page="/staff/institution/ask?purpose=employment_screening")
+    assert wordy.status_code == 422
+    assert 'id="reason-error"' in wordy.get_data(as_text=True)
+    assert "请填写此项，最多 500 个字符" in wordy.get_data(as_text=True)
 
 
 def test_an_agency_s_officer_files_a_record_from_the_catalogue_form_and_sees_field_errors(
@@ -219,6 +230,9 @@ def test_an_auditor_s_officer_searches_by_staff_exports_and_verifies(
     ledger.checkpoint(rt)
     checked = officer.post("/staff/auditor/tree", {"index": "0"})
     assert checked.status_code == 200
+    for odd in ("²", "9" * 40):  # isdigit() but no int(), and beyond any index: said beside the field
+        assert officer.post("/staff/auditor/tree", {"index": odd}).status_code == 422
+    assert officer.post("/staff/auditor", {"staff": officer.staff_id, "before": "²"}).status_code == 200
     assert 'class="msg ok"' in checked.get_data(as_text=True)
     assert officer.client.get("/staff/auditor/anomalies").status_code == 200
 
@@ -395,3 +409,40 @@ def _actions(rt: Runtime, action: str) -> list[object]:
     from audit.entries import AuditEntry
     with rt.sessions() as session, session.begin():
         return list(session.scalars(select(AuditEntry.seq).where(AuditEntry.action == action)))
+
+
+def test_an_agency_s_officer_refused_is_audited_under_the_officer_and_the_agency(
+        app: Flask, rt: Runtime, clock: FrozenClock) -> None:
+    from sqlalchemy import select
+
+    from audit.entries import AuditEntry
+    from audit.tags import Outcome
+
+    org = _org(rt, "provider", categories=["ADMINISTRATIVE_PENALTY_GENERAL"], agency="any_competent_authority",
+               level="city")
+    officer = _member(app, rt, clock, org)
+    steps = {Tag.LISTING_DENIED: ("/staff/agency/listings/nope/end", {"reason": "理由"}),
+             Tag.OBJECTION_DENIED: ("/staff/agency/objections/nope/refuse", {"reason": "理由"}),
+             Tag.REPAIR_DENIED: ("/staff/agency/repairs/nope/decide", {"outcome": "refused", "reason": "理由"}),
+             Tag.DECLARATION_DENIED: ("/staff/agency/declarations/nope/verify", {"outcome": "false", "reason": "理由"}),
+             Tag.COMMITMENT_DENIED: ("/staff/agency/commitments/nope/outcome", {"outcome": "fulfilled",
+                                                                                "reason": "理由"})}
+    for path, data in steps.values():
+        assert officer.post(path, data, page="/staff/agency").status_code in (302, 404), path
+    with rt.sessions() as session, session.begin():
+        denied = list(session.scalars(select(AuditEntry).where(AuditEntry.outcome == Outcome.DENIED)))
+    assert {e.action for e in denied} == set(steps)
+    assert {(e.actor, e.detail["staff"]) for e in denied} == {(org, officer.staff_id)}
+
+
+def test_an_enrolment_with_a_short_or_mistyped_password_is_refused_and_the_code_still_works(
+        app: Flask, rt: Runtime) -> None:
+    added = use.add_staff(rt, _org(rt, "auditor"), "王经办", None)
+    member = Member(added.staff_id, "", "", app.test_client())
+    form = {"staff_id": added.staff_id, "enrolment_code": added.enrolment_code}
+    short = member.post("/staff/enrol", {**form, "password": "x" * 11, "password_again": "x" * 11})
+    assert short.status_code == 422
+    assert "密码至少需要 12 个字符。" in short.get_data(as_text=True)  # the portal's minimum, for staff too
+    differ = member.post("/staff/enrol", {**form, "password": PASSWORD, "password_again": PASSWORD + "!"})
+    assert differ.status_code == 422
+    assert member.post("/staff/enrol", {**form, "password": PASSWORD, "password_again": PASSWORD}).status_code == 302
