@@ -173,8 +173,6 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-
-
 LOGIN_FAILURES = FailureLog(LoginFailure.account_key, LoginFailure.address, LoginFailure.at)
 
 
