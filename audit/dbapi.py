@@ -91,9 +91,10 @@ def insert_many(conn: Connection, statement: Statement, rows: Sequence[Mapping[s
     return int(_run(conn, columns, params, many=False, count=True)[0][0])
 
 
-def begin(conn: Connection, statement: Statement) -> None:
-    """Send the statement that opens the transaction (from the connection's `begin` event, where the
-    connection is not yet in a transaction of its own)."""
+def control(conn: Connection, statement: Statement) -> None:
+    """Send a statement that opens or ends the driver's transaction (BEGIN, COMMIT): from the connection's
+    `begin` event, where the connection is not yet in a transaction of its own, or to turn a SQLite
+    transaction that has read into one that writes (`gateway.database.begin_writing`)."""
     _run(conn, statement, (), many=False, autobegin=False)
 
 

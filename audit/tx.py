@@ -10,7 +10,7 @@ the entry append.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -49,26 +49,40 @@ STAFF_KEY = "staff"
 class Tx:
     """One open transaction: its session, its clock, its access context and the entries it will append."""
 
-    __slots__ = ("_pending", "access", "clock", "now", "session")
+    __slots__ = ("_pending", "_to_write", "access", "clock", "now", "session")
 
     def __init__(self, session: Session, clock: Clock, access: AccessContext,
-                 _pending: list[entries.EntryDraft] | None = None, _now: datetime | None = None) -> None:
+                 _pending: list[entries.EntryDraft] | None = None, _now: datetime | None = None,
+                 _to_write: list[Callable[[], object]] | None = None) -> None:
         self.session = session
         self.clock = clock
         self.access = access
         self.now = clock.now() if _now is None else _now
         self._pending: list[entries.EntryDraft] = [] if _pending is None else _pending
+        # What `write` still has to do (shared by the views `under` and `acting_as` return): empty once done.
+        self._to_write: list[Callable[[], object]] = [] if _to_write is None else _to_write
 
     def under(self, *, purpose: str | None = _SAME, basis: str | None = _SAME) -> Tx:
         """Return the same transaction acting under a purpose or basis learnt inside it (e.g. the grant)."""
         a = self.access
         access = replace(a, purpose=a.purpose if purpose is _SAME else purpose,
                          basis=a.basis if basis is _SAME else basis)
-        return Tx(self.session, self.clock, access, self._pending, self.now)
+        return Tx(self.session, self.clock, access, self._pending, self.now, self._to_write)
 
     def acting_as(self, access: AccessContext) -> Tx:
         """Return the same transaction recording under another author (e.g. the app whose login is cut off)."""
-        return Tx(self.session, self.clock, access, self._pending, self.now)
+        return Tx(self.session, self.clock, access, self._pending, self.now, self._to_write)
+
+    def write(self) -> None:
+        """Say that the reads are over and the writes begin; a second call does nothing.
+
+        A unit of work opened to read first (`uow.begin(access, reads_first=True)`) has read, on SQLite, in a
+        snapshot that does not hold the database's one write lock; here it takes the lock. What the reads
+        found may have changed since, so the writes that follow re-check what must still hold in their own
+        statements (a conditional `UPDATE`), as they would on PostgreSQL in any case. Elsewhere it does nothing.
+        """
+        while self._to_write:
+            self._to_write.pop(0)()
 
     def record(self, action: Tag, *, subject_ref: str | None = None, record_ids: Sequence[str] = (),
                outcome: Outcome = Outcome.ALLOWED, reason: str | None = None,
@@ -103,5 +117,6 @@ class Tx:
 
         Raises AuditAppendFailed: the caller must then roll back, releasing nothing.
         """
+        self.write()
         drafts, self._pending[:] = list(self._pending), []
         return entries.append_many(self.session, self.clock, drafts)

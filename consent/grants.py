@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
@@ -343,42 +343,68 @@ class Refusal:
     purpose: str | None
 
 
-# Spend a use if the grant still allows one. On the driver's cursor (audit.dbapi): it is the authorised
-# query's first statement, and SQLAlchemy's work around it cost more than the update.
-_SPEND = dbapi.Statement("""
-UPDATE grants SET uses = uses + 1
+# The grant, if it allows a use now: the conditions of the spend below, read first. On the driver's cursor
+# (audit.dbapi): it is the authorised query's first statement, and SQLAlchemy's work around it cost more than
+# the statement.
+_USABLE = dbapi.Statement("""
+SELECT id, request_id, institution_id, subject_ref, purpose, fields, valid_from, valid_until, max_uses, uses,
+       status, revoked_at, receipt, receipt_sha256, policy_version, catalogue_version, occupational_group
+FROM grants
 WHERE id = :grant AND institution_id = :institution AND status = 'active'
-  AND valid_from <= :now AND valid_until > :now AND uses < max_uses
-RETURNING id, request_id, institution_id, subject_ref, purpose, fields, valid_from, valid_until, max_uses, uses,
-          status, revoked_at, receipt, receipt_sha256, policy_version, catalogue_version, occupational_group""")
+  AND valid_from <= :now AND valid_until > :now AND uses < max_uses""")
+# Spend a use if the grant still allows one (the same conditions): at the write, after the report is made.
+SPEND_CONDITIONS = """id = :grant AND institution_id = :institution AND status = 'active'
+  AND valid_from <= :now AND valid_until > :now AND uses < max_uses"""
+_SPEND = dbapi.Statement(
+    f"UPDATE grants SET uses = uses + 1 WHERE {SPEND_CONDITIONS} RETURNING id")  # noqa: S608 - constant text  # noqa: S608 - constant
 
 
-def use(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
-    """Spend one use of the grant for this institution, atomically, or raise the QueryRefused that says why.
+def usable(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
+    """Return the grant if it allows this institution a use now, or raise the QueryRefused that says why.
 
-    One conditional `UPDATE ... RETURNING` spends the use and reads the grant; only a refused update
-    reads further, to say why. `consent_id` may be a grant id, or the id of the request (answered or
-    not) that led to it.
+    It reads only: `spend` takes the use, at the write, on the same conditions (a concurrent query may
+    have taken the last use meanwhile, or the person revoked the grant). `consent_id` may be a grant id,
+    or the id of the request (answered or not) that led to it.
     """
     now = tx.now
     conn = tx.session.connection()
-    spent = dbapi.execute(conn, _SPEND, {"grant": consent_id, "institution": institution_id,
-                                         "now": dbapi.bind_time(conn.dialect.name, now)})
-    if spent:
-        return _spent_view(spent[0], now)  # the row as it is: an ORM object would cost more than the update
+    found = dbapi.execute(conn, _USABLE, spend_params(conn.dialect.name, consent_id, institution_id, now))
+    if found:
+        return _row_view(found[0], now)  # the row as it is: an ORM object would cost more than the read
     row = tx.session.get(Grant, consent_id)
     if row is None:
         row = _grant_from_request(tx.session, consent_id, institution_id, now)
-        return use(tx, row.id, institution_id)
+        return usable(tx, row.id, institution_id)
+    refuse(tx, row.id, institution_id)
+
+
+def spend_params(dialect: str, grant_id: str, institution_id: str, now: datetime) -> dict[str, Any]:
+    """Return the parameters of the spend's conditions."""
+    return {"grant": grant_id, "institution": institution_id, "now": dbapi.bind_time(dialect, now)}
+
+
+def spend(tx: Tx, grant: GrantView) -> None:
+    """Spend one use of a grant `usable` returned, if it still allows one, or raise the QueryRefused that says
+    why (see `refuse`). One conditional `UPDATE`: of two queries on the last use, one spends it."""
+    conn = tx.session.connection()
+    if not dbapi.execute(conn, _SPEND, spend_params(conn.dialect.name, grant.id, grant.institution_id, tx.now)):
+        refuse(tx, grant.id, grant.institution_id)
+
+
+def refuse(tx: Tx, grant_id: str, institution_id: str) -> NoReturn:
+    """Raise the QueryRefused that says why the grant allows this institution no use now."""
+    row = tx.session.get(Grant, grant_id, populate_existing=True)
+    if row is None:
+        raise ConsentMissing(f"no consent {grant_id}")
     if row.institution_id != institution_id:
-        raise WrongInstitution(f"consent {consent_id} was not given to this institution")
-    status = grant_status(row, now)
+        raise WrongInstitution(f"consent {grant_id} was not given to this institution")
+    status = grant_status(row, tx.now)
     refusal = {"revoked": ConsentRevoked, "expired": ConsentExpired, "exhausted": ConsentExhausted}
     raise refusal.get(status, ConsentExpired)(f"consent {row.id} is {status}")
 
 
-def _spent_view(row: Sequence[Any], now: datetime) -> GrantView:
-    """Return the view of a grant as _SPEND returned it (the driver's values: JSON and, on SQLite, times
+def _row_view(row: Sequence[Any], now: datetime) -> GrantView:
+    """Return the view of a grant as _USABLE read it (the driver's values: JSON and, on SQLite, times
     as text)."""
     (grant_id, request_id, institution, subject_ref, purpose, fields, valid_from, valid_until, max_uses, uses,
      status, revoked_at, receipt, receipt_sha256, policy_version, catalogue_version, occupational_group) = row

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from audit import dbapi
 from audit.clock import CST, isoformat_z
 from audit.tx import Tx
+from consent import grants
 from consent.catalogue import Catalogue
 from consent.errors import ReportGone, ReportNotFound
 from consent.grants import GrantView
@@ -101,6 +102,32 @@ _STORE = dbapi.Statement(
     postgresql="INSERT INTO reports (id, grant_id, institution_id, subject_ref, generated_at, deadline, sealed,"
     " record_ids) VALUES (:id, :grant_id, :institution_id, :subject_ref, :generated_at, :deadline, :sealed,"
     " CAST(:record_ids AS JSON))")
+
+
+# On PostgreSQL the use is spent and the report kept by one statement: the INSERT takes its row from the UPDATE,
+# so it inserts nothing when the grant allows no use any more.
+_SPEND_AND_STORE = dbapi.Statement(
+    f"""WITH spent AS (UPDATE grants SET uses = uses + 1 WHERE {grants.SPEND_CONDITIONS} RETURNING id)
+    INSERT INTO reports (id, grant_id, institution_id, subject_ref, generated_at, deadline, sealed, record_ids)
+    SELECT :id, spent.id, :institution, :subject_ref, :generated_at, :deadline, :sealed, CAST(:record_ids AS JSON)
+    FROM spent RETURNING id""")  # noqa: S608 - constant text
+
+
+def spend_and_store(tx: Tx, report_id: str, grant: GrantView, until: datetime, sealed: bytes,
+                    record_ids: Sequence[str] = ()) -> None:
+    """Spend one use of the grant and keep its report (see `store`), or raise the QueryRefused that says why
+    the grant allows no use any more (`grants.spend`): at the write, after the report was made."""
+    conn = tx.session.connection()
+    dialect = conn.dialect.name
+    if dialect != "postgresql":
+        grants.spend(tx, grant)
+        store(tx, report_id, grant, until, sealed, record_ids)
+        return
+    params = grants.spend_params(dialect, grant.id, grant.institution_id, tx.now)
+    params.update(id=report_id, subject_ref=grant.subject_ref, generated_at=dbapi.bind_time(dialect, tx.now),
+                  deadline=dbapi.bind_time(dialect, until), sealed=sealed, record_ids=json.dumps(list(record_ids)))
+    if not dbapi.execute(conn, _SPEND_AND_STORE, params):
+        grants.refuse(tx, grant.id, grant.institution_id)
 
 
 def store(tx: Tx, report_id: str, grant: GrantView, until: datetime, sealed: bytes,

@@ -128,12 +128,25 @@ def _sqlite_setup(engine: Engine) -> None:
         # that reads first cannot always upgrade to a writer under concurrency. Read-only ones
         # (`readonly_engine`) begin deferred and never wait for writers.
         deferred = conn.get_execution_options().get(READONLY_OPTION, False)
-        dbapi.begin(conn, _BEGIN_DEFERRED if deferred else _BEGIN_IMMEDIATE)  # every request: on the driver
+        dbapi.control(conn, _BEGIN_DEFERRED if deferred else _BEGIN_IMMEDIATE)  # every request: on the driver
 
 
 READONLY_OPTION = "xinyong_readonly"
 _BEGIN_DEFERRED = dbapi.Statement("BEGIN")
 _BEGIN_IMMEDIATE = dbapi.Statement("BEGIN IMMEDIATE")
+_END_READING = dbapi.Statement("COMMIT")
+
+
+def begin_writing(conn: Connection) -> None:
+    """Turn the SQLite connection's deferred transaction, which has only read, into one that writes.
+
+    Its read snapshot ends (a COMMIT of nothing) and BEGIN IMMEDIATE takes the write lock, on the driver,
+    inside the transaction SQLAlchemy keeps open: its COMMIT or ROLLBACK then ends the writing one. A
+    deferred transaction cannot upgrade itself once another connection has written since it began
+    (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out); a new one always can.
+    """
+    dbapi.control(conn, _END_READING)
+    dbapi.control(conn, _BEGIN_IMMEDIATE)
 
 
 def readonly_engine(engine: Engine) -> Engine:

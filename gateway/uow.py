@@ -7,13 +7,17 @@ is then recorded in its own short transaction, `uow.refusal(access)`, so that it
 
 On SQLite a transaction that will write takes the write lock at BEGIN (a deferred one that reads
 first cannot always upgrade under concurrency); `readonly=True` begins deferred, for use cases
-that record nothing.
+that record nothing. SQLite has one writer, so a hot use case that reads much and writes little
+(the authorised query) asks for `reads_first=True`: it reads in a deferred transaction, outside
+the lock, and `tx.write()` then ends that snapshot and takes the lock (BEGIN IMMEDIATE) for the
+writes, which re-check in their own statements what the reads found. On PostgreSQL, and inside a
+test's transaction, it is one transaction as any other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from copy import copy
 from dataclasses import replace
 
@@ -24,7 +28,7 @@ from audit.clock import Clock
 from audit.entries import EntryDraft
 from audit.errors import AuditAppendFailed
 from audit.tx import AccessContext, Tx
-from gateway.database import refuses_writes
+from gateway.database import begin_writing, refuses_writes
 from gateway.errors import DatabaseReadOnly
 
 READ_ONLY = "the database is read-only, so nothing can be written or recorded now and this request was not carried out"
@@ -65,14 +69,20 @@ class UnitOfWork:
         return access
 
     @contextmanager
-    def begin(self, access: AccessContext, *, readonly: bool = False) -> Iterator[Tx]:
-        """Yield the request's transaction; on leaving, append its entries last and commit."""
+    def begin(self, access: AccessContext, *, readonly: bool = False, reads_first: bool = False) -> Iterator[Tx]:
+        """Yield the request's transaction; on leaving, append its entries last and commit.
+
+        `reads_first`: the use case reads, then calls `tx.write()` before its first write (see the module).
+        """
         access = self._stamped(access)
-        gate = nullcontext() if readonly else self.writers()
+        deferred = readonly or reads_first
         appended: Sequence[EntryDraft] = ()
         try:
-            with gate, (self.readonly_sessions if readonly else self.sessions)() as session, session.begin():
-                tx = Tx(session, self.clock, access)
+            # The gate, when `tx.write()` takes it, is let go after the commit: the stack is left last.
+            with ExitStack() as held, (nullcontext() if deferred else self.writers()), \
+                    (self.readonly_sessions if deferred else self.sessions)() as session, session.begin():
+                tx = Tx(session, self.clock, access,
+                        _to_write=[lambda: self._writing(held, session)] if reads_first else None)
                 yield tx
                 if tx.recorded:
                     if readonly:
@@ -86,6 +96,13 @@ class UnitOfWork:
             raise
         if appended and self.appended is not None:
             self.appended(appended)
+
+    def _writing(self, held: ExitStack, session: Session) -> None:
+        conn = session.connection()
+        if conn.dialect.name != "sqlite" or conn.in_nested_transaction():
+            return  # PostgreSQL locks rows, not the database; a test's savepoint is inside its own transaction
+        held.enter_context(self.writers())
+        begin_writing(conn)
 
     @contextmanager
     def refusal(self, access: AccessContext) -> Iterator[Tx]:

@@ -199,13 +199,18 @@ def unfreeze(uow: UnitOfWork, subject_ref: str, request_id: str | None = None) -
 def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> SignedReport:
     """Spend one use of the grant and release the signed report, in one transaction; a refusal is recorded.
 
-    The statements: the grant's conditional UPDATE ... RETURNING, the person's row, their selected
-    records, the report's INSERT, then (at commit) the audit counter and the entry.
+    The statements: the grant, if it allows a use; the person's row and their selected records; then, at
+    the write, the use spent on the same conditions with the report's INSERT (one statement on PostgreSQL),
+    the audit counter and the entry. Everything before `tx.write()` only reads, so on SQLite, whose one
+    writer lock every request waits for, the lock is held for the writes alone, not for the decryption and
+    signing (on PostgreSQL it is one transaction as any other). What the reads found may change before the
+    write: the spend re-checks the grant (revoked, exhausted by a concurrent query: refused); a record
+    changed meanwhile is released as it was when read, as a statement's snapshot on PostgreSQL would.
     """
     access = institution_access(q.institution_id, q.request_id)
     try:
-        with uow.begin(access) as tx:
-            grant = grants.use(tx, q.consent_id, q.institution_id)
+        with uow.begin(access, reads_first=True) as tx:
+            grant = grants.usable(tx, q.consent_id, q.institution_id)
             purpose = policy.purposes.purpose(grant.purpose)
             selection = replace(grants.selection(grant, policy.purposes, policy.catalogue, tx.now),
                                 withheld_while_disputed=policy.objections.withheld_categories)
@@ -231,8 +236,9 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
                 report["lists"] = listings.for_report(tx, policy.lists, grant.subject_ref, list(selection.fields)) \
                     if release.listed else []
             jws = vault.sign(report, reports.REPORT_TYPE)
-            reports.store(tx, report_id, grant, until, release.seal_for_subject(report_id, jws.encode()),
-                          [r.id for r in release.records])
+            sealed = release.seal_for_subject(report_id, jws.encode())
+            tx.write()
+            reports.spend_and_store(tx, report_id, grant, until, sealed, [r.id for r in release.records])
         return SignedReport(report, jws)
     except QueryRefused as exc:
         with uow.refusal(access) as tx:

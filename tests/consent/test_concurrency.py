@@ -15,10 +15,12 @@ from sqlalchemy.orm import sessionmaker
 
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
-from audit.tx import AccessContext
+from audit.tx import AccessContext, Tx
+from consent import grants
 from consent.durations import Duration
 from consent.errors import ConsentExhausted, RequestAlreadyDecided
-from consent.models import ConsentRequest, Grant
+from consent.grants import GrantView
+from consent.models import ConsentRequest, Grant, Report
 from gateway.database import make_engine, upgrade
 from gateway.models import Token
 from gateway.runtime import Runtime, build_runtime
@@ -68,8 +70,21 @@ def _one_use_grant(rt: Runtime, seed: int) -> tuple[str, str]:
     return employer.client_id, grant.id
 
 
-def test_two_concurrent_queries_on_a_one_use_grant_yield_exactly_one_report(committed: Runtime) -> None:
-    rt = committed
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime on a SQLite file as the service runs it: its writer gate, and queries that read first."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'race.db'}")
+    upgrade(engine)
+    yield build_runtime(settings_for_tests(tmp_path), clock=FrozenClock(NOW), engine=engine, vault=Vault.generate())
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_two_concurrent_queries_on_a_one_use_grant_yield_exactly_one_report(
+        backend: str, request: pytest.FixtureRequest) -> None:
+    # On SQLite both queries read the grant as usable and make their reports before either takes the write
+    # lock: the spend there, on the grant's conditions, is what lets only one of them through.
+    rt: Runtime = request.getfixturevalue("committed" if backend == "postgresql" else "sqlite_file")
     rounds = 4  # several races, so that a check-then-write bug cannot slip through on lucky timing
     for round_ in range(rounds):
         institution_id, consent_id = _one_use_grant(rt, seed=100 + round_)
@@ -94,6 +109,44 @@ def test_two_concurrent_queries_on_a_one_use_grant_yield_exactly_one_report(comm
             AuditEntry.action == "consent:query:released")).scalar_one()
     assert released == rounds
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_two_queries_that_both_read_the_last_use_as_free_spend_it_once_and_the_loser_is_refused_and_logged(
+        backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both queries read the grant as usable before either writes (the reads wait for each other here), so the
+    # only thing between them and a second report is the spend's condition at the write.
+    rt: Runtime = request.getfixturevalue("committed" if backend == "postgresql" else "sqlite_file")
+    institution_id, consent_id = _one_use_grant(rt, seed=150)
+    both_read = threading.Barrier(2)
+    usable = grants.usable
+
+    def read_then_wait(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
+        grant = usable(tx, consent_id, institution_id)
+        both_read.wait(timeout=10)
+        return grant
+
+    monkeypatch.setattr(grants, "usable", read_then_wait)
+
+    def query(_: int) -> str:
+        try:
+            served = consents.serve_query(rt.uow, rt.vault, rt.policy, consents.Query(institution_id, consent_id))
+            return str(served.report["report_id"])
+        except ConsentExhausted:
+            return "exhausted"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(query, range(2)))
+    assert outcomes[0] == "exhausted", outcomes
+    assert outcomes[1].startswith("rp_"), outcomes
+    with rt.sessions() as session, session.begin():
+        actions = [(e.action, e.outcome, e.reason) for e in session.execute(
+            select(AuditEntry).where(AuditEntry.action.like("consent:query:%")).order_by(AuditEntry.seq)).scalars()]
+        uses = session.execute(select(Grant.uses).where(Grant.id == consent_id)).scalar_one()
+        stored = session.execute(select(func.count()).select_from(Report)).scalar_one()
+    assert actions == [("consent:query:released", "allowed", None),
+                       ("consent:query:denied", "denied", "consent_exhausted")]
+    assert (uses, stored) == (1, 1)
 
 
 def _pending_request(rt: Runtime, seed: int) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from audit.clock import FrozenClock
@@ -213,3 +213,76 @@ def test_a_read_only_sqlite_file_is_tightened_but_stays_read_only(tmp_path: Path
     path.chmod(0o444)  # an operator made it read-only, for everyone
     make_engine(f"sqlite:///{path}").dispose()
     assert path.stat().st_mode & 0o777 == 0o400
+
+
+def _statements(engine: Engine) -> list[str]:
+    seen: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split()[:2]).upper())
+
+    event.listen(engine, "before_cursor_execute", listen)
+    return seen
+
+
+def test_a_unit_of_work_that_reads_first_takes_the_write_lock_only_when_it_writes(sqlite_file: Engine) -> None:
+    seen = _statements(sqlite_file)
+    uow = _uow(sqlite_file)
+    with uow.begin(WHO, reads_first=True) as tx:
+        tx.session.execute(select(func.count()).select_from(AuditEntry))
+        tx.write()
+        tx.write()  # a second time does nothing
+        tx.record(Tag.QUERY_RELEASED, subject_ref="ref")
+    assert seen[:4] == ["BEGIN", "SELECT COUNT(*)", "COMMIT", "BEGIN IMMEDIATE"], seen
+    assert [s.split()[0] for s in seen[4:]] == ["UPDATE", "INSERT"], seen  # the counter, the entry; then COMMIT
+    assert _count(sqlite_file) == 1
+
+
+def test_reading_first_reads_while_another_writer_holds_the_lock_and_writes_after_it(sqlite_file: Engine) -> None:
+    import threading
+
+    writer = sqlite_file.connect()
+    held = writer.begin()  # BEGIN IMMEDIATE, and a write: "another request" holds the lock
+    writer.exec_driver_sql("UPDATE audit_counter SET last_seq = last_seq WHERE id = 1")
+    read, done = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    def query() -> None:
+        try:
+            with _uow(sqlite_file).begin(WHO, reads_first=True) as tx:
+                tx.session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+                read.set()
+                tx.record(Tag.QUERY_RELEASED, subject_ref="ref")  # appended at the end: takes the lock first
+        except BaseException as exc:  # noqa: BLE001 - reported to the test's thread
+            failed.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=query)
+    try:
+        thread.start()
+        assert read.wait(timeout=10), "the reads did not wait for the writer"
+        assert not done.wait(timeout=0.3), "the write did not wait for the writer"
+    finally:
+        held.commit()
+        writer.close()
+    thread.join(timeout=10)
+    assert not failed, failed
+    assert _count(sqlite_file) == 1
+
+
+def test_an_error_after_the_write_began_rolls_back_what_was_written(sqlite_file: Engine) -> None:
+    uow = _uow(sqlite_file)
+
+    def write_then_fail() -> None:
+        with uow.begin(WHO, reads_first=True) as tx:
+            tx.write()
+            tx.session.execute(text("UPDATE audit_counter SET last_seq = 41 WHERE id = 1"))
+            tx.record(Tag.QUERY_RELEASED, subject_ref="ref")
+            raise RuntimeError("the use case failed")
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
+    assert _count(sqlite_file) == 0
+    with sqlite_file.connect() as conn:
+        assert conn.exec_driver_sql("SELECT last_seq FROM audit_counter").scalar_one() == 0
