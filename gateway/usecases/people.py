@@ -211,8 +211,8 @@ def _fail(rt: Runtime, ref: str, action: Tag, reason: str) -> None:
 def self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> dict[str, Any]:
     """Return the person's own report: every record, with whether third parties can see it now."""
     access = _self_access(subject_ref, request_id)
-    with _refusal_recorded(rt, access), rt.uow.begin(access) as tx:
-        return report_in(tx, rt, subject_ref)
+    with _refusal_recorded(rt, access), rt.uow.begin(access, reads_first=True) as tx:
+        return report_in(tx, rt, subject_ref)  # only reads: the entry is appended, under the write lock, at the end
     raise AssertionError("unreachable")
 
 
@@ -220,11 +220,13 @@ def session_self_report(rt: Runtime, token: str, request_id: str | None) -> tupl
     """Return the person whose live portal session `token` names and their own report, as `self_report` does;
     None if the session ended, ran out or never was (then nothing is read or recorded).
 
-    The session is checked in the report's own transaction: one transaction per request, not two.
+    The session is checked in the report's own transaction: one transaction per request, not two. It only
+    reads, so on SQLite the write lock is taken for the audit append at the end alone (`reads_first`).
     """
     access: AccessContext | None = None
     try:
-        with rt.uow.begin(AccessContext(actor="portal", role="system", request_id=request_id)) as tx:
+        with rt.uow.begin(AccessContext(actor="portal", role="system", request_id=request_id),
+                          reads_first=True) as tx:
             ref = _live_person(tx, token)
             if ref is None:
                 return None
