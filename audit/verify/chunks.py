@@ -6,16 +6,17 @@ its own: in this process, or in worker processes reading the same snapshot.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, union_all
 from sqlalchemy.engine import Connection
 
 from audit.tree import TreeNode
 from audit.verify.leaves import rebuilt_leaves
 from audit.verify.report import Difference, Findings, note_missing, note_node_differs
-from audit.verify.snapshot import row_batches
+from audit.verify.snapshot import Query, row_batches
 
 Frontier = list[tuple[int, bytes]]
 """Perfect subtrees (level, hash), largest first: the right edge of a tree being built."""
@@ -146,17 +147,26 @@ def check_chunk(conn: Connection, chunk: Chunk) -> ChunkResult:
 def _interior_nodes(conn: Connection, chunk: Chunk) -> list[list[bytes | None]]:
     """Return the chunk's stored nodes of levels 1 to bits: per level, by position from the chunk's first
     (None where a node is missing). Level 0, the leaves, comes with the entries."""
-    found: list[list[bytes | None]] = [[]]
-    for level in range(1, chunk.bits + 1):
-        first, width = chunk.start >> level, 1 << (chunk.bits - level)
-        nodes: list[bytes | None] = [None] * width
-        statement = select(TreeNode.index, TreeNode.hash).where(
-            TreeNode.level == level, TreeNode.index >= first, TreeNode.index < first + width)
-        for part in row_batches(conn, statement, chunk.batch, large=False):
-            for index, node in part:
-                nodes[index - first] = bytes(node)
-        found.append(nodes)
+    found: list[list[bytes | None]] = [[None] * (1 << (chunk.bits - level)) for level in range(chunk.bits + 1)]
+    found[0] = []
+    bounds = {f"first_{level}": chunk.start >> level for level in range(1, chunk.bits + 1)}
+    for part in row_batches(conn, _subtree_nodes(chunk.bits), chunk.batch, large=False, params=bounds):
+        for level, index, node in part:
+            found[level][index - bounds[f"first_{level}"]] = bytes(node)
     return found
+
+
+@functools.cache
+def _subtree_nodes(bits: int) -> Query:
+    """Return the nodes of levels 1 to `bits` over 2**bits leaves from leaf first_1 * 2: one statement
+    of an index range per level (a statement per level cost a round trip and a compile each: 16 chunks
+    of 2**12 leaves spent 0.8 s of a 65,000-entry run on PostgreSQL there)."""
+    n = TreeNode
+    return union_all(*(
+        select(n.level, n.index, n.hash).where(
+            n.level == level, n.index >= bindparam(f"first_{level}"),
+            n.index < bindparam(f"first_{level}") + (1 << (bits - level)))
+        for level in range(1, bits + 1)))
 
 
 def _compare_nodes(findings: Findings, chunk: Chunk, built: list[list[bytes]],

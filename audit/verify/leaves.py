@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Select, Text, and_, case, cast, func, literal_column, select
+from sqlalchemy import DateTime, Select, Text, and_, bindparam, case, cast, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from audit.clock import isoformat_z
 from audit.entries import AuditEntry
 from audit.tree import TreeNode
-from audit.verify.snapshot import row_batches
+from audit.verify.snapshot import literal_sql, row_batches
 
 # The string encoder json.dumps(ensure_ascii=False) itself uses (the C one when available).
 _encode_string: Callable[[str], str] = json.encoder.encode_basestring
@@ -191,11 +191,9 @@ def _postgresql_batches(conn: Connection, start: int, end: int, batch: int) -> I
     Formatting a datetime here costs several times what to_char costs the server. The tree's leaves
     of each batch are read in one query beside it (index lookups, not a join per entry).
     """
-    when = _SERVER_TIME if _naive_times(conn) else literal_column("NULL")
-    statement = _entry_columns().add_columns(when).where(
-        AuditEntry.seq > start, AuditEntry.seq <= end).order_by(AuditEntry.seq)
+    statement = _ENTRIES_WITH_TIME if _naive_times(conn) else _ENTRIES_WITH_NO_TIME
     time_text = _time_reader(conn)
-    for part in row_batches(conn, statement, batch):
+    for part in row_batches(conn, statement, batch, params={"start": start, "end": end}):
         tree = _tree_leaves(conn, part[0][0] - 1, part[-1][0])
         yield [_exact(row, time_text, tree.get(row[0] - 1), row[14]) for row in part]
 
@@ -208,6 +206,17 @@ _SERVER_TIME = case(
     else_=None)
 
 
+def _entries(when: Any) -> Select[*tuple[Any, ...]]:
+    """Return the entries from seq `start` + 1 to `end` in order: fast_leaf_hash's columns, the stored
+    leaf hash, and `when`."""
+    return _entry_columns().add_columns(when).where(
+        AuditEntry.seq > bindparam("start"), AuditEntry.seq <= bindparam("end")).order_by(AuditEntry.seq)
+
+
+_ENTRIES_WITH_TIME = _entries(_SERVER_TIME)
+_ENTRIES_WITH_NO_TIME = _entries(literal_column("NULL"))
+
+
 def _naive_times(conn: Connection) -> bool:
     """Return whether `at` is a timestamp without time zone, which to_char writes as stored (as UTC)."""
     kind = conn.exec_driver_sql(
@@ -218,21 +227,24 @@ def _naive_times(conn: Connection) -> bool:
 
 def _tree_leaves(conn: Connection, first: int, end: int) -> dict[int, bytes]:
     """Return the tree's leaves from index `first` to before `end`, by index."""
-    statement = select(TreeNode.index, TreeNode.hash).where(
-        TreeNode.level == 0, TreeNode.index >= first, TreeNode.index < end)
     found: dict[int, bytes] = {}
-    for part in row_batches(conn, statement, max(end - first, 1), large=False):
+    for part in row_batches(conn, _TREE_LEAVES, max(end - first, 1), large=False,
+                            params={"first": first, "end": end}):
         found.update(part)
     return found
+
+
+_TREE_LEAVES = select(TreeNode.index, TreeNode.hash).where(
+    TreeNode.level == 0, TreeNode.index >= bindparam("first"), TreeNode.index < bindparam("end"))
+_ORDERED_TREE_LEAVES = _TREE_LEAVES.order_by(TreeNode.index)
 
 
 def _exact_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
     # The tree's leaves come as a second ordered stream, not a join: PostgreSQL then reads two
     # indexes in order instead of looking one up per entry (several times faster on the server).
-    statement = _entry_columns().where(AuditEntry.seq > start, AuditEntry.seq <= end).order_by(AuditEntry.seq)
     tree_leaves = _TreeLeaves(conn, start, end, batch)
     time_text = _time_reader(conn)
-    for part in row_batches(conn, statement, batch):
+    for part in row_batches(conn, _ENTRIES_WITH_NO_TIME, batch, params={"start": start, "end": end}):
         yield [_exact(row, time_text, tree_leaves.take(row[0] - 1)) for row in part]
 
 
@@ -240,9 +252,8 @@ class _TreeLeaves:
     """The tree's leaves from index `start` on, read in order as the entries come."""
 
     def __init__(self, conn: Connection, start: int, end: int, batch: int) -> None:
-        statement = select(TreeNode.index, TreeNode.hash).where(
-            TreeNode.level == 0, TreeNode.index >= start, TreeNode.index < end).order_by(TreeNode.index)
-        self._parts = row_batches(conn, statement, batch)
+        self._parts = row_batches(conn, _ORDERED_TREE_LEAVES, batch,
+                                  params={"first": start, "end": end})
         self._buf: Sequence[Any] = ()
         self._pos = 0
 
@@ -271,7 +282,7 @@ def _exact_leaves(conn: Connection, seqs: list[int]) -> list[Leaf]:
     found: list[Leaf] = []
     for offset in range(0, len(seqs), 1000):
         statement = entry_rows().where(AuditEntry.seq.in_(seqs[offset:offset + 1000]))
-        for part in row_batches(conn, statement, 1000):
+        for part in row_batches(conn, literal_sql(conn, statement), 1000):
             found.extend(_exact(row, time_text, None if row[14] is None else bytes(row[14])) for row in part)
     return found
 
