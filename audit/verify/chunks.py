@@ -10,9 +10,10 @@ import functools
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, union_all
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.engine import Connection
 
+from audit.entries import AuditEntry
 from audit.tree import TreeNode
 from audit.verify.leaves import rebuilt_leaves
 from audit.verify.report import Difference, Findings, note_missing, note_node_differs
@@ -34,6 +35,7 @@ class Chunk:
     head_sizes: tuple[int, ...]
     batch: int
     limit: int
+    log_end: int  # leaves the whole log is looked at for
 
     @property
     def start(self) -> int:
@@ -49,6 +51,10 @@ class ChunkResult:
     entries: int
     found: tuple[Difference, ...]
     total: int
+    # What it found that a pass over the whole log still notes once the rebuild has broken off before
+    # this chunk (missing entries, entries out of order): the differences that count then.
+    found_past_a_break: tuple[Difference, ...]
+    total_past_a_break: int
     frontier: Frontier  # at the chunk's end, or where the rebuild broke off
     at_heads: dict[int, Frontier]
     broken_at: int | None  # the first leaf neither an entry nor the tree has
@@ -57,6 +63,7 @@ class ChunkResult:
 def check_chunk(conn: Connection, chunk: Chunk) -> ChunkResult:
     """Check the entries and stored nodes of one chunk; return its findings and its subtree's frontier."""
     findings = Findings(chunk.limit)
+    past_a_break = Findings(chunk.limit)
     start, end, size, counter = chunk.start, chunk.end, chunk.size, chunk.counter
     stored = _interior_nodes(conn, chunk)
     # The interior nodes the rebuild completes, per level in order of position from the chunk's first:
@@ -89,7 +96,7 @@ def check_chunk(conn: Connection, chunk: Chunk) -> ChunkResult:
     def gone(until: int) -> None:
         """Note the entries of leaves [position, until) missing; carry the rebuild over them with the tree's leaves."""
         nonlocal broken_at
-        note_missing(findings, position, until, counter)
+        _note_gap(conn, chunk, position, until, findings, past_a_break)
         if broken_at is not None:
             return
         leaves = _stored_leaves(conn, position, min(until, size))
@@ -105,7 +112,8 @@ def check_chunk(conn: Connection, chunk: Chunk) -> ChunkResult:
             index = seq - 1
             if index != position:
                 if index < position:  # rows come ordered by a unique key: only a broken database gets here
-                    findings.add(index, "reordered", f"entry {seq} came after entry {position}")
+                    for found in (findings, past_a_break):
+                        found.add(index, "reordered", f"entry {seq} came after entry {position}")
                     continue
                 gone(index)
                 position = index
@@ -140,8 +148,26 @@ def check_chunk(conn: Connection, chunk: Chunk) -> ChunkResult:
     if position < end:
         gone(end)
     _compare_nodes(findings, chunk, built, stored)
-    return ChunkResult(chunk.number, entries, findings.result(), findings.total,
-                        list(zip(levels, hashes, strict=True)), at_heads, broken_at)
+    return ChunkResult(chunk.number, entries, findings.result(), findings.total, past_a_break.result(),
+                       past_a_break.total, list(zip(levels, hashes, strict=True)), at_heads, broken_at)
+
+
+def _note_gap(conn: Connection, chunk: Chunk, start: int, until: int, *findings: Findings) -> None:
+    """Note the entries of leaves [start, until) missing, as one pass over the whole log would: a gap
+    that runs on from the chunk before was noted there, and one that runs on past this chunk's end is
+    noted here up to the next entry (a look-up by key, only where a gap meets a chunk's edge)."""
+    if start == chunk.start and start > 0 and _next_entry(conn, start - 1, start) == start:
+        return
+    if until == chunk.end < chunk.log_end:
+        until = _next_entry(conn, until, chunk.log_end)
+    for found in findings:
+        note_missing(found, start, until, chunk.counter)
+
+
+def _next_entry(conn: Connection, start: int, end: int) -> int:
+    """Return the leaf index of the first entry from leaf `start` to before `end`, or `end` if none."""
+    seq = conn.execute(select(func.min(AuditEntry.seq)).where(AuditEntry.seq > start, AuditEntry.seq <= end)).scalar()
+    return end if seq is None else int(seq) - 1
 
 
 def _interior_nodes(conn: Connection, chunk: Chunk) -> list[list[bytes | None]]:
