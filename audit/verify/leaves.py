@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,12 +135,23 @@ def entry_rows() -> Select[*tuple[Any, ...]]:
     )
 
 
-Leaf = tuple[int, bytes, bytes, bytes | None, str]
-"""An entry's seq, its leaf rebuilt, its stored leaf hash, the tree's leaf (None if not integrated),
-and why the leaf could not be rebuilt (empty if it could; the stored hash stands in then)."""
+@dataclass(slots=True)
+class Leaves:
+    """A batch of entries in seq order, a list per column: a check can then compare whole lists (in C)
+    rather than look at each entry in turn."""
+
+    seqs: list[int]
+    leaves: list[bytes]  # rebuilt, or the stored hash where an entry could not be read back
+    stored: list[bytes]  # the stored leaf hashes
+    tree: list[bytes | None]  # the tree's leaves (None where an entry is not integrated)
+    failures: list[str] | None = None  # why an entry could not be read back ("" where it could); None: all could
+
+    def rows(self) -> Iterator[tuple[int, bytes, bytes, bytes | None, str]]:
+        """Yield each entry's seq, leaf, stored leaf hash, tree leaf and failure."""
+        return zip(self.seqs, self.leaves, self.stored, self.tree, self.failures or [""] * len(self.seqs), strict=True)
 
 
-def rebuilt_leaves(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+def rebuilt_leaves(conn: Connection, start: int, end: int, batch: int) -> Iterator[Leaves]:
     """Yield the leaves of entries start + 1 to end, rebuilt, in seq order, a batch at a time.
 
     On SQLite the database writes each entry's canonical JSON itself, its strings quoted by its own
@@ -161,7 +173,7 @@ def rebuilt_leaves(conn: Connection, start: int, end: int, batch: int) -> Iterat
     done = start
     try:
         for out in _fast_batches(conn, start, end, batch):
-            done = out[-1][0]
+            done = out.seqs[-1]
             yield out
     except conn.dialect.loaded_dbapi.Error:
         # json() refuses a column that is not JSON: what is left of the chunk takes the exact path,
@@ -169,23 +181,24 @@ def rebuilt_leaves(conn: Connection, start: int, end: int, batch: int) -> Iterat
         yield from _exact_batches(conn, done, end, batch)
 
 
-def _fast_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+def _fast_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[Leaves]:
     sha256 = _sha256
     for part in row_batches(conn, _SQLITE_DOCUMENTS.format(start=int(start), end=int(end)), batch):
-        out: list[Leaf] = []
-        again: list[int] = []
-        for seq, document, stored_leaf, tree_leaf in part:
-            leaf = b"" if document is None else sha256(b"\x00" + document.encode()).digest()
-            if leaf != stored_leaf:
-                again.append(seq)
-            out.append((seq, leaf, stored_leaf, tree_leaf, ""))
-        if again:
-            exact = {row[0]: row for row in _exact_leaves(conn, again)}
-            out = [exact.get(row[0], row) for row in out]
+        out = Leaves([row[0] for row in part],
+                     [b"" if row[1] is None else sha256(b"\x00" + row[1].encode()).digest() for row in part],
+                     [row[2] for row in part], [row[3] for row in part])
+        if out.leaves != out.stored:
+            exact = _exact_leaves(conn, [seq for seq, leaf, kept in zip(out.seqs, out.leaves, out.stored, strict=True)
+                                         if leaf != kept])
+            found = dict(zip(exact.seqs, exact.rows(), strict=False))
+            out.failures = [""] * len(out.seqs)
+            for i, seq in enumerate(out.seqs):
+                if seq in found:
+                    _, out.leaves[i], out.stored[i], _, out.failures[i] = found[seq]
         yield out
 
 
-def _postgresql_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+def _postgresql_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[Leaves]:
     """Yield the exact leaves, with the time written by the server where it writes it as isoformat_z does.
 
     Formatting a datetime here costs several times what to_char costs the server. The tree's leaves
@@ -194,8 +207,8 @@ def _postgresql_batches(conn: Connection, start: int, end: int, batch: int) -> I
     statement = _ENTRIES_WITH_TIME if _naive_times(conn) else _ENTRIES_WITH_NO_TIME
     time_text = _time_reader(conn)
     for part in row_batches(conn, statement, batch, params={"start": start, "end": end}):
-        tree = _tree_leaves(conn, part[0][0] - 1, part[-1][0])
-        yield [_exact(row, time_text, tree.get(row[0] - 1), row[14]) for row in part]
+        tree = _tree_leaves(conn, part[0][0] - 1, part[-1][0]).get
+        yield _exact(part, time_text, [tree(row[0] - 1) for row in part])
 
 
 # isoformat_z of a naive UTC time from the year 1000 to 9999 (outside those, NULL: Python writes it).
@@ -239,13 +252,13 @@ _TREE_LEAVES = select(TreeNode.index, TreeNode.hash).where(
 _ORDERED_TREE_LEAVES = _TREE_LEAVES.order_by(TreeNode.index)
 
 
-def _exact_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+def _exact_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[Leaves]:
     # The tree's leaves come as a second ordered stream, not a join: PostgreSQL then reads two
     # indexes in order instead of looking one up per entry (several times faster on the server).
     tree_leaves = _TreeLeaves(conn, start, end, batch)
     time_text = _time_reader(conn)
     for part in row_batches(conn, _ENTRIES_WITH_NO_TIME, batch, params={"start": start, "end": end}):
-        yield [_exact(row, time_text, tree_leaves.take(row[0] - 1)) for row in part]
+        yield _exact(part, time_text, [tree_leaves.take(row[0] - 1) for row in part])
 
 
 class _TreeLeaves:
@@ -276,24 +289,36 @@ class _TreeLeaves:
         return bytes(buf[pos][1])
 
 
-def _exact_leaves(conn: Connection, seqs: list[int]) -> list[Leaf]:
-    """Return the leaves of the given entries rebuilt from their columns, as stored_document would."""
+def _exact_leaves(conn: Connection, seqs: list[int]) -> Leaves:
+    """Return the leaves of the given entries rebuilt from their columns, as stored_document would
+    (without the tree's leaves)."""
     time_text = _time_reader(conn)
-    found: list[Leaf] = []
+    rows: list[Sequence[Any]] = []
     for offset in range(0, len(seqs), 1000):
-        statement = entry_rows().where(AuditEntry.seq.in_(seqs[offset:offset + 1000]))
-        for part in row_batches(conn, literal_sql(conn, statement), 1000):
-            found.extend(_exact(row, time_text, None if row[14] is None else bytes(row[14])) for row in part)
-    return found
+        statement = _ENTRIES_WITH_NO_TIME.where(AuditEntry.seq.in_(seqs[offset:offset + 1000]))
+        for part in row_batches(conn, literal_sql(conn, statement, start=0, end=max(seqs)), 1000):
+            rows.extend(part)
+    return _exact(rows, time_text, [None] * len(rows))
 
 
-def _exact(row: Sequence[Any], time_text: Callable[[Any], str], tree_leaf: bytes | None,
-           when: str | None = None) -> Leaf:
-    stored_leaf = bytes(row[13])
+def _exact(rows: Sequence[Sequence[Any]], time_text: Callable[[Any], str], tree: list[bytes | None]) -> Leaves:
+    """Return the leaves of rows of `_entries`, rebuilt from their columns (the time from column 14 when
+    the server wrote it)."""
+    leaf = _leaf
+    out = Leaves([row[0] for row in rows], [], [bytes(row[13]) for row in rows], tree)
     try:
-        return row[0], _leaf(row, time_text(row[1]) if when is None else when), stored_leaf, tree_leaf, ""
-    except (TypeError, ValueError, KeyError) as exc:
-        return row[0], stored_leaf, stored_leaf, tree_leaf, type(exc).__name__
+        out.leaves = [leaf(row, row[14] or time_text(row[1])) for row in rows]
+    except (TypeError, ValueError, KeyError):
+        # An entry that cannot be read back: the batch again, an entry at a time, to say which.
+        out.leaves, out.failures = [], []
+        for row, stored_leaf in zip(rows, out.stored, strict=True):
+            try:
+                out.leaves.append(leaf(row, row[14] or time_text(row[1])))
+                out.failures.append("")
+            except (TypeError, ValueError, KeyError) as exc:
+                out.leaves.append(stored_leaf)
+                out.failures.append(type(exc).__name__)
+    return out
 
 
 # The canonical JSON of entries.entry_document, keys sorted, the time as isoformat_z writes it.

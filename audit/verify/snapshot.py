@@ -99,8 +99,10 @@ def row_batches(conn: Connection, statement: str | Query, batch: int, large: boo
         cursor.close()
 
 
-def literal_sql(conn: Connection, statement: Select[*tuple[Any, ...]]) -> str:
-    """Return a one-off statement's SQL with its values written in (for row_batches)."""
+def literal_sql(conn: Connection, statement: Select[*tuple[Any, ...]], **params: Any) -> str:
+    """Return a one-off statement's SQL with its values, and `params` for its bind parameters, written in."""
+    if params:
+        statement = statement.params(**params)
     return str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
 
 
