@@ -29,8 +29,9 @@ _sha256 = hashlib.sha256
 _OUTCOMES = {"allowed": "allowed", "denied": "denied"}
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 # A JSON list of strings with nothing escaped, as json.dumps writes record ids: its canonical form
-# only drops the space after each comma (no string here can hold a quote).
-_PLAIN_STRINGS = re.compile(r'\[(?:"[^"\\\x00-\x1f]*"(?:, "[^"\\\x00-\x1f]*")*)?\]')
+# only drops the space after each comma (no string here can hold a quote). But for a string that is
+# ", " itself: that would lose its space too (and [", "] would pass for [","]), so it takes json.loads.
+_PLAIN_STRINGS = re.compile(r'\[(?:"(?!, ")[^"\\\x00-\x1f]*"(?:, "(?!, ")[^"\\\x00-\x1f]*")*)?\]')
 # An object of one string member, as json.dumps writes it with nothing to escape (most details, such
 # as a report id): its canonical form only drops the space after the colon.
 _ONE_PLAIN_PAIR = re.compile(r'\{("[^"\\\x00-\x1f]*"): ("[^"\\\x00-\x1f]*")\}')

@@ -86,6 +86,14 @@ def test_the_fast_leaf_reads_times_before_the_year_1000_as_isoformat_z_does() ->
     assert fast_leaf_hash(row) == leaf_hash_of(document)
 
 
+@pytest.mark.parametrize("record_ids", [[", "], [","], ["a", ", ", "b"], [", ", ", "], ["a, b"], ["", ""]])
+def test_the_fast_leaf_keeps_record_ids_that_look_like_separators(record_ids: list[str]) -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    document = entry_document(7, at, EntryDraft(actor="a", role="r", action="x", record_ids=record_ids))
+    row = (7, at, "a", "r", "x", None, None, None, json.dumps(record_ids), "allowed", None, None, "{}")
+    assert fast_leaf_hash(row) == leaf_hash_of(document)
+
+
 # --- the library, on both backends --------------------------------------------------------------
 
 
