@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
 from audit.entries import AuditCounter, AuditEntry
@@ -89,10 +89,32 @@ def chunk_bits_for(leaves: int, workers: int) -> int:
 
 
 def _check_level_counts(conn: Connection, size: int, findings: Findings) -> None:
-    """Note every level holding nodes beyond the tree of `size` leaves (missing ones show in the rebuild)."""
-    rows = conn.execute(select(TreeNode.level, func.count()).group_by(TreeNode.level)).all()
-    for level, count in rows:
+    """Note every level holding nodes beyond the tree of `size` leaves (missing ones show in the rebuild).
+
+    (level, index) is the nodes' primary key, so a level holds more than the tree's size >> level
+    nodes only if one lies outside [0, size >> level): each level's first and last index (look-ups in
+    the key, one statement) say which levels to count, rather than counting every node of the tree
+    before any chunk starts (37 ms of a 0.5 s run over 65,000 entries on PostgreSQL).
+    """
+    for level, first, last in conn.execute(text(_LEVEL_BOUNDS)).all():
         expected = size >> level
-        if count > expected:
-            findings.add(expected << level, "tree", f"level {level} of the tree holds {count} nodes, "
-                                                    f"{count - expected} beyond a tree of {size} leaves", FIRST)
+        if first < 0 or last >= expected:
+            count = int(conn.execute(select(func.count()).select_from(TreeNode).where(TreeNode.level == level))
+                        .scalar_one())
+            if count > expected:
+                findings.add(expected << level, "tree", f"level {level} of the tree holds {count} nodes, "
+                                                        f"{count - expected} beyond a tree of {size} leaves", FIRST)
+
+
+# Every level of the tree (one look-up in the key per level, as a loose index scan) and its first and
+# last index.
+_LEVEL_BOUNDS = """
+WITH RECURSIVE levels(level) AS (
+    SELECT min(level) FROM audit_tree_nodes
+    UNION ALL
+    SELECT (SELECT min(n.level) FROM audit_tree_nodes n WHERE n.level > levels.level)
+    FROM levels WHERE levels.level IS NOT NULL
+)
+SELECT level, (SELECT min(n."index") FROM audit_tree_nodes n WHERE n.level = levels.level),
+    (SELECT max(n."index") FROM audit_tree_nodes n WHERE n.level = levels.level)
+FROM levels WHERE level IS NOT NULL ORDER BY level"""
