@@ -13,7 +13,7 @@ from audit import merkle
 from audit.heads import SignedHead
 from audit.tree import TreeNode
 from audit.verify.chunks import ChunkResult, Frontier
-from audit.verify.report import Findings, note_node_differs
+from audit.verify.report import FIRST, HEADS, Findings, note_node_differs
 
 HeadVerifier = Callable[[str], Mapping[str, Any] | None]
 """Return the claims of a head's JWS if its signature verifies, else None."""
@@ -55,7 +55,7 @@ class TreeTop:
         """Report the heads the rebuild never reached."""
         for head in self.heads[self.checked:]:
             self.findings.add(min(self.previous_size, entries), "head",
-                              f"head {head.id} is for {head.tree_size} leaves, beyond what could be rebuilt")
+                              f"head {head.id} is for {head.tree_size} leaves, beyond what could be rebuilt", HEADS)
             self.previous_size = head.tree_size
 
     def _push(self, level: int, node: bytes, start: int) -> None:
@@ -83,11 +83,11 @@ class TreeTop:
         label = f"head {head.id} (tree size {head.tree_size})"
         claims = self.verify_head(head.jws)
         if claims is None:
-            self.findings.add(where, "head", f"{label}: the signature does not verify")
+            self.findings.add(where, "head", f"{label}: the signature does not verify", HEADS)
         elif dict(claims) != head.claims():
-            self.findings.add(where, "head", f"{label}: the signed claims differ from the stored head")
+            self.findings.add(where, "head", f"{label}: the signed claims differ from the stored head", HEADS)
         if head.root_hash != root:
-            self.findings.add(where, "head", f"{label}: the stored root differs from the rebuilt tree's root")
+            self.findings.add(where, "head", f"{label}: the stored root differs from the rebuilt tree's root", HEADS)
 
 
 def _root(frontier: Frontier) -> bytes:
@@ -105,5 +105,5 @@ def ordered_heads(heads: list[SignedHead], findings: Findings) -> list[SignedHea
     for previous, head in itertools.pairwise(heads):
         if head.tree_size <= previous.tree_size:
             findings.add(head.tree_size, "head", f"head {head.id} (size {head.tree_size}) was stored after "
-                                                 f"head {previous.id} (size {previous.tree_size})")
+                                                 f"head {previous.id} (size {previous.tree_size})", FIRST)
     return sorted(heads, key=lambda h: (h.tree_size, h.id))

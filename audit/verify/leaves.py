@@ -11,16 +11,17 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Select, Text, and_, case, cast, func, literal_column, select
+from sqlalchemy import DateTime, Select, Text, and_, bindparam, case, cast, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from audit.clock import isoformat_z
 from audit.entries import AuditEntry
 from audit.tree import TreeNode
-from audit.verify.snapshot import row_batches
+from audit.verify.snapshot import literal_sql, row_batches
 
 # The string encoder json.dumps(ensure_ascii=False) itself uses (the C one when available).
 _encode_string: Callable[[str], str] = json.encoder.encode_basestring
@@ -28,8 +29,9 @@ _sha256 = hashlib.sha256
 _OUTCOMES = {"allowed": "allowed", "denied": "denied"}
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 # A JSON list of strings with nothing escaped, as json.dumps writes record ids: its canonical form
-# only drops the space after each comma (no string here can hold a quote).
-_PLAIN_STRINGS = re.compile(r'\[(?:"[^"\\\x00-\x1f]*"(?:, "[^"\\\x00-\x1f]*")*)?\]')
+# only drops the space after each comma (no string here can hold a quote). But for a string that is
+# ", " itself: that would lose its space too (and [", "] would pass for [","]), so it takes json.loads.
+_PLAIN_STRINGS = re.compile(r'\[(?:"(?!, ")[^"\\\x00-\x1f]*"(?:, "(?!, ")[^"\\\x00-\x1f]*")*)?\]')
 # An object of one string member, as json.dumps writes it with nothing to escape (most details, such
 # as a report id): its canonical form only drops the space after the colon.
 _ONE_PLAIN_PAIR = re.compile(r'\{("[^"\\\x00-\x1f]*"): ("[^"\\\x00-\x1f]*")\}')
@@ -134,12 +136,23 @@ def entry_rows() -> Select[*tuple[Any, ...]]:
     )
 
 
-Leaf = tuple[int, bytes, bytes, bytes | None, str]
-"""An entry's seq, its leaf rebuilt, its stored leaf hash, the tree's leaf (None if not integrated),
-and why the leaf could not be rebuilt (empty if it could; the stored hash stands in then)."""
+@dataclass(slots=True)
+class Leaves:
+    """A batch of entries in seq order, a list per column: a check can then compare whole lists (in C)
+    rather than look at each entry in turn."""
+
+    seqs: list[int]
+    leaves: list[bytes]  # rebuilt, or the stored hash where an entry could not be read back
+    stored: list[bytes]  # the stored leaf hashes
+    tree: list[bytes | None]  # the tree's leaves (None where an entry is not integrated)
+    failures: list[str] | None = None  # why an entry could not be read back ("" where it could); None: all could
+
+    def rows(self) -> Iterator[tuple[int, bytes, bytes, bytes | None, str]]:
+        """Yield each entry's seq, leaf, stored leaf hash, tree leaf and failure."""
+        return zip(self.seqs, self.leaves, self.stored, self.tree, self.failures or [""] * len(self.seqs), strict=True)
 
 
-def rebuilt_leaves(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+def rebuilt_leaves(conn: Connection, start: int, end: int, batch: int) -> Iterator[Leaves]:
     """Yield the leaves of entries start + 1 to end, rebuilt, in seq order, a batch at a time.
 
     On SQLite the database writes each entry's canonical JSON itself, its strings quoted by its own
@@ -161,7 +174,7 @@ def rebuilt_leaves(conn: Connection, start: int, end: int, batch: int) -> Iterat
     done = start
     try:
         for out in _fast_batches(conn, start, end, batch):
-            done = out[-1][0]
+            done = out.seqs[-1]
             yield out
     except conn.dialect.loaded_dbapi.Error:
         # json() refuses a column that is not JSON: what is left of the chunk takes the exact path,
@@ -169,35 +182,34 @@ def rebuilt_leaves(conn: Connection, start: int, end: int, batch: int) -> Iterat
         yield from _exact_batches(conn, done, end, batch)
 
 
-def _fast_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+def _fast_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[Leaves]:
     sha256 = _sha256
     for part in row_batches(conn, _SQLITE_DOCUMENTS.format(start=int(start), end=int(end)), batch):
-        out: list[Leaf] = []
-        again: list[int] = []
-        for seq, document, stored_leaf, tree_leaf in part:
-            leaf = b"" if document is None else sha256(b"\x00" + document.encode()).digest()
-            if leaf != stored_leaf:
-                again.append(seq)
-            out.append((seq, leaf, stored_leaf, tree_leaf, ""))
-        if again:
-            exact = {row[0]: row for row in _exact_leaves(conn, again)}
-            out = [exact.get(row[0], row) for row in out]
+        out = Leaves([row[0] for row in part],
+                     [b"" if row[1] is None else sha256(b"\x00" + row[1].encode()).digest() for row in part],
+                     [row[2] for row in part], [row[3] for row in part])
+        if out.leaves != out.stored:
+            exact = _exact_leaves(conn, [seq for seq, leaf, kept in zip(out.seqs, out.leaves, out.stored, strict=True)
+                                         if leaf != kept])
+            found = dict(zip(exact.seqs, exact.rows(), strict=False))
+            out.failures = [""] * len(out.seqs)
+            for i, seq in enumerate(out.seqs):
+                if seq in found:
+                    _, out.leaves[i], out.stored[i], _, out.failures[i] = found[seq]
         yield out
 
 
-def _postgresql_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+def _postgresql_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[Leaves]:
     """Yield the exact leaves, with the time written by the server where it writes it as isoformat_z does.
 
     Formatting a datetime here costs several times what to_char costs the server. The tree's leaves
     of each batch are read in one query beside it (index lookups, not a join per entry).
     """
-    when = _SERVER_TIME if _naive_times(conn) else literal_column("NULL")
-    statement = _entry_columns().add_columns(when).where(
-        AuditEntry.seq > start, AuditEntry.seq <= end).order_by(AuditEntry.seq)
+    statement = _ENTRIES_WITH_TIME if _naive_times(conn) else _ENTRIES_WITH_NO_TIME
     time_text = _time_reader(conn)
-    for part in row_batches(conn, statement, batch):
-        tree = _tree_leaves(conn, part[0][0] - 1, part[-1][0])
-        yield [_exact(row, time_text, tree.get(row[0] - 1), row[14]) for row in part]
+    for part in row_batches(conn, statement, batch, params={"start": start, "end": end}):
+        tree = _tree_leaves(conn, part[0][0] - 1, part[-1][0]).get
+        yield _exact(part, time_text, [tree(row[0] - 1) for row in part])
 
 
 # isoformat_z of a naive UTC time from the year 1000 to 9999 (outside those, NULL: Python writes it).
@@ -206,6 +218,17 @@ _SERVER_TIME = case(
           AuditEntry.at < literal_column("'10000-01-01'::timestamp")),
      func.to_char(AuditEntry.at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
     else_=None)
+
+
+def _entries(when: Any) -> Select[*tuple[Any, ...]]:
+    """Return the entries from seq `start` + 1 to `end` in order: fast_leaf_hash's columns, the stored
+    leaf hash, and `when`."""
+    return _entry_columns().add_columns(when).where(
+        AuditEntry.seq > bindparam("start"), AuditEntry.seq <= bindparam("end")).order_by(AuditEntry.seq)
+
+
+_ENTRIES_WITH_TIME = _entries(_SERVER_TIME)
+_ENTRIES_WITH_NO_TIME = _entries(literal_column("NULL"))
 
 
 def _naive_times(conn: Connection) -> bool:
@@ -218,31 +241,33 @@ def _naive_times(conn: Connection) -> bool:
 
 def _tree_leaves(conn: Connection, first: int, end: int) -> dict[int, bytes]:
     """Return the tree's leaves from index `first` to before `end`, by index."""
-    statement = select(TreeNode.index, TreeNode.hash).where(
-        TreeNode.level == 0, TreeNode.index >= first, TreeNode.index < end)
     found: dict[int, bytes] = {}
-    for part in row_batches(conn, statement, max(end - first, 1), large=False):
+    for part in row_batches(conn, _TREE_LEAVES, max(end - first, 1), large=False,
+                            params={"first": first, "end": end}):
         found.update(part)
     return found
 
 
-def _exact_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[list[Leaf]]:
+_TREE_LEAVES = select(TreeNode.index, TreeNode.hash).where(
+    TreeNode.level == 0, TreeNode.index >= bindparam("first"), TreeNode.index < bindparam("end"))
+_ORDERED_TREE_LEAVES = _TREE_LEAVES.order_by(TreeNode.index)
+
+
+def _exact_batches(conn: Connection, start: int, end: int, batch: int) -> Iterator[Leaves]:
     # The tree's leaves come as a second ordered stream, not a join: PostgreSQL then reads two
     # indexes in order instead of looking one up per entry (several times faster on the server).
-    statement = _entry_columns().where(AuditEntry.seq > start, AuditEntry.seq <= end).order_by(AuditEntry.seq)
     tree_leaves = _TreeLeaves(conn, start, end, batch)
     time_text = _time_reader(conn)
-    for part in row_batches(conn, statement, batch):
-        yield [_exact(row, time_text, tree_leaves.take(row[0] - 1)) for row in part]
+    for part in row_batches(conn, _ENTRIES_WITH_NO_TIME, batch, params={"start": start, "end": end}):
+        yield _exact(part, time_text, [tree_leaves.take(row[0] - 1) for row in part])
 
 
 class _TreeLeaves:
     """The tree's leaves from index `start` on, read in order as the entries come."""
 
     def __init__(self, conn: Connection, start: int, end: int, batch: int) -> None:
-        statement = select(TreeNode.index, TreeNode.hash).where(
-            TreeNode.level == 0, TreeNode.index >= start, TreeNode.index < end).order_by(TreeNode.index)
-        self._parts = row_batches(conn, statement, batch)
+        self._parts = row_batches(conn, _ORDERED_TREE_LEAVES, batch,
+                                  params={"first": start, "end": end})
         self._buf: Sequence[Any] = ()
         self._pos = 0
 
@@ -265,38 +290,50 @@ class _TreeLeaves:
         return bytes(buf[pos][1])
 
 
-def _exact_leaves(conn: Connection, seqs: list[int]) -> list[Leaf]:
-    """Return the leaves of the given entries rebuilt from their columns, as stored_document would."""
+def _exact_leaves(conn: Connection, seqs: list[int]) -> Leaves:
+    """Return the leaves of the given entries rebuilt from their columns, as stored_document would
+    (without the tree's leaves)."""
     time_text = _time_reader(conn)
-    found: list[Leaf] = []
+    rows: list[Sequence[Any]] = []
     for offset in range(0, len(seqs), 1000):
-        statement = entry_rows().where(AuditEntry.seq.in_(seqs[offset:offset + 1000]))
-        for part in row_batches(conn, statement, 1000):
-            found.extend(_exact(row, time_text, None if row[14] is None else bytes(row[14])) for row in part)
-    return found
+        statement = _ENTRIES_WITH_NO_TIME.where(AuditEntry.seq.in_(seqs[offset:offset + 1000]))
+        for part in row_batches(conn, literal_sql(conn, statement, start=0, end=max(seqs)), 1000):
+            rows.extend(part)
+    return _exact(rows, time_text, [None] * len(rows))
 
 
-def _exact(row: Sequence[Any], time_text: Callable[[Any], str], tree_leaf: bytes | None,
-           when: str | None = None) -> Leaf:
-    stored_leaf = bytes(row[13])
+def _exact(rows: Sequence[Sequence[Any]], time_text: Callable[[Any], str], tree: list[bytes | None]) -> Leaves:
+    """Return the leaves of rows of `_entries`, rebuilt from their columns (the time from column 14 when
+    the server wrote it)."""
+    leaf = _leaf
+    out = Leaves([row[0] for row in rows], [], [bytes(row[13]) for row in rows], tree)
     try:
-        return row[0], _leaf(row, time_text(row[1]) if when is None else when), stored_leaf, tree_leaf, ""
-    except (TypeError, ValueError, KeyError) as exc:
-        return row[0], stored_leaf, stored_leaf, tree_leaf, type(exc).__name__
+        out.leaves = [leaf(row, row[14] or time_text(row[1])) for row in rows]
+    except (TypeError, ValueError, KeyError):
+        # An entry that cannot be read back: the batch again, an entry at a time, to say which.
+        out.leaves, out.failures = [], []
+        for row, stored_leaf in zip(rows, out.stored, strict=True):
+            try:
+                out.leaves.append(leaf(row, row[14] or time_text(row[1])))
+                out.failures.append("")
+            except (TypeError, ValueError, KeyError) as exc:
+                out.leaves.append(stored_leaf)
+                out.failures.append(type(exc).__name__)
+    return out
 
 
 # The canonical JSON of entries.entry_document, keys sorted, the time as isoformat_z writes it.
-# json() keeps an object's key order: an unsorted detail just takes the exact path.
+# json() keeps an object's key order: an unsorted detail just takes the exact path. json_object quotes
+# the strings as json_quote does, in one call: 20% less of SQLite's time than thirteen pieces joined
+# with || (331 against 413 ms for 65,000 entries).
 _SQLITE_DOCUMENTS = """
 SELECT e.seq,
-    '{{"action":' || json_quote(e.action) || ',"actor":' || json_quote(e.actor)
-    || ',"at":"' || CASE WHEN length(e.at) = 26 AND substr(e.at, 11, 1) = ' '
-                    THEN substr(e.at, 1, 10) || 'T' || substr(e.at, 12) END
-    || 'Z","basis":' || json_quote(e.basis) || ',"detail":' || json(e.detail)
-    || ',"outcome":' || json_quote(e.outcome) || ',"purpose":' || json_quote(e.purpose)
-    || ',"reason":' || json_quote(e.reason) || ',"record_ids":' || json(e.record_ids)
-    || ',"request_id":' || json_quote(e.request_id) || ',"role":' || json_quote(e.role)
-    || ',"seq":' || e.seq || ',"subject_ref":' || json_quote(e.subject_ref) || '}}',
+    json_object('action', e.action, 'actor', e.actor,
+        'at', CASE WHEN length(e.at) = 26 AND substr(e.at, 11, 1) = ' '
+              THEN substr(e.at, 1, 10) || 'T' || substr(e.at, 12) || 'Z' END,
+        'basis', e.basis, 'detail', json(e.detail), 'outcome', e.outcome, 'purpose', e.purpose,
+        'reason', e.reason, 'record_ids', json(e.record_ids), 'request_id', e.request_id, 'role', e.role,
+        'seq', e.seq, 'subject_ref', e.subject_ref),
     e.leaf_hash, n.hash
 FROM audit_entries e LEFT OUTER JOIN audit_tree_nodes n ON n.level = 0 AND n."index" = e.seq - 1
 WHERE e.seq > {start} AND e.seq <= {end} ORDER BY e.seq"""

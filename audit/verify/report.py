@@ -6,6 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# The order of differences at one index: as one pass over the whole log finds them (what the log holds
+# overall, then each entry, then the tree's nodes a level at a time, then the heads), however its chunks
+# were checked.
+FIRST, ENTRIES, NODES, HEADS = 0, 1, 2, 200
+
 
 @dataclass(frozen=True, slots=True)
 class Difference:
@@ -14,6 +19,7 @@ class Difference:
     index: int
     kind: str
     detail: str
+    rank: int = field(default=ENTRIES, compare=False, repr=False)  # its order among those at the same index
 
     def as_dict(self) -> dict[str, Any]:
         """Return the difference as JSON-ready data."""
@@ -49,10 +55,10 @@ class Findings:
     found: list[Difference] = field(default_factory=list)
     total: int = 0
 
-    def add(self, index: int, kind: str, detail: str) -> None:
+    def add(self, index: int, kind: str, detail: str, rank: int = ENTRIES) -> None:
         """Note one difference."""
         self.total += 1
-        self.found.append(Difference(index, kind, detail))
+        self.found.append(Difference(index, kind, detail, rank))
         if len(self.found) > 4 * self.limit:
             self._trim()
 
@@ -63,7 +69,7 @@ class Findings:
         self._trim()
 
     def _trim(self) -> None:
-        self.found = sorted(self.found, key=lambda d: d.index)[: self.limit]
+        self.found = sorted(self.found, key=lambda d: (d.index, d.rank))[: self.limit]
 
     def result(self) -> tuple[Difference, ...]:
         """Return the first `limit` differences, by index."""
@@ -85,4 +91,5 @@ def note_node_differs(findings: Findings, level: int, position: int, missing: bo
     """Record that stored node (level, position) is missing or differs from the rebuild."""
     start, end = position << level, ((position + 1) << level) - 1
     what = "is missing" if missing else "differs from the rebuild"
-    findings.add(start, "tree", f"stored tree node ({level}, {position}) over leaves {start} to {end} {what}")
+    findings.add(start, "tree", f"stored tree node ({level}, {position}) over leaves {start} to {end} {what}",
+                 NODES + level if level else ENTRIES)

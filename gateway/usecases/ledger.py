@@ -219,10 +219,11 @@ def entry_count(rt: Runtime) -> int:
 
 
 def verify_log(rt: Runtime, progress: Callable[[int], object] | None = None, workers: int | None = None,
-               chunk_bits: int = verify.CHUNK_BITS) -> verify.Report:
+               chunk_bits: int | None = None) -> verify.Report:
     """Recompute every leaf, the tree and every head's root and signature, in one read-only snapshot.
 
-    A log of several chunks is checked by `workers` processes (by default one per CPU).
+    The log is checked in chunks by `workers` processes (by default one per CPU); a small log is cut
+    into chunks small enough that every worker has some.
     """
     url = rt.engine.url.render_as_string(hide_password=False)
     with verify.snapshot(url) as (conn, source):

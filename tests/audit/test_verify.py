@@ -30,6 +30,7 @@ from audit.entries import AuditEntry, EntryDraft, entry_document, leaf_hash_of, 
 from audit.tags import Outcome, Tag
 from audit.verify import Report, entry_rows, fast_leaf_hash
 from audit.verify import leaves as verify_leaves
+from audit.verify import log as verify_log_module
 from gateway.cli import main
 from gateway.config import from_environ
 from gateway.database import make_engine, upgrade
@@ -82,6 +83,14 @@ def test_the_fast_leaf_reads_times_before_the_year_1000_as_isoformat_z_does() ->
     draft = EntryDraft(actor="a", role="r", action="x")
     document = entry_document(7, at, draft)
     row = (7, at, "a", "r", "x", None, None, None, "[]", "allowed", None, None, "{}")
+    assert fast_leaf_hash(row) == leaf_hash_of(document)
+
+
+@pytest.mark.parametrize("record_ids", [[", "], [","], ["a", ", ", "b"], [", ", ", "], ["a, b"], ["", ""]])
+def test_the_fast_leaf_keeps_record_ids_that_look_like_separators(record_ids: list[str]) -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    document = entry_document(7, at, EntryDraft(actor="a", role="r", action="x", record_ids=record_ids))
+    row = (7, at, "a", "r", "x", None, None, None, json.dumps(record_ids), "allowed", None, None, "{}")
     assert fast_leaf_hash(row) == leaf_hash_of(document)
 
 
@@ -248,6 +257,66 @@ def test_a_tree_shrunk_behind_its_heads_is_found(log: Runtime, connection: Conne
     assert not check(log, connection, bits).ok
 
 
+# --- the same report whatever the chunks ---------------------------------------------------------
+
+
+# Each a way to tamper with the log fixture, chosen for what a chunk's edge could split or reorder:
+# gaps across edges, a rebuild broken off before later edits, differences sharing an index.
+CHUNK_EDGES = {
+    "an edit": ["UPDATE audit_entries SET actor = 'x' WHERE seq = 9"],
+    "a gap across several chunks": ["DELETE FROM audit_entries WHERE seq >= 3 AND seq <= 14"],
+    "a gap to the end": ["DELETE FROM audit_entries WHERE seq >= 15"],
+    "a gap past the counter": ["UPDATE audit_counter SET last_seq = 30"],
+    "a tree beyond the entries": ["UPDATE audit_tree_state SET size = 40"],
+    "every entry deleted": ["DELETE FROM audit_entries"],
+    "a break, then edits": ["DELETE FROM audit_entries WHERE seq IN (9, 10)",
+                            'DELETE FROM audit_tree_nodes WHERE level = 0 AND "index" IN (8, 9)',
+                            "UPDATE audit_entries SET actor = 'x' WHERE seq IN (15, 19)"],
+    "a shrunk tree, a gap and an edit": ["UPDATE audit_tree_state SET size = 10",
+                                         "DELETE FROM audit_entries WHERE seq IN (12, 13)",
+                                         "UPDATE audit_entries SET actor = 'x' WHERE seq = 20"],
+    "nodes and a head at one index": ['UPDATE audit_tree_nodes SET hash = :h WHERE level = 3 AND "index" = 0',
+                                      'UPDATE audit_tree_nodes SET hash = :h WHERE level = 1 AND "index" = 0',
+                                      "UPDATE audit_entries SET actor = 'x' WHERE seq = 1",
+                                      "UPDATE audit_tree_heads SET root_hash = :h WHERE tree_size = 5"],
+    "an entry moved past the counter": ["UPDATE audit_entries SET seq = 33 WHERE seq = 6"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHUNK_EDGES))
+def test_the_report_is_the_same_whatever_the_size_of_the_chunks(log: Runtime, connection: Connection,
+                                                                case: str) -> None:
+    for statement in CHUNK_EDGES[case]:
+        sql(connection, statement, **({"h": b"\x02" * 32} if ":h" in statement else {}))
+    for limit in (3, 100):
+        reports = [verify.verify_log(connection, ledger.head_verifier(log), batch=3, chunk_bits=bits, limit=limit)
+                   for bits in (16, 1, 2, 3)]
+        assert not reports[0].ok
+        for report in reports[1:]:
+            assert report == reports[0]
+            assert [d.as_dict() for d in report.differences] == [d.as_dict() for d in reports[0].differences]
+
+
+def test_a_small_log_is_cut_into_several_chunks_per_worker() -> None:
+    assert verify.chunk_bits_for(65_000, 1) == verify.CHUNK_BITS  # one process: the fewest statements
+    assert verify.chunk_bits_for(65_000, 2) == 12  # 16 chunks of 4,096 leaves
+    assert verify.chunk_bits_for(200_000, 2) == 14  # 13 chunks of 16,384
+    assert verify.chunk_bits_for(2_000_000, 2) == verify.CHUNK_BITS
+    assert verify.chunk_bits_for(100, 8) == 12  # never below 2**12 leaves
+
+
+def _tampered_alike(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Check that the log is reported alike by one process and by workers given chunks of 4 leaves."""
+    one = ledger.verify_log(rt, workers=1)
+    monkeypatch.setattr(verify_log_module, "MIN_CHUNK_BITS", 2)
+    chunks: list[int] = []
+    several = ledger.verify_log(rt, progress=chunks.append, workers=2)
+    assert len(chunks) > 4
+    assert not one.ok
+    assert several == one
+    assert [d.as_dict() for d in several.differences] == [d.as_dict() for d in one.differences]
+
+
 # --- the command, on a SQLite file --------------------------------------------------------------
 
 
@@ -403,6 +472,18 @@ def test_worker_processes_check_the_chunks_of_a_sqlite_file(home: Home) -> None:
         rt.engine.dispose()
 
 
+def test_workers_report_a_small_sqlite_log_as_one_process_does(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    home.sql("UPDATE audit_entries SET actor = 'x' WHERE seq = 7")
+    home.sql("DELETE FROM audit_entries WHERE seq >= 11 AND seq <= 14")
+    home.sql("UPDATE audit_tree_heads SET root_hash = ? WHERE id = (SELECT max(id) FROM audit_tree_heads)",
+             b"\x05" * 32)
+    rt = home.runtime()
+    try:
+        _tampered_alike(rt, monkeypatch)
+    finally:
+        rt.engine.dispose()
+
+
 @pytest.fixture
 def committed_pg(tmp_path: Path) -> Iterator[Runtime]:
     """A runtime on its own PostgreSQL database whose transactions really commit (worker processes
@@ -431,6 +512,20 @@ def test_worker_processes_check_the_chunks_of_a_postgresql_snapshot(committed_pg
     tampered = ledger.verify_log(rt, workers=2, chunk_bits=3)
     assert tampered.first is not None
     assert (tampered.first.index, tampered.first.kind) == (40, "deleted")
+
+
+def test_workers_report_a_small_postgresql_log_as_one_process_does(committed_pg: Runtime,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = committed_pg
+    for start in (1, 30):
+        append(rt, 29, start)
+        ledger.checkpoint(rt, batch=11)
+    append(rt, 5, 100)
+    with rt.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entries SET actor = 'x' WHERE seq = 9"))
+        conn.execute(text("DELETE FROM audit_entries WHERE seq >= 15 AND seq <= 26"))
+        conn.execute(text("UPDATE audit_tree_heads SET root_hash = :r WHERE tree_size = 58"), {"r": b"\x05" * 32})
+    _tampered_alike(rt, monkeypatch)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
