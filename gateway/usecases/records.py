@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,12 +19,14 @@ from consent import entry, listings, periods
 from consent.catalogue import Category
 from consent.errors import ConsentError
 from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
+from gateway import forked
+from gateway.forked import WorkerFailed
 from gateway.runtime import Runtime
 from gateway.uow import UnitOfWork
 from gateway.usecases import notices
 from vault.errors import RecordConflict, VaultError
 from vault.identity import normalise_citizen_id
-from vault.types import Document, Ingested, NewRecord, PeriodState, Prepared, Provider
+from vault.types import Document, Ingested, NewRecord, Packed, PeriodState, Prepared, Provider
 
 
 @contextmanager
@@ -172,7 +175,7 @@ class ImportReport:
 
 
 
-def _parse_line(rt: Runtime, provider: Provider, text: str, seen: dict[tuple[str, date], str]) -> Prepared:
+def _parse_line(rt: Runtime, provider: Provider, text: str, seen: dict[tuple[str, date], str]) -> Packed:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -187,13 +190,8 @@ def _parse_line(rt: Runtime, provider: Provider, text: str, seen: dict[tuple[str
         display_until=data.get("display_until"),
     )
     p = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
-    # The same line imported twice must not create a second record: key it by its content. (Built field by
-    # field: dataclasses.replace, twice a line, cost more than the record's encryption.)
-    key = "import:" + rt.vault.fingerprint(p.fingerprint.encode())[:48]
-    keyed = NewRecord(new.citizen_id, new.name, new.category, new.decided_at, new.document, new.payload, key,
-                      new.display_until)
-    return Prepared(keyed, p.catalogue_version, p.payload, p.display_from, p.display_until, p.fingerprint,
-                    p.period_source, p.publication_due, p.filed_late)
+    # The same line imported twice must not create a second record: key it by its content.
+    return rt.vault.pack(p, "import:" + rt.vault.fingerprint(p.fingerprint.encode())[:48])
 
 
 def _citizen_id(raw: str, today: date, seen: dict[tuple[str, date], str]) -> str:
@@ -282,6 +280,11 @@ def _date(field: str, value: object) -> date:
     raise ShapeInvalid(field, "Not a valid date.")
 
 
+# What became of a line: a record ready to store, the reason it was refused, or None (a blank line).
+LineOutcome = Packed | str | None
+Line = tuple[int, str]
+
+
 def import_file(
     rt: Runtime, provider: Provider, path: Path, access: AccessContext,
     progress: Callable[[int], object] = lambda n: None,
@@ -289,29 +292,111 @@ def import_file(
     """Import a JSONL file: bad lines are reported by number, good ones committed in batches.
 
     `progress` is called with the bytes of the lines done (a batch committed, or lines rejected).
+    Raises WorkerFailed if a process preparing lines ended without answering: the batches committed
+    before stay, and importing the file again skips them.
     """
     report = ImportReport()
-    batch: list[Prepared] = []
+    batch: list[Packed] = []
     pending = 0
-    seen: dict[tuple[str, date], str] = {}
+    size = rt.settings.import_batch_size
     with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            pending += len(text.encode())
-            if not text.strip():
-                continue
-            report.lines += 1
-            try:
-                batch.append(_parse_line(rt, provider, text, seen))
-            except (ValueError, *_REFUSED) as exc:
-                report.errors.append((number, _describe(exc)))
-                continue
-            if len(batch) >= rt.settings.import_batch_size:
-                _commit_batch(rt, provider, batch, access, report)
-                progress(pending)
-                batch, pending = [], 0
+        lines = _Lines(handle, size)
+        # Closed on the way out, a failed batch's too: its workers end then, not when the generator is collected.
+        with closing(_prepared(rt, provider, lines)) as prepared:
+            for chunk, (outcomes, failure) in prepared:
+                # Outcomes stop short of the chunk at a failure, raised below.
+                for (number, text), outcome in zip(chunk, outcomes, strict=False):
+                    pending += len(text.encode())
+                    if outcome is None:
+                        continue
+                    report.lines += 1
+                    if type(outcome) is str:
+                        report.errors.append((number, outcome))
+                        continue
+                    batch.append(outcome)  # type: ignore[arg-type]  # neither None nor a reason: a record
+                    if len(batch) >= size:
+                        _commit_batch(rt, provider, batch, access, report)
+                        progress(pending)
+                        batch, pending = [], 0
+                if failure is not None:  # at the line after the last outcome: what came before is done as it was
+                    raise failure
+        lines.raise_failure()  # as reading the next line would have
         _commit_batch(rt, provider, batch, access, report)
         progress(pending)
     return report
+
+
+class _Lines:
+    """The file's lines with their numbers, in chunks; a failure to read (a byte that is not UTF-8) is kept
+    for the caller to raise after the lines before it, where a plain loop over the file would have raised it."""
+
+    def __init__(self, handle: Iterable[str], size: int) -> None:
+        self._handle = handle
+        self._size = size
+        self._failure: Exception | None = None
+
+    def __iter__(self) -> Iterator[list[Line]]:
+        chunk: list[Line] = []
+        try:
+            for line in enumerate(self._handle, start=1):
+                chunk.append(line)
+                if len(chunk) >= self._size:
+                    yield chunk
+                    chunk = []
+        except UnicodeDecodeError as exc:
+            self._failure = exc
+        if chunk:
+            yield chunk
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
+def _prepared(rt: Runtime, provider: Provider, lines: Iterable[list[Line]],
+              ) -> Generator[tuple[list[Line], tuple[list[LineOutcome], Exception | None]], None, None]:
+    """Yield each chunk of lines with what became of each line, up to the failure that stopped it, if any.
+
+    A file of more than one chunk is prepared by forked workers (gateway.forked) while this process stores
+    the chunks before: the two halves of an import then run on two cores. In this process otherwise.
+    """
+    seen: dict[tuple[str, date], str] = {}
+    chunks = iter(lines)
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    count = forked.default_count() if rt.settings.import_workers is None else rt.settings.import_workers
+    if second is None or count < 1:
+        for chunk in itertools.chain([first], [] if second is None else [second], chunks):
+            yield chunk, _prepare_lines(rt, provider, chunk, seen)
+        return
+
+    def prepare(chunk: list[Line]) -> tuple[list[LineOutcome], Exception | None]:  # in a worker
+        outcomes, failure = _prepare_lines(rt, provider, chunk, seen)
+        if failure is not None:  # its type only: its message may quote the line
+            failure = WorkerFailed(f"line {chunk[len(outcomes)][0]} could not be prepared "
+                                   f"({type(failure).__name__})")
+        return outcomes, failure
+
+    with forked.Forked(prepare, count) as workers:
+        yield from workers.map(itertools.chain([first, second], chunks))
+
+
+def _prepare_lines(rt: Runtime, provider: Provider, chunk: list[Line], seen: dict[tuple[str, date], str],
+                   ) -> tuple[list[LineOutcome], Exception | None]:
+    outcomes: list[LineOutcome] = []
+    for _, text in chunk:
+        if not text.strip():
+            outcomes.append(None)
+            continue
+        try:
+            outcomes.append(_parse_line(rt, provider, text, seen))
+        except (ValueError, *_REFUSED) as exc:
+            outcomes.append(_describe(exc))
+        except Exception as exc:  # noqa: BLE001 - a fault, not a line's: raised once the lines before are done
+            return outcomes, exc
+    return outcomes, None
 
 
 def _describe(exc: Exception) -> str:
@@ -321,7 +406,7 @@ def _describe(exc: Exception) -> str:
 
 
 def _commit_batch(
-    rt: Runtime, provider: Provider, batch: list[Prepared], access: AccessContext, report: ImportReport,
+    rt: Runtime, provider: Provider, batch: list[Packed], access: AccessContext, report: ImportReport,
 ) -> None:
     if not batch:
         return
