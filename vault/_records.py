@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from audit import dbapi
+from audit import dbapi, jsontext
 from audit.clock import CST
 from audit.tags import Tag
 from audit.tx import Tx
@@ -229,8 +229,8 @@ def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Packed]) -> di
     return stored
 
 
-# json.dumps with these options builds a new encoder on every call; one made once gives the same text.
-_BODY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# The same text as json.dumps with these options, from an encoder built once (audit.jsontext).
+_BODY = jsontext.encoder(compact=True, ensure_ascii=False)
 
 # Straight on the driver (audit.dbapi), as a Core executemany would send it: SQLAlchemy's processing of
 # each row's parameters cost more than the insert itself. ON CONFLICT DO NOTHING: see _insert.
