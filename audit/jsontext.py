@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-# c_make_encoder, the C accelerator JSONEncoder itself uses, is missing from the type stubs.
-from json.encoder import c_make_encoder, encode_basestring, encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import (  # type: ignore[attr-defined]  # c_make_encoder, the C accelerator: not in the stubs
+    c_make_encoder,
+    encode_basestring,
+    encode_basestring_ascii,
+)
 from typing import Any
 
 

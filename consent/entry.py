@@ -19,7 +19,7 @@ from datetime import date
 from audit import jsontext
 from consent.catalogue import Catalogue, Category, DocumentOrder, NoticeRule
 from consent.errors import CategoryNotAllowed, PayloadInvalid
-from consent.fields import DateLimit, FieldType
+from consent.fields import DateLimit
 from consent.periods import display_end
 from consent.timeliness import due_date
 from vault.identity import birth_date
@@ -131,9 +131,9 @@ def _check_payload_dates(
     catalogue: Catalogue, category: Category, payload: dict[str, object], decided: date, today: date
 ) -> None:
     rules = catalogue.dates
-    for spec in category.fields:
+    for spec in category.date_fields:
         value = payload.get(spec.name)
-        if spec.type is not FieldType.DATE or not isinstance(value, str):
+        if not isinstance(value, str):
             continue
         day, field = date.fromisoformat(value), f"payload.{spec.name}"
         if day < rules.earliest:

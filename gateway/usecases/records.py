@@ -209,6 +209,7 @@ def _citizen_id(raw: str, today: date, seen: dict[tuple[str, date], str]) -> str
 _RECORD_FIELDS = frozenset({"citizen_id", "name", "category", "decided_at", "document", "payload", "display_until"})
 _REQUIRED_FIELDS = ("citizen_id", "category", "decided_at", "payload")
 _DOCUMENT_FIELDS = ("type", "number", "authority", "effective_at")
+_DOCUMENT_NAMES = frozenset(_DOCUMENT_FIELDS)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -223,8 +224,8 @@ class ShapeInvalid(ValueError):
 
 def record_shape(raw: dict[str, Any]) -> dict[str, Any]:
     """Return the record's fields with dates and the document parsed; raise ShapeInvalid naming the field."""
-    for name in sorted(raw.keys() - _RECORD_FIELDS):
-        raise ShapeInvalid(name, "Unknown field.")
+    if not _RECORD_FIELDS.issuperset(raw):
+        raise ShapeInvalid(min(raw.keys() - _RECORD_FIELDS), "Unknown field.")
     for name in _REQUIRED_FIELDS:
         if name not in raw:
             raise ShapeInvalid(name, "Missing data for required field.")
@@ -250,8 +251,8 @@ def record_shape(raw: dict[str, Any]) -> dict[str, Any]:
 def _document(raw: object) -> Document:
     if type(raw) is not dict:
         raise ShapeInvalid("document", "Invalid input type.")
-    for name in sorted(raw.keys() - set(_DOCUMENT_FIELDS)):
-        raise ShapeInvalid(f"document.{name}", "Unknown field.")
+    if not _DOCUMENT_NAMES.issuperset(raw):
+        raise ShapeInvalid(f"document.{min(raw.keys() - _DOCUMENT_NAMES)}", "Unknown field.")
     for name in _DOCUMENT_FIELDS:
         if name not in raw:
             raise ShapeInvalid(f"document.{name}", "Missing data for required field.")
