@@ -296,40 +296,60 @@ def import_file(
     Raises WorkerFailed if a process preparing lines ended without answering: the batches committed
     before stay, and importing the file again skips them.
     """
-    report = ImportReport()
-    batch: list[Packed] = []
-    pending = 0
-    size = rt.settings.import_batch_size
+    batches = _Batches(rt, provider, access, progress)
     with path.open(encoding="utf-8") as handle:
-        lines = _Lines(handle, size)
+        lines = _Lines(handle, rt.settings.import_batch_size)
         # Closed on the way out, a failed batch's too: its workers end then, not when the generator is collected.
         with closing(_prepared(rt, provider, lines)) as prepared:
             for chunk, (outcomes, failure) in prepared:
-                # Outcomes stop short of the chunk at a failure, raised below.
-                for (number, text), outcome in zip(chunk, outcomes, strict=False):
-                    pending += len(text.encode())
-                    if outcome is None:
-                        continue
-                    report.lines += 1
-                    if type(outcome) is str:
-                        report.errors.append((number, outcome))
-                        continue
-                    batch.append(outcome)  # type: ignore[arg-type]  # neither None nor a reason: a record
-                    if len(batch) >= size:
-                        _commit_batch(rt, provider, batch, access, report)
-                        progress(pending)
-                        batch, pending = [], 0
-                if failure is not None:  # at the line after the last outcome: what came before is done as it was
+                batches.take(chunk, outcomes)
+                if failure is not None:  # at the line after the last outcome, once the lines before are done
                     raise failure
         lines.raise_failure()  # as reading the next line would have
-        _commit_batch(rt, provider, batch, access, report)
-        progress(pending)
-    return report
+        batches.commit()
+    return batches.report
+
+
+class _Batches:
+    """What became of each line, in the file's order: reasons reported, records committed a batch at a time."""
+
+    def __init__(self, rt: Runtime, provider: Provider, access: AccessContext,
+                 progress: Callable[[int], object]) -> None:
+        self.report = ImportReport()
+        self._rt, self._provider, self._access, self._progress = rt, provider, access, progress
+        self._size = rt.settings.import_batch_size
+        self._batch: list[Packed] = []
+        self._pending = 0  # bytes of the lines since the last commit
+
+    def take(self, chunk: list[Line], outcomes: list[LineOutcome]) -> None:
+        """Take the outcomes of a chunk's lines (fewer than its lines if a failure stopped it)."""
+        for (number, text), outcome in zip(chunk, outcomes, strict=False):
+            self._pending += len(text.encode())
+            if outcome is None:
+                continue
+            self.report.lines += 1
+            if type(outcome) is str:
+                self.report.errors.append((number, outcome))
+            else:
+                self._batch.append(outcome)  # type: ignore[arg-type]  # neither None nor a reason: a record
+                if len(self._batch) >= self._size:
+                    self.commit()
+
+    def commit(self) -> None:
+        """Store the batch in one transaction and say how far the import got."""
+        if self._batch:
+            with self._rt.uow.begin(self._access) as tx:
+                results = self._rt.vault.ingest(tx, self._provider, self._batch)
+            self.report.created += sum(1 for r in results if r.created)
+            self.report.duplicates += sum(1 for r in results if not r.created)
+        self._progress(self._pending)
+        self._batch, self._pending = [], 0
 
 
 class _Lines:
-    """The file's lines with their numbers, in chunks; a failure to read (a byte that is not UTF-8) is kept
-    for the caller to raise after the lines before it, where a plain loop over the file would have raised it."""
+    """The file's lines with their numbers, in chunks; a failure to read (a byte that is not UTF-8, an I/O
+    error) is kept for the caller to raise after the lines before it are done, as a plain loop over the file
+    would have raised it there (the workers read ahead)."""
 
     def __init__(self, handle: Iterable[str], size: int) -> None:
         self._handle = handle
@@ -344,7 +364,7 @@ class _Lines:
                 if len(chunk) >= self._size:
                     yield chunk
                     chunk = []
-        except UnicodeDecodeError as exc:
+        except (ValueError, OSError) as exc:  # UnicodeDecodeError is a ValueError
             self._failure = exc
         if chunk:
             yield chunk
@@ -404,14 +424,3 @@ def _describe(exc: Exception) -> str:
     field_name = getattr(exc, "field", None)
     reason = getattr(exc, "reason", None) or getattr(exc, "message", None) or str(exc)
     return f"{field_name}: {reason}" if field_name and not str(reason).startswith(field_name) else str(reason)
-
-
-def _commit_batch(
-    rt: Runtime, provider: Provider, batch: list[Packed], access: AccessContext, report: ImportReport,
-) -> None:
-    if not batch:
-        return
-    with rt.uow.begin(access) as tx:
-        results = rt.vault.ingest(tx, provider, batch)
-    report.created += sum(1 for r in results if r.created)
-    report.duplicates += sum(1 for r in results if not r.created)
