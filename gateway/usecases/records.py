@@ -19,7 +19,7 @@ from consent import entry, listings, periods
 from consent.catalogue import Category
 from consent.errors import ConsentError
 from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
-from gateway import forked
+from gateway import database, forked
 from gateway.forked import WorkerFailed
 from gateway.runtime import Runtime
 from gateway.uow import UnitOfWork
@@ -339,6 +339,7 @@ class _Batches:
         """Store the batch in one transaction and say how far the import got."""
         if self._batch:
             with self._rt.uow.begin(self._access) as tx:
+                database.for_bulk_writes(tx.session.connection())
                 results = self._rt.vault.ingest(tx, self._provider, self._batch)
             self.report.created += sum(1 for r in results if r.created)
             self.report.duplicates += sum(1 for r in results if not r.created)
