@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from audit import dbapi
+from audit import dbapi, jsontext
 from audit.clock import Clock, UTCDateTime, isoformat_z
 from audit.errors import AuditAppendFailed
 from audit.tags import Outcome, Tag
@@ -117,8 +117,10 @@ def canonical_json(value: Any) -> bytes:
     return _CANONICAL(value).encode()
 
 
-# json.dumps with these options builds a new encoder on every call; one made once gives the same text.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+# The same text as json.dumps with these options, from an encoder built once (audit.jsontext).
+_CANONICAL = jsontext.encoder(sort_keys=True, compact=True, ensure_ascii=False)
+# json.dumps with its defaults: how the JSON columns are bound (as SQLAlchemy's JSON type would bind them).
+_DUMPS = jsontext.encoder()
 
 
 def entry_document(seq: int, at: datetime, draft: EntryDraft) -> dict[str, Any]:
@@ -216,7 +218,7 @@ def append_many(session: Session, clock: Clock, drafts: Sequence[EntryDraft]) ->
         stored_at, at_z = dbapi.bind_time(conn.dialect.name, at), isoformat_z(at)
         first = last - len(drafts) + 1
         rows = []
-        dumps, sha256 = json.dumps, hashlib.sha256
+        dumps, sha256 = _DUMPS, hashlib.sha256
         for seq, draft in enumerate(drafts, start=first):
             if draft.reason is not None and len(draft.reason) > REASON_LENGTH:
                 # A reason may quote a caller's field name; it must never be why an entry cannot be written.

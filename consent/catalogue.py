@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from itertools import pairwise
 from types import MappingProxyType
@@ -329,7 +329,17 @@ class Category:
         Unknown fields are refused, so nothing outside the catalogue is recorded (CAT-6).
         A null value counts as absent.
         """
-        return normalise_payload(self.fields, payload)
+        return normalise_payload(self.fields, payload, self.field_names)
+
+    @cached_property
+    def field_names(self) -> frozenset[str]:
+        """Return the names of the payload's fields (kept: every record entering is checked against them)."""
+        return frozenset(spec.name for spec in self.fields)
+
+    @cached_property
+    def date_fields(self) -> tuple[FieldSpec, ...]:
+        """Return the payload's date fields, in field order."""
+        return tuple(spec for spec in self.fields if spec.type is FieldType.DATE)
 
     def to_public(self) -> dict[str, object]:
         """Return the category as JSON data, durations as ISO 8601 strings."""

@@ -13,13 +13,13 @@ publication deadline (DISC-4) flags a record filed after it; it is still stored.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date
 
+from audit import jsontext
 from consent.catalogue import Catalogue, Category, DocumentOrder, NoticeRule
 from consent.errors import CategoryNotAllowed, PayloadInvalid
-from consent.fields import DateLimit, FieldType
+from consent.fields import DateLimit
 from consent.periods import display_end
 from consent.timeliness import due_date
 from vault.identity import birth_date
@@ -131,9 +131,9 @@ def _check_payload_dates(
     catalogue: Catalogue, category: Category, payload: dict[str, object], decided: date, today: date
 ) -> None:
     rules = catalogue.dates
-    for spec in category.fields:
+    for spec in category.date_fields:
         value = payload.get(spec.name)
-        if spec.type is not FieldType.DATE or not isinstance(value, str):
+        if not isinstance(value, str):
             continue
         day, field = date.fromisoformat(value), f"payload.{spec.name}"
         if day < rules.earliest:
@@ -198,5 +198,5 @@ def _canonical(provider: Provider, record: NewRecord, payload: dict[str, object]
     return _CANONICAL(fields)
 
 
-# json.dumps with these options builds a new encoder on every call; one made once gives the same text.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+# The same text as json.dumps with these options, from an encoder built once (audit.jsontext).
+_CANONICAL = jsontext.encoder(sort_keys=True, compact=True, ensure_ascii=False)

@@ -186,17 +186,19 @@ def hidden_characters(value: str) -> bool:
     return _HIDDEN.search(value) is not None
 
 
-def normalise_payload(specs: Sequence[FieldSpec], payload: object) -> dict[str, object]:
+def normalise_payload(specs: Sequence[FieldSpec], payload: object,
+                      names: frozenset[str] | None = None) -> dict[str, object]:
     """Return the payload normalised, in field order; raise PayloadInvalid on the first fault.
 
     Unknown fields are refused, so nothing outside the catalogue is recorded (CAT-6).
-    A null value counts as absent.
+    A null value counts as absent. `names`, the specs' names, may be given by a caller that keeps them.
     """
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):  # an ABC's check costs: a dict first
         raise PayloadInvalid("payload", "must be an object")
-    names = {spec.name for spec in specs}
-    unknown = sorted(str(key) for key in payload if key not in names)
-    if unknown:
+    if names is None:
+        names = frozenset(spec.name for spec in specs)
+    if not names.issuperset(payload):
+        unknown = sorted(str(key) for key in payload if key not in names)
         raise PayloadInvalid(f"payload.{unknown[0]}", "unknown field")
     result: dict[str, object] = {}
     for spec in specs:

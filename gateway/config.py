@@ -33,6 +33,9 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     import_batch_size: int = 500
+    # Processes that prepare an import's lines while this one stores them (None: one per CPU, at most 4; 0:
+    # none, all in this process). See gateway/usecases/records.py.
+    import_workers: int | None = None
     # Auditors' anomaly report (GET /api/v1/audit/anomalies); see README.md.
     anomaly_volume_factor: float = 5.0
     anomaly_min_queries: int = 20

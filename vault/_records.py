@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from audit import dbapi
+from audit import dbapi, jsontext
 from audit.clock import CST
 from audit.tags import Tag
 from audit.tx import Tx
@@ -30,6 +30,7 @@ from vault.types import (
     Ingested,
     NewRecord,
     OwnFile,
+    Packed,
     PeriodChangeView,
     PeriodState,
     Prepared,
@@ -112,18 +113,33 @@ class _Earlier:
     version: int
 
 
-def ingest(tx: Tx, ring: Keyring, provider: Provider, batch: Sequence[Prepared]) -> list[Ingested]:
+def pack(ring: Keyring, prepared: Prepared, idempotency_key: str | None = None) -> Packed:
+    """Return the record ready to store: its person's blind index, its body encoded (no database touched).
+
+    `idempotency_key`, if given, replaces the record's own (an import keys each line by its content).
+    """
+    record = prepared.record
+    body = _BODY({"payload": prepared.payload, "document": _document_json(record.document),
+                  "name": record.name}).encode()
+    return Packed(idempotency_key or record.idempotency_key, prepared.fingerprint, record.citizen_id,
+                  _crypto.blind_index(ring, record.citizen_id), record.category, prepared.catalogue_version,
+                  record.decided_at, prepared.display_from, prepared.display_until, prepared.period_source,
+                  prepared.publication_due, prepared.filed_late, body)
+
+
+def ingest(tx: Tx, ring: Keyring, provider: Provider, batch: Sequence[Prepared | Packed]) -> list[Ingested]:
     """Store prepared records (one audit entry each) and return what became of each.
 
     A record whose idempotency key was seen before is not stored again: the earlier one is
     returned if the request is the same, RecordConflict is raised if it differs.
     """
-    keys = [p.record.idempotency_key for p in batch if p.record.idempotency_key]
+    packed = [p if isinstance(p, Packed) else pack(ring, p) for p in batch]
+    keys = [p.idempotency_key for p in packed if p.idempotency_key]
     seen = _existing(tx.session, provider.client_id, keys)
-    fresh: list[Prepared] = []
-    results: list[Ingested | Prepared] = []
-    for prepared in batch:
-        key = prepared.record.idempotency_key
+    fresh: list[Packed] = []
+    results: list[Ingested | Packed] = []
+    for prepared in packed:
+        key = prepared.idempotency_key
         earlier = seen.get(key) if key else None
         if earlier is not None:
             if earlier.request_fingerprint != prepared.fingerprint:
@@ -147,12 +163,12 @@ def ingest(tx: Tx, ring: Keyring, provider: Provider, batch: Sequence[Prepared])
     return out
 
 
-def _slot(prepared: Prepared) -> str:
-    return prepared.record.idempotency_key or f"#{id(prepared)}"
+def _slot(prepared: Packed) -> str:
+    return prepared.idempotency_key or f"#{id(prepared)}"
 
 
-def _unique_by_key(batch: list[Prepared]) -> list[Prepared]:
-    firsts: dict[str, Prepared] = {}
+def _unique_by_key(batch: list[Packed]) -> list[Packed]:
+    firsts: dict[str, Packed] = {}
     for prepared in batch:
         slot = _slot(prepared)
         if slot in firsts and firsts[slot].fingerprint != prepared.fingerprint:
@@ -161,65 +177,60 @@ def _unique_by_key(batch: list[Prepared]) -> list[Prepared]:
     return list(firsts.values())
 
 
-def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Prepared]) -> dict[str, Ingested]:
+def _store(tx: Tx, ring: Keyring, provider: Provider, batch: list[Packed]) -> dict[str, Ingested]:
     if not batch:
         return {}
     session = tx.session
     # A provider's name for the person stays with its record: the person's name is the one checked at a counter.
-    refs = {cid: _crypto.blind_index(ring, cid) for cid in {p.record.citizen_id for p in batch}}
-    subjects = ensure_subjects(session, ring, tx.clock, [(p.record.citizen_id, None) for p in batch], refs=refs)
+    refs = {p.citizen_id: p.subject_ref for p in batch}
+    subjects = ensure_subjects(session, ring, tx.clock, [(cid, None) for cid in refs], refs=refs)
     conn = session.connection()
     dialect = conn.dialect.name
     created_at = dbapi.bind_time(dialect, tx.now)
     client_id = provider.client_id
     stored: dict[str, Ingested] = {}
     rows: list[dict[str, Any]] = []
-    owners: list[str] = []
     for prepared in batch:
-        record = prepared.record
-        subject = subjects[refs[record.citizen_id]]
+        subject = subjects[prepared.subject_ref]
         record_id = new_record_id()
-        body = _BODY({"payload": prepared.payload, "document": _document_json(record.document),
-                      "name": record.name}).encode()
-        aad = _crypto.record_aad(record_id, subject.subject_ref, record.category)
+        aad = _crypto.record_aad(record_id, subject.subject_ref, prepared.category)
         rows.append({
             "id": record_id,
             "subject_id": subject.id,
-            "category": record.category,
+            "category": prepared.category,
             "catalogue_version": prepared.catalogue_version,
             "provider_id": client_id,
-            "decided_at": dbapi.bind_date(dialect, record.decided_at),
+            "decided_at": dbapi.bind_date(dialect, prepared.decided_at),
             "display_from": dbapi.bind_date(dialect, prepared.display_from),
             "display_until": dbapi.bind_date(dialect, prepared.display_until),
             "period_source": prepared.period_source,
             "publication_due": dbapi.bind_date(dialect, prepared.publication_due),
             "filed_late": prepared.filed_late,
-            "sealed": _crypto.seal(subject.dek, body, aad),
-            "idempotency_key": record.idempotency_key,
+            "sealed": _crypto.seal(subject.dek, prepared.body, aad),
+            "idempotency_key": prepared.idempotency_key,
             "request_fingerprint": prepared.fingerprint,
             "created_at": created_at,
         })
-        owners.append(subject.subject_ref)
         stored[_slot(prepared)] = Ingested(record_id, "active", prepared.display_from, prepared.display_until, True,
                                            prepared.filed_late)
     inserted = _insert(conn, rows)
-    raced: list[Prepared] = []
-    for prepared, row, subject_ref in zip(batch, rows, owners, strict=True):
+    raced: list[Packed] = []
+    for prepared, row in zip(batch, rows, strict=True):
         if inserted is not None and row["id"] not in inserted:
             raced.append(prepared)
             continue
-        detail: dict[str, Any] = {"category": prepared.record.category}
+        detail: dict[str, Any] = {"category": prepared.category}
         if prepared.publication_due is not None:
             # DISC-4: auditors see whether it was filed on time; third parties never see this entry.
             detail["publication_due"] = prepared.publication_due.isoformat()
             detail["filed_late"] = prepared.filed_late
-        tx.record(Tag.RECORD_INGESTED, subject_ref=subject_ref, record_ids=(row["id"],), detail=detail)
+        tx.record(Tag.RECORD_INGESTED, subject_ref=prepared.subject_ref, record_ids=(row["id"],), detail=detail)
     stored.update(_earlier_results(session, provider, raced))
     return stored
 
 
-# json.dumps with these options builds a new encoder on every call; one made once gives the same text.
-_BODY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# The same text as json.dumps with these options, from an encoder built once (audit.jsontext).
+_BODY = jsontext.encoder(compact=True, ensure_ascii=False)
 
 # Straight on the driver (audit.dbapi), as a Core executemany would send it: SQLAlchemy's processing of
 # each row's parameters cost more than the insert itself. ON CONFLICT DO NOTHING: see _insert.
@@ -265,14 +276,13 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> set[str] | None:
     return set(conn.execute(select(Record.id).where(mine)).scalars())
 
 
-def _earlier_results(session: Session, provider: Provider, raced: list[Prepared]) -> dict[str, Ingested]:
+def _earlier_results(session: Session, provider: Provider, raced: list[Packed]) -> dict[str, Ingested]:
     """Return what became of records another transaction stored first: theirs, or RecordConflict if they differ."""
     # Under READ COMMITTED this statement sees the row the winner committed while our insert waited for it.
-    earlier = _existing(session, provider.client_id, [p.record.idempotency_key for p in raced
-                                                      if p.record.idempotency_key])
+    earlier = _existing(session, provider.client_id, [p.idempotency_key for p in raced if p.idempotency_key])
     results: dict[str, Ingested] = {}
     for prepared in raced:
-        key = prepared.record.idempotency_key
+        key = prepared.idempotency_key
         found = earlier.get(key or "")
         if found is None:  # only a key's conflict skips a row, and its winner is committed
             raise RecordConflict(f"record with idempotency key {key!r} not stored")
@@ -546,7 +556,8 @@ def correct(tx: Tx, ring: Keyring, provider: Provider, record_id: str, payload: 
     prepared = replace(prepared, publication_due=record.publication_due, filed_late=record.filed_late)
     if record.period_source in ("extended", "ended"):
         prepared = replace(prepared, display_until=record.display_until, period_source=record.period_source)
-    stored = _store(tx, ring, provider, [prepared])[_slot(prepared)]
+    packed = pack(ring, prepared)
+    stored = _store(tx, ring, provider, [packed])[_slot(packed)]
     revoke(tx, ring, provider, record_id, reason)
     tx.record(Tag.RECORD_CORRECTED, subject_ref=subject.subject_ref, record_ids=[record_id, stored.id],
               detail={"category": record.category, "corrected_by": stored.id})
@@ -564,4 +575,5 @@ def store_for(tx: Tx, ring: Keyring, provider: Provider, subject_ref: str, draft
     identity = reveal_identity(data_key(ring, subject), subject)
     prepared = prepare(NewRecord(citizen_id=identity.citizen_id, name=None, category=draft.category,
                                  decided_at=draft.decided_at, document=draft.document, payload=draft.payload))
-    return _store(tx, ring, provider, [prepared])[_slot(prepared)]
+    packed = pack(ring, prepared)
+    return _store(tx, ring, provider, [packed])[_slot(packed)]

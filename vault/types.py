@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from vault import _crypto
 
@@ -62,6 +62,32 @@ class Prepared:
     period_source: str = "catalogue"
     publication_due: date | None = None
     filed_late: bool = False
+
+
+class Packed(NamedTuple):
+    """A prepared record with the vault's work that needs no database done (`Vault.pack`): the person's blind
+    index and the body to seal, encoded. Plain values in a tuple, so that a bulk import can prepare records in
+    worker processes and hand them over for little: a pickled Prepared cost 15.6 us to send and 14.9 us to
+    receive, this 3.4 and 1.4 (a busy machine). It holds plaintext (the citizen ID, the body): it never leaves
+    the import's processes.
+    """
+
+    idempotency_key: str | None
+    fingerprint: str
+    citizen_id: str
+    subject_ref: str
+    category: str
+    catalogue_version: str
+    decided_at: date
+    display_from: date
+    display_until: date | None
+    period_source: str
+    publication_due: date | None
+    filed_late: bool
+    body: bytes
+
+    def __repr__(self) -> str:
+        return f"Packed(category={self.category!r}, decided_at={self.decided_at!r})"  # no ID, no payload
 
 
 @dataclass(frozen=True, slots=True)

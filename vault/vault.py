@@ -51,6 +51,7 @@ from vault.types import (
     NewRecord,
     ObjectionTexts,
     OwnFile,
+    Packed,
     PeriodState,
     Prepared,
     Provider,
@@ -101,6 +102,12 @@ class Vault:
     def subject_ref(self, citizen_id: str) -> str:
         """Return the blind index of a (normalised) citizen ID: how the person is found and logged."""
         return _crypto.blind_index(self._ring, citizen_id)
+
+    def pack(self, prepared: Prepared, idempotency_key: str | None = None) -> Packed:
+        """Return a prepared record ready for `ingest`, with the work that needs no database done (the blind
+        index, the body encoded): a bulk import does this in worker processes. `idempotency_key`, if given,
+        replaces the record's own. Nothing is stored or released: the plaintext in it is the caller's own."""
+        return _records.pack(self._ring, prepared, idempotency_key)
 
     def fingerprint(self, data: bytes) -> str:
         """Return a keyed hash of `data`, safe to store where a plain hash could be brute-forced."""
@@ -191,7 +198,7 @@ class Vault:
         tx.under(basis=basis).record(Tag.SUBJECT_ENROLLED, subject_ref=ref)
         return ref
 
-    def ingest(self, tx: Tx, provider: Provider, batch: Sequence[Prepared]) -> list[Ingested]:
+    def ingest(self, tx: Tx, provider: Provider, batch: Sequence[Prepared | Packed]) -> list[Ingested]:
         """Store prepared records (an entry each); a retried idempotency key returns the first result."""
         return self._unwrapping(lambda: _records.ingest(tx, self._ring, provider, batch))
 

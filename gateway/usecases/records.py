@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,12 +19,14 @@ from consent import entry, listings, periods
 from consent.catalogue import Category
 from consent.errors import ConsentError
 from consent.fields import HIDDEN_CHARACTERS_REASON, hidden_characters
+from gateway import database, forked
+from gateway.forked import WorkerFailed
 from gateway.runtime import Runtime
 from gateway.uow import UnitOfWork
 from gateway.usecases import notices
 from vault.errors import RecordConflict, VaultError
 from vault.identity import normalise_citizen_id
-from vault.types import Document, Ingested, NewRecord, PeriodState, Prepared, Provider
+from vault.types import Document, Ingested, NewRecord, Packed, PeriodState, Prepared, Provider
 
 
 @contextmanager
@@ -172,7 +175,7 @@ class ImportReport:
 
 
 
-def _parse_line(rt: Runtime, provider: Provider, text: str, seen: dict[tuple[str, date], str]) -> Prepared:
+def _parse_line(rt: Runtime, provider: Provider, text: str, seen: dict[tuple[str, date], str]) -> Packed:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -187,13 +190,8 @@ def _parse_line(rt: Runtime, provider: Provider, text: str, seen: dict[tuple[str
         display_until=data.get("display_until"),
     )
     p = entry.prepare(rt.catalogue, rt.vault.fingerprint, provider, new, today)
-    # The same line imported twice must not create a second record: key it by its content. (Built field by
-    # field: dataclasses.replace, twice a line, cost more than the record's encryption.)
-    key = "import:" + rt.vault.fingerprint(p.fingerprint.encode())[:48]
-    keyed = NewRecord(new.citizen_id, new.name, new.category, new.decided_at, new.document, new.payload, key,
-                      new.display_until)
-    return Prepared(keyed, p.catalogue_version, p.payload, p.display_from, p.display_until, p.fingerprint,
-                    p.period_source, p.publication_due, p.filed_late)
+    # The same line imported twice must not create a second record: key it by its content.
+    return rt.vault.pack(p, "import:" + rt.vault.fingerprint(p.fingerprint.encode())[:48])
 
 
 def _citizen_id(raw: str, today: date, seen: dict[tuple[str, date], str]) -> str:
@@ -211,6 +209,7 @@ def _citizen_id(raw: str, today: date, seen: dict[tuple[str, date], str]) -> str
 _RECORD_FIELDS = frozenset({"citizen_id", "name", "category", "decided_at", "document", "payload", "display_until"})
 _REQUIRED_FIELDS = ("citizen_id", "category", "decided_at", "payload")
 _DOCUMENT_FIELDS = ("type", "number", "authority", "effective_at")
+_DOCUMENT_NAMES = frozenset(_DOCUMENT_FIELDS)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -225,8 +224,8 @@ class ShapeInvalid(ValueError):
 
 def record_shape(raw: dict[str, Any]) -> dict[str, Any]:
     """Return the record's fields with dates and the document parsed; raise ShapeInvalid naming the field."""
-    for name in sorted(raw.keys() - _RECORD_FIELDS):
-        raise ShapeInvalid(name, "Unknown field.")
+    if not _RECORD_FIELDS.issuperset(raw):
+        raise ShapeInvalid(min(raw.keys() - _RECORD_FIELDS), "Unknown field.")
     for name in _REQUIRED_FIELDS:
         if name not in raw:
             raise ShapeInvalid(name, "Missing data for required field.")
@@ -252,8 +251,8 @@ def record_shape(raw: dict[str, Any]) -> dict[str, Any]:
 def _document(raw: object) -> Document:
     if type(raw) is not dict:
         raise ShapeInvalid("document", "Invalid input type.")
-    for name in sorted(raw.keys() - set(_DOCUMENT_FIELDS)):
-        raise ShapeInvalid(f"document.{name}", "Unknown field.")
+    if not _DOCUMENT_NAMES.issuperset(raw):
+        raise ShapeInvalid(f"document.{min(raw.keys() - _DOCUMENT_NAMES)}", "Unknown field.")
     for name in _DOCUMENT_FIELDS:
         if name not in raw:
             raise ShapeInvalid(f"document.{name}", "Missing data for required field.")
@@ -282,6 +281,11 @@ def _date(field: str, value: object) -> date:
     raise ShapeInvalid(field, "Not a valid date.")
 
 
+# What became of a line: a record ready to store, the reason it was refused, or None (a blank line).
+LineOutcome = Packed | str | None
+Line = tuple[int, str]
+
+
 def import_file(
     rt: Runtime, provider: Provider, path: Path, access: AccessContext,
     progress: Callable[[int], object] = lambda n: None,
@@ -289,43 +293,135 @@ def import_file(
     """Import a JSONL file: bad lines are reported by number, good ones committed in batches.
 
     `progress` is called with the bytes of the lines done (a batch committed, or lines rejected).
+    Raises WorkerFailed if a process preparing lines ended without answering: the batches committed
+    before stay, and importing the file again skips them.
     """
-    report = ImportReport()
-    batch: list[Prepared] = []
-    pending = 0
-    seen: dict[tuple[str, date], str] = {}
+    batches = _Batches(rt, provider, access, progress)
     with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            pending += len(text.encode())
-            if not text.strip():
+        lines = _Lines(handle, rt.settings.import_batch_size)
+        # Closed on the way out, a failed batch's too: its workers end then, not when the generator is collected.
+        with closing(_prepared(rt, provider, lines)) as prepared:
+            for chunk, (outcomes, failure) in prepared:
+                batches.take(chunk, outcomes)
+                if failure is not None:  # at the line after the last outcome, once the lines before are done
+                    raise failure
+        lines.raise_failure()  # as reading the next line would have
+        batches.commit()
+    return batches.report
+
+
+class _Batches:
+    """What became of each line, in the file's order: reasons reported, records committed a batch at a time."""
+
+    def __init__(self, rt: Runtime, provider: Provider, access: AccessContext,
+                 progress: Callable[[int], object]) -> None:
+        self.report = ImportReport()
+        self._rt, self._provider, self._access, self._progress = rt, provider, access, progress
+        self._size = rt.settings.import_batch_size
+        self._batch: list[Packed] = []
+        self._pending = 0  # bytes of the lines since the last commit
+
+    def take(self, chunk: list[Line], outcomes: list[LineOutcome]) -> None:
+        """Take the outcomes of a chunk's lines (fewer than its lines if a failure stopped it)."""
+        for (number, text), outcome in zip(chunk, outcomes, strict=False):
+            self._pending += len(text.encode())
+            if outcome is None:
                 continue
-            report.lines += 1
-            try:
-                batch.append(_parse_line(rt, provider, text, seen))
-            except (ValueError, *_REFUSED) as exc:
-                report.errors.append((number, _describe(exc)))
-                continue
-            if len(batch) >= rt.settings.import_batch_size:
-                _commit_batch(rt, provider, batch, access, report)
-                progress(pending)
-                batch, pending = [], 0
-        _commit_batch(rt, provider, batch, access, report)
-        progress(pending)
-    return report
+            self.report.lines += 1
+            if type(outcome) is str:
+                self.report.errors.append((number, outcome))
+            else:
+                self._batch.append(outcome)  # type: ignore[arg-type]  # neither None nor a reason: a record
+                if len(self._batch) >= self._size:
+                    self.commit()
+
+    def commit(self) -> None:
+        """Store the batch in one transaction and say how far the import got."""
+        if self._batch:
+            with self._rt.uow.begin(self._access) as tx:
+                database.for_bulk_writes(tx.session.connection())
+                results = self._rt.vault.ingest(tx, self._provider, self._batch)
+            self.report.created += sum(1 for r in results if r.created)
+            self.report.duplicates += sum(1 for r in results if not r.created)
+        self._progress(self._pending)
+        self._batch, self._pending = [], 0
+
+
+class _Lines:
+    """The file's lines with their numbers, in chunks; a failure to read (a byte that is not UTF-8, an I/O
+    error) is kept for the caller to raise after the lines before it are done, as a plain loop over the file
+    would have raised it there (the workers read ahead)."""
+
+    def __init__(self, handle: Iterable[str], size: int) -> None:
+        self._handle = handle
+        self._size = size
+        self._failure: Exception | None = None
+
+    def __iter__(self) -> Iterator[list[Line]]:
+        chunk: list[Line] = []
+        try:
+            for line in enumerate(self._handle, start=1):
+                chunk.append(line)
+                if len(chunk) >= self._size:
+                    yield chunk
+                    chunk = []
+        except (ValueError, OSError) as exc:  # UnicodeDecodeError is a ValueError
+            self._failure = exc
+        if chunk:
+            yield chunk
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
+def _prepared(rt: Runtime, provider: Provider, lines: Iterable[list[Line]],
+              ) -> Generator[tuple[list[Line], tuple[list[LineOutcome], Exception | None]], None, None]:
+    """Yield each chunk of lines with what became of each line, up to the failure that stopped it, if any.
+
+    A file of more than one chunk is prepared by forked workers (gateway.forked) while this process stores
+    the chunks before: the two halves of an import then run on two cores. In this process otherwise.
+    """
+    seen: dict[tuple[str, date], str] = {}
+    chunks = iter(lines)
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    count = forked.default_count() if rt.settings.import_workers is None else rt.settings.import_workers
+    if second is None or count < 1:
+        for chunk in itertools.chain([first], [] if second is None else [second], chunks):
+            yield chunk, _prepare_lines(rt, provider, chunk, seen)
+        return
+
+    def prepare(chunk: list[Line]) -> tuple[list[LineOutcome], Exception | None]:  # in a worker
+        outcomes, failure = _prepare_lines(rt, provider, chunk, seen)
+        if failure is not None:  # its type only: its message may quote the line
+            failure = WorkerFailed(f"line {chunk[len(outcomes)][0]} could not be prepared "
+                                   f"({type(failure).__name__})")
+        return outcomes, failure
+
+    with forked.Forked(prepare, count) as workers:
+        yield from workers.map(itertools.chain([first, second], chunks))
+
+
+def _prepare_lines(rt: Runtime, provider: Provider, chunk: list[Line], seen: dict[tuple[str, date], str],
+                   ) -> tuple[list[LineOutcome], Exception | None]:
+    outcomes: list[LineOutcome] = []
+    for _, text in chunk:
+        if not text.strip():
+            outcomes.append(None)
+            continue
+        try:
+            outcomes.append(_parse_line(rt, provider, text, seen))
+        except (ValueError, *_REFUSED) as exc:
+            outcomes.append(_describe(exc))
+        except Exception as exc:  # noqa: BLE001 - a fault, not a line's: raised once the lines before are done
+            return outcomes, exc
+    return outcomes, None
 
 
 def _describe(exc: Exception) -> str:
     field_name = getattr(exc, "field", None)
     reason = getattr(exc, "reason", None) or getattr(exc, "message", None) or str(exc)
     return f"{field_name}: {reason}" if field_name and not str(reason).startswith(field_name) else str(reason)
-
-
-def _commit_batch(
-    rt: Runtime, provider: Provider, batch: list[Prepared], access: AccessContext, report: ImportReport,
-) -> None:
-    if not batch:
-        return
-    with rt.uow.begin(access) as tx:
-        results = rt.vault.ingest(tx, provider, batch)
-    report.created += sum(1 for r in results if r.created)
-    report.duplicates += sum(1 for r in results if not r.created)

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -82,3 +82,12 @@ def test_an_in_list_is_expanded_to_one_parameter_per_value() -> None:
     assert statement.postgresql == "SELECT 1 WHERE x IN (%(xs_0)s, %(xs_1)s, %(xs_2)s)"
     assert dbapi.listed("xs", ["a", "b", "c"]) == {"xs_0": "a", "xs_1": "b", "xs_2": "c"}
     assert dbapi.Statement("SELECT '100%' WHERE a::text = :a").postgresql == "SELECT '100%%' WHERE a::text = %(a)s"
+
+
+def test_many_rows_are_bound_by_name_whatever_the_order_of_their_keys(connection: Connection) -> None:
+    connection.execute(text("CREATE TEMPORARY TABLE bound (a VARCHAR(10), b INTEGER, c VARCHAR(10))"))
+    insert = dbapi.Statement("INSERT INTO bound (c, a, b) VALUES (:c, :a, :b)")
+    rows = [{"a": "one", "b": 1, "c": "x"}, {"b": 2, "c": "y", "a": "two", "unused": "z"}]
+    assert dbapi.execute_many(connection, insert, rows) == 2
+    stored = dbapi.execute(connection, dbapi.Statement("SELECT a, b, c FROM bound ORDER BY b"), {})
+    assert [tuple(row) for row in stored] == [("one", 1, "x"), ("two", 2, "y")]

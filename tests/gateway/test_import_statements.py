@@ -11,6 +11,7 @@ from sqlalchemy import Connection, event, func, select
 from audit.entries import AuditEntry
 from audit.tags import Tag
 from audit.tx import AccessContext
+from gateway import database
 from gateway.runtime import Runtime
 from gateway.usecases import clients as client_use
 from gateway.usecases import records
@@ -54,3 +55,15 @@ def test_an_import_batch_takes_the_same_few_statements_for_one_line_or_many_and_
         entries = session.execute(select(func.count()).select_from(AuditEntry)
                                   .where(AuditEntry.action == str(Tag.RECORD_INGESTED))).scalar_one()
     assert entries == 1 + batch  # one entry per record
+
+
+def test_an_import_gives_its_sqlite_connection_the_page_cache_of_a_bulk_import(
+    rt: Runtime, connection: Connection, tmp_path: Path, people: People
+) -> None:
+    code, agency = "ADMINISTRATIVE_PENALTY_GENERAL", "any_competent_authority"
+    made = client_use.add_client(rt, role="provider", name="test provider", categories=[code], kind=None,
+                                 agency=agency, level="city")
+    _import(rt, connection, tmp_path, Provider(made.client_id, frozenset({code}), agency, "city"),
+            [penalty(people.new())])
+    if connection.dialect.name == "sqlite":
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -database.BULK_CACHE_KIB
