@@ -283,12 +283,14 @@ def _earlier_results(session: Session, provider: Provider, raced: list[Prepared]
     return results
 
 
-def _view(subject_ref: str, dek: bytes, row: Sequence[Any], changes: Sequence[PeriodChangeView] = ()) -> RecordView:
+def _view(subject_ref: str, opener: _crypto.Opener, row: Sequence[Any],
+          changes: Sequence[PeriodChangeView] = ()) -> RecordView:
     """Return the view of a row of _OWN (the driver's values: on SQLite, dates and times as text)."""
     (record_id, category, provider_id, status, decided_at, display_from, display_until, created_at, revoked_at,
      sealed, version, repaired_at, repair_effect, period_source) = row
     aad = _crypto.record_aad(record_id, subject_ref, category)
-    body = json.loads(_crypto.unseal(dek, bytes(sealed), aad, f"record {record_id}"))
+    # Sealed as UTF-8 (_BODY, encoded strictly), so decoded as such: json.loads of bytes guesses the encoding first.
+    body = json.loads(opener.open(bytes(sealed), aad, f"record {record_id}").decode())
     read_date, read_time, to_date = dbapi.read_date, dbapi.read_time, dbapi.to_date
     return RecordView(
         id=record_id,
@@ -337,9 +339,9 @@ _OWN_CHANGES = (select(RecordPeriodChange.record_id, RecordPeriodChange.version,
                 .order_by(RecordPeriodChange.record_id, RecordPeriodChange.version))
 
 
-def _change_view(subject_ref: str, dek: bytes, change: Any) -> PeriodChangeView:
-    sealed = _crypto.unseal(dek, change.sealed, _change_aad(change.record_id, subject_ref, change.version),
-                            f"record {change.record_id} version {change.version}")
+def _change_view(subject_ref: str, opener: _crypto.Opener, change: Any) -> PeriodChangeView:
+    sealed = opener.open(change.sealed, _change_aad(change.record_id, subject_ref, change.version),
+                         f"record {change.record_id} version {change.version}")
     return PeriodChangeView(change.version, change.kind, change.previous_until, change.display_until,
                             json.loads(sealed)["document"], change.created_at)
 
@@ -361,12 +363,13 @@ def read_own(tx: Tx, ring: Keyring, subject_ref: str) -> OwnFile:
     first = rows[0]
     subject = SealedSubject(first[0], first[1], first[2], _bytes(first[3]), _bytes(first[4]), _bytes(first[5]))
     dek = data_key(ring, subject)
+    opener = _crypto.Opener(dek)
     rows = [row for row in rows if row[6] is not None]
     changes: dict[str, list[PeriodChangeView]] = {}
     if any(row[16] > 1 for row in rows):  # a record's version is 1 + the changes of its period
         for change in conn.execute(_OWN_CHANGES, {"subject_id": subject.id}):
-            changes.setdefault(change.record_id, []).append(_change_view(subject_ref, dek, change))
-    views = [_view(subject_ref, dek, row[6:20], changes.get(row[6], ())) for row in rows]
+            changes.setdefault(change.record_id, []).append(_change_view(subject_ref, opener, change))
+    views = [_view(subject_ref, opener, row[6:20], changes.get(row[6], ())) for row in rows]
     identity = reveal_identity(dek, subject)
     tx.record(Tag.REPORT_SELF, subject_ref=subject_ref, record_ids=[v.id for v in views])
     return OwnFile(identity, views,
