@@ -220,21 +220,33 @@ def session_self_report(rt: Runtime, token: str, request_id: str | None) -> tupl
     """Return the person whose live portal session `token` names and their own report, as `self_report` does;
     None if the session ended, ran out or never was (then nothing is read or recorded).
 
-    The session is checked in the report's own transaction: one transaction per request, not two.
+    The session is checked with the report's reads, and the report is read as `rt.uow.reading_first` reads:
+    on SQLite in a read transaction, then appended in a short write after checking again that the session is
+    live and that no entry about the person (a record filed, corrected or erased, an objection's step, an
+    institution's query: every change to their file is logged under them) has been appended since the
+    snapshot; else read again under the write lock. Either way the person sees exactly what a report at their
+    entry's place in the log would show, and nothing after a logout that precedes it.
     """
-    access: AccessContext | None = None
+    portal = AccessContext(actor="portal", role="system", request_id=request_id)
+    access: list[AccessContext] = []
+
+    def read(tx: Tx) -> tuple[str, dict[str, Any]] | None:
+        ref = _live_person(tx, token)
+        if ref is None:
+            return None
+        access[:] = [_self_access(ref, request_id)]
+        return ref, report_in(tx.acting_as(access[0]), rt, ref)
+
+    def unchanged(tx: Tx, seq: int, found: tuple[str, dict[str, Any]] | None) -> bool:
+        return (found is not None and _live_person(tx, token) == found[0]
+                and not audit.about_since(tx.session, found[0], seq, Tag.REPORT_SELF))
+
     try:
-        with rt.uow.begin(AccessContext(actor="portal", role="system", request_id=request_id)) as tx:
-            ref = _live_person(tx, token)
-            if ref is None:
-                return None
-            access = _self_access(ref, request_id)
-            return ref, report_in(tx.acting_as(access), rt, ref)
+        return rt.uow.reading_first(portal, read, unchanged)
     except VaultError as exc:
-        if access is not None:  # recorded after the rollback, in a transaction of its own
-            _record_refusal(rt, access, exc)
+        if access:  # recorded after the rollback, in a transaction of its own
+            _record_refusal(rt, access[0], exc)
         raise
-    raise AssertionError("unreachable")
 
 
 def signed_self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> SignedReport:
