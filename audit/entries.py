@@ -234,6 +234,24 @@ def append_many(session: Session, clock: Clock, drafts: Sequence[EntryDraft]) ->
     return list(range(first, last + 1))
 
 
+# What UnitOfWork.reading_first asks, on the driver's cursor as the append is: the log's length as a read
+# transaction sees it, and later whether an entry about the person has been appended since.
+_NEWEST = dbapi.Statement("SELECT last_seq FROM audit_counter WHERE id = 1")
+_ABOUT_SINCE = dbapi.Statement(
+    "SELECT 1 FROM audit_entries WHERE subject_ref = :subject_ref AND seq > :seq AND action <> :ignored LIMIT 1")
+
+
+def newest_seq(session: Session) -> int:
+    """Return the number of the newest entry the caller's transaction sees (0 for an empty log)."""
+    return int(dbapi.execute(session.connection(), _NEWEST, {})[0][0])
+
+
+def about_since(session: Session, subject_ref: str, seq: int, ignored: str) -> bool:
+    """Tell whether an entry about the person, of another action than `ignored`, follows entry `seq`."""
+    return bool(dbapi.execute(session.connection(), _ABOUT_SINCE,
+                              {"subject_ref": subject_ref, "seq": seq, "ignored": ignored}))
+
+
 class LoggedAccess(NamedTuple):
     """The columns of an entry a person's view of who looked needs."""
 

@@ -21,17 +21,22 @@ def starts(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=CST)
 
 
-def in_display_period(display_from: date, display_until: date | None, now: datetime) -> bool:
-    """Return whether `now` lies inside [display_from, display_until) in CST days; None: no end yet."""
-    return starts(display_from) <= now and (display_until is None or now < starts(display_until))
+def in_display_period(display_from: date, display_until: date | None, today: date) -> bool:
+    """Return whether `today` (a day in CST) lies inside [display_from, display_until); None: no end yet.
+
+    A day, not an instant: the period starts and ends at 00:00 CST (`starts`), so an instant lies inside it
+    exactly when its day in CST does. The self report asks this of every record, and two `starts` a record
+    cost more than the comparison.
+    """
+    return display_from <= today and (display_until is None or today < display_until)
 
 
 def visible_to_third_parties(
-    category: Category, status: str, display_from: date, display_until: date | None, now: datetime
+    category: Category, status: str, display_from: date, display_until: date | None, today: date
 ) -> bool:
-    """Return whether anyone but the person may see this record now (with consent, per its scope)."""
+    """Return whether anyone but the person may see this record on `today` (CST), with consent, per its scope."""
     return (
         status == "active"
         and category.share_scope in THIRD_PARTY_SCOPES
-        and in_display_period(display_from, display_until, now)
+        and in_display_period(display_from, display_until, today)
     )

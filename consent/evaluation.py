@@ -136,6 +136,10 @@ _EXPLAINED = {
 
 def judge(rules: EvaluationRules, record: AdverseRecord, today: date) -> Verdict:
     """Return whether and why an adverse record counts against the attribute today."""
+    return _judge(record, today, rules.since(today))
+
+
+def _judge(record: AdverseRecord, today: date, since: date) -> Verdict:
     if record.status != "active":
         return Verdict.REVOKED
     if record.repaired_at is not None:
@@ -144,7 +148,7 @@ def judge(rules: EvaluationRules, record: AdverseRecord, today: date) -> Verdict
         return Verdict.DISPLAY_ENDED
     if record.display_from > today:
         return Verdict.NOT_YET_SHOWN
-    if record.decided_at >= rules.since(today):
+    if record.decided_at >= since:
         return Verdict.DECIDED_WITHIN_WINDOW
     if record.period_source != _CATALOGUE_PERIOD:
         return Verdict.IN_FORCE_BY_OWN_PERIOD
@@ -224,7 +228,8 @@ def for_institution(rules: EvaluationRules, catalogue: Catalogue, now: datetime,
     (never contents). Which adverse record broke the attribute, and when, stays with the person.
     """
     today = now.astimezone(CST).date()
-    value = not any(judge(rules, r, today).counts for r in adverse if r.category in rules.adverse)
+    since = rules.since(today)
+    value = not any(_judge(r, today, since).counts for r in adverse if r.category in rules.adverse)
     return {**_head(rules, today), "no_adverse_record": _attribute(rules, today, value),
             "positive": _positive(rules, catalogue, positive)}
 
@@ -238,21 +243,24 @@ def for_person(rules: EvaluationRules, catalogue: Catalogue, now: datetime,
     """Return the person's own evaluation: the attribute, every adverse record with whether and why it counts
     and until when, and the positive records shown today by category."""
     today = now.astimezone(CST).date()
+    since = rules.since(today)  # once, not once a record
     judged = []
     true_from: date | None = today
+    value = True
     for record in records:
         if record.category not in rules.adverse:
             continue
-        verdict = judge(rules, record, today)
-        until = stops_counting(rules, record) if verdict.counts else None
-        if verdict.counts:
+        verdict = _judge(record, today, since)
+        counts = verdict.counts
+        until = stops_counting(rules, record) if counts else None
+        if counts:
+            value = False
             true_from = None if until is None or true_from is None else max(true_from, until)
         explained = _EXPLAINED[verdict]
         judged.append({"record_id": record.id, "category": record.category,
-                       "decided_at": record.decided_at.isoformat(), "counts": verdict.counts,
+                       "decided_at": record.decided_at.isoformat(), "counts": counts,
                        "why": verdict.value, "explanation": {"zh": explained.zh, "en": explained.en},
                        "counts_until": None if until is None else until.isoformat()})
-    value = not any(item["counts"] for item in judged)
     attribute = _attribute(rules, today, value)
     # When the attribute would hold if nothing changes (None: a record counts until its agency ends it).
     attribute["holds_from"] = today.isoformat() if value else (None if true_from is None else true_from.isoformat())

@@ -70,7 +70,8 @@ def build_runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        uow=UnitOfWork(sessions, clock, readonly_sessions, writers),
+        # SQLite: a self report's reads before its write lock (UnitOfWork.reading_first).
+        uow=UnitOfWork(sessions, clock, readonly_sessions, writers, reads_apart=engine.dialect.name == "sqlite"),
         vault=vault,
         policy=Policy.load_default(),
         clock=clock,

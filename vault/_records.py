@@ -6,7 +6,7 @@ import json
 import secrets
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -293,31 +293,35 @@ def _earlier_results(session: Session, provider: Provider, raced: list[Packed]) 
     return results
 
 
-def _view(subject_ref: str, dek: bytes, row: Sequence[Any], changes: Sequence[PeriodChangeView] = ()) -> RecordView:
-    """Return the view of a row of _OWN (the driver's values: on SQLite, dates and times as text)."""
+def _view(subject_ref: str, opener: _crypto.Opener, row: Sequence[Any], changes: Sequence[PeriodChangeView],
+          day: Callable[[Any], date], moment: Callable[[Any], datetime]) -> RecordView:
+    """Return the view of a row of _OWN, its dates and times made with `day` and `moment` (_driver_values)."""
     (record_id, category, provider_id, status, decided_at, display_from, display_until, created_at, revoked_at,
      sealed, version, repaired_at, repair_effect, period_source) = row
     aad = _crypto.record_aad(record_id, subject_ref, category)
-    body = json.loads(_crypto.unseal(dek, bytes(sealed), aad, f"record {record_id}"))
-    read_date, read_time, to_date = dbapi.read_date, dbapi.read_time, dbapi.to_date
+    # Sealed as UTF-8 (_BODY, encoded strictly), so decoded as such: json.loads of bytes guesses the encoding first.
+    body = json.loads(opener.open(bytes(sealed), aad, f"record {record_id}").decode())
     return RecordView(
-        id=record_id,
-        category=category,
-        provider_id=provider_id,
-        status=status,
-        decided_at=to_date(decided_at),
-        display_from=to_date(display_from),
-        display_until=read_date(display_until),
-        created_at=dbapi.to_time(created_at),
-        revoked_at=read_time(revoked_at),
-        payload=body["payload"],
-        document=body["document"],
-        version=version,
-        period_changes=tuple(changes),
-        repaired_at=read_time(repaired_at),
-        repair_effect=repair_effect,
-        period_source=period_source or "catalogue",
+        record_id, category, provider_id, status, day(decided_at), day(display_from),
+        None if display_until is None else day(display_until), moment(created_at),
+        None if revoked_at is None else moment(revoked_at), body["payload"], body["document"], version,
+        tuple(changes), None if repaired_at is None else moment(repaired_at), repair_effect,
+        period_source or "catalogue",
     )
+
+
+def _driver_values(dialect: str) -> tuple[Callable[[Any], date], Callable[[Any], datetime]]:
+    """Return how a date and a time of the driver's rows become a date and an aware UTC time: on SQLite they are
+    text and parsed at once, not through dbapi's to_date and to_time, which ask what they were given each time
+    (six a record, a tenth of reading a person's records)."""
+    if dialect == "sqlite":
+        return date.fromisoformat, _sqlite_time
+    return dbapi.to_date, dbapi.to_time
+
+
+def _sqlite_time(value: str) -> datetime:
+    at = datetime.fromisoformat(value)  # naive UTC as SQLAlchemy stores it (dbapi.sqlite_time)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 # The person's row joined to every record about them (none: one row of NULLs), on the driver's cursor
@@ -347,9 +351,9 @@ _OWN_CHANGES = (select(RecordPeriodChange.record_id, RecordPeriodChange.version,
                 .order_by(RecordPeriodChange.record_id, RecordPeriodChange.version))
 
 
-def _change_view(subject_ref: str, dek: bytes, change: Any) -> PeriodChangeView:
-    sealed = _crypto.unseal(dek, change.sealed, _change_aad(change.record_id, subject_ref, change.version),
-                            f"record {change.record_id} version {change.version}")
+def _change_view(subject_ref: str, opener: _crypto.Opener, change: Any) -> PeriodChangeView:
+    sealed = opener.open(change.sealed, _change_aad(change.record_id, subject_ref, change.version),
+                         f"record {change.record_id} version {change.version}")
     return PeriodChangeView(change.version, change.kind, change.previous_until, change.display_until,
                             json.loads(sealed)["document"], change.created_at)
 
@@ -371,12 +375,14 @@ def read_own(tx: Tx, ring: Keyring, subject_ref: str) -> OwnFile:
     first = rows[0]
     subject = SealedSubject(first[0], first[1], first[2], _bytes(first[3]), _bytes(first[4]), _bytes(first[5]))
     dek = data_key(ring, subject)
+    opener = _crypto.Opener(dek)
     rows = [row for row in rows if row[6] is not None]
     changes: dict[str, list[PeriodChangeView]] = {}
     if any(row[16] > 1 for row in rows):  # a record's version is 1 + the changes of its period
         for change in conn.execute(_OWN_CHANGES, {"subject_id": subject.id}):
-            changes.setdefault(change.record_id, []).append(_change_view(subject_ref, dek, change))
-    views = [_view(subject_ref, dek, row[6:20], changes.get(row[6], ())) for row in rows]
+            changes.setdefault(change.record_id, []).append(_change_view(subject_ref, opener, change))
+    day, moment = _driver_values(conn.dialect.name)
+    views = [_view(subject_ref, opener, row[6:20], changes.get(row[6], ()), day, moment) for row in rows]
     identity = reveal_identity(dek, subject)
     tx.record(Tag.REPORT_SELF, subject_ref=subject_ref, record_ids=[v.id for v in views])
     return OwnFile(identity, views,

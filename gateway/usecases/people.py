@@ -42,7 +42,7 @@ from gateway.usecases.access_log import entries_with_proofs
 from gateway.usecases.consents import SignedReport, institutions, who_looked
 from vault.errors import InvalidCitizenId, VaultError
 from vault.identity import mask_citizen_id, normalise_citizen_id
-from vault.types import RecordView
+from vault.types import PeriodChangeView, RecordView
 
 # How many of the newest notifications /me shows (the rest at GET /api/v1/me/notifications).
 ME_NOTIFICATIONS = 5
@@ -211,8 +211,12 @@ def _fail(rt: Runtime, ref: str, action: Tag, reason: str) -> None:
 def self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> dict[str, Any]:
     """Return the person's own report: every record, with whether third parties can see it now."""
     access = _self_access(subject_ref, request_id)
-    with _refusal_recorded(rt, access), rt.uow.begin(access, reads_first=True) as tx:
-        return report_in(tx, rt, subject_ref)  # only reads: the entry is appended, under the write lock, at the end
+
+    def unchanged(tx: Tx, seq: int, _found: dict[str, Any]) -> bool:
+        return not audit.about_since(tx.session, subject_ref, seq, Tag.REPORT_SELF)
+
+    with _refusal_recorded(rt, access):  # read as session_self_report reads (see there)
+        return rt.uow.reading_first(access, lambda tx: report_in(tx, rt, subject_ref), unchanged)
     raise AssertionError("unreachable")
 
 
@@ -220,23 +224,33 @@ def session_self_report(rt: Runtime, token: str, request_id: str | None) -> tupl
     """Return the person whose live portal session `token` names and their own report, as `self_report` does;
     None if the session ended, ran out or never was (then nothing is read or recorded).
 
-    The session is checked in the report's own transaction: one transaction per request, not two. It only
-    reads, so on SQLite the write lock is taken for the audit append at the end alone (`reads_first`).
+    The session is checked with the report's reads, and the report is read as `rt.uow.reading_first` reads:
+    on SQLite in a read transaction, then appended in a short write after checking again that the session is
+    live and that no entry about the person (a record filed, corrected or erased, an objection's step, an
+    institution's query: every change to their file is logged under them) has been appended since the
+    snapshot; else read again under the write lock. Either way the person sees exactly what a report at their
+    entry's place in the log would show, and nothing after a logout that precedes it.
     """
-    access: AccessContext | None = None
+    portal = AccessContext(actor="portal", role="system", request_id=request_id)
+    access: list[AccessContext] = []
+
+    def read(tx: Tx) -> tuple[str, dict[str, Any]] | None:
+        ref = _live_person(tx, token)
+        if ref is None:
+            return None
+        access[:] = [_self_access(ref, request_id)]
+        return ref, report_in(tx.acting_as(access[0]), rt, ref)
+
+    def unchanged(tx: Tx, seq: int, found: tuple[str, dict[str, Any]] | None) -> bool:
+        return (found is not None and _live_person(tx, token) == found[0]
+                and not audit.about_since(tx.session, found[0], seq, Tag.REPORT_SELF))
+
     try:
-        with rt.uow.begin(AccessContext(actor="portal", role="system", request_id=request_id),
-                          reads_first=True) as tx:
-            ref = _live_person(tx, token)
-            if ref is None:
-                return None
-            access = _self_access(ref, request_id)
-            return ref, report_in(tx.acting_as(access), rt, ref)
+        return rt.uow.reading_first(portal, read, unchanged)
     except VaultError as exc:
-        if access is not None:  # recorded after the rollback, in a transaction of its own
-            _record_refusal(rt, access, exc)
+        if access:  # recorded after the rollback, in a transaction of its own
+            _record_refusal(rt, access[0], exc)
         raise
-    raise AssertionError("unreachable")
 
 
 def signed_self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> SignedReport:
@@ -333,6 +347,7 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     own = rt.vault.read_own(tx, subject_ref)
     providers = rt.directory.names(tx.session, {v.provider_id for v in own.records})
     now = tx.now
+    today = now.astimezone(CST).date()
     catalogue = rt.catalogue
     # What is shown beside the records came with them; an open objection's details only if one is open.
     disputed = objections.open_for_records(tx, [v.id for v in own.records if v.id in own.objections])
@@ -347,38 +362,39 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
     for view in own.records:
         category = catalogue.category(view.category)
         objection = disputed.get(view.id)
-        repair = _repair_beside(rt, category, view, applied.get(view.id))
-        out.append({
+        until = view.display_until
+        shown = {
             "id": view.id,
             "category": view.category,
-            "category_name": {"zh": category.name_zh, "en": category.name_en},
+            "category_name": {"zh": category.name.zh, "en": category.name.en},
             "polarity": category.polarity,
             "provider": {"id": view.provider_id, "name": providers.get(view.provider_id, view.provider_id)},
             "status": view.status,
             "decided_at": view.decided_at.isoformat(),
             "display_from": view.display_from.isoformat(),
-            "display_until": None if view.display_until is None else view.display_until.isoformat(),
-            "visible_to_third_parties": visible_to_third_parties(category, view.status, view.display_from,
-                                                                 view.display_until, now)
+            "display_until": None if until is None else until.isoformat(),
+            "visible_to_third_parties": visible_to_third_parties(category, view.status, view.display_from, until,
+                                                                 today)
             and not (objection is not None and view.category in withheld) and view.repaired_at is None,
             "payload": view.payload,
             "document": view.document,
             "version": view.version,
-            "period_changes": [{
-                "version": change.version, "change": change.kind,
-                "previous_until": None if change.previous_until is None else change.previous_until.isoformat(),
-                "display_until": None if change.display_until is None else change.display_until.isoformat(),
-                "document": change.document, "changed_at": isoformat_z(change.changed_at),
-            } for change in view.period_changes],
-            **({} if objection is None else {"objection": _objection_beside(objection, view.category in withheld)}),
-            **({"institutions_told": [notice_use.told_out(n, told_names) for n in told[view.id]]}
-               if view.id in told else {}),
-            # A corrected record stays in the person's history, superseded by its correction, never released.
-            **({"superseded_by": superseded[view.id]} if view.id in superseded else {}),
-            # Voluntary registration (VOL-1): the person declared it, the agency that filed it verified it.
-            **({"self_reported": {"declaration_id": declared[view.id]}} if view.id in declared else {}),
-            **repair,
-        })
+            "period_changes": [_period_change(change) for change in view.period_changes]
+            if view.period_changes else [],
+        }
+        # Each only where there is one (a dict merged per record for each cost more than these tests).
+        if objection is not None:
+            shown["objection"] = _objection_beside(objection, view.category in withheld)
+        if view.id in told:
+            shown["institutions_told"] = [notice_use.told_out(n, told_names) for n in told[view.id]]
+        # A corrected record stays in the person's history, superseded by its correction, never released.
+        if view.id in superseded:
+            shown["superseded_by"] = superseded[view.id]
+        # Voluntary registration (VOL-1): the person declared it, the agency that filed it verified it.
+        if view.id in declared:
+            shown["self_reported"] = {"declaration_id": declared[view.id]}
+        shown.update(_repair_beside(rt, category, view, applied.get(view.id)))
+        out.append(shown)
     return {
         "generated_at": now.isoformat().replace("+00:00", "Z"),
         "catalogue_version": catalogue.version,
@@ -390,6 +406,13 @@ def report_in(tx: Tx, rt: Runtime, subject_ref: str) -> dict[str, Any]:
         # the purposes, since it is their own data; institutions get it only for an incentive purpose.
         "evaluation": evaluation.for_person(rt.policy.evaluation, catalogue, now, own.records),
     }
+
+
+def _period_change(change: PeriodChangeView) -> dict[str, Any]:
+    return {"version": change.version, "change": change.kind,
+            "previous_until": None if change.previous_until is None else change.previous_until.isoformat(),
+            "display_until": None if change.display_until is None else change.display_until.isoformat(),
+            "document": change.document, "changed_at": isoformat_z(change.changed_at)}
 
 
 def who_looked_page(rt: Runtime, subject_ref: str) -> dict[str, Any]:

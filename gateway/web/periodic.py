@@ -44,9 +44,17 @@ class Periodic:
 
     def install(self, app: Flask) -> None:
         """Run after responses when due: after the body is sent and the request's transaction ended."""
+        jobs: list[Periodic] = app.extensions.setdefault(_JOBS, [])
+        if not jobs:  # one hook looks at every job: a hook each cost a hook call each on every request
 
-        @app.after_request
-        def _when_due(response: Response) -> Response:
-            if self.due():
-                response.call_on_close(self.run)
-            return response
+            @app.after_request
+            def _when_due(response: Response) -> Response:
+                for job in jobs:
+                    if job.due():
+                        response.call_on_close(job.run)
+                return response
+
+        jobs.append(self)
+
+
+_JOBS = "xinyong.periodic"

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
-from audit.tx import AccessContext
+from audit.tx import AccessContext, Tx
 from consent.catalogue import ShareScope
 from consent.display import starts
 from gateway.limits import Limit
+from gateway.models import PortalSession
 from gateway.runtime import Runtime
+from gateway.usecases import clients as client_use
 from gateway.usecases import people as people_use
+from gateway.usecases import records as record_use
+from gateway.web.schemas import RecordIn
 from tests.conftest import NOW, Auth, People, penalty
 
 PASSWORD = "correct horse battery"
@@ -416,3 +422,67 @@ def test_a_providers_name_for_an_unenrolled_person_is_not_taken_as_theirs(
     _activate(client, citizen_id, _enrol(rt, citizen_id, None))
     _log_in(client, citizen_id)
     assert client.get("/api/v1/me/report").json["subject"]["name"] is None
+
+
+def _between_reads_and_entry(monkeypatch: pytest.MonkeyPatch, rt: Runtime, change: Callable[[str], None]) -> None:
+    """Make `change(ref)` happen once, after the report's reads and before its entry is appended (as another
+    worker's write would between SQLite's read transaction and the short write after it)."""
+    if not rt.uow.reads_apart:
+        pytest.skip("one transaction here: nothing can come between its reads and its entry")
+    read, done = people_use.report_in, []
+
+    def reading(tx: Tx, runtime: Runtime, ref: str) -> dict[str, Any]:
+        found = read(tx, runtime, ref)
+        if not done:
+            done.append(ref)
+            change(ref)
+        return found
+
+    monkeypatch.setattr(people_use, "report_in", reading)
+
+
+def test_a_record_filed_between_the_reports_reads_and_its_entry_is_shown(
+        client: FlaskClient, rt: Runtime, people: People, auth: Auth, monkeypatch: pytest.MonkeyPatch) -> None:
+    citizen_id = _active_person(rt, client, people)
+    provider = auth.provider()
+    assert client.post("/api/v1/records", json=penalty(citizen_id), headers=provider.headers).status_code == 201
+    filer = client_use.provider(rt, provider.client_id)
+    another = RecordIn().load(penalty(citizen_id, date(2026, 10, 2)))
+    _between_reads_and_entry(monkeypatch, rt, lambda ref: record_use.submit(
+        rt, filer, another, None, AccessContext(actor=filer.client_id, role="provider")))
+    response = client.get("/api/v1/me/report")
+    assert response.status_code == 200
+    # Read again under the write lock: the report is what one at its entry's place in the log shows.
+    assert [r["decided_at"] for r in response.json["records"]] == ["2026-10-02", "2026-10-01"]
+    [entry] = _entries(rt, "vault:report:self")
+    assert len(entry.record_ids) == 2
+
+
+def test_a_person_shredded_between_the_reports_reads_and_its_entry_is_refused_as_erased(
+        client: FlaskClient, rt: Runtime, people: People, monkeypatch: pytest.MonkeyPatch) -> None:
+    _active_person(rt, client, people)
+
+    def shred(ref: str) -> None:
+        with rt.uow.begin(AccessContext(actor="operator-7", role="operator")) as tx:
+            rt.vault.shred(tx, ref)
+
+    _between_reads_and_entry(monkeypatch, rt, shred)
+    response = client.get("/api/v1/me/report")
+    assert response.status_code == 410, response.json
+    assert _entries(rt, "vault:report:self") == []
+    [refused] = _entries(rt, "vault:report:self-denied")
+    assert refused.reason == "SubjectShredded"
+
+
+def test_a_session_ended_between_the_reports_reads_and_its_entry_shows_nothing_and_records_nothing(
+        client: FlaskClient, rt: Runtime, people: People, monkeypatch: pytest.MonkeyPatch) -> None:
+    _active_person(rt, client, people)
+
+    def log_out_elsewhere(ref: str) -> None:
+        with rt.sessions() as session, session.begin():
+            session.execute(update(PortalSession).where(PortalSession.subject_ref == ref).values(ended_at=NOW))
+
+    _between_reads_and_entry(monkeypatch, rt, log_out_elsewhere)
+    response = client.get("/api/v1/me/report")
+    assert response.status_code == 401, response.json
+    assert _entries(rt, "vault:report:self") == []

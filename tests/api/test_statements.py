@@ -135,8 +135,8 @@ def test_an_incentive_query_costs_one_statement_more_for_the_dates_its_evaluatio
     _ends_with_the_audit_append(query)
 
 
-def test_the_self_report_checks_the_session_in_its_one_transaction_within_its_budget_and_bumps_the_counter_last(
-        client: FlaskClient, auth: Auth, person: Person, statements: Any) -> None:
+def test_the_self_report_checks_the_session_with_its_reads_within_its_budget_and_bumps_the_counter_last(
+        client: FlaskClient, auth: Auth, person: Person, statements: Any, connection: Connection) -> None:
     provider = auth.provider()
     client.post("/api/v1/records", json=penalty(person.citizen_id), headers=provider.headers)
     with statements() as seen:
@@ -144,12 +144,26 @@ def test_the_self_report_checks_the_session_in_its_one_transaction_within_its_bu
     assert response.status_code == 200
     assert len(response.json["records"]) == 1
     report = seen.writing("audit_entries")
-    # The session, who looked, the person with their records and what is shown beside them, the audit append.
-    assert len(report) <= SELF_REPORT_BUDGET, "\n".join(report)
-    assert " FROM PORTAL_SESSIONS " in report[0].upper(), "the portal session is checked first"
-    assert len([s for s in report if " FROM SUBJECTS" in s.upper()]) == 1, "the person is read once"
     _ends_with_the_audit_append(report)
-    assert len([t for t in seen.transactions if t]) == 1, "one transaction for the whole request"
+    if connection.dialect.name != "sqlite":
+        # The session, who looked, the person with their records and what is shown beside them, the audit append.
+        assert len(report) <= SELF_REPORT_BUDGET, "\n".join(report)
+        assert " FROM PORTAL_SESSIONS " in report[0].upper(), "the portal session is checked first"
+        assert len([s for s in report if " FROM SUBJECTS" in s.upper()]) == 1, "the person is read once"
+        assert len([t for t in seen.transactions if t]) == 1, "one transaction for the whole request"
+        return
+    # SQLite (UnitOfWork.reading_first): the reads in a read transaction, the log's length first; then a short
+    # write that checks the session again and that nothing about the person was logged since, and appends.
+    reads, write = [t for t in seen.transactions if t]
+    assert write is report
+    assert len(reads) <= SELF_REPORT_BUDGET, "\n".join(reads)
+    assert " FROM AUDIT_COUNTER " in reads[0].upper(), "the snapshot's newest entry is read first"
+    assert " FROM PORTAL_SESSIONS " in reads[1].upper(), "then the portal session is checked"
+    assert len([s for s in reads if " FROM SUBJECTS" in s.upper()]) == 1, "the person is read once"
+    assert not any(" FROM SUBJECTS" in s.upper() for s in write), "nothing is read again under the write lock"
+    assert len(write) == 4, "\n".join(write)
+    assert " FROM PORTAL_SESSIONS " in write[0].upper(), "the session is checked again under the write lock"
+    assert " FROM AUDIT_ENTRIES " in write[1].upper(), "and whether anything about the person was logged since"
 
 
 def test_a_self_report_reads_the_remedies_beside_its_records_only_where_there_are_some(
@@ -162,9 +176,10 @@ def test_a_self_report_reads_the_remedies_beside_its_records_only_where_there_ar
         response = person.client.get("/api/v1/me/report")
     assert response.status_code == 200
     assert response.json["records"][0]["objection"]["id"] == objected.json["id"]
-    report = seen.writing("audit_entries")
-    assert len(report) <= SELF_REPORT_BUDGET + 1, "\n".join(report)  # the open objection's details
-    _ends_with_the_audit_append(report)
+    _ends_with_the_audit_append(seen.writing("audit_entries"))
+    # The transaction that reads the person (on SQLite the reads before the short write, elsewhere the only one).
+    [reads] = [t for t in seen.transactions if any(" FROM SUBJECTS" in s.upper() for s in t)]
+    assert len(reads) <= SELF_REPORT_BUDGET + 1, "\n".join(reads)  # the open objection's details
 
 
 def test_ingesting_a_record_bumps_the_counter_last(client: FlaskClient, auth: Auth, people: People,
