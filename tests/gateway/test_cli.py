@@ -163,6 +163,22 @@ def test_import_reports_each_bad_line_by_number_and_commits_the_good_ones(
     assert _count(home, "records") == 2
 
 
+def test_an_import_of_several_batches_prepared_by_workers_reports_bad_lines_by_number(
+    initialised: Invoke, home: Path, tmp_path: Path
+) -> None:
+    provider = _provider(initialised)
+    people = People(16)
+    bodies: list[Any] = [penalty(people.new(), date(2026, 1 + n % 9, 1 + n % 28)) for n in range(1_050)]
+    bodies[1] = '{"citizen_id": "1101'     # line 2: not JSON, in the first batch
+    bodies[1_049] = "[]"                   # line 1,050: not an object, in the third
+    path = tmp_path / "records.jsonl"
+    path.write_text(_lines(*bodies), encoding="utf-8")
+    out = _json(initialised("records", "import", str(path), "--provider", provider, "--json"))
+    assert [e["line"] for e in out["errors"]] == [2, 1_050]
+    assert (out["lines"], out["created"]) == (1_050, 1_048)
+    assert _count(home, "records") == 1_048
+
+
 def test_import_without_bad_lines_exits_zero_and_prints_a_summary(
     initialised: Invoke, home: Path, tmp_path: Path
 ) -> None:
