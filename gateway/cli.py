@@ -382,6 +382,7 @@ def records() -> None:
 def records_import(file: Path, provider_id: str, as_json: bool) -> None:
     """Import a JSON Lines file of records; bad lines are reported with their number and reason."""
     from audit.tx import AccessContext
+    from gateway.forked import WorkerFailed
     from gateway.usecases import clients as client_use
     from gateway.usecases import records as use
 
@@ -391,9 +392,13 @@ def records_import(file: Path, provider_id: str, as_json: bool) -> None:
     except client_use.ClientInvalid as exc:
         raise click.ClickException(str(exc)) from None
     access = AccessContext(actor=provider_id, role="provider", basis="bulk import")
-    with tqdm(total=file.stat().st_size, unit="B", unit_scale=True, desc="import", file=sys.stderr,
-              disable=None) as bar:
-        report = use.import_file(rt, provider, file, access, progress=bar.update)
+    try:
+        with tqdm(total=file.stat().st_size, unit="B", unit_scale=True, desc="import", file=sys.stderr,
+                  disable=None) as bar:
+            report = use.import_file(rt, provider, file, access, progress=bar.update)
+    except WorkerFailed as exc:
+        raise click.ClickException(f"{exc}: the batches before it are stored, and importing the file again "
+                                   "skips them") from None
     _checkpoint_after(rt)
     data = {"lines": report.lines, "created": report.created, "duplicates": report.duplicates,
             "errors": [{"line": n, "reason": r} for n, r in report.errors]}

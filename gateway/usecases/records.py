@@ -293,8 +293,8 @@ def import_file(
     """Import a JSONL file: bad lines are reported by number, good ones committed in batches.
 
     `progress` is called with the bytes of the lines done (a batch committed, or lines rejected).
-    Raises WorkerFailed if a process preparing lines ended without answering: the batches committed
-    before stay, and importing the file again skips them.
+    Raises WorkerFailed if a process preparing lines ended without answering, or where preparing a line met a
+    fault (not a bad line: a bug): the batches committed before stay, and importing the file again skips them.
     """
     batches = _Batches(rt, provider, access, progress)
     with path.open(encoding="utf-8") as handle:

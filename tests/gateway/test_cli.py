@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,6 +163,50 @@ def test_import_reports_each_bad_line_by_number_and_commits_the_good_ones(
     assert "hobby" in reasons[4]
     assert reasons[5].startswith("document")
     assert _count(home, "records") == 2
+
+
+def test_an_import_of_several_batches_prepared_by_workers_reports_bad_lines_by_number(
+    initialised: Invoke, home: Path, tmp_path: Path
+) -> None:
+    provider = _provider(initialised)
+    people = People(16)
+    bodies: list[Any] = [penalty(people.new(), date(2026, 1 + n % 9, 1 + n % 28)) for n in range(1_050)]
+    bodies[1] = '{"citizen_id": "1101'     # line 2: not JSON, in the first batch
+    bodies[1_049] = "[]"                   # line 1,050: not an object, in the third
+    path = tmp_path / "records.jsonl"
+    path.write_text(_lines(*bodies), encoding="utf-8")
+    out = _json(initialised("records", "import", str(path), "--provider", provider, "--json"))
+    assert [e["line"] for e in out["errors"]] == [2, 1_050]
+    assert (out["lines"], out["created"]) == (1_050, 1_048)
+    assert _count(home, "records") == 1_048
+
+
+def test_an_import_whose_worker_dies_fails_with_a_message_and_a_second_run_completes_it(
+    initialised: Invoke, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.usecases import records
+
+    provider, parse, parent = _provider(initialised), records._parse_line, os.getpid()
+
+    def deadly(rt: Runtime, provider: Any, text: str, seen: Any) -> Any:
+        if '"mark"' in text and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return parse(rt, provider, text, seen)
+
+    monkeypatch.setattr(records, "_parse_line", deadly)
+    people = People(17)
+    bodies: list[Any] = [penalty(people.new(), date(2026, 1 + n % 9, 1 + n % 28)) for n in range(1_200)]
+    path = tmp_path / "records.jsonl"
+    path.write_text(_lines(*bodies[:1_100], {"mark": True}, *bodies[1_100:]), encoding="utf-8")
+    result = initialised("records", "import", str(path), "--provider", provider)
+    assert result.exit_code == 1
+    assert "a worker process ended without answering (exit code -9): the batches before it are stored" in (
+        result.output)
+    assert "Traceback" not in result.output
+    assert _count(home, "records") == 1_000  # two batches of 500; the third held the line that killed its worker
+    path.write_text(_lines(*bodies), encoding="utf-8")
+    out = _json(initialised("records", "import", str(path), "--provider", provider, "--json"))
+    assert (out["created"], out["duplicates"], out["errors"]) == (200, 1_000, [])
 
 
 def test_import_without_bad_lines_exits_zero_and_prints_a_summary(
