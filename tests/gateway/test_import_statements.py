@@ -35,13 +35,17 @@ def _import(rt: Runtime, connection: Connection, tmp_path: Path, provider: Provi
     return [t for t in seen.transactions if t]
 
 
-def test_an_import_batch_takes_the_same_few_statements_for_one_line_or_many_and_appends_its_entries_last(
-    rt: Runtime, connection: Connection, tmp_path: Path, people: People
-) -> None:
+def _provider(rt: Runtime) -> Provider:
     code, agency = "ADMINISTRATIVE_PENALTY_GENERAL", "any_competent_authority"
     made = client_use.add_client(rt, role="provider", name="test provider", categories=[code], kind=None,
                                  agency=agency, level="city")
-    provider = Provider(made.client_id, frozenset({code}), agency, "city")
+    return Provider(made.client_id, frozenset({code}), agency, "city")
+
+
+def test_an_import_batch_takes_the_same_few_statements_for_one_line_or_many_and_appends_its_entries_last(
+    rt: Runtime, connection: Connection, tmp_path: Path, people: People
+) -> None:
+    provider = _provider(rt)
     batch = rt.settings.import_batch_size
     [one] = _import(rt, connection, tmp_path, provider, [penalty(people.new())])
     full = _import(rt, connection, tmp_path, provider, [penalty(people.new()) for _ in range(batch)])
@@ -60,10 +64,6 @@ def test_an_import_batch_takes_the_same_few_statements_for_one_line_or_many_and_
 def test_an_import_gives_its_sqlite_connection_the_page_cache_of_a_bulk_import(
     rt: Runtime, connection: Connection, tmp_path: Path, people: People
 ) -> None:
-    code, agency = "ADMINISTRATIVE_PENALTY_GENERAL", "any_competent_authority"
-    made = client_use.add_client(rt, role="provider", name="test provider", categories=[code], kind=None,
-                                 agency=agency, level="city")
-    _import(rt, connection, tmp_path, Provider(made.client_id, frozenset({code}), agency, "city"),
-            [penalty(people.new())])
+    _import(rt, connection, tmp_path, _provider(rt), [penalty(people.new())])
     if connection.dialect.name == "sqlite":
         assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -database.BULK_CACHE_KIB
