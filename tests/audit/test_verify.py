@@ -257,6 +257,25 @@ def test_a_tree_shrunk_behind_its_heads_is_found(log: Runtime, connection: Conne
     assert not check(log, connection, bits).ok
 
 
+def test_a_stray_node_beyond_the_tree_is_counted_on_its_level(log: Runtime, connection: Connection,
+                                                              bits: int) -> None:
+    sql(connection, "INSERT INTO audit_tree_nodes (level, \"index\", hash) VALUES (0, 25, :h)", h=b"\x05" * 32)
+    found = [d for d in check(log, connection, bits).differences if d.kind == "tree" and "holds" in d.detail]
+    assert [(d.index, d.detail) for d in found] == [(20, "level 0 of the tree holds 21 nodes, 1 beyond a tree of "
+                                                         "20 leaves")]
+
+
+def test_a_stray_node_within_the_bounds_of_its_level_is_counted_on_sqlite(
+    log: Runtime, connection: Connection, bits: int
+) -> None:
+    # SQLite keeps a 3.5 in an integer column: the node lies between the level's first and last index.
+    if connection.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's index column holds integers only")
+    sql(connection, "INSERT INTO audit_tree_nodes (level, \"index\", hash) VALUES (0, 3.5, :h)", h=b"\x05" * 32)
+    found = [d for d in check(log, connection, bits).differences if d.kind == "tree" and "holds" in d.detail]
+    assert [d.detail for d in found] == ["level 0 of the tree holds 21 nodes, 1 beyond a tree of 20 leaves"]
+
+
 # --- the same report whatever the chunks ---------------------------------------------------------
 
 
