@@ -395,11 +395,7 @@ def _prepared(rt: Runtime, provider: Provider, lines: Iterable[list[Line]],
         return
 
     def prepare(chunk: list[Line]) -> tuple[list[LineOutcome], Exception | None]:  # in a worker
-        outcomes, failure = _prepare_lines(rt, provider, chunk, seen)
-        if failure is not None:  # its type only: its message may quote the line
-            failure = WorkerFailed(f"line {chunk[len(outcomes)][0]} could not be prepared "
-                                   f"({type(failure).__name__})")
-        return outcomes, failure
+        return _prepare_lines(rt, provider, chunk, seen)
 
     with forked.Forked(prepare, count) as workers:
         yield from workers.map(itertools.chain([first, second], chunks))
@@ -417,7 +413,9 @@ def _prepare_lines(rt: Runtime, provider: Provider, chunk: list[Line], seen: dic
         except (ValueError, *_REFUSED) as exc:
             outcomes.append(_describe(exc))
         except Exception as exc:  # noqa: BLE001 - a fault, not a line's: raised once the lines before are done
-            return outcomes, exc
+            # Its type only, in a worker or not: its message may quote the line (a citizen ID, a payload).
+            return outcomes, WorkerFailed(f"line {chunk[len(outcomes)][0]} could not be prepared "
+                                          f"({type(exc).__name__})")
     return outcomes, None
 
 
