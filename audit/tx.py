@@ -49,11 +49,11 @@ STAFF_KEY = "staff"
 class Tx:
     """One open transaction: its session, its clock, its access context and the entries it will append."""
 
-    __slots__ = ("_pending", "_to_write", "access", "clock", "now", "session")
+    __slots__ = ("_pending", "_to_write", "access", "apart", "clock", "now", "session")
 
     def __init__(self, session: Session, clock: Clock, access: AccessContext,
                  _pending: list[entries.EntryDraft] | None = None, _now: datetime | None = None,
-                 _to_write: list[Callable[[], object]] | None = None) -> None:
+                 _to_write: list[Callable[[], object]] | None = None, apart: bool = False) -> None:
         self.session = session
         self.clock = clock
         self.access = access
@@ -61,17 +61,20 @@ class Tx:
         self._pending: list[entries.EntryDraft] = [] if _pending is None else _pending
         # What `write` still has to do (shared by the views `under` and `acting_as` return): empty once done.
         self._to_write: list[Callable[[], object]] = [] if _to_write is None else _to_write
+        # Whether the reads run in a snapshot of their own, before the write lock (SQLite's reads_first): what
+        # they found may then have changed by `write`, and the use case re-checks what must still hold.
+        self.apart = apart
 
     def under(self, *, purpose: str | None = _SAME, basis: str | None = _SAME) -> Tx:
         """Return the same transaction acting under a purpose or basis learnt inside it (e.g. the grant)."""
         a = self.access
         access = replace(a, purpose=a.purpose if purpose is _SAME else purpose,
                          basis=a.basis if basis is _SAME else basis)
-        return Tx(self.session, self.clock, access, self._pending, self.now, self._to_write)
+        return Tx(self.session, self.clock, access, self._pending, self.now, self._to_write, self.apart)
 
     def acting_as(self, access: AccessContext) -> Tx:
         """Return the same transaction recording under another author (e.g. the app whose login is cut off)."""
-        return Tx(self.session, self.clock, access, self._pending, self.now, self._to_write)
+        return Tx(self.session, self.clock, access, self._pending, self.now, self._to_write, self.apart)
 
     def write(self) -> None:
         """Say that the reads are over and the writes begin; a second call does nothing.

@@ -356,7 +356,7 @@ WHERE id = :grant AND institution_id = :institution AND status = 'active'
 SPEND_CONDITIONS = """id = :grant AND institution_id = :institution AND status = 'active'
   AND valid_from <= :now AND valid_until > :now AND uses < max_uses"""
 _SPEND = dbapi.Statement(
-    f"UPDATE grants SET uses = uses + 1 WHERE {SPEND_CONDITIONS} RETURNING id")  # noqa: S608 - constant text  # noqa: S608 - constant
+    f"UPDATE grants SET uses = uses + 1 WHERE {SPEND_CONDITIONS} RETURNING id")  # noqa: S608 - constant text
 
 
 def usable(tx: Tx, consent_id: str, institution_id: str) -> GrantView:

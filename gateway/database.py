@@ -155,17 +155,26 @@ def for_bulk_writes(conn: Connection) -> None:
 READONLY_OPTION = "xinyong_readonly"
 _BEGIN_DEFERRED = dbapi.Statement("BEGIN")
 _BEGIN_IMMEDIATE = dbapi.Statement("BEGIN IMMEDIATE")
-_END_READING = dbapi.Statement("COMMIT")
+_END_READING = dbapi.Statement("ROLLBACK")
 
 
-def begin_writing(conn: Connection) -> None:
+def sqlite_changes(conn: Connection) -> int:
+    """Return how many rows the SQLite connection has written since it was opened."""
+    return int(conn.connection.dbapi_connection.total_changes)  # type: ignore[union-attr]
+
+
+def begin_writing(conn: Connection, changes: int) -> None:
     """Turn the SQLite connection's deferred transaction, which has only read, into one that writes.
 
-    Its read snapshot ends (a COMMIT of nothing) and BEGIN IMMEDIATE takes the write lock, on the driver,
+    `changes`: `sqlite_changes` when the transaction began. A row written before the lock was taken is
+    refused (RuntimeError), never kept or silently dropped. The read snapshot ends (a ROLLBACK of nothing)
+    and BEGIN IMMEDIATE takes the write lock, on the driver,
     inside the transaction SQLAlchemy keeps open: its COMMIT or ROLLBACK then ends the writing one. A
     deferred transaction cannot upgrade itself once another connection has written since it began
     (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out); a new one always can.
     """
+    if sqlite_changes(conn) != changes:
+        raise RuntimeError("a unit of work that reads first wrote before tx.write() took the write lock")
     dbapi.control(conn, _END_READING)
     dbapi.control(conn, _BEGIN_IMMEDIATE)
 

@@ -33,7 +33,7 @@ from audit.clock import Clock
 from audit.entries import EntryDraft
 from audit.errors import AuditAppendFailed
 from audit.tx import AccessContext, Tx
-from gateway.database import begin_writing, refuses_writes
+from gateway.database import begin_writing, refuses_writes, sqlite_changes
 from gateway.errors import DatabaseReadOnly
 
 READ_ONLY = "the database is read-only, so nothing can be written or recorded now and this request was not carried out"
@@ -91,8 +91,10 @@ class UnitOfWork:
             # The gate, when `tx.write()` takes it, is let go after the commit: the stack is left last.
             with ExitStack() as held, (nullcontext() if deferred else self.writers()), \
                     (self.readonly_sessions if deferred else self.sessions)() as session, session.begin():
+                apart = reads_first and self._apart(session)
+                changes = sqlite_changes(session.connection()) if apart else 0
                 tx = Tx(session, self.clock, access,
-                        _to_write=[lambda: self._writing(held, session)] if reads_first else None)
+                        _to_write=[lambda: self._writing(held, session, changes)] if apart else None, apart=apart)
                 yield tx
                 if tx.recorded:
                     if readonly:
@@ -107,12 +109,16 @@ class UnitOfWork:
         if appended and self.appended is not None:
             self.appended(appended)
 
-    def _writing(self, held: ExitStack, session: Session) -> None:
+    @staticmethod
+    def _apart(session: Session) -> bool:
         conn = session.connection()
-        if conn.dialect.name != "sqlite" or conn.in_nested_transaction():
-            return  # PostgreSQL locks rows, not the database; a test's savepoint is inside its own transaction
+        # PostgreSQL locks rows, not the database; a test's savepoint is inside its own transaction.
+        return conn.dialect.name == "sqlite" and not conn.in_nested_transaction()
+
+    def _writing(self, held: ExitStack, session: Session, changes: int) -> None:
         held.enter_context(self.writers())
-        begin_writing(conn)
+        begin_writing(session.connection(), changes)
+
     def reading_first(self, access: AccessContext, read: Callable[[Tx], T],
                       unchanged: Callable[[Tx, int, T], bool]) -> T:
         """Return `read(tx)` with the entries it recorded appended, as `begin` would; on SQLite the reads run

@@ -204,42 +204,18 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
     the audit counter and the entry. Everything before `tx.write()` only reads, so on SQLite, whose one
     writer lock every request waits for, the lock is held for the writes alone, not for the decryption and
     signing (on PostgreSQL it is one transaction as any other). What the reads found may change before the
-    write: the spend re-checks the grant (revoked, exhausted by a concurrent query: refused); a record
-    changed meanwhile is released as it was when read, as a statement's snapshot on PostgreSQL would.
+    write: the spend re-checks the grant (revoked, exhausted by a concurrent query: refused), and if anything
+    about the person was logged since the reads' snapshot (a record filed, corrected, revoked or repaired, an
+    objection, a listing: every change to a file is logged under its person) the query is made again under
+    the lock, so that it never releases what an objection withholds or a correction replaced, and a report
+    stored after a change is never one its institution should have been told about (OBJ-2, OBJ-5).
     """
     access = institution_access(q.institution_id, q.request_id)
     try:
-        with uow.begin(access, reads_first=True) as tx:
-            grant = grants.usable(tx, q.consent_id, q.institution_id)
-            purpose = policy.purposes.purpose(grant.purpose)
-            selection = replace(grants.selection(grant, policy.purposes, policy.catalogue, tx.now),
-                                withheld_while_disputed=policy.objections.withheld_categories)
-            detail: dict[str, Any] = {
-                "consent_receipt_sha256": grant.receipt_sha256,
-                "policy_version": grant.policy_version,
-                "fields": {c: sorted(f) for c, f in selection.fields.items()},
-                "institution": q.institution_id,
-            }
-            weighed = _weighed(tx, vault, policy, grant, detail) if purpose.incentive_score else None
-            if grant.occupational_group is not None:
-                detail["occupational_group"] = grant.occupational_group
-            release = vault.release(tx.under(purpose=purpose.code, basis=grant.id), grant.subject_ref,
-                                    selection, detail)
-            report_id = reports.new_report_id()
-            until = reports.deadline(grant, purpose, tx.now)
-            found = None if weighed is None else evaluation.for_institution(
-                policy.evaluation, policy.catalogue, tx.now, weighed, release.records)
-            report = reports.compose(report_id, grant, purpose, policy.catalogue, release, tx.now, until, found)
-            if set(policy.lists.categories.values()) & selection.fields.keys():
-                # Listings in effect, of the lists whose category the grant covers; never a proposed one. The
-                # release's read says whether the person is on any list now: most are not, and cost no statement.
-                report["lists"] = listings.for_report(tx, policy.lists, grant.subject_ref, list(selection.fields)) \
-                    if release.listed else []
-            jws = vault.sign(report, reports.REPORT_TYPE)
-            sealed = release.seal_for_subject(report_id, jws.encode())
-            tx.write()
-            reports.spend_and_store(tx, report_id, grant, until, sealed, [r.id for r in release.records])
-        return SignedReport(report, jws)
+        try:
+            return _serve(uow, vault, policy, q, access, reads_first=True)
+        except _ReadAgain:
+            return _serve(uow, vault, policy, q, access, reads_first=False)  # under the lock from the start
     except QueryRefused as exc:
         with uow.refusal(access) as tx:
             where = grants.refusal_context(tx, q.consent_id)
@@ -247,6 +223,48 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
                 Tag.QUERY_DENIED, outcome=Outcome.DENIED, subject_ref=where.subject_ref, reason=exc.code,
                 detail={"institution": q.institution_id})
         raise
+
+
+class _ReadAgain(Exception):
+    """Something about the person was logged between the query's reads and its write: read again, locked."""
+
+
+def _serve(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query, access: AccessContext,
+           reads_first: bool) -> SignedReport:
+    with uow.begin(access, reads_first=reads_first) as tx:
+        seen = audit.newest_seq(tx.session) if tx.apart else None  # the snapshot's end of the log
+        grant = grants.usable(tx, q.consent_id, q.institution_id)
+        purpose = policy.purposes.purpose(grant.purpose)
+        selection = replace(grants.selection(grant, policy.purposes, policy.catalogue, tx.now),
+                            withheld_while_disputed=policy.objections.withheld_categories)
+        detail: dict[str, Any] = {
+            "consent_receipt_sha256": grant.receipt_sha256,
+            "policy_version": grant.policy_version,
+            "fields": {c: sorted(f) for c, f in selection.fields.items()},
+            "institution": q.institution_id,
+        }
+        weighed = _weighed(tx, vault, policy, grant, detail) if purpose.incentive_score else None
+        if grant.occupational_group is not None:
+            detail["occupational_group"] = grant.occupational_group
+        release = vault.release(tx.under(purpose=purpose.code, basis=grant.id), grant.subject_ref,
+                                selection, detail)
+        report_id = reports.new_report_id()
+        until = reports.deadline(grant, purpose, tx.now)
+        found = None if weighed is None else evaluation.for_institution(
+            policy.evaluation, policy.catalogue, tx.now, weighed, release.records)
+        report = reports.compose(report_id, grant, purpose, policy.catalogue, release, tx.now, until, found)
+        if set(policy.lists.categories.values()) & selection.fields.keys():
+            # Listings in effect, of the lists whose category the grant covers; never a proposed one. The
+            # release's read says whether the person is on any list now: most are not, and cost no statement.
+            report["lists"] = listings.for_report(tx, policy.lists, grant.subject_ref, list(selection.fields)) \
+                if release.listed else []
+        jws = vault.sign(report, reports.REPORT_TYPE)
+        sealed = release.seal_for_subject(report_id, jws.encode())
+        tx.write()
+        if seen is not None and audit.about_since(tx.session, grant.subject_ref, seen, Tag.QUERY_RELEASED):
+            raise _ReadAgain  # rolled back: nothing spent, stored or logged
+        reports.spend_and_store(tx, report_id, grant, until, sealed, [r.id for r in release.records])
+    return SignedReport(report, jws)
 
 
 def _weighed(tx: Tx, vault: Vault, policy: Policy, grant: GrantView, detail: dict[str, Any]) -> list[RecordDates]:

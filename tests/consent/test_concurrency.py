@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -16,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from audit.tx import AccessContext, Tx
-from consent import grants
+from consent import grants, reports
 from consent.durations import Duration
 from consent.errors import ConsentExhausted, RequestAlreadyDecided
 from consent.grants import GrantView
@@ -147,6 +148,35 @@ def test_two_queries_that_both_read_the_last_use_as_free_spend_it_once_and_the_l
     assert actions == [("consent:query:released", "allowed", None),
                        ("consent:query:denied", "denied", "consent_exhausted")]
     assert (uses, stored) == (1, 1)
+
+
+def test_a_record_filed_between_a_querys_reads_and_its_write_on_sqlite_makes_it_read_again_under_the_lock(
+        sqlite_file: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reads ran apart from the write lock: a change to the person's file logged meanwhile (here a new
+    # record; a correction or an objection the same) must not be missed by the report, nor the report by it.
+    rt = sqlite_file
+    institution_id, consent_id = _one_use_grant(rt, seed=160)
+    citizen_id = People(160).new()  # the person _one_use_grant made
+    bureau = clients.add_client(rt, role="provider", name="court", categories=["ADMINISTRATIVE_PENALTY_SERIOUS"],
+                                kind=None, agency="any_competent_authority")
+    who = Provider(bureau.client_id, frozenset(bureau.categories), "any_competent_authority")
+    compose, filed = reports.compose, []
+
+    def compose_then_file(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        made = compose(*args, **kwargs)
+        if not filed:
+            body = RecordIn().load(penalty(citizen_id, date(2026, 10, 2), category="ADMINISTRATIVE_PENALTY_SERIOUS"))
+            filed.append(record_use.submit(rt, who, body, None, AccessContext(actor=bureau.client_id, role="provider")))
+        return made
+
+    monkeypatch.setattr(reports, "compose", compose_then_file)
+    served = consents.serve_query(rt.uow, rt.vault, rt.policy, consents.Query(institution_id, consent_id))
+    assert [r["decided_at"] for r in served.report["records"]] == ["2026-10-02", "2026-06-01"]
+    with rt.sessions() as session, session.begin():
+        released = session.execute(select(AuditEntry).where(AuditEntry.action == "consent:query:released")).scalars()
+        assert [len(e.record_ids) for e in released] == [2]
+        assert session.execute(select(Grant.uses).where(Grant.id == consent_id)).scalar_one() == 1
+        assert session.execute(select(func.count()).select_from(Report)).scalar_one() == 1
 
 
 def _pending_request(rt: Runtime, seed: int) -> tuple[str, str]:

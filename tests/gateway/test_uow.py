@@ -233,7 +233,7 @@ def test_a_unit_of_work_that_reads_first_takes_the_write_lock_only_when_it_write
         tx.write()
         tx.write()  # a second time does nothing
         tx.record(Tag.QUERY_RELEASED, subject_ref="ref")
-    assert seen[:4] == ["BEGIN", "SELECT COUNT(*)", "COMMIT", "BEGIN IMMEDIATE"], seen
+    assert seen[:4] == ["BEGIN", "SELECT COUNT(*)", "ROLLBACK", "BEGIN IMMEDIATE"], seen
     assert [s.split()[0] for s in seen[4:]] == ["UPDATE", "INSERT"], seen  # the counter, the entry; then COMMIT
     assert _count(sqlite_file) == 1
 
@@ -284,5 +284,19 @@ def test_an_error_after_the_write_began_rolls_back_what_was_written(sqlite_file:
     with pytest.raises(RuntimeError):
         write_then_fail()
     assert _count(sqlite_file) == 0
+    with sqlite_file.connect() as conn:
+        assert conn.exec_driver_sql("SELECT last_seq FROM audit_counter").scalar_one() == 0
+
+
+def test_a_write_before_the_lock_is_refused_and_nothing_of_it_is_kept(sqlite_file: Engine) -> None:
+    uow = _uow(sqlite_file)
+
+    def write_early() -> None:
+        with uow.begin(WHO, reads_first=True) as tx:
+            tx.session.execute(text("UPDATE audit_counter SET last_seq = 41 WHERE id = 1"))  # before tx.write()
+            tx.write()
+
+    with pytest.raises(RuntimeError, match=r"before tx\.write"):
+        write_early()
     with sqlite_file.connect() as conn:
         assert conn.exec_driver_sql("SELECT last_seq FROM audit_counter").scalar_one() == 0
