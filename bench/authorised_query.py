@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 from sqlalchemy import event
 
 from audit.tx import AccessContext
-from bench import constant_app
+from bench import constant_app, cpu
 from bench.comparison import Observed, comparison_rows
 from bench.dataset import CATEGORIES, Dataset, ensure_imported, progress_bar
 from bench.load import HOST, REQUEST_TIMEOUT, LoadResult, Target, choose_generator, run_load, wrk_path
@@ -224,11 +224,12 @@ def measure_constant(ws: Workspace, generator: str) -> Observed:
             target = Target(server.port, "/")
             run_load("python", target, 2, 30.0, 200)  # warm-up, as the product gets one
             latency = run_load("python", target, 1, opts.latency_max_seconds, opts.latency_requests)
-            throughput = run_load(generator, target, opts.connections, opts.throughput_seconds,
-                                  int(opts.throughput_seconds * 100_000))
+            with cpu.watched(server.pid) as used:
+                throughput = run_load(generator, target, opts.connections, opts.throughput_seconds,
+                                      int(opts.throughput_seconds * 100_000))
         with ws.step("stop the constant app"):
             running.close()
-    return Observed(latency, throughput)
+    return Observed(latency, throughput, cpu=used)
 
 
 def measure_product(ws: Workspace, generator: str, client: client_use.NewClient, grantor: Grantor,
@@ -260,13 +261,15 @@ def measure_product(ws: Workspace, generator: str, client: client_use.NewClient,
         settle_audit_log(ws)
         with ws.step("measure xinyong throughput"):
             target = QueryTarget(server.port, QUERY_PATH, token=bearer, consent_ids=tuple(tickets))
-            if generator == "wrk":
-                throughput = run_wrk_queries(ws, target, opts.connections, opts.throughput_seconds)
-            else:
-                throughput = run_load("python", target, opts.connections, opts.throughput_seconds, len(tickets))
+            with cpu.watched(server.pid) as used:
+                if generator == "wrk":
+                    throughput = run_wrk_queries(ws, target, opts.connections, opts.throughput_seconds)
+                else:
+                    throughput = run_load("python", target, opts.connections, opts.throughput_seconds,
+                                          len(tickets))
         with ws.step("stop xinyong"):
             running.close()
-    return Observed(latency, throughput, statements)
+    return Observed(latency, throughput, statements, used)
 
 
 def settle_audit_log(ws: Workspace) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.cpu import CpuUse
 from bench.load import PYTHON_NOTE, LoadResult
 from bench.registry import Aim, Row
 from bench.workspace import Workspace
@@ -16,6 +17,7 @@ class Observed:
     latency: LoadResult
     throughput: LoadResult
     statements: tuple[str, ...] = ()
+    cpu: CpuUse | None = None  # where the throughput run's CPU went
 
 
 def comparison_rows(label: str, ws: Workspace, generator: str, product: Observed, baseline: Observed, aim: Aim,
@@ -33,6 +35,9 @@ def comparison_rows(label: str, ws: Workspace, generator: str, product: Observed
     load = f"{opts.connections} connections, {opts.throughput_seconds:g} s, {generator}, {server}{trouble}"
     if generator == "python":
         load += f" ({PYTHON_NOTE})"
+    for name, seen in (("", product), ("constant app's ", baseline)):
+        if seen.cpu is not None:
+            load += f"; {name}{seen.cpu.describe(seen.throughput.ok)}"
     rows = [
         Row(f"{label} latency p{q}", ws.backend, "ms", product.latency.percentile(q) * 1000,
             baseline.latency.percentile(q) * 1000, lower_is_better=True, note=sequential, errors=errors)

@@ -15,7 +15,7 @@ import re
 from contextlib import ExitStack
 from urllib.parse import urlencode
 
-from bench import constant_app
+from bench import constant_app, cpu
 from bench.comparison import Observed, comparison_rows
 from bench.dataset import Dataset, ensure_imported, progress_bar
 from bench.load import HOST, Target, choose_generator, run_load
@@ -94,13 +94,15 @@ def check_reports(port: int, cookies: tuple[str, ...], records_per_person: int) 
             raise BenchError(f"a self report had {count} records, not {records_per_person}")
 
 
-def observe(ws: Workspace, generator: str, target: Target) -> Observed:
-    """Measure latency one request at a time (python client), then throughput with `generator`."""
+def observe(ws: Workspace, generator: str, target: Target, server_pid: int | None) -> Observed:
+    """Measure latency one request at a time (python client), then throughput with `generator`, and where
+    the throughput run's CPU went (`server_pid`: the server's root process)."""
     opts = ws.options
     latency = run_load("python", target, 1, opts.latency_max_seconds, opts.latency_requests)
-    throughput = run_load(generator, target, opts.connections, opts.throughput_seconds,
-                          int(opts.throughput_seconds * 100_000))
-    return Observed(latency, throughput)
+    with cpu.watched(server_pid) as used:
+        throughput = run_load(generator, target, opts.connections, opts.throughput_seconds,
+                              int(opts.throughput_seconds * 100_000))
+    return Observed(latency, throughput, cpu=used)
 
 
 def run(ws: Workspace) -> list[Row]:
@@ -117,7 +119,7 @@ def run(ws: Workspace) -> list[Row]:
             cookies = tuple(log_in(server.port, cid, pw) for cid, pw in logins.items())
             check_reports(server.port, cookies, dataset.records_per_person)
         with ws.step("measure xinyong"):
-            product = observe(ws, generator, Target(server.port, REPORT_PATH, cookies))
+            product = observe(ws, generator, Target(server.port, REPORT_PATH, cookies), server.pid)
         with ws.step("stop xinyong"):
             running.close()
     with ExitStack() as running:
@@ -126,7 +128,7 @@ def run(ws: Workspace) -> list[Row]:
         with ws.step("measure the constant app"):
             target = Target(server.port, "/", cookies)
             run_load("python", target, 2, 30.0, 200)  # warm-up, as the product had
-            baseline = observe(ws, generator, target)
+            baseline = observe(ws, generator, target, server.pid)
         with ws.step("stop the constant app"):
             running.close()
     return _rows(ws, generator, product, baseline)

@@ -47,6 +47,7 @@ class App:
 class Server:
     port: int
     log: Path
+    pid: int | None = None  # gunicorn's master, whose process tree serves; None: served in this process
 
 
 def free_port() -> int:
@@ -94,7 +95,7 @@ def _gunicorn(app: App, env: dict[str, str], workers: int, log: Path) -> Iterato
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             _wait_ready(process, port, app.ready_path, log)
-            yield Server(port, log)
+            yield Server(port, log, process.pid)
         finally:
             _stop(process)
 
