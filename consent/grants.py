@@ -383,22 +383,32 @@ def spend_params(dialect: str, grant_id: str, institution_id: str, now: datetime
     return {"grant": grant_id, "institution": institution_id, "now": dbapi.bind_time(dialect, now)}
 
 
-def spend(tx: Tx, grant: GrantView) -> None:
-    """Spend one use of a grant `usable` returned, if it still allows one, or raise the QueryRefused that says
-    why (see `refuse`). One conditional `UPDATE`: of two queries on the last use, one spends it."""
+def spend(tx: Tx, grant: GrantView, at: datetime) -> None:
+    """Spend one use of a grant `usable` returned, if it still allows one at `at` (the time of the spend, which
+    may be later than the request's: see `spend_time`), or raise the QueryRefused that says why (see `refuse`).
+    One conditional `UPDATE`: of two queries on the last use, one spends it."""
     conn = tx.session.connection()
-    if not dbapi.execute(conn, _SPEND, spend_params(conn.dialect.name, grant.id, grant.institution_id, tx.now)):
-        refuse(tx, grant.id, grant.institution_id)
+    if not dbapi.execute(conn, _SPEND, spend_params(conn.dialect.name, grant.id, grant.institution_id, at)):
+        refuse(tx, grant.id, grant.institution_id, at)
 
 
-def refuse(tx: Tx, grant_id: str, institution_id: str) -> NoReturn:
-    """Raise the QueryRefused that says why the grant allows this institution no use now."""
+def spend_time(tx: Tx) -> datetime:
+    """Return the time a use is spent at: the clock's at the write, not the request's start (`tx.now`).
+
+    A query reads, decrypts and signs before it writes, and on SQLite it may then wait for the write lock: a
+    grant that ran out meanwhile must not be spent, however little it missed by.
+    """
+    return max(tx.now, tx.clock.now())
+
+
+def refuse(tx: Tx, grant_id: str, institution_id: str, at: datetime | None = None) -> NoReturn:
+    """Raise the QueryRefused that says why the grant allows this institution no use at `at` (default: now)."""
     row = tx.session.get(Grant, grant_id, populate_existing=True)
     if row is None:
         raise ConsentMissing(f"no consent {grant_id}")
     if row.institution_id != institution_id:
         raise WrongInstitution(f"consent {grant_id} was not given to this institution")
-    status = grant_status(row, tx.now)
+    status = grant_status(row, tx.now if at is None else at)
     refusal = {"revoked": ConsentRevoked, "expired": ConsentExpired, "exhausted": ConsentExhausted}
     raise refusal.get(status, ConsentExpired)(f"consent {row.id} is {status}")
 

@@ -116,18 +116,20 @@ _SPEND_AND_STORE = dbapi.Statement(
 def spend_and_store(tx: Tx, report_id: str, grant: GrantView, until: datetime, sealed: bytes,
                     record_ids: Sequence[str] = ()) -> None:
     """Spend one use of the grant and keep its report (see `store`), or raise the QueryRefused that says why
-    the grant allows no use any more (`grants.spend`): at the write, after the report was made."""
+    the grant allows no use any more (`grants.spend`): at the write, after the report was made, and on the
+    grant's conditions at that time (`grants.spend_time`)."""
     conn = tx.session.connection()
     dialect = conn.dialect.name
+    at = grants.spend_time(tx)
     if dialect != "postgresql":
-        grants.spend(tx, grant)
+        grants.spend(tx, grant, at)
         store(tx, report_id, grant, until, sealed, record_ids)
         return
-    params = grants.spend_params(dialect, grant.id, grant.institution_id, tx.now)
+    params = grants.spend_params(dialect, grant.id, grant.institution_id, at)
     params.update(id=report_id, subject_ref=grant.subject_ref, generated_at=dbapi.bind_time(dialect, tx.now),
                   deadline=dbapi.bind_time(dialect, until), sealed=sealed, record_ids=json.dumps(list(record_ids)))
     if not dbapi.execute(conn, _SPEND_AND_STORE, params):
-        grants.refuse(tx, grant.id, grant.institution_id)
+        grants.refuse(tx, grant.id, grant.institution_id, at)
 
 
 def store(tx: Tx, report_id: str, grant: GrantView, until: datetime, sealed: bytes,

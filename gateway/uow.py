@@ -82,8 +82,11 @@ class UnitOfWork:
     def begin(self, access: AccessContext, *, readonly: bool = False, reads_first: bool = False) -> Iterator[Tx]:
         """Yield the request's transaction; on leaving, append its entries last and commit.
 
-        `reads_first`: the use case reads, then calls `tx.write()` before its first write (see the module).
+        `reads_first`: the use case reads, then calls `tx.write()` before its first write (see the module); a
+        read-only unit of work never writes, so asking for both is a mistake in the use case (ValueError).
         """
+        if readonly and reads_first:
+            raise ValueError("a read-only unit of work has no write to read first for")
         access = self._stamped(access)
         deferred = readonly or reads_first
         appended: Sequence[EntryDraft] = ()

@@ -19,7 +19,7 @@ from audit.entries import AuditEntry
 from audit.tx import AccessContext, Tx
 from consent import grants, reports
 from consent.durations import Duration
-from consent.errors import ConsentExhausted, RequestAlreadyDecided
+from consent.errors import ConsentExhausted, ConsentExpired, ConsentRevoked, RequestAlreadyDecided
 from consent.grants import GrantView
 from consent.models import ConsentRequest, Grant, Report
 from gateway.database import make_engine, upgrade
@@ -178,6 +178,42 @@ def test_a_record_filed_between_a_querys_reads_and_its_write_on_sqlite_makes_it_
         assert session.execute(select(Grant.uses).where(Grant.id == consent_id)).scalar_one() == 1
         assert session.execute(select(func.count()).select_from(Report)).scalar_one() == 1
 
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+@pytest.mark.parametrize("meanwhile", ["revoked", "expired"])
+def test_a_grant_revoked_or_run_out_between_a_querys_reads_and_its_write_is_not_spent_and_the_refusal_is_logged(
+        backend: str, meanwhile: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The query read the grant as usable and made its report; before it writes, the person revokes the grant
+    # (committed, in a transaction of their own), or the grant runs out while the query waits. The spend at the
+    # write must see it: no use spent, no report kept, and the refusal logged with the reason.
+    rt: Runtime = request.getfixturevalue("committed" if backend == "postgresql" else "sqlite_file")
+    institution_id, consent_id = _one_use_grant(rt, seed=170)
+    citizen_id = People(170).new()  # the person _one_use_grant made
+    clock = rt.uow.clock
+    assert isinstance(clock, FrozenClock)
+    compose, done = reports.compose, []
+
+    def compose_then_change(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        made = compose(*args, **kwargs)
+        if not done:
+            done.append(meanwhile)
+            if meanwhile == "revoked":
+                consents.revoke(rt.uow, rt.vault.subject_ref(citizen_id), consent_id)
+            else:
+                clock.advance(days=7, seconds=1)  # the grant was valid for 7 days from NOW
+        return made
+
+    monkeypatch.setattr(reports, "compose", compose_then_change)
+    with pytest.raises(ConsentRevoked if meanwhile == "revoked" else ConsentExpired):
+        consents.serve_query(rt.uow, rt.vault, rt.policy, consents.Query(institution_id, consent_id))
+    with rt.sessions() as session, session.begin():
+        refused = [(e.outcome, e.reason) for e in session.execute(
+            select(AuditEntry).where(AuditEntry.action.like("consent:query:%")).order_by(AuditEntry.seq)).scalars()]
+        uses = session.execute(select(Grant.uses).where(Grant.id == consent_id)).scalar_one()
+        stored = session.execute(select(func.count()).select_from(Report)).scalar_one()
+    assert refused == [("denied", f"consent_{meanwhile}")]
+    assert (uses, stored) == (0, 0)
 
 def _pending_request(rt: Runtime, seed: int) -> tuple[str, str]:
     citizen_id = People(seed).new()

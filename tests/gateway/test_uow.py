@@ -134,6 +134,15 @@ def test_recording_in_a_read_only_unit_of_work_is_refused(sqlite_file: Engine) -
     assert _count(sqlite_file) == 0
 
 
+def test_a_read_only_unit_of_work_that_reads_first_is_a_mistake_refused_before_anything_begins(
+        sqlite_file: Engine) -> None:
+    uow = _uow(sqlite_file)
+    began = _begins(sqlite_file)
+    with pytest.raises(ValueError, match="read-only"), uow.begin(WHO, readonly=True, reads_first=True):
+        pass
+    assert began == []
+
+
 def test_the_writer_gate_lets_one_writer_in_at_a_time_and_the_next_in_when_it_leaves(tmp_path: Path) -> None:
     import threading
 
