@@ -115,10 +115,10 @@ class Tx:
         """Return the entries that wait for the commit, in order (what the service's metrics count)."""
         return tuple(self._pending)
 
-    def adopt(self, drafts: Sequence[entries.EntryDraft]) -> None:
-        """Record entries drafted in an earlier transaction of the same unit of work, to append them at commit
-        (UnitOfWork.reading_first: what a read transaction recorded is appended by the short write after it)."""
-        self._pending.extend(drafts)
+    def discard_recorded(self) -> None:
+        """Forget the entries recorded so far (UnitOfWork.reading_first: what was read has changed before the
+        write, so the use case reads again and records anew)."""
+        self._pending.clear()
 
     def append_recorded(self) -> list[int]:
         """Append every recorded entry in order; return their numbers. Called by the unit of work, last.

@@ -129,27 +129,26 @@ class UnitOfWork:
 
         SQLite has one writer at a time, and a writing transaction takes the lock at BEGIN: a self report held
         it for all of its reads, decryption and shaping (about 2.5 ms in process), so two workers took turns
-        where they could have worked side by side. With `reads_apart` the reads run in a read transaction (one
-        snapshot, no lock), then a short writing one asks `unchanged(tx, seq, found)` (`seq`: the newest entry
-        the snapshot held) whether what was read still holds: if so it appends the same entries, else it runs
-        `read` again, now under the lock, as one transaction would have. Elsewhere (PostgreSQL, whose reads
-        take no lock and whose counter is bumped last) it is one transaction, `begin`'s.
+        where they could have worked side by side. With `reads_apart` the reads run first, in a snapshot that
+        holds no lock (`begin(reads_first=True)`); then `tx.write()` takes the lock and `unchanged(tx, seq,
+        found)` (`seq`: the newest entry the snapshot held) says whether what was read still holds: if so the
+        same entries are appended, else they are dropped and `read` runs again, now under the lock, as one
+        transaction would have. A read that recorded nothing writes nothing. Elsewhere (PostgreSQL, whose
+        reads take no lock and whose counter is bumped last; a test's transaction) it is one transaction.
         """
         if not self.reads_apart:
             with self.begin(access) as tx:
                 return read(tx)
-        access = self._stamped(access)
-        with self.readonly_sessions() as session, session.begin():
-            tx = Tx(session, self.clock, access)
-            seq = entries.newest_seq(session)  # the first read: the snapshot starts here
+        with self.begin(access, reads_first=True) as tx:
+            # The first read: the snapshot starts here. Inside a test's transaction the reads are not apart, but
+            # the check below runs all the same, so what a test changes between the reads and the write counts.
+            seq = entries.newest_seq(tx.session)
             found = read(tx)
-            drafts = tx.drafts
-        if not drafts:
-            return found  # nothing to record (nothing was released): no write at all
-        with self.begin(access) as tx:
-            if unchanged(tx, seq, found):
-                tx.adopt(drafts)
-            else:
+            if not tx.recorded:
+                return found  # nothing to record (nothing was released): no write at all
+            tx.write()
+            if not unchanged(tx, seq, found):
+                tx.discard_recorded()
                 found = read(tx)
         return found
 

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import sessionmaker
 
+from audit import entries
 from audit.clock import FrozenClock
 from audit.entries import AuditEntry
 from audit.errors import AuditAppendFailed
 from audit.tags import Outcome, Tag
-from audit.tx import AccessContext
+from audit.tx import AccessContext, Tx
 from gateway.database import make_engine, readonly_engine, upgrade
 from gateway.uow import ReadOnlyViolation, UnitOfWork
 from tests.conftest import NOW
@@ -309,3 +310,66 @@ def test_a_write_before_the_lock_is_refused_and_nothing_of_it_is_kept(sqlite_fil
         write_early()
     with sqlite_file.connect() as conn:
         assert conn.exec_driver_sql("SELECT last_seq FROM audit_counter").scalar_one() == 0
+
+
+def _reading_first_uow(engine: Engine) -> UnitOfWork:
+    uow = _uow(engine)
+    uow.reads_apart = True  # as the runtime sets it on SQLite
+    return uow
+
+
+def _read_and_record(tx: Tx) -> int:
+    found = int(tx.session.execute(select(func.count()).select_from(AuditEntry)).scalar_one())
+    tx.record(Tag.REPORT_SELF, subject_ref="ref")
+    return found
+
+
+def test_reading_first_on_a_sqlite_file_reads_in_a_snapshot_then_checks_and_appends_under_the_write_lock(
+        sqlite_file: Engine) -> None:
+    seen = _statements(sqlite_file)
+    checked: list[int] = []
+
+    def unchanged(tx: Tx, seq: int, found: int) -> bool:
+        checked.append(seq)
+        return True
+
+    found = _reading_first_uow(sqlite_file).reading_first(WHO, _read_and_record, unchanged)
+    assert (found, checked) == (0, [0])
+    assert seen[:3] == ["BEGIN", "SELECT LAST_SEQ", "SELECT COUNT(*)"], seen
+    assert seen[3:5] == ["ROLLBACK", "BEGIN IMMEDIATE"], seen
+    assert [s.split()[0] for s in seen[5:]] == ["UPDATE", "INSERT"], seen  # the counter, the entry; then COMMIT
+    assert _count(sqlite_file) == 1
+
+
+def test_reading_first_reads_again_under_the_lock_when_what_it_read_changed_and_records_once(
+        sqlite_file: Engine) -> None:
+    uow = _reading_first_uow(sqlite_file)
+    reads: list[int] = []
+
+    def read(tx: Tx) -> int:
+        found = _read_and_record(tx)
+        reads.append(found)
+        if len(reads) == 1:  # another request appends an entry, committed, between the reads and the write
+            other = _uow(sqlite_file)
+            with other.begin(WHO) as elsewhere:
+                elsewhere.record(Tag.AUDIT_READ, subject_ref="ref")
+        return found
+
+    def unchanged(tx: Tx, seq: int, _found: int) -> bool:
+        return bool(entries.newest_seq(tx.session) == seq)
+
+    assert uow.reading_first(WHO, read, unchanged) == 1  # the second read, under the lock, saw the other entry
+    assert reads == [0, 1]
+    with sqlite_file.connect() as conn:
+        actions = [a for (a,) in conn.execute(select(AuditEntry.action).order_by(AuditEntry.seq))]
+    assert actions == [Tag.AUDIT_READ, Tag.REPORT_SELF]  # the first read's entry was dropped, not appended
+
+
+def test_reading_first_that_recorded_nothing_writes_nothing(sqlite_file: Engine) -> None:
+    seen = _statements(sqlite_file)
+
+    def read(tx: Tx) -> int:
+        return int(tx.session.execute(select(func.count()).select_from(AuditEntry)).scalar_one())
+
+    assert _reading_first_uow(sqlite_file).reading_first(WHO, read, lambda *_: True) == 0
+    assert not any(s.startswith(("BEGIN IMMEDIATE", "UPDATE", "INSERT")) for s in seen), seen
