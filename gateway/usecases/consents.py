@@ -293,7 +293,7 @@ def get_report(uow: UnitOfWork, vault: Vault, institution_id: str, report_id: st
 def who_looked(tx: Tx, directory: ClientDirectory, subject_ref: str) -> list[dict[str, Any]]:
     """Return every query of the person's records in the last two years, newest first (names from the cache)."""
     since = tx.now - WHO_LOOKED_WINDOW
-    entries = audit.for_subject(tx.session, subject_ref, [Tag.QUERY_RELEASED, Tag.QUERY_DENIED], since)
+    entries = audit.for_subject(tx.session, subject_ref, audit.QUERY_ACTIONS, since)
     names = directory.names(tx.session, {e.actor for e in entries}) if entries else {}
     return [{
         "institution": names.get(e.actor, e.actor),

@@ -291,3 +291,25 @@ def test_an_overlong_reason_is_clipped_rather_than_failing_the_append(rt: Runtim
         assert stored.reason is not None
         assert len(stored.reason) == audit.REASON_LENGTH
         assert stored.reason.endswith("…")
+
+
+def test_who_looked_reads_the_persons_queries_through_the_index_that_holds_only_queries(
+        connection: Connection) -> None:
+    # The person's view of who looked runs on every self report: it must not read the rest of their log (their
+    # own reports above all), which grows with every visit. The planner shows which index it reads.
+    statement = audit._QUERIES_ABOUT.sqlite  # :name parameters, as text() takes them on both backends
+    params = {"subject_ref": "ref", "since": datetime(2025, 1, 1), "limit": 1000}
+    if connection.dialect.name == "sqlite":
+        plan = " ".join(str(row[-1]) for row in connection.execute(text("EXPLAIN QUERY PLAN " + statement), params))
+    else:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a small table is read whole otherwise
+        plan = " ".join(row[0] for row in connection.execute(text("EXPLAIN " + statement), params))
+    assert "ix_audit_entries_queries_subject_ref_seq" in plan, plan
+
+
+def test_the_index_of_queries_is_the_one_the_migration_makes() -> None:
+    from importlib import import_module
+
+    migration = import_module("gateway.migrations.versions.0019_who_looked_index")
+    assert migration.WHERE == audit.QUERIES_WHERE
+    assert audit.QUERY_ACTIONS == (Tag.QUERY_RELEASED, Tag.QUERY_DENIED)
