@@ -376,3 +376,15 @@ def test_after_an_erasure_nothing_sealed_is_left_and_no_key_in_the_keyring_opens
         with pytest.raises(DecryptionFailed):
             crypto.unseal(key, citizen_id_ct, crypto.subject_aad(ref, "citizen_id"), "citizen ID")
     assert [v.id for v in _read_own(rt, bob)] == [kept]
+
+
+def test_a_batch_of_nonces_is_distinct_and_seals_as_a_drawn_one_does() -> None:
+    key = crypto.new_data_key()
+    nonces = crypto.nonces(500)
+    assert len(nonces) == 500
+    assert {len(n) for n in nonces} == {crypto.NONCE}
+    assert len(set(nonces)) == 500
+    sealed = crypto.seal(key, b"payload", b"aad", nonces[7])
+    assert sealed[:crypto.NONCE] == nonces[7]
+    assert crypto.unseal(key, sealed, b"aad", "record") == b"payload"
+    assert crypto.seal(key, b"payload", b"aad")[:crypto.NONCE] not in nonces

@@ -262,3 +262,14 @@ def test_the_dates_an_evaluation_weighs_are_read_without_contents_and_without_an
     assert (dates.decided_at, dates.display_until, dates.period_source, dates.repaired_at) == (
         date(2026, 10, 1), date(2027, 10, 1), "catalogue", None)
     assert not hasattr(dates, "payload")
+
+
+def test_record_ids_of_a_batch_share_a_random_prefix_and_keep_80_random_bits_each() -> None:
+    first, second = _records.new_record_ids(500), _records.new_record_ids(500)
+    for ids in (first, second):
+        assert len(set(ids)) == 500
+        assert all(len(i) == 32 and i.startswith("rec_") and int(i[4:], 16) >= 0 for i in ids)
+        assert len({i[:12] for i in ids}) == 1  # neighbours in the primary key's index
+        assert len({i[12:] for i in ids}) == 500
+    assert first[0][:12] != second[0][:12]  # 32 random bits: a clash is a one in four billion chance
+    assert len(_records.new_record_id()) == 32
