@@ -96,7 +96,8 @@ def watched(server_pid: int | None) -> Iterator[CpuUse]:
     """Measure the CPU used while the block runs; the CpuUse is filled in when it ends.
 
     `server_pid`: the server's root process (its whole tree counts as the service), or None when the
-    server runs in this process (then only the machine's idle share and the database are meaningful).
+    server runs in this process (its CPU is then the "load generator"'s: only the machine's idle share and
+    the database are meaningful). The database is every process named `postgres` on the machine.
     """
     use = CpuUse()
     if not (PROC / "stat").exists():
@@ -106,8 +107,15 @@ def watched(server_pid: int | None) -> Iterator[CpuUse]:
     yield use
     after, (total, idle), own_after = _processes(), _machine(), _own()
 
+    # A process that ended during the run and was waited for has all its time in its parent's now: take off what
+    # it had used before the run began (its time during the run stays, in the parent's).
+    earlier: dict[int, float] = {}
+    for pid, process in before.items():
+        if pid not in after:
+            earlier[process.parent] = earlier.get(process.parent, 0.0) + process.seconds
+
     def delta(pid: int) -> float:  # a process that began during the run counts from zero
-        return after[pid].seconds - (before[pid].seconds if pid in before else 0.0)
+        return after[pid].seconds - (before[pid].seconds if pid in before else 0.0) - earlier.get(pid, 0.0)
 
     service = _tree(after, server_pid) if server_pid is not None else set()
     database = {pid for pid, p in after.items() if p.command in DATABASE_COMMANDS}

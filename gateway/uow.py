@@ -12,9 +12,9 @@ that record nothing. SQLite has one writer, so a hot use case that reads much an
 the lock, and `tx.write()` then ends that snapshot and takes the lock (BEGIN IMMEDIATE) for the
 writes, which re-check in their own statements what the reads found. On PostgreSQL, and inside a
 test's transaction, it is one transaction as any other. `reading_first` is for a use case that
-reads much and writes only its entries (the person's own report): on SQLite its reads run in a
-read transaction and its entries are appended by a short writing one after it, which checks
-first that what was read still holds (else it reads again under the lock).
+reads much and writes only its entries (the person's own report): it reads first the same way,
+and under the lock checks that what was read still holds at the time of the write (else it
+reads again, locked) before its entries are appended.
 """
 
 from __future__ import annotations
@@ -147,8 +147,12 @@ class UnitOfWork:
             if not tx.recorded:
                 return found  # nothing to record (nothing was released): no write at all
             tx.write()
+            # What is checked now, and read again if need be, holds at the time of the write: a session may have
+            # run out while the reads ran or the write waited for the lock.
+            tx.now = max(tx.now, self.clock.now())
             if not unchanged(tx, seq, found):
                 tx.discard_recorded()
+                tx.session.expire_all()  # the second read sees the rows as they are now, not as the first read did
                 found = read(tx)
         return found
 

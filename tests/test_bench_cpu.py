@@ -52,3 +52,31 @@ def test_without_a_server_process_nothing_is_the_service() -> None:
 def test_nothing_measured_says_so() -> None:
     assert cpu.CpuUse().describe(10) == "CPU per request: not measured"
     assert cpu.CpuUse(seconds={"service": 1.0}).describe(0) == "CPU per request: not measured"
+
+
+def test_a_worker_that_ends_during_the_run_counts_only_what_it_used_during_the_run() -> None:
+    # The worker spins before the run; during the run it ends and its master waits for it, which moves its whole
+    # lifetime's CPU into the master's count of its children: only its time in the run may be the service's.
+    worker = SPIN.replace("0.4", "0.6") + "import sys\nsys.stdin.read()\n"
+    master = ("import subprocess, sys\n"
+              f"p = subprocess.Popen([sys.executable, '-c', {worker!r}], stdin=subprocess.PIPE)\n"
+              "sys.stdin.readline()\np.stdin.close()\np.wait()\nsys.stdin.read()\n")
+    server = subprocess.Popen([sys.executable, "-c", master], stdin=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _tree_seconds(server.pid) < 0.6:
+            time.sleep(0.05)  # until the worker has spun
+        with cpu.watched(server.pid) as used:
+            assert server.stdin is not None
+            server.stdin.write("end the worker\n")
+            server.stdin.flush()
+            while time.monotonic() < deadline and len(cpu._tree(cpu._processes(), server.pid)) > 1:
+                time.sleep(0.02)
+    finally:
+        server.communicate("", timeout=60)
+    assert used.seconds["service"] < 0.3, used.seconds
+
+
+def _tree_seconds(root: int) -> float:
+    processes = cpu._processes()
+    return sum(processes[pid].seconds for pid in cpu._tree(processes, root) if pid in processes)

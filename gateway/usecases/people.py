@@ -225,10 +225,10 @@ def session_self_report(rt: Runtime, token: str, request_id: str | None) -> tupl
     None if the session ended, ran out or never was (then nothing is read or recorded).
 
     The session is checked with the report's reads, and the report is read as `rt.uow.reading_first` reads:
-    on SQLite in a read transaction, then appended in a short write after checking again that the session is
-    live and that no entry about the person (a record filed, corrected or erased, an objection's step, an
-    institution's query: every change to their file is logged under them) has been appended since the
-    snapshot; else read again under the write lock. Either way the person sees exactly what a report at their
+    on SQLite in a snapshot before the write lock; under the lock, at the time of the write, it checks again
+    that the session is live and that no entry about the person (a record filed, corrected or erased, an
+    objection's step, an institution's query: every change to their file is logged under them) has been
+    appended since the snapshot, else it reads again, locked; then the entry is appended. Either way the person sees exactly what a report at their
     entry's place in the log would show, and nothing after a logout that precedes it.
     """
     portal = AccessContext(actor="portal", role="system", request_id=request_id)

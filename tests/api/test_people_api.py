@@ -426,7 +426,7 @@ def test_a_providers_name_for_an_unenrolled_person_is_not_taken_as_theirs(
 
 def _between_reads_and_entry(monkeypatch: pytest.MonkeyPatch, rt: Runtime, change: Callable[[str], None]) -> None:
     """Make `change(ref)` happen once, after the report's reads and before its entry is appended (as another
-    worker's write would between SQLite's read transaction and the short write after it)."""
+    worker's write would between SQLite's read snapshot and the write lock)."""
     if not rt.uow.reads_apart:
         pytest.skip("one transaction here: nothing can come between its reads and its entry")
     read, done = people_use.report_in, []
@@ -473,6 +473,19 @@ def test_a_person_shredded_between_the_reports_reads_and_its_entry_is_refused_as
     [refused] = _entries(rt, "vault:report:self-denied")
     assert refused.reason == "SubjectShredded"
 
+
+
+def test_a_session_that_ran_out_between_the_reports_reads_and_its_entry_shows_nothing_and_records_nothing(
+        client: FlaskClient, rt: Runtime, people: People, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its absolute lifetime ends while the report is read or waits for the write lock: the check under the lock
+    # counts at the time of the write, not the request's start.
+    _active_person(rt, client, people)
+    clock = rt.uow.clock
+    assert isinstance(clock, FrozenClock)
+    _between_reads_and_entry(monkeypatch, rt, lambda _ref: clock.advance(hours=rt.settings.session_max_hours))
+    response = client.get("/api/v1/me/report")
+    assert response.status_code == 401, response.json
+    assert _entries(rt, "vault:report:self") == []
 
 def test_a_session_ended_between_the_reports_reads_and_its_entry_shows_nothing_and_records_nothing(
         client: FlaskClient, rt: Runtime, people: People, monkeypatch: pytest.MonkeyPatch) -> None:
