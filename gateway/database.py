@@ -152,48 +152,6 @@ def for_bulk_writes(conn: Connection) -> None:
     raw.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
 
 
-# How often a bulk import's WAL is copied into the database file by the thread `checkpointing` runs.
-CHECKPOINT_SECONDS = 0.25
-
-
-@contextmanager
-def checkpointing(engine: Engine, every: float = CHECKPOINT_SECONDS) -> Iterator[None]:
-    """While the block runs, copy a SQLite file's WAL into the database from a thread of its own.
-
-    SQLite checkpoints in the commit that finds the WAL past `wal_autocheckpoint` pages: there a records
-    import waited while tens of megabytes of index pages were copied into the file and synced, and more of
-    them the larger the indexes grew. A passive checkpoint from another connection copies what is committed
-    without waiting for the writer or stopping it (SQLite releases the GIL meanwhile); once the writer
-    finds everything copied it starts the WAL over, so its own commits rarely reach the limit (when they do,
-    they checkpoint as before: the WAL stays bounded either way). Nothing elsewhere, and nothing on
-    PostgreSQL or an in-memory database. Start it after any fork: a forked child must not inherit the thread.
-    """
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        yield
-        return
-    stop = threading.Event()
-
-    def run() -> None:
-        raw = engine.raw_connection()  # a pooled connection of its own, outside any transaction
-        try:
-            driver = raw.driver_connection
-            assert driver is not None
-            while not stop.wait(every):
-                with suppress(DBAPIError, engine.dialect.loaded_dbapi.Error):
-                    driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        finally:
-            raw.close()
-
-    thread = threading.Thread(target=run, name="xinyong-wal-checkpoint", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 READONLY_OPTION = "xinyong_readonly"
 _BEGIN_DEFERRED = dbapi.Statement("BEGIN")
 _BEGIN_IMMEDIATE = dbapi.Statement("BEGIN IMMEDIATE")

@@ -6,7 +6,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -296,8 +296,8 @@ def import_file(
     Raises WorkerFailed if a process preparing lines ended without answering, or where preparing a line met a
     fault (not a bad line: a bug): the batches committed before stay, and importing the file again skips them.
     """
-    with ExitStack() as background, path.open(encoding="utf-8") as handle:
-        batches = _Batches(rt, provider, access, progress, background)
+    batches = _Batches(rt, provider, access, progress)
+    with path.open(encoding="utf-8") as handle:
         lines = _Lines(handle, rt.settings.import_batch_size)
         # Closed on the way out, a failed batch's too: its workers end then, not when the generator is collected.
         with closing(_prepared(rt, provider, lines)) as prepared:
@@ -314,10 +314,9 @@ class _Batches:
     """What became of each line, in the file's order: reasons reported, records committed a batch at a time."""
 
     def __init__(self, rt: Runtime, provider: Provider, access: AccessContext,
-                 progress: Callable[[int], object], background: ExitStack) -> None:
+                 progress: Callable[[int], object]) -> None:
         self.report = ImportReport()
         self._rt, self._provider, self._access, self._progress = rt, provider, access, progress
-        self._background: ExitStack | None = background  # where the WAL checkpoints go, from the first commit
         self._size = rt.settings.import_batch_size
         self._batch: list[Packed] = []
         self._pending = 0  # bytes of the lines since the last commit
@@ -338,10 +337,6 @@ class _Batches:
 
     def commit(self) -> None:
         """Store the batch in one transaction and say how far the import got."""
-        if self._batch and self._background is not None:
-            # From the first commit on, the workers (if any) have been forked: a thread may start now.
-            self._background.enter_context(database.checkpointing(self._rt.engine))
-            self._background = None
         if self._batch:
             with self._rt.uow.begin(self._access) as tx:
                 database.for_bulk_writes(tx.session.connection())
