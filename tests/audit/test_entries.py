@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -305,6 +305,20 @@ def test_who_looked_reads_the_persons_queries_through_the_index_that_holds_only_
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a small table is read whole otherwise
         plan = " ".join(row[0] for row in connection.execute(text("EXPLAIN " + statement), params))
     assert "ix_audit_entries_queries_subject_ref_seq" in plan, plan
+
+
+def test_who_looked_asks_with_the_statement_that_names_the_query_actions(rt: Runtime) -> None:
+    # The statement the plan test reads is the one the person's view of who looked sends.
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    with rt.sessions() as session, session.begin():
+        event.listen(session.connection(), "before_cursor_execute", record)
+        audit.for_subject(session, "ref", audit.QUERY_ACTIONS, datetime(2025, 1, 1, tzinfo=UTC))
+    assert [s for s in seen if "audit_entries" in s] == [audit._QUERIES_ABOUT.text(rt.engine.dialect.name)]
+    assert "'consent:query:released', 'consent:query:denied'" in audit._QUERIES_ABOUT.sqlite
 
 
 def test_the_index_of_queries_is_the_one_the_migration_makes() -> None:
