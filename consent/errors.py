@@ -319,6 +319,16 @@ class CommitmentsInvalid(ConsentError):
     """Raised when the commitments data file breaks its own rules."""
 
 
+class CommitmentTemplateWithdrawn(ConsentError):
+    """Raised when a breach is recorded on a commitment whose template is no longer in the commitments file: the
+    breach record takes its scenario from the template, so none can be filed until the template is back."""
+
+    def __init__(self, commitment_id: str, template: str) -> None:
+        super().__init__(f"commitment {commitment_id} was made on template {template}, which is no longer published")
+        self.commitment_id = commitment_id
+        self.template = template
+
+
 class CommitmentStepOutOfOrder(ConsentError):
     """Raised when an outcome is recorded on a commitment already closed; `status` is where it stands."""
 

@@ -21,7 +21,7 @@ from audit.tx import Tx
 from consent import commitments as cm
 from consent import notifications
 from consent.commitments import CommitmentView
-from consent.errors import RequestInvalid
+from consent.errors import CommitmentTemplateWithdrawn, RequestInvalid
 from gateway.models import Client
 from gateway.runtime import Runtime
 from gateway.usecases.consents import institutions
@@ -190,11 +190,16 @@ def record_outcome(rt: Runtime, cmd: RecordOutcome) -> dict[str, Any]:
     rules = rt.policy.commitments
     with denials_audited(rt.uow, access, Tag.COMMITMENT_DENIED), rt.uow.begin(access) as tx:
         view = cm.get_for_body(tx, cmd.commitment_id, cmd.body)
+        # A breach of a commitment made to an authority files a record, whose scenario is the template's.
+        provider = cmd.provider if cmd.outcome == cm.BREACHED and view.body_role == "provider" else None
+        template = rules.templates.get(view.template)
+        if provider is not None and template is None:  # before anything is written
+            raise CommitmentTemplateWithdrawn(view.id, view.template)
         cm.close(tx, view, cmd.outcome)
         names = institutions(tx, {cmd.body})
         breach = None
-        if cmd.outcome == cm.BREACHED and view.body_role == "provider" and cmd.provider is not None:
-            scenario = rules.templates[view.template].scenario
+        if provider is not None and template is not None:
+            scenario = template.scenario
             document = breach_document(rules.breach_document_type, view.id, names[cmd.body]["name"], tx.today)
 
             def draft(texts: CommitmentTexts) -> RecordDraft:
@@ -202,7 +207,7 @@ def record_outcome(rt: Runtime, cmd: RecordOutcome) -> dict[str, Any]:
                 return RecordDraft(rules.breach_category, tx.today, document, {
                     "breach": cmd.breach, "scenario": scenario, "commitment": promised, "finding": cmd.reason})
 
-            breach = (cmd.provider, draft, filed_by(rt, tx, cmd.provider))
+            breach = (provider, draft, filed_by(rt, tx, provider))
         rt.vault.close_commitment(tx, view.id, cmd.body, cmd.outcome, cmd.reason, breach)
         notifications.notify(tx, view.subject_ref, "commitment_step", view.id, cmd.outcome)
         return describe(rt, tx, cm.get_for_body(tx, view.id, cmd.body), None, names)

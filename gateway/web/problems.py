@@ -170,6 +170,11 @@ PROBLEMS: dict[type[Exception], Problem] = {
     consent_errors.CommitmentStepOutOfOrder: _out_of_order(
         "commitment_step_out_of_order", "Already closed",
         lambda e: f"the commitment is {e.status}: its outcome is already recorded"),
+    consent_errors.CommitmentTemplateWithdrawn: Problem(
+        409, "commitment_template_withdrawn", "Template withdrawn",
+        detail=lambda e: f"the commitment was made on template {e.template}, which the commitments file no longer "
+                         "holds; a breach record takes its scenario from the template, so nothing was recorded: "
+                         "the operator must publish the template again"),
     consent_errors.EvidenceInvalid: Problem(422, "invalid_evidence", "Invalid evidence",
                                             members=lambda e: _invalid(e.field, e.reason)),
     consent_errors.ReportGone: Problem(410, "report_gone", "Report gone"),

@@ -9,7 +9,7 @@ from flask import g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from consent.errors import CommitmentStepOutOfOrder, ConsentError
+from consent.errors import CommitmentStepOutOfOrder, CommitmentTemplateWithdrawn, ConsentError
 from gateway.usecases import clients, commitments, staff
 from gateway.web.layout import ERROR, tell
 from gateway.web.staff_portal import acting, bp, current, member_page
@@ -52,10 +52,12 @@ def _outcome(commitment_id: str) -> BaseResponse:
         commitments.record_outcome(acting(), commitments.RecordOutcome(
             member.org_id, member.org_role, commitment_id, outcome, reason, provider=_provider(),
             request_id=g.get("request_id")))
-    except CommitmentStepOutOfOrder:
+    except (CommitmentStepOutOfOrder, CommitmentTemplateWithdrawn) as exc:
         from gateway.web.labels import label
 
-        tell(_("Not recorded: %(why)s", why=label("refusals", "commitment_step_out_of_order")), ERROR)
+        code = "commitment_step_out_of_order" if isinstance(exc, CommitmentStepOutOfOrder) \
+            else "commitment_template_withdrawn"
+        tell(_("Not recorded: %(why)s", why=label("refusals", code)), ERROR)
         return redirect(back)
     except (ConsentError, VaultError) as exc:
         tell(_("Not recorded: %(why)s", why=str(getattr(exc, "reason", None) or exc)), ERROR)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -188,3 +189,27 @@ def test_a_person_cannot_sign_words_that_would_keep_a_breach_from_being_recorded
     at(clock, date(2026, 11, 2))
     broken = _ok(_outcome(client, authority, signed["id"], "breached", "逾期未补交材料"))
     assert broken["record_id"] is not None
+
+
+def test_a_breach_on_a_template_no_longer_published_is_refused_plainly_and_nothing_is_written(
+        client: FlaskClient, person: Person, authority: Registered, signed: dict[str, Any], clock: FrozenClock,
+        rt: Runtime, connection: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The operator took the template out of commitments.json after the person signed on it. The breach record's
+    # scenario is the template's, so the authority is told why nothing was recorded: never a 500.
+    rules = rt.policy.commitments
+    kept = {code: t for code, t in rules.templates.items() if code != "tolerated_acceptance"}
+    monkeypatch.setattr(rt, "policy", replace(rt.policy, commitments=replace(rules, templates=kept)))
+    at(clock, date(2026, 11, 2))
+    refused = _outcome(client, authority, signed["id"], "breached", "逾期未补交材料")
+    assert refused.status_code == 409, refused.json
+    assert refused.json["code"] == "commitment_template_withdrawn"
+    assert "tolerated_acceptance" in refused.json["detail"]
+    [mine] = _ok(person.client.get("/api/v1/me/commitments"))["commitments"]
+    assert mine["status"] == "pending"
+    assert mine["name"] is None  # the person's list still shows the commitment, without the template's name
+    assert _own(person) == {}
+    denied = list(connection.execute(select(AuditEntry.reason).where(
+        AuditEntry.action == "consent:commitment:denied")).scalars())
+    assert denied == ["CommitmentTemplateWithdrawn"]
+    # Kept is still recorded: it files nothing, so it needs no template.
+    assert _ok(_outcome(client, authority, signed["id"], "fulfilled", "材料已补齐"))["status"] == "fulfilled"

@@ -403,6 +403,29 @@ def test_the_accepting_body_s_officer_records_a_commitment_kept_or_broken(
     assert label_of("refusals", "commitment_step_out_of_order") in again
 
 
+
+def test_an_officer_recording_a_breach_on_a_withdrawn_template_is_told_why_in_chinese(
+        app: Flask, rt: Runtime, clock: FrozenClock, person: Person, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from audit.clock import CST
+    org = _agency_for(rt, "ADMINISTRATIVE_LICENCE", "CREDIT_COMMITMENT_BREACH")
+    officer = _member(app, rt, clock, org)
+    due = (clock.now().astimezone(CST).date() + timedelta(days=20)).isoformat()
+    signed = person.post("/api/v1/me/commitments", {"template": "tolerated_acceptance", "details": "营业执照副本复印件",
+                                                    "due_date": due, "accepting_body": org, "accepted": True})
+    assert signed.status_code == 201, signed.json
+    rules = rt.policy.commitments
+    kept = {code: t for code, t in rules.templates.items() if code != "tolerated_acceptance"}
+    monkeypatch.setattr(rt, "policy", replace(rt.policy, commitments=replace(rules, templates=kept)))
+    page_path = f"/staff/agency/commitments/{signed.json['id']}"  # type: ignore[index]
+    told = _flash(officer.post(f"{page_path}/outcome", {"outcome": "breached", "reason": "逾期未补交"},
+                               page=page_path), officer.client)
+    assert label_of("refusals", "commitment_template_withdrawn") in told
+    [mine] = person.client.get("/api/v1/me/commitments").json["commitments"]  # type: ignore[index]
+    assert mine["status"] == "pending"
+
 def _actions(rt: Runtime, action: str) -> list[object]:
     from sqlalchemy import select
 
