@@ -33,6 +33,7 @@ class Tag(StrEnum):
     CONSENT_REQUESTED = "consent:request:created"
     CONSENT_APPROVED = "consent:grant:approved"
     CONSENT_DENIED = "consent:request:denied"
+    CONSENT_REQUEST_REFUSED = "consent:request:refused"
     CONSENT_REVOKED = "consent:grant:revoked"
     FILE_FROZEN = "consent:file:frozen"
     FILE_UNFROZEN = "consent:file:unfrozen"

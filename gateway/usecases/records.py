@@ -37,7 +37,7 @@ def denials_audited(uow: UnitOfWork, access: AccessContext, action: Tag,
         yield
     except (VaultError, ConsentError) as exc:
         with uow.refusal(access) as tx:
-            tx.record(action, outcome=Outcome.DENIED, subject_ref=subject_ref, reason=_reason(exc))
+            tx.record(action, outcome=Outcome.DENIED, subject_ref=subject_ref, reason=refusal_reason(exc))
         raise
 
 
@@ -45,7 +45,8 @@ def denials_audited(uow: UnitOfWork, access: AccessContext, action: Tag,
 _REFUSED = (VaultError, ConsentError)
 
 
-def _reason(exc: Exception) -> str:
+def refusal_reason(exc: Exception) -> str:
+    """Return what an audited refusal says of why: the error's type, and the field or status it names."""
     # The field a refusal names, or the status a step out of order found (an objection, a repair application).
     where = getattr(exc, "field", None) or getattr(exc, "status", None)
     code = type(exc).__name__

@@ -243,6 +243,28 @@ def test_a_request_over_the_ceilings_or_malformed_is_a_422(
     assert response.json["field"] == field
 
 
+
+def test_a_refused_request_is_audited_under_the_person_with_its_reason_and_nothing_else_is_kept(
+    client: FlaskClient, rt: Runtime, employer: Registered, auth: Auth, person: Person
+) -> None:
+    over = _request(client, employer, person.citizen_id, valid_for="P31D")  # beyond the purpose's ceiling
+    assert over.status_code == 422, over.json
+    landlord = auth.register("institution", kind="landlord")
+    wrong_kind = _request(client, landlord, person.citizen_id)
+    assert wrong_kind.status_code == 403, wrong_kind.json
+    bad_id = _request(client, employer, person.citizen_id[:-1] + ("0" if person.citizen_id[-1] != "0" else "1"))
+    assert bad_id.status_code == 422, bad_id.json
+    refused = _entries(rt, "consent:request:refused")
+    ref = rt.vault.subject_ref(person.citizen_id)
+    assert [(e.actor, e.subject_ref, e.outcome) for e in refused] == [
+        (employer.client_id, ref, "denied"), (landlord.client_id, ref, "denied"), (employer.client_id, None, "denied")]
+    assert refused[0].reason == "CeilingExceeded:valid_for"
+    assert refused[1].reason == "KindNotAllowed"
+    assert refused[2].reason.startswith("InvalidCitizenId")
+    assert person.citizen_id not in json.dumps([(e.reason, e.detail) for e in refused])
+    assert _entries(rt, "consent:request:created") == []  # nothing of the refused requests was kept
+    assert person.client.get("/api/v1/me/consent-requests").json == []
+
 def test_an_institution_kind_the_purpose_does_not_allow_is_a_403(
     client: FlaskClient, auth: Auth, people: People
 ) -> None:
