@@ -1243,7 +1243,9 @@ class DeclarationQueueQuery(StrictSchema):
 
 class DeclarationVerifyIn(StrictSchema):
     outcome = fields.String(required=True, validate=validate.OneOf(["verified", "false"]))
-    reason = fields.String(required=True, validate=[validate.Length(min=1, max=1000), _printable_text],
+    # Found false, the reason is the record's finding, which holds no hidden characters: refused here, by its name.
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=1000), _no_hidden_characters,
+                                                    _printable_text],
                            metadata={"description": "the person is told; found false, it is the finding recorded"})
 
 
@@ -1308,7 +1310,9 @@ class CommitmentQueueQuery(StrictSchema):
 
 class CommitmentOutcomeIn(StrictSchema):
     outcome = fields.String(required=True, validate=validate.OneOf(["fulfilled", "breached"]))
-    reason = fields.String(required=True, validate=[validate.Length(min=1, max=1000), _printable_text],
+    # Breached, the reason is the record's finding, which holds no hidden characters: refused here, by its name.
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=1000), _no_hidden_characters,
+                                                    _printable_text],
                            metadata={"description": "the person is told; breached, it is the finding recorded"})
     breach = fields.String(validate=validate.OneOf(["not_fulfilled", "violated", "false_commitment"]),
                            metadata={"description": "breached: how (default not_fulfilled)"})

@@ -187,7 +187,10 @@ def test_a_person_cannot_sign_words_that_would_keep_a_breach_from_being_recorded
     assert _ok(person.client.get("/api/v1/me/commitments"))["commitments"] == []
     signed = _ok(_sign(person, authority, details="营业执照副本\n\t于月底前补交"), 201)  # lines and tabs are fine
     at(clock, date(2026, 11, 2))
-    broken = _ok(_outcome(client, authority, signed["id"], "breached", "逾期未补交材料"))
+    for hidden in ("\u202e", "\u200f", "\x85"):  # the authority's reason is the finding recorded: named as itself
+        refused = _outcome(client, authority, signed["id"], "breached", f"逾期{hidden}未补交材料")
+        assert (refused.status_code, refused.json["field"]) == (422, "reason"), refused.json
+    broken = _ok(_outcome(client, authority, signed["id"], "breached", "逾期未补交材料\n详见附件"))
     assert broken["record_id"] is not None
 
 

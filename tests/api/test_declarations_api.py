@@ -128,6 +128,9 @@ def test_a_verified_declaration_reaches_an_institution_only_after_verification(
 def test_a_declaration_found_false_becomes_a_broken_commitment_with_the_persons_remedies(
         client: FlaskClient, person: Person, civil_affairs: Registered, employer: Registered,
         declared: dict[str, Any]) -> None:
+    for hidden in ("\u202e", "\x85"):  # the agency's reason is the finding recorded: refused by its own name
+        refused = _verify(client, civil_affairs, declared["id"], "false", f"协会无此{hidden}服务记录")
+        assert (refused.status_code, refused.json["field"]) == (422, "reason"), refused.json
     found = _ok(_verify(client, civil_affairs, declared["id"], "false", "协会无此服务记录"))
     assert found["status"] == "false"
     breach = _own(person)[found["record_id"]]
