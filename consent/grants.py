@@ -401,6 +401,17 @@ def spend_time(tx: Tx) -> datetime:
     return max(tx.now, tx.clock.now())
 
 
+def refuse_unless_usable(tx: Tx, grant_id: str, institution_id: str, at: datetime) -> None:
+    """Raise the QueryRefused that says why the grant allows no use at `at`, as it stands now; return if it does.
+
+    For what a query read after the grant and found gone: on PostgreSQL each statement sees what is committed when
+    it runs, so the person may have been erased (which revokes their grants) between the two reads.
+    """
+    row = tx.session.get(Grant, grant_id, populate_existing=True)
+    if row is None or row.institution_id != institution_id or grant_status(row, at) != "active":
+        refuse(tx, grant_id, institution_id, at)
+
+
 def refuse(tx: Tx, grant_id: str, institution_id: str, at: datetime | None = None) -> NoReturn:
     """Raise the QueryRefused that says why the grant allows this institution no use at `at` (default: now)."""
     row = tx.session.get(Grant, grant_id, populate_existing=True)

@@ -27,7 +27,7 @@ from gateway.directory import ClientDirectory
 from gateway.models import Client
 from gateway.uow import UnitOfWork
 from gateway.usecases.records import refusal_reason
-from vault.errors import VaultError
+from vault.errors import SubjectNotFound, VaultError
 from vault.identity import normalise_citizen_id
 from vault.types import RecordDates
 from vault.vault import Vault
@@ -259,8 +259,15 @@ def _serve(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query, access: Acce
         weighed = _weighed(tx, vault, policy, grant, detail) if purpose.incentive_score else None
         if grant.occupational_group is not None:
             detail["occupational_group"] = grant.occupational_group
-        release = vault.release(tx.under(purpose=purpose.code, basis=grant.id), grant.subject_ref,
-                                selection, detail)
+        try:
+            release = vault.release(tx.under(purpose=purpose.code, basis=grant.id), grant.subject_ref,
+                                    selection, detail)
+        except SubjectNotFound:
+            # Erased since the grant was read (PostgreSQL: each statement reads what is committed as it runs), which
+            # revoked the grant: the institution is told so, not given a 500. A person gone with their grant in
+            # force is no race, and stays an error.
+            grants.refuse_unless_usable(tx, grant.id, q.institution_id, grants.spend_time(tx))
+            raise
         report_id = reports.new_report_id()
         until = reports.deadline(grant, purpose, tx.now)
         found = None if weighed is None else evaluation.for_institution(

@@ -25,7 +25,7 @@ from consent.models import ConsentRequest, Grant, Report
 from gateway.database import make_engine, upgrade
 from gateway.models import Token
 from gateway.runtime import Runtime, build_runtime
-from gateway.usecases import apps, clients, consents, people
+from gateway.usecases import apps, clients, consents, people, retention
 from gateway.usecases import records as record_use
 from gateway.web.app import create_app
 from gateway.web.oauth import failures
@@ -214,6 +214,35 @@ def test_a_grant_revoked_or_run_out_between_a_querys_reads_and_its_write_is_not_
         stored = session.execute(select(func.count()).select_from(Report)).scalar_one()
     assert refused == [("denied", f"consent_{meanwhile}")]
     assert (uses, stored) == (0, 0)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_a_person_erased_between_a_querys_grant_read_and_its_records_read_is_a_refusal_not_an_error(
+        backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The erasure (which revokes the person's grants) commits right after the query read the grant as usable. On
+    # PostgreSQL the next read finds no person; on SQLite the reads share a snapshot and the write reads again.
+    # Either way the institution is told the consent was revoked, and the refusal is logged.
+    rt: Runtime = request.getfixturevalue("committed" if backend == "postgresql" else "sqlite_file")
+    institution_id, consent_id = _one_use_grant(rt, seed=180)
+    citizen_id = People(180).new()  # the person _one_use_grant made
+    usable, done = grants.usable, []
+
+    def read_then_erase(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
+        grant = usable(tx, consent_id, institution_id)
+        if not done:
+            done.append(1)
+            retention.erase_subject(rt, retention.EraseSubject(citizen_id, "法院判决 (2026) 删除", "operator"))
+        return grant
+
+    monkeypatch.setattr(grants, "usable", read_then_erase)
+    with pytest.raises(ConsentRevoked):
+        consents.serve_query(rt.uow, rt.vault, rt.policy, consents.Query(institution_id, consent_id))
+    with rt.sessions() as session, session.begin():
+        logged = [(e.action, e.reason) for e in session.execute(select(AuditEntry).where(
+            AuditEntry.action.like("consent:query:%")).order_by(AuditEntry.seq)).scalars()]
+        stored = session.execute(select(func.count()).select_from(Report)).scalar_one()
+    assert logged == [("consent:query:denied", "consent_revoked")]
+    assert stored == 0
 
 def _pending_request(rt: Runtime, seed: int) -> tuple[str, str]:
     citizen_id = People(seed).new()
