@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from audit.clock import FrozenClock
@@ -240,3 +241,34 @@ def test_an_auditor_searches_the_log_by_member_of_staff_and_verifies_the_tree_he
     page.get_by_role("button", name="核验").click()
     expect(page.get_by_role("status")).to_contain_text("核验通过")
     look(page, "auditor-verified")
+
+
+def test_an_agency_officer_recording_a_breach_on_a_withdrawn_template_reads_why_in_chinese_and_english(
+        page: Page, live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from audit.clock import CST
+    from gateway.usecases import commitments
+
+    org = client_use.add_client(live.rt, role="provider", name="某区行政审批局", categories=[
+        "ADMINISTRATIVE_LICENCE", "CREDIT_COMMITMENT_BREACH"], kind=None, agency="any_competent_authority",
+        level="county").client_id
+    person = live.rt.vault.subject_ref(live.activated())
+    due = live.rt.clock.now().astimezone(CST).date() + timedelta(days=20)
+    signed = commitments.sign(live.rt, commitments.SignCommitment(
+        person, "tolerated_acceptance", org, "营业执照副本复印件", due))
+    _set_up_and_log_in(page, live, org, "withdrawn", "钱科员")
+    rules = live.rt.policy.commitments  # the operator then takes the template out of commitments.json
+    kept = {code: t for code, t in rules.templates.items() if code != "tolerated_acceptance"}
+    monkeypatch.setattr(live.rt, "policy", replace(live.rt.policy, commitments=replace(rules, templates=kept)))
+    for language, reason, told in (("zh", "逾期未补交材料", "承诺书模板已不再公布"),
+                                   ("en", "documents not handed in", "no longer published")):
+        page.goto(f"/lang/{language}?next=/staff/agency/commitments/{signed['id']}")
+        page.locator("input[name=outcome][value=breached]").check()
+        page.locator("#commitment-reason").fill(reason)
+        page.locator("#commitment-reason").locator("xpath=ancestor::form").locator("button[type=submit]").click()
+        expect(page.get_by_role("alert")).to_contain_text(told)
+        look(page, f"agency-commitment-template-withdrawn-{language}")
+    page.goto("/lang/zh?next=/staff/agency/commitments")
+    expect(page.locator(f"a[href$='{signed['id']}']")).to_be_visible()  # the list of those waiting still holds it
