@@ -19,15 +19,15 @@ from audit.tags import Outcome, Tag
 from audit.tx import AccessContext, Tx
 from consent import evaluation, freezes, grants, listings, notifications, reports
 from consent.durations import Duration
-from consent.errors import ConsentError, QueryRefused, ReportGone
+from consent.errors import QueryRefused, ReportGone
 from consent.freezes import FreezeState
 from consent.grants import GrantView, Institution, RequestView
 from consent.policy import Policy
 from gateway.directory import ClientDirectory
 from gateway.models import Client
 from gateway.uow import UnitOfWork
-from gateway.usecases.records import refusal_reason
-from vault.errors import SubjectNotFound, VaultError
+from gateway.usecases.records import denials_audited
+from vault.errors import SubjectNotFound
 from vault.identity import normalise_citizen_id
 from vault.types import RecordDates
 from vault.vault import Vault
@@ -116,25 +116,18 @@ def request_consent(uow: UnitOfWork, vault: Vault, policy: Policy, cmd: RequestC
     that auditors see an institution's requests against the rules and the person sees them in their log.
     """
     access = institution_access(cmd.institution_id, cmd.request_id)
-    about: list[str] = []
-    try:
-        with uow.begin(access) as tx:
-            citizen_id = normalise_citizen_id(cmd.citizen_id, tx.today)
-            name = tx.session.execute(select(Client.name).where(Client.client_id == cmd.institution_id)).scalar()
-            institution = Institution(cmd.institution_id, cmd.kind, name or cmd.institution_id)
-            subject_ref = vault.subject_ref(citizen_id)
-            about.append(subject_ref)
-            created = grants.create_request(tx, policy.purposes, institution, subject_ref, cmd.purpose,
-                                            cmd.categories, cmd.reason, cmd.valid_for, cmd.max_uses,
-                                            cmd.occupational_group)
-            notifications.notify(tx, subject_ref, "consent_request", created.id,
-                                 status=notifications.WITHHELD if created.withheld else None)
-            return created
-    except (ConsentError, VaultError) as exc:
-        with uow.refusal(access) as tx:
-            tx.record(Tag.CONSENT_REQUEST_REFUSED, outcome=Outcome.DENIED, subject_ref=about[0] if about else None,
-                      reason=refusal_reason(exc))
-        raise
+    with denials_audited(uow, access, Tag.CONSENT_REQUEST_REFUSED) as refused, uow.begin(access) as tx:
+        citizen_id = normalise_citizen_id(cmd.citizen_id, tx.today)
+        name = tx.session.execute(select(Client.name).where(Client.client_id == cmd.institution_id)).scalar()
+        institution = Institution(cmd.institution_id, cmd.kind, name or cmd.institution_id)
+        subject_ref = refused.about = vault.subject_ref(citizen_id)
+        created = grants.create_request(tx, policy.purposes, institution, subject_ref, cmd.purpose,
+                                        cmd.categories, cmd.reason, cmd.valid_for, cmd.max_uses,
+                                        cmd.occupational_group)
+        notifications.notify(tx, subject_ref, "consent_request", created.id,
+                             status=notifications.WITHHELD if created.withheld else None)
+        return created
+    raise AssertionError("unreachable")
 
 
 def institution_request(uow: UnitOfWork, institution_id: str, request_id: str) -> RequestView:

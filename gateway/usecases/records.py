@@ -29,15 +29,26 @@ from vault.identity import normalise_citizen_id
 from vault.types import Document, Ingested, NewRecord, Packed, PeriodState, Prepared, Provider
 
 
+@dataclass
+class Refused:
+    """Whom a refusal is recorded about: known at the start, or learnt in the block (`about`)."""
+
+    about: str | None = None
+
+
 @contextmanager
 def denials_audited(uow: UnitOfWork, access: AccessContext, action: Tag,
-                    subject_ref: str | None = None) -> Iterator[None]:
-    """Record a refused request in its own transaction after the work was rolled back, then re-raise."""
+                    subject_ref: str | None = None) -> Iterator[Refused]:
+    """Record a refused request in its own transaction after the work was rolled back, then re-raise.
+
+    The refusal is recorded about `subject_ref`, or about whom the block set `about` to once it knew (a citizen
+    ID found valid), so that a refusal that came before is recorded about no one."""
+    refused = Refused(subject_ref)
     try:
-        yield
+        yield refused
     except (VaultError, ConsentError) as exc:
         with uow.refusal(access) as tx:
-            tx.record(action, outcome=Outcome.DENIED, subject_ref=subject_ref, reason=refusal_reason(exc))
+            tx.record(action, outcome=Outcome.DENIED, subject_ref=refused.about, reason=refusal_reason(exc))
         raise
 
 
