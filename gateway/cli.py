@@ -399,6 +399,9 @@ def records_import(file: Path, provider_id: str, as_json: bool) -> None:
     except WorkerFailed as exc:
         raise click.ClickException(f"{exc}: the batches before it are stored, and importing the file again "
                                    "skips them") from None
+    except (UnicodeDecodeError, OSError) as exc:  # met reading on, after the lines before were done
+        raise click.ClickException(f"the file could not be read on as UTF-8 text ({type(exc).__name__}): the "
+                                   "batches before it are stored, and importing the file again skips them") from None
     _checkpoint_after(rt)
     data = {"lines": report.lines, "created": report.created, "duplicates": report.duplicates,
             "errors": [{"line": n, "reason": r} for n, r in report.errors]}

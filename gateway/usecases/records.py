@@ -424,11 +424,16 @@ def _prepare_lines(rt: Runtime, provider: Provider, chunk: list[Line], seen: dic
             outcomes.append(_parse_line(rt, provider, text, seen))
         except (ValueError, *_REFUSED) as exc:
             outcomes.append(_describe(exc))
+        except RecursionError:  # JSON nested past what Python parses: the line's fault, like any bad line
+            outcomes.append(NESTED_TOO_DEEPLY)
         except Exception as exc:  # noqa: BLE001 - a fault, not a line's: raised once the lines before are done
             # Its type only, in a worker or not: its message may quote the line (a citizen ID, a payload).
             return outcomes, WorkerFailed(f"line {chunk[len(outcomes)][0]} could not be prepared "
                                           f"({type(exc).__name__})")
     return outcomes, None
+
+
+NESTED_TOO_DEEPLY = "nested too deeply to read"
 
 
 def _describe(exc: Exception) -> str:

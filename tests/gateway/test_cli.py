@@ -202,7 +202,7 @@ def test_an_import_whose_worker_dies_fails_with_a_message_and_a_second_run_compl
     assert result.exit_code == 1
     assert "a worker process ended without answering (exit code -9): the batches before it are stored" in (
         result.output)
-    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not an exception that escaped
     assert _count(home, "records") == 1_000  # two batches of 500; the third held the line that killed its worker
     path.write_text(_lines(*bodies), encoding="utf-8")
     out = _json(initialised("records", "import", str(path), "--provider", provider, "--json"))
@@ -445,3 +445,29 @@ def test_an_agency_verifies_declarations_from_the_command_line(
     assert again.exit_code == 1
     assert "DeclarationStepOutOfOrder" in again.output
     assert "0 overdue verifications recorded" in initialised("declarations", "sweep").output
+
+
+def test_an_import_reports_a_line_nested_too_deeply_as_a_bad_line_and_stores_the_others(
+    initialised: Invoke, home: Path, tmp_path: Path
+) -> None:
+    provider = _provider(initialised, "ADMINISTRATIVE_PENALTY_GENERAL")
+    people = People(16)
+    path = tmp_path / "records.jsonl"
+    deep = '{"payload": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+    path.write_text(_lines(penalty(people.new())) + deep + _lines(penalty(people.new())), encoding="utf-8")
+    result = initialised("records", "import", str(path), "--provider", provider, "--json")
+    assert result.exit_code == 1, result.output
+    assert _json(result)["errors"] == [{"line": 2, "reason": "nested too deeply to read"}]
+    assert _count(home, "records") == 2
+
+
+def test_an_import_that_meets_a_byte_that_is_not_utf8_says_so_without_a_traceback(
+    initialised: Invoke, home: Path, tmp_path: Path
+) -> None:
+    provider = _provider(initialised, "ADMINISTRATIVE_PENALTY_GENERAL")
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(_lines(penalty(People(17).new())).encode() + b'{"citizen_id": "\xff"}\n')
+    result = initialised("records", "import", str(path), "--provider", provider)
+    assert result.exit_code == 1
+    assert "could not be read on as UTF-8 text (UnicodeDecodeError)" in result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not an exception that escaped

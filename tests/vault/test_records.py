@@ -17,7 +17,7 @@ from audit.tx import AccessContext
 from consent import entry
 from gateway.runtime import Runtime
 from tests.conftest import NOW, People, new_record, penalty
-from vault import _records
+from vault import _crypto, _records
 from vault.errors import RecordConflict, RecordNotFound
 from vault.models import Record
 from vault.types import Ingested, NewRecord, Prepared, Provider
@@ -153,6 +153,15 @@ def test_records_without_keys_are_each_stored(rt: Runtime, people: People) -> No
     assert all(r.created for r in results)
     assert len(stored(rt)) == 2
 
+
+
+def test_each_record_of_a_batch_is_sealed_with_a_nonce_of_its_own(rt: Runtime, people: People) -> None:
+    # One person's records share their data key: under AES-GCM, two seals with one nonce would give both away.
+    citizen_id = people.new()
+    ingest(rt, [prepare(rt, new_record(citizen_id, decided=date(2026, 9, day))) for day in range(1, 21)])
+    nonces = [bytes(row.sealed)[:_crypto.NONCE] for row in stored(rt)]
+    assert len(nonces) == 20
+    assert len(set(nonces)) == 20
 
 def test_every_ingested_record_is_audited_with_its_provider_and_the_blind_index(rt: Runtime, people: People) -> None:
     ids = [people.new(), people.new()]
