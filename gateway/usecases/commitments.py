@@ -193,9 +193,9 @@ def record_outcome(rt: Runtime, cmd: RecordOutcome) -> dict[str, Any]:
         # A breach of a commitment made to an authority files a record, whose scenario is the template's.
         provider = cmd.provider if cmd.outcome == cm.BREACHED and view.body_role == "provider" else None
         template = rules.templates.get(view.template)
-        if provider is not None and template is None:  # before anything is written
+        cm.close(tx, view, cmd.outcome)  # a closed commitment is refused as such first, whatever its template
+        if provider is not None and template is None:  # rolled back with the close: nothing is kept
             raise CommitmentTemplateWithdrawn(view.id, view.template)
-        cm.close(tx, view, cmd.outcome)
         names = institutions(tx, {cmd.body})
         breach = None
         if provider is not None and template is not None:

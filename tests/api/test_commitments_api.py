@@ -216,3 +216,6 @@ def test_a_breach_on_a_template_no_longer_published_is_refused_plainly_and_nothi
     assert denied == ["CommitmentTemplateWithdrawn"]
     # Kept is still recorded: it files nothing, so it needs no template.
     assert _ok(_outcome(client, authority, signed["id"], "fulfilled", "材料已补齐"))["status"] == "fulfilled"
+    # Once closed, a breach is refused as a step out of order: publishing the template again would change nothing.
+    again = _outcome(client, authority, signed["id"], "breached", "逾期未补交材料")
+    assert (again.status_code, again.json["code"]) == (409, "commitment_step_out_of_order"), again.json
