@@ -34,3 +34,15 @@ def test_a_failing_job_is_logged_and_the_request_still_succeeds() -> None:
         response = client.get("/")
         assert response.status_code == 200
         response.close()
+
+
+def test_every_job_installed_on_an_app_runs_when_due_through_its_one_hook() -> None:
+    runs: list[str] = []
+    app = Flask(__name__)
+    for name, every in (("first", 0.0), ("second", 0.0), ("later", 3600.0)):
+        Periodic(name, every, lambda name=name: runs.append(name)).install(app)  # type: ignore[misc]
+    app.add_url_rule("/", "index", lambda: "ok")
+    with app.test_client() as client:
+        client.get("/").close()
+    assert runs == ["first", "second"]  # the one not yet due waits
+    assert len(app.after_request_funcs[None]) == 1
