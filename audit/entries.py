@@ -248,8 +248,21 @@ def append_many(session: Session, clock: Clock, drafts: Sequence[EntryDraft]) ->
 # What UnitOfWork.reading_first asks, on the driver's cursor as the append is: the log's length as a read
 # transaction sees it, and later whether an entry about the person has been appended since.
 _NEWEST = dbapi.Statement("SELECT last_seq FROM audit_counter WHERE id = 1")
-_ABOUT_SINCE = dbapi.Statement(
-    "SELECT 1 FROM audit_entries WHERE subject_ref = :subject_ref AND seq > :seq AND action <> :ignored LIMIT 1")
+
+# Entries about a person that change nothing of their file: their own reads of it and their sessions. What a
+# read first must not miss is any other entry about them (a record filed, corrected or erased, an objection's
+# step, a grant revoked, a freeze: every change to a file is logged under its person).
+READS_AND_SESSIONS = (Tag.REPORT_SELF, Tag.REPORT_SELF_DENIED, Tag.SUBJECT_LOGIN, Tag.SUBJECT_LOGIN_DENIED,
+                      Tag.SUBJECT_LOGOUT)
+
+
+@lru_cache(maxsize=8)
+def _about_since_statement(ignored: tuple[Tag, ...]) -> dbapi.Statement:
+    # The actions written in, as for who looked: constants of this package, never input.
+    actions = ", ".join(f"'{a.value}'" for a in ignored)
+    sql = ("SELECT 1 FROM audit_entries WHERE subject_ref = :subject_ref AND seq > :seq"  # noqa: S608 - constants
+           f" AND action NOT IN ({actions}) LIMIT 1")
+    return dbapi.Statement(sql)
 
 
 def newest_seq(session: Session) -> int:
@@ -257,10 +270,10 @@ def newest_seq(session: Session) -> int:
     return int(dbapi.execute(session.connection(), _NEWEST, {})[0][0])
 
 
-def about_since(session: Session, subject_ref: str, seq: int, ignored: str) -> bool:
-    """Tell whether an entry about the person, of another action than `ignored`, follows entry `seq`."""
-    return bool(dbapi.execute(session.connection(), _ABOUT_SINCE,
-                              {"subject_ref": subject_ref, "seq": seq, "ignored": ignored}))
+def about_since(session: Session, subject_ref: str, seq: int, ignored: tuple[Tag, ...]) -> bool:
+    """Tell whether an entry about the person, of an action not in `ignored`, follows entry `seq`."""
+    return bool(dbapi.execute(session.connection(), _about_since_statement(ignored),
+                              {"subject_ref": subject_ref, "seq": seq}))
 
 
 class LoggedAccess(NamedTuple):

@@ -231,6 +231,11 @@ def serve_query(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query) -> Sign
         raise
 
 
+# What may be logged about the person between a query's reads and its write without changing what it releases:
+# other queries, and the person's own reads and sessions.
+_NOT_A_CHANGE = audit.QUERY_ACTIONS + audit.READS_AND_SESSIONS
+
+
 class _ReadAgain(Exception):
     """Something about the person was logged between the query's reads and its write: read again, locked."""
 
@@ -274,7 +279,7 @@ def _serve(uow: UnitOfWork, vault: Vault, policy: Policy, q: Query, access: Acce
         jws = vault.sign(report, reports.REPORT_TYPE)
         sealed = release.seal_for_subject(report_id, jws.encode())
         tx.write()
-        if seen is not None and audit.about_since(tx.session, grant.subject_ref, seen, Tag.QUERY_RELEASED):
+        if seen is not None and audit.about_since(tx.session, grant.subject_ref, seen, _NOT_A_CHANGE):
             raise _ReadAgain  # rolled back: nothing spent, stored or logged
         reports.spend_and_store(tx, report_id, grant, until, sealed, [r.id for r in release.records])
     return SignedReport(report, jws)

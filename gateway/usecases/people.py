@@ -213,7 +213,7 @@ def self_report(rt: Runtime, subject_ref: str, request_id: str | None) -> dict[s
     access = _self_access(subject_ref, request_id)
 
     def unchanged(tx: Tx, seq: int, _found: dict[str, Any]) -> bool:
-        return not audit.about_since(tx.session, subject_ref, seq, Tag.REPORT_SELF)
+        return not audit.about_since(tx.session, subject_ref, seq, audit.READS_AND_SESSIONS)
 
     with _refusal_recorded(rt, access):  # read as session_self_report reads (see there)
         return rt.uow.reading_first(access, lambda tx: report_in(tx, rt, subject_ref), unchanged)
@@ -244,7 +244,7 @@ def session_self_report(rt: Runtime, token: str, request_id: str | None) -> tupl
 
     def unchanged(tx: Tx, seq: int, found: tuple[str, dict[str, Any]] | None) -> bool:
         return (found is not None and _live_person(tx, token) == found[0]
-                and not audit.about_since(tx.session, found[0], seq, Tag.REPORT_SELF))
+                and not audit.about_since(tx.session, found[0], seq, audit.READS_AND_SESSIONS))
 
     try:
         return rt.uow.reading_first(portal, read, unchanged)

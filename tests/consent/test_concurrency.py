@@ -180,6 +180,33 @@ def test_a_record_filed_between_a_querys_reads_and_its_write_on_sqlite_makes_it_
 
 
 
+
+def test_the_persons_own_report_between_a_querys_reads_and_its_write_does_not_make_it_read_again(
+        sqlite_file: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only a change to the person's file sends the query back under the lock: their own reading of it (logged
+    # under them too) changes nothing a query releases, and must not cost every concurrent query its reads twice.
+    rt = sqlite_file
+    institution_id, consent_id = _one_use_grant(rt, seed=165)
+    ref = rt.vault.subject_ref(People(165).new())
+    usable, reads = grants.usable, []
+
+    def read_then_own_report(tx: Tx, consent_id: str, institution_id: str) -> GrantView:
+        grant = usable(tx, consent_id, institution_id)
+        reads.append(1)
+        if len(reads) == 1:
+            people.self_report(rt, ref, None)
+        return grant
+
+    monkeypatch.setattr(grants, "usable", read_then_own_report)
+    served = consents.serve_query(rt.uow, rt.vault, rt.policy, consents.Query(institution_id, consent_id))
+    assert served.report["records"]
+    assert reads == [1]  # read once: not again under the lock
+    with rt.sessions() as session, session.begin():
+        actions = [a for (a,) in session.execute(select(AuditEntry.action).where(
+            AuditEntry.subject_ref == ref, AuditEntry.action.in_(["vault:report:self", "consent:query:released"]))
+            .order_by(AuditEntry.seq))]
+    assert actions == ["vault:report:self", "consent:query:released"]
+
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 @pytest.mark.parametrize("meanwhile", ["revoked", "expired"])
 def test_a_grant_revoked_or_run_out_between_a_querys_reads_and_its_write_is_not_spent_and_the_refusal_is_logged(
