@@ -142,7 +142,8 @@ BULK_CACHE_KIB = 1024 * 1024
 
 
 def for_bulk_writes(conn: Connection) -> None:
-    """Give a SQLite connection the page cache of a bulk import, for as long as it lives; nothing elsewhere."""
+    """Give a SQLite connection the page cache of a bulk import, for as long as it lives: the pooled connection
+    keeps it for whatever it serves next in the process (the CLI's import exits when done); nothing on PostgreSQL."""
     if conn.dialect.name != "sqlite":
         return
     # On the driver, not as a statement of the transaction: a setting of the connection, which changes no

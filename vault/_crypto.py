@@ -50,23 +50,6 @@ def unseal(key: bytes | AESGCM, blob: bytes, aad: bytes, what: str) -> bytes:
         raise DecryptionFailed(f"{what} does not authenticate") from exc
 
 
-class Opener:
-    """Opens many ciphertexts under one key (a person's records in a self report): `unseal` with the AES-GCM
-    key set up once, which cost twice the decryption of a record when made for each."""
-
-    __slots__ = ("_aead",)
-
-    def __init__(self, key: bytes) -> None:
-        self._aead = AESGCM(key)
-
-    def open(self, blob: bytes, aad: bytes, what: str) -> bytes:
-        """Return the plaintext of `blob`, or raise DecryptionFailed naming `what`."""
-        try:
-            return self._aead.decrypt(blob[:NONCE], blob[NONCE:], aad)
-        except (InvalidTag, ValueError) as exc:
-            raise DecryptionFailed(f"{what} does not authenticate") from exc
-
-
 def _dek_aad(subject_ref: str, version: int) -> bytes:
     return f"xinyong:dek:v1|{subject_ref}|{version}".encode()
 

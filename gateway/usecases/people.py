@@ -229,8 +229,8 @@ def session_self_report(rt: Runtime, token: str, request_id: str | None) -> tupl
     that the session is live and that no entry about the person (a record filed, corrected or erased, an
     objection's step, an institution's query: every change to their file is logged under them) has been
     appended since the snapshot, else it reads again, locked; then the entry is appended. Either way the person
-    sees exactly what a report at their entry's place in the log would show, and nothing after a logout that
-    precedes it.
+    sees their file as it stood at their entry's place in the log (the day that decides what third parties may
+    see is the one the reads began on), and nothing after a logout that precedes it.
     """
     portal = AccessContext(actor="portal", role="system", request_id=request_id)
     access: list[AccessContext] = []
