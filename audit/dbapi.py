@@ -161,7 +161,14 @@ def read_time(value: datetime | str | None) -> datetime | None:
     """Return a UTCDateTime column's driver value (SQLite text, or a PostgreSQL datetime) as aware UTC."""
     if value is None:
         return None
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return from_sqlite_time(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def from_sqlite_time(value: str) -> datetime:
+    """Return the text SQLite holds for a UTCDateTime (naive UTC, as `sqlite_time` writes it) as aware UTC."""
+    at = datetime.fromisoformat(value)
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 

@@ -6,7 +6,7 @@ import json
 import secrets
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -331,13 +331,8 @@ def _driver_values(dialect: str) -> tuple[Callable[[Any], date], Callable[[Any],
     text and parsed at once, not through dbapi's to_date and to_time, which ask what they were given each time
     (six a record, a tenth of reading a person's records)."""
     if dialect == "sqlite":
-        return date.fromisoformat, _sqlite_time
+        return date.fromisoformat, dbapi.from_sqlite_time
     return dbapi.to_date, dbapi.to_time
-
-
-def _sqlite_time(value: str) -> datetime:
-    at = datetime.fromisoformat(value)  # naive UTC as SQLAlchemy stores it (dbapi.sqlite_time)
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 # The person's row joined to every record about them (none: one row of NULLs), on the driver's cursor
